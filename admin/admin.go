@@ -1,0 +1,112 @@
+// Package admin adds proxyos endpoints to Caddy's admin API, for
+// automation and for recovering access from the host.
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/proxyos/caddy-proxyos/proxyos"
+)
+
+func init() {
+	caddy.RegisterModule(API{})
+}
+
+// API serves proxyos endpoints under /proxyos/ on Caddy's admin endpoint
+// (localhost:2019 by default, which only the host can reach):
+//
+//	GET  /proxyos/setup  {"setup_required": true, "setup_code": "…"} while no user exists
+//	POST /proxyos/users  {"email","password","role"} creates a user (201)
+//
+// Errors are JSON {"error": "…"} with 400 for bad input (the message names
+// the field), 409 for a taken email and 503 when proxyos is not running.
+type API struct{}
+
+// CaddyModule returns the Caddy module information.
+func (API) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.proxyos",
+		New: func() caddy.Module { return new(API) },
+	}
+}
+
+// Routes returns the admin routes.
+func (a *API) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{
+		{Pattern: "/proxyos/setup", Handler: caddy.AdminHandlerFunc(a.handleSetup)},
+		{Pattern: "/proxyos/users", Handler: caddy.AdminHandlerFunc(a.handleUsers)},
+	}
+}
+
+// app returns the running proxyos app.
+func app() (*proxyos.App, error) {
+	v, err := caddy.ActiveContext().AppIfConfigured("proxyos")
+	if err != nil {
+		return nil, caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: errors.New("proxyos is not running in the current config")}
+	}
+	a, ok := v.(*proxyos.App)
+	if !ok {
+		return nil, caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: errors.New("unexpected proxyos app type")}
+	}
+	return a, nil
+}
+
+func (a *API) handleSetup(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet {
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
+	}
+	px, err := app()
+	if err != nil {
+		return err
+	}
+	code, err := px.SetupCode(r.Context())
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+	}
+	resp := map[string]any{"setup_required": code != ""}
+	if code != "" {
+		resp["setup_code"] = code
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+func (a *API) handleUsers(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
+	}
+	px, err := app()
+	if err != nil {
+		return err
+	}
+	var nu proxyos.NewUser
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&nu); err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("body: not valid JSON: %v", err)}
+	}
+	u, err := px.CreateUser(r.Context(), nu)
+	var fe *proxyos.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fe}
+	case errors.Is(err, proxyos.ErrUserExists):
+		return caddy.APIError{HTTPStatus: http.StatusConflict, Err: err}
+	case err != nil:
+		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+	}
+	return writeJSON(w, http.StatusCreated, map[string]string{"id": u.ID, "email": u.Email, "role": u.Role})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// Interface guards
+var _ caddy.AdminRouter = (*API)(nil)

@@ -1,0 +1,163 @@
+// Package caddyfile adds the proxyos global option and directives to the
+// Caddyfile. It holds parsing only; every option maps to a JSON field of
+// the proxyos modules.
+package caddyfile
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/proxyos/caddy-proxyos/proxyos"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("proxyos", parseApp)
+	httpcaddyfile.RegisterHandlerDirective("proxyos_dashboard", parseDashboard)
+	httpcaddyfile.RegisterHandlerDirective("proxyos_auth", parseAuth)
+	httpcaddyfile.RegisterDirectiveOrder("proxyos_auth", httpcaddyfile.After, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("proxyos_dashboard", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// parseApp sets up the proxyos app from the global option:
+//
+//	proxyos {
+//		secret           <secret>
+//		previous_secrets <secret...>
+//		database         sqlite|postgres <path|url>
+//		url              <https://dashboard.example.com>
+//		session_ttl      <duration>
+//		session_idle     <duration>
+//		cookie_domain    <domain>
+//	}
+//
+// The block is optional.
+func parseApp(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(proxyos.App)
+	d.Next() // option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "secret":
+			if err := oneArg(d, &app.Secret); err != nil {
+				return nil, err
+			}
+		case "previous_secrets":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return nil, d.ArgErr()
+			}
+			app.PreviousSecrets = append(app.PreviousSecrets, args...)
+		case "database":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return nil, d.ArgErr()
+			}
+			if args[0] != "sqlite" && args[0] != "postgres" {
+				return nil, d.Errf("database: unknown driver '%s' (want sqlite or postgres)", args[0])
+			}
+			app.Database = &proxyos.Database{Driver: args[0], DSN: args[1]}
+		case "url":
+			if err := oneArg(d, &app.URL); err != nil {
+				return nil, err
+			}
+		case "session_ttl":
+			if err := durationArg(d, &app.SessionTTL); err != nil {
+				return nil, err
+			}
+		case "session_idle":
+			if err := durationArg(d, &app.SessionIdle); err != nil {
+				return nil, err
+			}
+		case "cookie_domain":
+			if err := oneArg(d, &app.CookieDomain); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+	}
+	return httpcaddyfile.App{
+		Name:  "proxyos",
+		Value: caddyconfig.JSON(app, nil),
+	}, nil
+}
+
+// parseDashboard sets up the dashboard handler:
+//
+//	proxyos_dashboard [<matcher>]
+func parseDashboard(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	if h.NextBlock(0) {
+		return nil, h.Errf("unrecognized subdirective '%s'", h.Val())
+	}
+	return new(proxyos.Dashboard), nil
+}
+
+// parseAuth sets up the session gate:
+//
+//	proxyos_auth [<matcher>] {
+//		roles <role...>
+//	}
+func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	a := new(proxyos.Auth)
+	h.Next() // directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	for h.NextBlock(0) {
+		switch h.Val() {
+		case "roles":
+			roles := h.RemainingArgs()
+			if len(roles) == 0 {
+				return nil, h.ArgErr()
+			}
+			for _, r := range roles {
+				if !proxyos.ValidRole(r) {
+					return nil, h.Errf("roles: '%s' is not a role (admin, operator or viewer)", r)
+				}
+			}
+			a.Roles = append(a.Roles, roles...)
+		default:
+			return nil, h.Errf("unrecognized subdirective '%s'", h.Val())
+		}
+	}
+	return a, nil
+}
+
+// oneArg reads exactly one argument of the current subdirective into dst.
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// durationArg reads exactly one duration argument into dst.
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil {
+		return d.Errf("%s: %v", name, err)
+	}
+	if dur <= 0 {
+		return d.Errf("%s: must be positive", name)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}

@@ -1,0 +1,246 @@
+package proxyos
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/proxyos/caddy-proxyos/proxyos/store"
+)
+
+// apiRoute is one endpoint of the dashboard's JSON API.
+type apiRoute struct {
+	method string
+	// mutates marks state-changing calls, which need a JSON body and a
+	// same-origin request (checkSameOrigin).
+	mutates bool
+	handle  func(d *Dashboard, w http.ResponseWriter, r *http.Request) error
+}
+
+// apiRoutes maps each API path to its endpoint.
+var apiRoutes = map[string]apiRoute{
+	"/api/setup":         {http.MethodPost, true, (*Dashboard).apiSetup},
+	"/api/setup/status":  {http.MethodGet, false, (*Dashboard).apiSetupStatus},
+	"/api/auth/login":    {http.MethodPost, true, (*Dashboard).apiLogin},
+	"/api/auth/logout":   {http.MethodPost, true, (*Dashboard).apiLogout},
+	"/api/auth/session":  {http.MethodGet, false, (*Dashboard).apiSession},
+	"/api/auth/diagnose": {http.MethodGet, false, (*Dashboard).apiDiagnose},
+}
+
+// serveAPI dispatches an /api/ request.
+func (d *Dashboard) serveAPI(w http.ResponseWriter, r *http.Request) error {
+	route, ok := apiRoutes[r.URL.Path]
+	if !ok {
+		writeJSON(w, http.StatusNotFound, apiError{Error: "no such endpoint"})
+		return nil
+	}
+	if r.Method != route.method {
+		w.Header().Set("Allow", route.method)
+		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "method not allowed"})
+		return nil
+	}
+	if route.mutates {
+		if err := checkSameOrigin(r); err != nil {
+			writeJSON(w, http.StatusForbidden, apiError{Error: err.Error()})
+			return nil
+		}
+	}
+	return route.handle(d, w, r)
+}
+
+// userJSON is how the API shows a user.
+type userJSON struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	Role  string `json:"role"`
+}
+
+func toUserJSON(u store.User) userJSON { return userJSON{ID: u.ID, Email: u.Email, Role: u.Role} }
+
+// writeAPIError answers err with the matching status: 400 for a field
+// error, 429 when rate limited, and a logged 500 (without details) for
+// anything unexpected.
+func (d *Dashboard) writeAPIError(w http.ResponseWriter, err error) error {
+	var (
+		fe *FieldError
+		rl *RateLimitedError
+	)
+	switch {
+	case errors.As(err, &fe):
+		writeJSON(w, http.StatusBadRequest, apiError{Error: fe.Error(), Field: fe.Field})
+	case errors.As(err, &rl):
+		w.Header().Set("Retry-After", retryAfterSeconds(rl.RetryAfter))
+		writeJSON(w, http.StatusTooManyRequests, apiError{Error: rl.Error()})
+	default:
+		d.logger.Error("dashboard api", zap.Error(err))
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	return nil
+}
+
+// apiSetupStatus tells the pages whether the setup page is needed. It
+// never reveals the setup code.
+func (d *Dashboard) apiSetupStatus(w http.ResponseWriter, r *http.Request) error {
+	n, err := d.app.state.store.CountUsers(r.Context())
+	if err != nil {
+		return d.writeAPIError(w, err)
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"setup_required": n == 0})
+	return nil
+}
+
+// apiSetup creates the first admin with the one-time setup code, and logs
+// them in.
+func (d *Dashboard) apiSetup(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Email     string `json:"email"`
+		Password  string `json:"password"`
+		SetupCode string `json:"setup_code"`
+	}
+	if err := decodeJSON(w, r, &body); err != nil {
+		return d.writeAPIError(w, err)
+	}
+	ip := clientIP(r)
+	if err := d.app.checkLimits(r.Context(), ipLimitKey(ip)); err != nil {
+		return d.writeAPIError(w, err)
+	}
+	code, err := d.app.SetupCode(r.Context())
+	if err != nil {
+		return d.writeAPIError(w, err)
+	}
+	if code == "" {
+		writeJSON(w, http.StatusConflict, apiError{Error: ErrSetupDone.Error()})
+		return nil
+	}
+	if !constantTimeEqual(normalizeSetupCode(body.SetupCode), normalizeSetupCode(code)) {
+		if err := d.app.recordFailure(r.Context(), "", ip); err != nil {
+			return d.writeAPIError(w, err)
+		}
+		writeJSON(w, http.StatusForbidden, apiError{Error: "wrong setup code; it is in Caddy's log", Field: "setup_code"})
+		return nil
+	}
+	u, err := d.app.setup(r.Context(), body.Email, body.Password)
+	if errors.Is(err, ErrSetupDone) {
+		writeJSON(w, http.StatusConflict, apiError{Error: err.Error()})
+		return nil
+	}
+	if err != nil {
+		return d.writeAPIError(w, err)
+	}
+	return d.startSession(w, r, u, http.StatusCreated, "/")
+}
+
+// apiLogin checks credentials and starts a new session. The token is
+// always new, so a token planted before login (session fixation) is
+// worthless; a session the browser already had is revoked.
+func (d *Dashboard) apiLogin(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+		ReturnTo string `json:"return_to"`
+	}
+	if err := decodeJSON(w, r, &body); err != nil {
+		return d.writeAPIError(w, err)
+	}
+	u, err := d.app.authenticate(r.Context(), body.Email, body.Password, clientIP(r))
+	if errors.Is(err, ErrBadCredentials) {
+		d.logger.Info("login failed", zap.String("remote_ip", clientIP(r)))
+		writeJSON(w, http.StatusUnauthorized, apiError{Error: err.Error()})
+		return nil
+	}
+	if err != nil {
+		return d.writeAPIError(w, err)
+	}
+	if old, ok := sessionCookie(r.Header); ok {
+		if e, reason, _ := d.app.state.sessions.verify(r.Context(), d.app.keyring, old, 0); e != nil && reason == "" {
+			d.app.state.sessions.revoke(r.Context(), e) //nolint:errcheck // best effort
+		}
+	}
+	d.logger.Info("login", zap.String("user_id", u.ID), zap.String("remote_ip", clientIP(r)))
+	return d.startSession(w, r, u, http.StatusOK, d.app.safeReturnURL(body.ReturnTo, r))
+}
+
+// startSession creates a session for u, sets its cookie and answers the
+// user and where the page should go next.
+func (d *Dashboard) startSession(w http.ResponseWriter, r *http.Request, u store.User, status int, next string) error {
+	ttl := time.Duration(d.app.SessionTTL)
+	cookie, _, err := d.app.state.sessions.create(r.Context(), d.app.keyring, u, ttl, clientIP(r), r.UserAgent())
+	if err != nil {
+		return d.writeAPIError(w, err)
+	}
+	d.setSessionCookie(w, r, cookie, ttl)
+	writeJSON(w, status, map[string]any{"user": toUserJSON(u), "redirect": next})
+	return nil
+}
+
+// apiLogout revokes the session server-side, so a copy of the cookie is
+// worthless afterwards.
+func (d *Dashboard) apiLogout(w http.ResponseWriter, r *http.Request) error {
+	e, reason, err := d.session(r)
+	if err != nil {
+		return d.writeAPIError(w, err)
+	}
+	d.clearSessionCookie(w, r)
+	if reason != "" {
+		writeUnauthenticated(w, reason)
+		return nil
+	}
+	if err := d.app.state.sessions.revoke(r.Context(), e); err != nil {
+		return d.writeAPIError(w, err)
+	}
+	d.logger.Info("logout", zap.String("user_id", e.id.UserID), zap.String("remote_ip", clientIP(r)))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// apiSession answers who is logged in, or 401 with the reason.
+func (d *Dashboard) apiSession(w http.ResponseWriter, r *http.Request) error {
+	e, reason, err := d.session(r)
+	if err != nil {
+		return d.writeAPIError(w, err)
+	}
+	if reason != "" {
+		writeUnauthenticated(w, reason)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"user":       userJSON{ID: e.id.UserID, Email: e.id.Email, Role: e.id.Role},
+		"session_id": e.id.SessionID,
+		"expires_at": time.Unix(0, e.expiresAt).UTC(),
+	})
+	return nil
+}
+
+// session verifies the request's session cookie.
+func (d *Dashboard) session(r *http.Request) (*sessionEntry, Reason, error) {
+	cookie, ok := sessionCookie(r.Header)
+	if !ok {
+		return nil, ReasonNoCookie, nil
+	}
+	e, reason, err := d.app.state.sessions.verify(r.Context(), d.app.keyring, cookie, time.Duration(d.app.SessionIdle))
+	if reason == ReasonUnknownKey {
+		d.app.logUnknownKey(cookie)
+	}
+	return e, reason, err
+}
+
+// normalizeSetupCode makes the comparison forgiving of case, spaces and
+// dashes, as people type codes from a log.
+func normalizeSetupCode(s string) string {
+	return strings.ToUpper(strings.NewReplacer("-", "", " ", "").Replace(s))
+}
+
+func constantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// retryAfterSeconds formats a Retry-After value, rounding up.
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
+}

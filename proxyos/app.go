@@ -1,0 +1,415 @@
+// Package proxyos implements the proxyos Caddy app and its HTTP handlers:
+// a dashboard with login, server-side sessions and a session gate that
+// puts the same login in front of any site.
+package proxyos
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/proxyos/caddy-proxyos/proxyos/store"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// Defaults of the session lifetimes.
+const (
+	DefaultSessionTTL  = 168 * time.Hour
+	DefaultSessionIdle = 24 * time.Hour
+)
+
+// App is the proxyos app. It owns the database, the secret key ring, the
+// accounts and the sessions that the proxyos_dashboard and proxyos_auth
+// handlers use. Its state survives config reloads: two configs pointing
+// at the same database share one connection and one session cache.
+//
+// With no configuration at all it keeps an SQLite database and a
+// generated secret in Caddy's data directory, so it runs with nothing else
+// installed.
+type App struct {
+	// Secret from which the session, encryption and API-key hashing keys
+	// are derived, at least 16 characters. Use a placeholder such as
+	// {env.PROXYOS_SECRET} or {file./path} to keep it out of the config.
+	// Default: 32 random bytes generated on first run and kept in
+	// <caddy data dir>/proxyos/secret. Required with PostgreSQL, because
+	// every node must share it.
+	Secret string `json:"secret,omitempty"`
+
+	// PreviousSecrets are accepted for verification only. After rotating
+	// the secret, list the old one here and nobody is logged out; remove
+	// it later and its sessions end with reason unknown_key.
+	PreviousSecrets []string `json:"previous_secrets,omitempty"`
+
+	// Database to keep state in. Default: SQLite at
+	// <caddy data dir>/proxyos/proxyos.db.
+	Database *Database `json:"database,omitempty"`
+
+	// URL is the canonical address of the dashboard, such as
+	// https://proxy.example.com. When set, page requests reaching the
+	// dashboard under another host or scheme are redirected to it before
+	// login (so the cookie lands where it is used), proxyos_auth sends
+	// browsers there to log in, and the login page links to it.
+	URL string `json:"url,omitempty"`
+
+	// SessionTTL is the absolute lifetime of a session. Default: 168h.
+	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
+
+	// SessionIdle ends a session unused for this long. Default: 24h.
+	SessionIdle caddy.Duration `json:"session_idle,omitempty"`
+
+	// CookieDomain shares the session cookie with every subdomain of this
+	// domain (for proxyos_auth on app.example.com with the dashboard on
+	// proxy.example.com). Default: host-only cookie, sent back only to
+	// the dashboard's own host.
+	CookieDomain string `json:"cookie_domain,omitempty"`
+
+	keyring   *Keyring
+	state     *state
+	poolKey   string
+	canonical *url.URL
+	logger    *zap.Logger
+	now       func() time.Time
+}
+
+// Database selects the store.
+type Database struct {
+	// Driver is "sqlite" or "postgres".
+	Driver string `json:"driver,omitempty"`
+
+	// DSN is a file path for sqlite, or a PostgreSQL connection URL such
+	// as postgres://proxyos@db/proxyos. Placeholders are replaced; the
+	// password never appears in logs or errors.
+	DSN string `json:"dsn,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "proxyos",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision opens (or joins) the database and builds the key ring.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.now == nil {
+		a.now = time.Now
+	}
+	repl := caddy.NewReplacer()
+	if a.SessionTTL == 0 {
+		a.SessionTTL = caddy.Duration(DefaultSessionTTL)
+	}
+	if a.SessionIdle == 0 {
+		a.SessionIdle = caddy.Duration(DefaultSessionIdle)
+	}
+	if a.URL != "" {
+		u, err := parseCanonicalURL(repl.ReplaceKnown(a.URL, ""))
+		if err != nil {
+			return err
+		}
+		a.canonical = u
+	}
+	a.CookieDomain = strings.TrimPrefix(strings.ToLower(a.CookieDomain), ".")
+
+	driver, dsn := store.SQLite, filepath.Join(caddy.AppDataDir(), "proxyos", "proxyos.db")
+	if a.Database != nil {
+		driver, dsn = a.Database.Driver, repl.ReplaceKnown(a.Database.DSN, "")
+		if driver == "" {
+			driver = store.SQLite
+		}
+	}
+	if err := a.provisionKeyring(repl, driver); err != nil {
+		return err
+	}
+
+	a.poolKey = driver + "|" + dsn
+	val, _, err := pool.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
+		return newState(a.logger, driver, dsn)
+	})
+	if err != nil {
+		return err
+	}
+	a.state = val.(*state)
+	return nil
+}
+
+// provisionKeyring resolves the secrets and derives the key ring.
+func (a *App) provisionKeyring(repl *caddy.Replacer, driver string) error {
+	secret := a.Secret
+	if secret != "" {
+		secret = repl.ReplaceKnown(secret, "")
+		if secret == "" {
+			return errors.New("secret: resolves to an empty value (is its environment variable set?)")
+		}
+	} else {
+		if driver == store.Postgres {
+			return errors.New("secret: required with database postgres, so that every node shares it")
+		}
+		var err error
+		if secret, err = loadOrCreateSecret(filepath.Join(caddy.AppDataDir(), "proxyos", "secret")); err != nil {
+			return err
+		}
+	}
+	var previous []string
+	for _, p := range a.PreviousSecrets {
+		if p = repl.ReplaceKnown(p, ""); p != "" {
+			previous = append(previous, p)
+		}
+	}
+	k, err := newKeyring(secret, previous)
+	if err != nil {
+		return err
+	}
+	a.keyring = k
+	return nil
+}
+
+// Validate checks the configuration.
+func (a *App) Validate() error {
+	if a.Database != nil {
+		switch a.Database.Driver {
+		case "", store.SQLite, store.Postgres:
+		default:
+			return fmt.Errorf("database: unknown driver %q (want sqlite or postgres)", a.Database.Driver)
+		}
+		if a.Database.DSN == "" {
+			return errors.New("database: missing path or connection URL")
+		}
+	}
+	if a.SessionTTL < 0 || a.SessionIdle < 0 {
+		return errors.New("session_ttl, session_idle: must not be negative")
+	}
+	if strings.ContainsAny(a.CookieDomain, " ;,/:") {
+		return fmt.Errorf("cookie_domain: %q is not a domain name", a.CookieDomain)
+	}
+	if a.canonical != nil && a.CookieDomain != "" && !hostWithin(a.canonical.Hostname(), a.CookieDomain) {
+		return fmt.Errorf("cookie_domain: %q does not contain the dashboard host %q", a.CookieDomain, a.canonical.Hostname())
+	}
+	return nil
+}
+
+// Start logs where the dashboard is and, on a fresh instance, the one-time
+// setup code.
+func (a *App) Start() error {
+	fields := []zap.Field{zap.String("database", a.state.store.Driver()), zap.String("key_id", a.keyring.CurrentID())}
+	if a.canonical != nil {
+		fields = append(fields, zap.String("dashboard", a.canonical.String()))
+	}
+	a.logger.Info("proxyos started", fields...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if code, err := a.state.setupCodeIfNeeded(ctx); err != nil {
+		a.logger.Error("checking for users", zap.Error(err))
+	} else if code != "" {
+		a.logger.Warn("proxyos has no users yet: open the dashboard and create the first admin with this one-time setup code",
+			zap.String("setup_code", code))
+	}
+	return nil
+}
+
+// Stop does nothing: background work belongs to the shared state, which
+// outlives reloads.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's reference to the shared state.
+func (a *App) Cleanup() error {
+	if a.poolKey == "" {
+		return nil
+	}
+	_, err := pool.Delete(a.poolKey)
+	return err
+}
+
+// SetupCode returns the one-time setup code while no user exists, or ""
+// once one does.
+func (a *App) SetupCode(ctx context.Context) (string, error) {
+	return a.state.setupCodeIfNeeded(ctx)
+}
+
+// Store returns the app's store.
+func (a *App) Store() *store.Store { return a.state.store }
+
+// Keyring returns the app's key ring.
+func (a *App) Keyring() *Keyring { return a.keyring }
+
+// Canonical returns the parsed url option, or nil.
+func (a *App) Canonical() *url.URL { return a.canonical }
+
+// Logger returns the app's logger.
+func (a *App) Logger() *zap.Logger { return a.logger }
+
+// loadOrCreateSecret reads the generated secret at path, creating it with
+// 32 random bytes (mode 0600) on first run.
+func loadOrCreateSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if s := strings.TrimSpace(string(b)); len(s) >= minSecretLen {
+			return s, nil
+		}
+		return "", fmt.Errorf("secret: file %s is too short; delete it to generate a new one", path)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("secret: reading %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	s := base64.RawURLEncoding.EncodeToString(raw)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) { // another process won the race
+		return loadOrCreateSecret(path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("secret: creating %s: %w", path, err)
+	}
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("secret: writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", fmt.Errorf("secret: writing %s: %w", path, err)
+	}
+	return s, f.Close()
+}
+
+func parseCanonicalURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("url: %q must be an absolute http:// or https:// URL", s)
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("url: %q must not have a path, query or fragment", s)
+	}
+	u.Path, u.Host = "", strings.ToLower(u.Host)
+	return u, nil
+}
+
+// pool holds the state shared by every config that uses one database.
+var pool = caddy.NewUsagePool()
+
+// state is what survives config reloads: the store, the session cache,
+// the setup code and the background maintenance loop.
+type state struct {
+	store    *store.Store
+	sessions *sessionCache
+	logger   *zap.Logger
+	cancel   context.CancelFunc
+	done     chan struct{}
+
+	setupMu sync.Mutex
+	setup   string
+}
+
+func newState(logger *zap.Logger, driver, dsn string) (*state, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	s := &state{store: st, sessions: newSessionCache(st, time.Now), logger: logger, done: make(chan struct{})}
+	var bg context.Context
+	bg, s.cancel = context.WithCancel(context.Background())
+	go s.maintain(bg)
+	return s, nil
+}
+
+// maintainEvery is how often last-seen times are written and old rows pruned.
+const maintainEvery = 30 * time.Second
+
+// maintain writes last-seen times and prunes expired data until ctx ends.
+func (s *state) maintain(ctx context.Context) {
+	defer close(s.done)
+	t := time.NewTicker(maintainEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.sessions.flush(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Error("recording session activity", zap.Error(err))
+		}
+		now := time.Now()
+		if _, err := s.store.PruneSessions(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+			s.logger.Error("pruning sessions", zap.Error(err))
+		}
+		if err := s.store.PruneLoginLimits(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+			s.logger.Error("pruning login limits", zap.Error(err))
+		}
+	}
+}
+
+// Destruct stops background work, records activity and closes the store.
+func (s *state) Destruct() error {
+	s.cancel()
+	<-s.done
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.sessions.flush(ctx); err != nil {
+		s.logger.Error("recording session activity", zap.Error(err))
+	}
+	return s.store.Close()
+}
+
+// setupCodeIfNeeded returns the setup code while no user exists, making
+// one on first use, and "" (forgetting the code) once a user exists.
+func (s *state) setupCodeIfNeeded(ctx context.Context) (string, error) {
+	n, err := s.store.CountUsers(ctx)
+	if err != nil {
+		return "", err
+	}
+	s.setupMu.Lock()
+	defer s.setupMu.Unlock()
+	if n > 0 {
+		s.setup = ""
+		return "", nil
+	}
+	if s.setup == "" {
+		s.setup = newSetupCode()
+	}
+	return s.setup, nil
+}
+
+// newSetupCode returns 16 characters of base32 (80 bits) grouped by four.
+func newSetupCode() string {
+	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	raw := make([]byte, 16)
+	rand.Read(raw)
+	var b strings.Builder
+	for i, c := range raw {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte('-')
+		}
+		b.WriteByte(alphabet[int(c)%len(alphabet)])
+	}
+	return b.String()
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+	_ caddy.Destructor   = (*state)(nil)
+)

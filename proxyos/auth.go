@@ -1,0 +1,150 @@
+package proxyos
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(Auth{})
+}
+
+// Auth puts the dashboard's login in front of a site. It verifies the
+// proxyos_session cookie set by the dashboard, which reaches sites on the
+// dashboard's host and, with the app's cookie_domain, on its subdomains.
+//
+// With a valid session, it sets the placeholders {http.auth.user.id},
+// {http.auth.user.email} and {http.auth.user.role}, and gives the next
+// handlers (such as reverse_proxy) the headers X-Proxyos-User (the user
+// id), X-Proxyos-Email and X-Proxyos-Role. Any X-Proxyos-* header the
+// client sent is removed first, so identity cannot be spoofed, and the
+// session cookie is removed from the request, so upstreams never see it.
+//
+// Without a valid session, a browser navigation (GET or HEAD with
+// Sec-Fetch-Mode: navigate, or accepting text/html) is redirected (302)
+// to the dashboard's login page (the app's url) with the original URL to
+// return to; any other request gets 401 with the JSON body
+// {"error":"unauthenticated","reason":"…"}, the reason being one of
+// no_cookie, malformed, unknown_key, bad_signature, expired,
+// idle_timeout, revoked or user_disabled. A user whose role is not in
+// Roles gets 403 as a handler error.
+type Auth struct {
+	// Roles allowed through. Default: any logged-in user.
+	Roles []string `json:"roles,omitempty"`
+
+	app    *App
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Auth) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.proxyos_auth",
+		New: func() caddy.Module { return new(Auth) },
+	}
+}
+
+// Provision finds the proxyos app.
+func (h *Auth) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	app, err := ctx.App("proxyos")
+	if err != nil {
+		return err
+	}
+	h.app = app.(*App)
+	if h.app.canonical == nil {
+		h.logger.Warn("the proxyos app has no url: browsers without a session get 401 instead of a redirect to the login page")
+	}
+	return nil
+}
+
+// Validate checks the roles.
+func (h *Auth) Validate() error {
+	for _, r := range h.Roles {
+		if !ValidRole(r) {
+			return fmt.Errorf("roles: %q is not a role (admin, operator or viewer)", r)
+		}
+	}
+	return nil
+}
+
+// identityHeaderPrefix is the prefix of the headers the gate owns.
+const identityHeaderPrefix = "X-Proxyos-"
+
+// ServeHTTP verifies the session and passes the request on.
+func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	for name := range r.Header {
+		if len(name) >= len(identityHeaderPrefix) && strings.EqualFold(name[:len(identityHeaderPrefix)], identityHeaderPrefix) {
+			delete(r.Header, name)
+		}
+	}
+	cookie, ok := sessionCookie(r.Header)
+	if !ok {
+		return h.refuse(w, r, ReasonNoCookie)
+	}
+	e, reason, err := h.app.state.sessions.verify(r.Context(), h.app.keyring, cookie, time.Duration(h.app.SessionIdle))
+	if err != nil {
+		h.logger.Error("verifying session", zap.Error(err))
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	if reason != "" {
+		if reason == ReasonUnknownKey {
+			h.app.logUnknownKey(cookie)
+		}
+		return h.refuse(w, r, reason)
+	}
+	id := e.id
+	if len(h.Roles) > 0 && !slices.Contains(h.Roles, id.Role) {
+		return caddyhttp.Error(http.StatusForbidden, fmt.Errorf("role %q is not allowed here", id.Role))
+	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.auth.user.id", id.UserID)
+		repl.Set("http.auth.user.email", id.Email)
+		repl.Set("http.auth.user.role", id.Role)
+	}
+	r.Header["X-Proxyos-User"] = []string{id.UserID}
+	r.Header["X-Proxyos-Email"] = []string{id.Email}
+	r.Header["X-Proxyos-Role"] = []string{id.Role}
+	stripSessionCookie(r.Header)
+	return next.ServeHTTP(w, r)
+}
+
+// refuse answers a request without a valid session: a redirect to the
+// login page for browser navigations, else 401 with the reason.
+func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, reason Reason) error {
+	if c := h.app.canonical; c != nil && isNavigation(r) {
+		back := requestScheme(r) + "://" + r.Host + r.URL.RequestURI()
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, c.String()+"/login?return="+url.QueryEscape(back), http.StatusFound)
+		return nil
+	}
+	writeUnauthenticated(w, reason)
+	return nil
+}
+
+// isNavigation reports whether a browser is loading a page (as opposed to
+// a script or API client, which should get a 401 it can handle).
+func isNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
+		return mode == "navigate"
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Auth)(nil)
+	_ caddy.Validator             = (*Auth)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Auth)(nil)
+)

@@ -1,0 +1,178 @@
+package proxyos
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// CookieName is the name of the session cookie.
+const CookieName = "proxyos_session"
+
+// maxBodyBytes bounds JSON request bodies.
+const maxBodyBytes = 1 << 20
+
+// requestScheme returns the scheme of the browser-facing connection:
+// https when this connection is TLS, or when a proxy that Caddy's
+// trusted_proxies trusts says so in X-Forwarded-Proto; http otherwise.
+// A client-sent X-Forwarded-Proto from anyone else is ignored.
+func requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if isTrustedProxy(r) {
+		if p := r.Header.Get("X-Forwarded-Proto"); strings.EqualFold(strings.TrimSpace(firstListItem(p)), "https") {
+			return "https"
+		}
+	}
+	return "http"
+}
+
+func firstListItem(s string) string {
+	first, _, _ := strings.Cut(s, ",")
+	return first
+}
+
+// isTrustedProxy reports whether Caddy trusts the peer of this request as
+// a proxy (its trusted_proxies setting).
+func isTrustedProxy(r *http.Request) bool {
+	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
+	return trusted
+}
+
+// clientIP returns the client IP as Caddy computes it, honouring
+// trusted_proxies; without that, the connection's remote address.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// hostOnly returns the host of a host[:port] in lower case.
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		hostport = h
+	}
+	return strings.ToLower(strings.Trim(hostport, "[]"))
+}
+
+// hostWithin reports whether host is domain or one of its subdomains.
+func hostWithin(host, domain string) bool {
+	host, domain = strings.ToLower(host), strings.ToLower(domain)
+	return domain != "" && (host == domain || strings.HasSuffix(host, "."+domain))
+}
+
+// errCrossSite is why a state-changing request was refused.
+var errCrossSite = errors.New("state-changing requests need Content-Type: application/json and a same-origin Origin or Sec-Fetch-Site header")
+
+// checkSameOrigin refuses requests a cross-site page could send with the
+// user's cookie: the body must be JSON (which a form cannot send without
+// a CORS preflight) and the browser must vouch for the origin, through
+// Sec-Fetch-Site: same-origin or an Origin whose host is this request's.
+func checkSameOrigin(r *http.Request) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return errCrossSite
+	}
+	if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" && sfs != "same-origin" {
+		return errCrossSite
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		if r.Header.Get("Sec-Fetch-Site") == "same-origin" {
+			return nil
+		}
+		return errCrossSite
+	}
+	scheme, host, ok := strings.Cut(origin, "://")
+	if !ok || (scheme != "http" && scheme != "https") || !strings.EqualFold(host, r.Host) {
+		return errCrossSite
+	}
+	return nil
+}
+
+// sessionCookie returns the value of the session cookie without parsing
+// every cookie of the request (and without allocating).
+func sessionCookie(h http.Header) (string, bool) {
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			name, val, ok := strings.Cut(part, "=")
+			if ok && name == CookieName {
+				return strings.Trim(val, `"`), true
+			}
+		}
+	}
+	return "", false
+}
+
+// stripSessionCookie removes the session cookie from the request's Cookie
+// headers, keeping every other cookie, so upstreams never see it.
+func stripSessionCookie(h http.Header) {
+	lines := h["Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		for _, part := range strings.Split(line, ";") {
+			p := strings.TrimSpace(part)
+			if name, _, _ := strings.Cut(p, "="); name == CookieName || p == "" {
+				continue
+			}
+			kept = append(kept, p)
+		}
+	}
+	if len(kept) == 0 {
+		h.Del("Cookie")
+		return
+	}
+	h.Set("Cookie", strings.Join(kept, "; "))
+}
+
+// decodeJSON reads a JSON body of at most maxBodyBytes into v, refusing
+// unknown fields so typos are reported instead of ignored.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &FieldError{"body", "not valid JSON: " + err.Error()}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &FieldError{"body", "unexpected data after the JSON value"}
+	}
+	return nil
+}
+
+// writeJSON answers v as JSON with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v) //nolint:errcheck // client gone
+}
+
+// apiError is the JSON shape of every error the API answers.
+type apiError struct {
+	Error  string `json:"error"`
+	Field  string `json:"field,omitempty"`
+	Reason Reason `json:"reason,omitempty"`
+}
+
+// writeUnauthenticated answers 401 with the reason.
+func writeUnauthenticated(w http.ResponseWriter, reason Reason) {
+	writeJSON(w, http.StatusUnauthorized, apiError{Error: "unauthenticated", Reason: reason})
+}

@@ -1,0 +1,63 @@
+package proxyos
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// safeReturnURL returns raw if it is a place the dashboard may send a
+// browser after login, else "/". Accepted are paths on the dashboard
+// itself and absolute http(s) URLs whose host is the dashboard's host
+// (any port: cookies ignore ports), the canonical url's host, or within
+// cookie_domain — the hosts where the session cookie works. Anything else
+// (other sites, "//evil.example", backslash tricks, javascript: URLs,
+// credentials in the URL) would make the login page an open redirect.
+func (a *App) safeReturnURL(raw string, r *http.Request) string {
+	if raw == "" || len(raw) > 4096 || strings.ContainsAny(raw, "\\\x00\r\n\t") {
+		return "/"
+	}
+	for _, c := range raw {
+		if c < 0x20 || c == 0x7f {
+			return "/"
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "/"
+	}
+	if u.Scheme == "" && u.Host == "" && u.User == nil && strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, "//") {
+		return u.RequestURI() + fragment(u)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "" {
+		return "/"
+	}
+	if !a.allowedReturnHost(u.Hostname(), r) {
+		return "/"
+	}
+	return u.String()
+}
+
+func fragment(u *url.URL) string {
+	if u.Fragment == "" {
+		return ""
+	}
+	return "#" + u.EscapedFragment()
+}
+
+// allowedReturnHost reports whether host shares the dashboard's session
+// cookie.
+func (a *App) allowedReturnHost(host string, r *http.Request) bool {
+	host = strings.ToLower(host)
+	switch {
+	case host == "":
+		return false
+	case host == hostOnly(r.Host):
+		return true
+	case a.canonical != nil && host == a.canonical.Hostname():
+		return true
+	case a.CookieDomain != "" && hostWithin(host, a.CookieDomain):
+		return true
+	}
+	return false
+}

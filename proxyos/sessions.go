@@ -1,0 +1,207 @@
+package proxyos
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/proxyos/caddy-proxyos/proxyos/store"
+)
+
+// Reason says why a request is not authenticated. Reasons are part of the
+// API: the 401 body carries one, and diagnose reports it.
+type Reason string
+
+// The reasons a session is refused.
+const (
+	ReasonNoCookie     Reason = "no_cookie"     // no proxyos_session cookie arrived
+	ReasonMalformed    Reason = "malformed"     // the cookie is not a proxyos token
+	ReasonUnknownKey   Reason = "unknown_key"   // signed with a secret no longer configured
+	ReasonBadSignature Reason = "bad_signature" // tampered or forged
+	ReasonExpired      Reason = "expired"       // past its absolute lifetime
+	ReasonIdleTimeout  Reason = "idle_timeout"  // unused for longer than session_idle
+	ReasonRevoked      Reason = "revoked"       // logged out or revoked
+	ReasonUserDisabled Reason = "user_disabled" // the account is disabled
+)
+
+// Identity is who a verified session belongs to.
+type Identity struct {
+	SessionID string
+	UserID    string
+	Email     string
+	Role      string
+}
+
+// sessionEntry is a cached session. Immutable fields are set once; the
+// rest are atomics so verification needs only a read lock.
+type sessionEntry struct {
+	id        Identity
+	expiresAt int64 // unix nanoseconds
+	disabled  atomic.Bool
+	revoked   atomic.Bool
+	lastSeen  atomic.Int64 // unix nanoseconds
+	flushed   atomic.Int64 // lastSeen value last written to the store
+}
+
+// sessionCache verifies session tokens against an in-memory cache backed
+// by the store. A cached session is verified with a MAC check and a map
+// lookup; a miss costs one database query.
+type sessionCache struct {
+	store *store.Store
+	now   func() time.Time
+
+	mu      sync.RWMutex
+	entries map[[sha256.Size]byte]*sessionEntry
+}
+
+func newSessionCache(s *store.Store, now func() time.Time) *sessionCache {
+	return &sessionCache{store: s, now: now, entries: make(map[[sha256.Size]byte]*sessionEntry)}
+}
+
+// create starts a new session for u and returns its cookie value.
+func (c *sessionCache) create(ctx context.Context, k *Keyring, u store.User, ttl time.Duration, clientIP, userAgent string) (string, Identity, error) {
+	tok := newSessionToken()
+	key := tok.cacheKey()
+	now := c.now()
+	id := Identity{SessionID: uuid.NewString(), UserID: u.ID, Email: u.Email, Role: u.Role}
+	if len(userAgent) > 512 {
+		userAgent = userAgent[:512]
+	}
+	err := c.store.CreateSession(ctx, store.Session{
+		ID: id.SessionID, TokenHash: hex.EncodeToString(key[:]), UserID: u.ID,
+		CreatedAt: now, ExpiresAt: now.Add(ttl), LastSeenAt: now,
+		ClientIP: clientIP, UserAgent: userAgent,
+	})
+	if err != nil {
+		return "", Identity{}, err
+	}
+	e := &sessionEntry{id: id, expiresAt: now.Add(ttl).UnixNano()}
+	e.lastSeen.Store(now.UnixNano())
+	e.flushed.Store(now.UnixNano())
+	c.mu.Lock()
+	c.entries[key] = e
+	c.mu.Unlock()
+	return k.signToken(tok), id, nil
+}
+
+// verify checks a cookie value. On success it returns the identity and
+// an empty reason, and records the use for idle expiry. err is non-nil
+// only when the store failed on a cache miss.
+func (c *sessionCache) verify(ctx context.Context, k *Keyring, cookie string, idle time.Duration) (*sessionEntry, Reason, error) {
+	tok, reason := k.parseToken(cookie)
+	if reason != "" {
+		return nil, reason, nil
+	}
+	key := tok.cacheKey()
+	c.mu.RLock()
+	e := c.entries[key]
+	c.mu.RUnlock()
+	if e == nil {
+		var err error
+		if e, err = c.load(ctx, key); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, ReasonRevoked, nil
+			}
+			return nil, "", err
+		}
+	}
+	now := c.now().UnixNano()
+	switch {
+	case e.revoked.Load():
+		return e, ReasonRevoked, nil
+	case e.disabled.Load():
+		return e, ReasonUserDisabled, nil
+	case now >= e.expiresAt:
+		return e, ReasonExpired, nil
+	case idle > 0 && now-e.lastSeen.Load() >= int64(idle):
+		return e, ReasonIdleTimeout, nil
+	}
+	if now > e.lastSeen.Load() {
+		e.lastSeen.Store(now)
+	}
+	return e, "", nil
+}
+
+// load reads a session from the store into the cache.
+func (c *sessionCache) load(ctx context.Context, key [sha256.Size]byte) (*sessionEntry, error) {
+	su, err := c.store.SessionByTokenHash(ctx, hex.EncodeToString(key[:]))
+	if err != nil {
+		return nil, err
+	}
+	e := &sessionEntry{
+		id:        Identity{SessionID: su.ID, UserID: su.UserID, Email: su.Email, Role: su.Role},
+		expiresAt: su.ExpiresAt.UnixNano(),
+	}
+	e.disabled.Store(su.Disabled)
+	e.revoked.Store(!su.RevokedAt.IsZero())
+	e.lastSeen.Store(su.LastSeenAt.UnixNano())
+	e.flushed.Store(su.LastSeenAt.UnixNano())
+	c.mu.Lock()
+	if cur := c.entries[key]; cur != nil {
+		e = cur // another request loaded it first
+	} else {
+		c.entries[key] = e
+	}
+	c.mu.Unlock()
+	return e, nil
+}
+
+// revoke revokes one session in the store and the cache.
+func (c *sessionCache) revoke(ctx context.Context, e *sessionEntry) error {
+	if err := c.store.RevokeSession(ctx, e.id.SessionID, c.now()); err != nil {
+		return err
+	}
+	e.revoked.Store(true)
+	return nil
+}
+
+// forgetUser drops every cached session of a user, so the next request
+// reloads role, disabled flag and revocations from the store.
+func (c *sessionCache) forgetUser(userID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if e.id.UserID == userID {
+			delete(c.entries, k)
+		}
+	}
+}
+
+// flush writes last-seen times that changed since the previous flush.
+func (c *sessionCache) flush(ctx context.Context) error {
+	seen := make(map[string]time.Time)
+	var touched []*sessionEntry
+	c.mu.RLock()
+	for _, e := range c.entries {
+		if ls := e.lastSeen.Load(); ls > e.flushed.Load() {
+			seen[e.id.SessionID] = time.Unix(0, ls)
+			touched = append(touched, e)
+		}
+	}
+	c.mu.RUnlock()
+	if err := c.store.TouchSessions(ctx, seen); err != nil {
+		return err
+	}
+	for _, e := range touched {
+		e.flushed.Store(seen[e.id.SessionID].UnixNano())
+	}
+	return nil
+}
+
+// prune drops cached sessions that expired or went idle.
+func (c *sessionCache) prune(idle time.Duration) {
+	now := c.now().UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if now >= e.expiresAt || (idle > 0 && now-e.lastSeen.Load() >= int64(idle)) {
+			delete(c.entries, k)
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// LoginLimit is the failure counter of one rate-limit key (an account or a
+// client IP). It is persisted so restarts do not reset it.
+type LoginLimit struct {
+	Key         string
+	Failures    int
+	WindowStart time.Time
+	LockedUntil time.Time
+}
+
+// LoginLimit returns the counter of key; a missing key is a zero counter.
+func (s *Store) LoginLimit(ctx context.Context, key string) (LoginLimit, error) {
+	var start, locked int64
+	l := LoginLimit{Key: key}
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT failures, window_start, locked_until FROM login_limits WHERE key = ?`), key).
+		Scan(&l.Failures, &start, &locked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, nil
+	}
+	if err != nil {
+		return l, err
+	}
+	l.WindowStart, l.LockedUntil = fromMillis(start), fromMillis(locked)
+	return l, nil
+}
+
+// RecordLoginFailure counts one failure for key within a window that
+// starts anew once window has passed, and locks the key for lockout once
+// failures reach max. It returns the updated counter. The update is one
+// statement, so concurrent failures are all counted.
+func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration, max int, lockout time.Duration) (LoginLimit, error) {
+	nowMs, windowStartMin := millis(now), millis(now.Add(-window))
+	lockedUntil := millis(now.Add(lockout))
+	var start, locked int64
+	l := LoginLimit{Key: key}
+	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO login_limits (key, failures, window_start, locked_until)
+		VALUES (?, 1, ?, CASE WHEN 1 >= ? THEN ? ELSE 0 END)
+		ON CONFLICT (key) DO UPDATE SET
+			failures = CASE WHEN login_limits.window_start < ? THEN 1 ELSE login_limits.failures + 1 END,
+			window_start = CASE WHEN login_limits.window_start < ? THEN ? ELSE login_limits.window_start END,
+			locked_until = CASE
+				WHEN (CASE WHEN login_limits.window_start < ? THEN 1 ELSE login_limits.failures + 1 END) >= ? THEN ?
+				ELSE login_limits.locked_until END
+		RETURNING failures, window_start, locked_until`),
+		key, nowMs, max, lockedUntil,
+		windowStartMin,
+		windowStartMin, nowMs,
+		windowStartMin, max, lockedUntil,
+	).Scan(&l.Failures, &start, &locked)
+	if err != nil {
+		return l, err
+	}
+	l.WindowStart, l.LockedUntil = fromMillis(start), fromMillis(locked)
+	return l, nil
+}
+
+// ResetLoginLimit forgets the failures of key (after a successful login).
+func (s *Store) ResetLoginLimit(ctx context.Context, key string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM login_limits WHERE key = ?`), key)
+	return err
+}
+
+// PruneLoginLimits deletes counters whose window and lock both ended
+// before the given time.
+func (s *Store) PruneLoginLimits(ctx context.Context, before time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM login_limits WHERE window_start < ? AND locked_until < ?`), millis(before), millis(before))
+	return err
+}

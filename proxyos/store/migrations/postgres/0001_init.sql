@@ -1,0 +1,30 @@
+CREATE TABLE users (
+	id            TEXT PRIMARY KEY,
+	email         TEXT NOT NULL UNIQUE,
+	password_hash TEXT NOT NULL,
+	role          TEXT NOT NULL,
+	disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+	created_at    BIGINT NOT NULL,
+	updated_at    BIGINT NOT NULL
+);
+
+CREATE TABLE sessions (
+	id           TEXT PRIMARY KEY,
+	token_hash   TEXT NOT NULL UNIQUE,
+	user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	created_at   BIGINT NOT NULL,
+	expires_at   BIGINT NOT NULL,
+	last_seen_at BIGINT NOT NULL,
+	revoked_at   BIGINT,
+	client_ip    TEXT NOT NULL DEFAULT '',
+	user_agent   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX sessions_user_id ON sessions(user_id);
+CREATE INDEX sessions_expires_at ON sessions(expires_at);
+
+CREATE TABLE login_limits (
+	key          TEXT PRIMARY KEY,
+	failures     INTEGER NOT NULL,
+	window_start BIGINT NOT NULL,
+	locked_until BIGINT NOT NULL
+);

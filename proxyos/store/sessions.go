@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// Session is a server-side login session. Only a hash of its token is
+// stored; the token itself lives in the user's cookie.
+type Session struct {
+	ID         string
+	TokenHash  string // hex SHA-256 of the random token
+	UserID     string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	LastSeenAt time.Time
+	RevokedAt  time.Time // zero while active
+	ClientIP   string
+	UserAgent  string
+}
+
+// SessionUser is a session together with the user it belongs to, as the
+// session verifier needs it.
+type SessionUser struct {
+	Session
+	Email    string
+	Role     string
+	Disabled bool
+}
+
+// CreateSession inserts a new session.
+func (s *Store) CreateSession(ctx context.Context, ss Session) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO sessions
+		(id, token_hash, user_id, created_at, expires_at, last_seen_at, client_ip, user_agent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		ss.ID, ss.TokenHash, ss.UserID, millis(ss.CreatedAt), millis(ss.ExpiresAt), millis(ss.LastSeenAt), ss.ClientIP, ss.UserAgent)
+	return err
+}
+
+// SessionByTokenHash loads a session and its user by token hash.
+func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash string) (SessionUser, error) {
+	var (
+		su                     SessionUser
+		created, expires, seen int64
+		revoked                sql.NullInt64
+	)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT s.id, s.token_hash, s.user_id, s.created_at, s.expires_at,
+			s.last_seen_at, s.revoked_at, s.client_ip, s.user_agent, u.email, u.role, u.disabled
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`), tokenHash).
+		Scan(&su.ID, &su.TokenHash, &su.UserID, &created, &expires, &seen, &revoked,
+			&su.ClientIP, &su.UserAgent, &su.Email, &su.Role, &su.Disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return SessionUser{}, ErrNotFound
+	}
+	if err != nil {
+		return SessionUser{}, err
+	}
+	su.CreatedAt, su.ExpiresAt, su.LastSeenAt = fromMillis(created), fromMillis(expires), fromMillis(seen)
+	if revoked.Valid {
+		su.RevokedAt = fromMillis(revoked.Int64)
+	}
+	return su, nil
+}
+
+// RevokeSession marks a session revoked. Revoking twice keeps the first time.
+func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`), millis(at), id)
+	return err
+}
+
+// RevokeUserSessions revokes every active session of a user except the
+// one with id except (which may be empty). It returns the revoked ids.
+func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`UPDATE sessions SET revoked_at = ?
+		WHERE user_id = ? AND id <> ? AND revoked_at IS NULL RETURNING id`), millis(at), userID, except)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// TouchSessions records last-seen times, batched by the caller.
+func (s *Store) TouchSessions(ctx context.Context, seen map[string]time.Time) error {
+	if len(seen) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	stmt, err := tx.PrepareContext(ctx, s.q(`UPDATE sessions SET last_seen_at = ? WHERE id = ? AND last_seen_at < ?`))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for id, at := range seen {
+		if _, err := stmt.ExecContext(ctx, millis(at), id, millis(at)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// PruneSessions deletes sessions that expired or were revoked before the
+// given time, and returns how many went.
+func (s *Store) PruneSessions(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?`), millis(before), millis(before))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
