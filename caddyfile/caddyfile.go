@@ -17,6 +17,8 @@ func init() {
 	httpcaddyfile.RegisterGlobalOption("proxyos", parseApp)
 	httpcaddyfile.RegisterHandlerDirective("proxyos_dashboard", parseDashboard)
 	httpcaddyfile.RegisterHandlerDirective("proxyos_auth", parseAuth)
+	httpcaddyfile.RegisterHandlerDirective("proxyos_routes", parseRoutes)
+	httpcaddyfile.RegisterDirectiveOrder("proxyos_routes", httpcaddyfile.Before, "respond")
 	httpcaddyfile.RegisterDirectiveOrder("proxyos_auth", httpcaddyfile.After, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("proxyos_dashboard", httpcaddyfile.Before, "reverse_proxy")
 }
@@ -99,6 +101,27 @@ func parseDashboard(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		return nil, h.Errf("unrecognized subdirective '%s'", h.Val())
 	}
 	return new(proxyos.Dashboard), nil
+}
+
+// parseRoutes sets up the handler of managed routes:
+//
+//	proxyos_routes [<matcher>]
+//
+// It takes the global https_port option into account for redirects to
+// HTTPS.
+func parseRoutes(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	if h.NextBlock(0) {
+		return nil, h.Errf("unrecognized subdirective '%s'", h.Val())
+	}
+	rh := new(proxyos.RoutesHandler)
+	if port, ok := h.Option("https_port").(int); ok {
+		rh.HTTPSPort = port
+	}
+	return rh, nil
 }
 
 // parseAuth sets up the session gate:

@@ -1,7 +1,9 @@
 package proxyos
 
 import (
+	"context"
 	"crypto/subtle"
+	"fmt"
 	"errors"
 	"net/http"
 	"strconv"
@@ -14,44 +16,123 @@ import (
 	"github.com/proxyos/caddy-proxyos/proxyos/store"
 )
 
+// level is the least a caller needs to use an endpoint. Every endpoint
+// declares one in apiRoutes and serveAPI enforces it in one place.
+type level int
+
+const (
+	public   level = iota // anyone; the handler may check a session itself
+	viewer                // any logged-in user
+	operator              // operators and admins
+	admin                 // admins only
+)
+
+// roleLevel is the level a role reaches; unknown roles reach nothing.
+func roleLevel(role string) level {
+	switch role {
+	case RoleAdmin:
+		return admin
+	case RoleOperator:
+		return operator
+	case RoleViewer:
+		return viewer
+	}
+	return -1
+}
+
 // apiRoute is one endpoint of the dashboard's JSON API.
 type apiRoute struct {
-	method string
-	// mutates marks state-changing calls, which need a JSON body and a
-	// same-origin request (checkSameOrigin).
-	mutates bool
+	pattern string // http.ServeMux pattern with method
+	level   level
 	handle  func(d *Dashboard, w http.ResponseWriter, r *http.Request) error
 }
 
-// apiRoutes maps each API path to its endpoint.
-var apiRoutes = map[string]apiRoute{
-	"/api/setup":         {http.MethodPost, true, (*Dashboard).apiSetup},
-	"/api/setup/status":  {http.MethodGet, false, (*Dashboard).apiSetupStatus},
-	"/api/auth/login":    {http.MethodPost, true, (*Dashboard).apiLogin},
-	"/api/auth/logout":   {http.MethodPost, true, (*Dashboard).apiLogout},
-	"/api/auth/session":  {http.MethodGet, false, (*Dashboard).apiSession},
-	"/api/auth/diagnose": {http.MethodGet, false, (*Dashboard).apiDiagnose},
+// apiRoutes is every endpoint of the dashboard's JSON API with the level
+// it needs. Calls with other methods than GET need a JSON body and a
+// same-origin request (checkSameOrigin).
+var apiRoutes = []apiRoute{
+	{"POST /api/setup", public, (*Dashboard).apiSetup},
+	{"GET /api/setup/status", public, (*Dashboard).apiSetupStatus},
+	{"POST /api/auth/login", public, (*Dashboard).apiLogin},
+	{"POST /api/auth/logout", public, (*Dashboard).apiLogout},
+	{"GET /api/auth/session", public, (*Dashboard).apiSession},
+	{"GET /api/auth/diagnose", public, (*Dashboard).apiDiagnose},
+
+	{"GET /api/routes", viewer, (*Dashboard).apiListRoutes},
+	{"POST /api/routes", operator, (*Dashboard).apiCreateRoute},
+	{"GET /api/routes/{id}", viewer, (*Dashboard).apiGetRoute},
+	{"PUT /api/routes/{id}", operator, (*Dashboard).apiUpdateRoute},
+	{"DELETE /api/routes/{id}", operator, (*Dashboard).apiDeleteRoute},
+	{"GET /api/routes/{id}/versions", viewer, (*Dashboard).apiRouteVersions},
+	{"POST /api/routes/{id}/rollback", operator, (*Dashboard).apiRollbackRoute},
+}
+
+// apiCall carries a request's caller and handler error through the mux.
+type apiCall struct {
+	id  *Identity
+	err error
+}
+
+type apiCallKey struct{}
+
+// buildAPI makes the mux of apiRoutes.
+func (d *Dashboard) buildAPI() {
+	d.api = http.NewServeMux()
+	for _, rt := range apiRoutes {
+		d.api.Handle(rt.pattern, d.endpoint(rt))
+	}
+	d.api.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiError{Error: "no such endpoint"})
+	})
 }
 
 // serveAPI dispatches an /api/ request.
 func (d *Dashboard) serveAPI(w http.ResponseWriter, r *http.Request) error {
-	route, ok := apiRoutes[r.URL.Path]
-	if !ok {
-		writeJSON(w, http.StatusNotFound, apiError{Error: "no such endpoint"})
-		return nil
-	}
-	if r.Method != route.method {
-		w.Header().Set("Allow", route.method)
-		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "method not allowed"})
-		return nil
-	}
-	if route.mutates {
-		if err := checkSameOrigin(r); err != nil {
-			writeJSON(w, http.StatusForbidden, apiError{Error: err.Error()})
-			return nil
+	call := new(apiCall)
+	d.api.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), apiCallKey{}, call)))
+	return call.err
+}
+
+// endpoint wraps a handler with the same-origin check and the level check.
+func (d *Dashboard) endpoint(rt apiRoute) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		call, _ := r.Context().Value(apiCallKey{}).(*apiCall)
+		if call == nil {
+			call = new(apiCall)
 		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if err := checkSameOrigin(r); err != nil {
+				writeJSON(w, http.StatusForbidden, apiError{Error: err.Error()})
+				return
+			}
+		}
+		if rt.level > public {
+			e, reason, err := d.session(r)
+			if err != nil {
+				call.err = d.writeAPIError(w, err)
+				return
+			}
+			if reason != "" {
+				writeUnauthenticated(w, reason)
+				return
+			}
+			if roleLevel(e.id.Role) < rt.level {
+				writeJSON(w, http.StatusForbidden, apiError{Error: fmt.Sprintf("role %s cannot do this", e.id.Role)})
+				return
+			}
+			call.id = &e.id
+		}
+		call.err = rt.handle(d, w, r)
+	})
+}
+
+// caller returns the identity of the request's caller, set for
+// endpoints above public.
+func caller(r *http.Request) *Identity {
+	if call, ok := r.Context().Value(apiCallKey{}).(*apiCall); ok {
+		return call.id
 	}
-	return route.handle(d, w, r)
+	return nil
 }
 
 // userJSON is how the API shows a user.

@@ -79,6 +79,7 @@ type App struct {
 
 	keyring   *Keyring
 	state     *state
+	router    *router
 	poolKey   string
 	canonical *url.URL
 	logger    *zap.Logger
@@ -145,7 +146,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.state = val.(*state)
-	return nil
+
+	a.router = newRouter(ctx, a.logger)
+	loadCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return a.router.load(loadCtx, a.state.store)
 }
 
 // provisionKeyring resolves the secrets and derives the key ring.
@@ -226,8 +231,12 @@ func (a *App) Start() error {
 // outlives reloads.
 func (a *App) Stop() error { return nil }
 
-// Cleanup releases this config's reference to the shared state.
+// Cleanup stops this config's routes and releases its reference to the
+// shared state.
 func (a *App) Cleanup() error {
+	if a.router != nil {
+		a.router.stop()
+	}
 	if a.poolKey == "" {
 		return nil
 	}

@@ -37,6 +37,7 @@ func init() {
 // never act with a user's cookie.
 type Dashboard struct {
 	app    *App
+	api    *http.ServeMux
 	assets http.Handler
 	logger *zap.Logger
 }
@@ -62,11 +63,15 @@ func (d *Dashboard) Provision(ctx caddy.Context) error {
 		return err
 	}
 	d.assets = http.StripPrefix("/assets", http.FileServerFS(assets))
+	d.buildAPI()
 	return nil
 }
 
 // pages are the dashboard paths that serve the single-page shell.
-var pages = map[string]bool{"/": true, "/login": true, "/setup": true, "/diagnostics": true}
+var pages = map[string]bool{
+	"/": true, "/login": true, "/setup": true, "/diagnostics": true,
+	"/routes": true, "/routes/new": true, "/routes/edit": true,
+}
 
 // contentSecurityPolicy allows nothing but the dashboard's own files.
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +

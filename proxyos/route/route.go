@@ -1,0 +1,431 @@
+// Package route defines a managed route (hosts → upstreams, redirect or
+// static page, with TLS mode and options), validates it, and compiles it
+// into Caddy's own handler configuration.
+package route
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kinds of route.
+const (
+	KindProxy    = "proxy"    // reverse proxy to upstreams
+	KindRedirect = "redirect" // redirect to another URL
+	KindStatic   = "static"   // fixed response, e.g. a maintenance page
+)
+
+// TLS modes.
+const (
+	TLSAuto     = "auto"     // certificate from Caddy's ACME issuers
+	TLSInternal = "internal" // certificate from Caddy's internal CA
+	TLSOff      = "off"      // plain HTTP only
+)
+
+// Load-balancing policies offered for several upstreams; each is a Caddy
+// reverse_proxy selection policy.
+var policies = map[string]bool{
+	"random": true, "round_robin": true, "least_conn": true, "first": true,
+	"ip_hash": true, "client_ip_hash": true, "uri_hash": true,
+}
+
+// Route is a managed route, as the API shows and accepts it.
+type Route struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Enabled bool     `json:"enabled"`
+	Hosts   []string `json:"hosts"`
+	Kind    string   `json:"kind"`
+	TLS     string   `json:"tls"`
+
+	Upstreams     []string       `json:"upstreams,omitempty"`
+	LoadBalancing *LoadBalancing `json:"load_balancing,omitempty"`
+	UpstreamTLS   *UpstreamTLS   `json:"upstream_tls,omitempty"`
+	Redirect      *Redirect      `json:"redirect,omitempty"`
+	Static        *Static        `json:"static,omitempty"`
+
+	Headers     *Headers `json:"headers,omitempty"`
+	HSTS        bool     `json:"hsts,omitempty"`
+	ForceHTTPS  bool     `json:"force_https,omitempty"`
+	Compress    bool     `json:"compress,omitempty"`
+	StripPrefix string   `json:"strip_prefix,omitempty"`
+	Access      *Access  `json:"access,omitempty"`
+	Auth        *Auth    `json:"auth,omitempty"`
+
+	Version   int       `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// LoadBalancing spreads requests over several upstreams.
+type LoadBalancing struct {
+	// Policy is random, round_robin, least_conn, first, ip_hash,
+	// client_ip_hash or uri_hash. Default: random.
+	Policy string `json:"policy,omitempty"`
+	// HealthCheck, when set, probes every upstream and takes unhealthy
+	// ones out of rotation.
+	HealthCheck *HealthCheck `json:"health_check,omitempty"`
+}
+
+// HealthCheck is an active health check.
+type HealthCheck struct {
+	Path     string `json:"path"`               // e.g. /healthz
+	Interval string `json:"interval,omitempty"` // default 30s
+	Timeout  string `json:"timeout,omitempty"`  // default 5s
+}
+
+// UpstreamTLS configures HTTPS to upstreams (https:// upstream URLs).
+type UpstreamTLS struct {
+	SkipVerify bool   `json:"skip_verify,omitempty"` // accept any certificate (insecure)
+	ServerName string `json:"server_name,omitempty"` // SNI and verification name
+}
+
+// Redirect sends clients elsewhere.
+type Redirect struct {
+	To           string `json:"to"`
+	Status       int    `json:"status,omitempty"` // 301, 302, 307 or 308; default 308
+	PreservePath bool   `json:"preserve_path,omitempty"`
+}
+
+// Static answers with a fixed response.
+type Static struct {
+	Status      int    `json:"status,omitempty"` // default 200
+	Body        string `json:"body,omitempty"`
+	ContentType string `json:"content_type,omitempty"` // default text/html; charset=utf-8
+}
+
+// Headers edits request headers (to the upstream) and response headers.
+type Headers struct {
+	Request  *HeaderOps `json:"request,omitempty"`
+	Response *HeaderOps `json:"response,omitempty"`
+}
+
+// HeaderOps sets and deletes header fields.
+type HeaderOps struct {
+	Set    map[string]string `json:"set,omitempty"`
+	Delete []string          `json:"delete,omitempty"`
+}
+
+// Access limits who may use the route by client IP (as Caddy computes it
+// with trusted_proxies). Deny wins over allow; with an allow list, every
+// other address is denied. Denied clients get 403.
+type Access struct {
+	Allow []string `json:"allow,omitempty"` // CIDRs or IPs
+	Deny  []string `json:"deny,omitempty"`
+}
+
+// Auth puts the dashboard login (the proxyos_auth handler) in front of
+// the route.
+type Auth struct {
+	RequireLogin bool     `json:"require_login"`
+	Roles        []string `json:"roles,omitempty"` // default: any logged-in user
+}
+
+// Error is a validation error naming the offending field.
+type Error struct {
+	Field   string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Field + ": " + e.Message }
+
+func errf(field, format string, args ...any) error {
+	return &Error{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Normalize fills defaults and canonicalizes r in place (lower-case hosts,
+// default TLS mode and statuses).
+func (r *Route) Normalize() {
+	for i, h := range r.Hosts {
+		r.Hosts[i] = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
+	}
+	r.Name = strings.TrimSpace(r.Name)
+	if r.TLS == "" {
+		r.TLS = TLSAuto
+	}
+	if r.Kind == KindRedirect && r.Redirect != nil && r.Redirect.Status == 0 {
+		r.Redirect.Status = 308
+	}
+	if r.Kind == KindStatic && r.Static != nil {
+		if r.Static.Status == 0 {
+			r.Static.Status = 200
+		}
+		if r.Static.ContentType == "" {
+			r.Static.ContentType = "text/html; charset=utf-8"
+		}
+	}
+	if r.LoadBalancing != nil && r.LoadBalancing.Policy == "" {
+		r.LoadBalancing.Policy = "random"
+	}
+}
+
+// Validate checks r (after Normalize). Errors are *Error naming the field.
+func (r *Route) Validate() error {
+	if len(r.Name) > 200 {
+		return errf("name", "at most 200 characters")
+	}
+	if len(r.Hosts) == 0 {
+		return errf("hosts", "at least one host is required")
+	}
+	seen := make(map[string]bool)
+	for i, h := range r.Hosts {
+		if err := ValidHost(h); err != nil {
+			return errf(fmt.Sprintf("hosts[%d]", i), "%q: %v", h, err)
+		}
+		if seen[h] {
+			return errf(fmt.Sprintf("hosts[%d]", i), "%q is listed twice", h)
+		}
+		seen[h] = true
+	}
+	switch r.TLS {
+	case TLSAuto, TLSInternal, TLSOff:
+	default:
+		return errf("tls", "%q is not a TLS mode (auto, internal or off)", r.TLS)
+	}
+	if (r.HSTS || r.ForceHTTPS) && r.TLS == TLSOff {
+		return errf("tls", "hsts and force_https need a TLS mode other than off")
+	}
+	switch r.Kind {
+	case KindProxy:
+		if err := r.validateProxy(); err != nil {
+			return err
+		}
+	case KindRedirect:
+		if err := r.validateRedirect(); err != nil {
+			return err
+		}
+	case KindStatic:
+		if r.Static == nil {
+			return errf("static", "required for kind static")
+		}
+		if r.Static.Status < 200 || r.Static.Status > 599 {
+			return errf("static.status", "%d is not a status between 200 and 599", r.Static.Status)
+		}
+		if len(r.Static.Body) > 1<<20 {
+			return errf("static.body", "at most 1 MiB")
+		}
+		if strings.ContainsAny(r.Static.ContentType, "\r\n") {
+			return errf("static.content_type", "must be one line")
+		}
+	default:
+		return errf("kind", "%q is not a kind (proxy, redirect or static)", r.Kind)
+	}
+	if r.Kind != KindProxy && (len(r.Upstreams) > 0 || r.LoadBalancing != nil || r.UpstreamTLS != nil) {
+		return errf("upstreams", "only a proxy route has upstreams")
+	}
+	if r.Kind != KindRedirect && r.Redirect != nil {
+		return errf("redirect", "only a redirect route has a redirect")
+	}
+	if r.Kind != KindStatic && r.Static != nil {
+		return errf("static", "only a static route has a static response")
+	}
+	if err := r.validateHeaders(); err != nil {
+		return err
+	}
+	if r.StripPrefix != "" {
+		if r.Kind != KindProxy {
+			return errf("strip_prefix", "only a proxy route can strip a path prefix")
+		}
+		if !strings.HasPrefix(r.StripPrefix, "/") || strings.ContainsAny(r.StripPrefix, "?#*{} ") {
+			return errf("strip_prefix", "%q must be a path starting with /", r.StripPrefix)
+		}
+	}
+	if r.Access != nil {
+		for field, list := range map[string][]string{"access.allow": r.Access.Allow, "access.deny": r.Access.Deny} {
+			for i, c := range list {
+				if _, err := parseCIDR(c); err != nil {
+					return errf(fmt.Sprintf("%s[%d]", field, i), "%q is not an IP address or CIDR range", c)
+				}
+			}
+		}
+	}
+	if r.Auth != nil {
+		if len(r.Auth.Roles) > 0 && !r.Auth.RequireLogin {
+			return errf("auth.roles", "roles need require_login")
+		}
+		for i, role := range r.Auth.Roles {
+			if role != "admin" && role != "operator" && role != "viewer" {
+				return errf(fmt.Sprintf("auth.roles[%d]", i), "%q is not a role (admin, operator or viewer)", role)
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Route) validateProxy() error {
+	if len(r.Upstreams) == 0 {
+		return errf("upstreams", "at least one upstream is required for kind proxy")
+	}
+	scheme := ""
+	for i, u := range r.Upstreams {
+		s, _, err := ParseUpstream(u)
+		if err != nil {
+			return errf(fmt.Sprintf("upstreams[%d]", i), "%q: %v", u, err)
+		}
+		if scheme != "" && s != scheme {
+			return errf(fmt.Sprintf("upstreams[%d]", i), "all upstreams must use the same scheme")
+		}
+		scheme = s
+	}
+	if r.UpstreamTLS != nil && scheme != "https" {
+		return errf("upstream_tls", "needs https:// upstreams")
+	}
+	if r.UpstreamTLS != nil && r.UpstreamTLS.ServerName != "" {
+		if err := ValidHost(r.UpstreamTLS.ServerName); err != nil || strings.HasPrefix(r.UpstreamTLS.ServerName, "*") {
+			return errf("upstream_tls.server_name", "%q is not a host name", r.UpstreamTLS.ServerName)
+		}
+	}
+	if lb := r.LoadBalancing; lb != nil {
+		if !policies[lb.Policy] {
+			return errf("load_balancing.policy", "%q is not a policy (random, round_robin, least_conn, first, ip_hash, client_ip_hash or uri_hash)", lb.Policy)
+		}
+		if hc := lb.HealthCheck; hc != nil {
+			if !strings.HasPrefix(hc.Path, "/") {
+				return errf("load_balancing.health_check.path", "%q must start with /", hc.Path)
+			}
+			for field, v := range map[string]string{"interval": hc.Interval, "timeout": hc.Timeout} {
+				if v == "" {
+					continue
+				}
+				if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+					return errf("load_balancing.health_check."+field, "%q is not a positive duration", v)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Route) validateRedirect() error {
+	if r.Redirect == nil {
+		return errf("redirect", "required for kind redirect")
+	}
+	u, err := url.Parse(r.Redirect.To)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(r.Redirect.To, "\r\n{}") {
+		return errf("redirect.to", "%q must be an absolute http:// or https:// URL", r.Redirect.To)
+	}
+	switch r.Redirect.Status {
+	case 301, 302, 307, 308:
+	default:
+		return errf("redirect.status", "%d is not a redirect status (301, 302, 307 or 308)", r.Redirect.Status)
+	}
+	return nil
+}
+
+func (r *Route) validateHeaders() error {
+	if r.Headers == nil {
+		return nil
+	}
+	for side, ops := range map[string]*HeaderOps{"request": r.Headers.Request, "response": r.Headers.Response} {
+		if ops == nil {
+			continue
+		}
+		if side == "request" && r.Kind != KindProxy {
+			return errf("headers.request", "only a proxy route sends requests upstream")
+		}
+		for name, val := range ops.Set {
+			if !validHeaderName(name) {
+				return errf("headers."+side+".set", "%q is not a header name", name)
+			}
+			if strings.ContainsAny(val, "\r\n") {
+				return errf("headers."+side+".set", "value of %q must be one line", name)
+			}
+		}
+		for _, name := range ops.Delete {
+			if !validHeaderName(name) {
+				return errf("headers."+side+".delete", "%q is not a header name", name)
+			}
+		}
+	}
+	return nil
+}
+
+func validHeaderName(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidHost checks a host name (lower case), optionally with a leading
+// "*." wildcard label. IP addresses are allowed.
+func ValidHost(h string) error {
+	if h == "" {
+		return fmt.Errorf("empty")
+	}
+	if len(h) > 253 {
+		return fmt.Errorf("longer than 253 characters")
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return nil
+	}
+	name := strings.TrimPrefix(h, "*.")
+	if strings.Contains(name, "*") {
+		return fmt.Errorf("a wildcard may only be the whole first label, as in *.example.com")
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("empty or too long label")
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("a label may not start or end with '-'")
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return fmt.Errorf("invalid character %q", c)
+			}
+		}
+	}
+	return nil
+}
+
+// ParseUpstream checks an upstream URL such as http://10.0.0.5:3000 or
+// https://nas.lan:8443 and returns its scheme and host:port to dial.
+func ParseUpstream(s string) (scheme, dial string, err error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", "", fmt.Errorf("not a URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", "", fmt.Errorf("scheme must be http or https")
+	}
+	if u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", fmt.Errorf("must be scheme://host[:port] without path, query or credentials")
+	}
+	host, port := u.Hostname(), u.Port()
+	if host == "" {
+		return "", "", fmt.Errorf("missing host")
+	}
+	if strings.ContainsAny(host, "{}") {
+		return "", "", fmt.Errorf("placeholders are not allowed")
+	}
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", "", fmt.Errorf("port %q out of range", port)
+	}
+	return u.Scheme, net.JoinHostPort(host, port), nil
+}
+
+// parseCIDR accepts a CIDR range or a single IP.
+func parseCIDR(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}

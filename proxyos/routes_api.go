@@ -1,0 +1,155 @@
+package proxyos
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/proxyos/caddy-proxyos/proxyos/route"
+	"github.com/proxyos/caddy-proxyos/proxyos/store"
+)
+
+// RouteJSON is a route as the APIs show it: the stored route and its live
+// status.
+type RouteJSON struct {
+	*route.Route
+	Status RouteStatus `json:"status"`
+}
+
+// RouteInput is a route as the APIs accept it. The read-only status a
+// client may send back is ignored.
+type RouteInput struct {
+	route.Route
+	Status json.RawMessage `json:"status,omitempty"`
+}
+
+// WithStatus pairs a route with its live status.
+func (a *App) WithStatus(r *route.Route) RouteJSON {
+	return RouteJSON{Route: r, Status: a.RouteStatus(r.ID)}
+}
+
+// RouteErrorStatus maps an error of a route change to an HTTP status and
+// the field it concerns: 400 for invalid input, 404 for an unknown route,
+// 409 for a stale version or a host another route uses, 0 for anything
+// unexpected.
+func RouteErrorStatus(err error) (int, string) {
+	var (
+		fe *FieldError
+		hc *store.HostConflictError
+	)
+	switch {
+	case errors.As(err, &fe):
+		return http.StatusBadRequest, fe.Field
+	case errors.As(err, &hc):
+		return http.StatusConflict, "hosts"
+	case errors.Is(err, ErrRouteNotFound):
+		return http.StatusNotFound, ""
+	case errors.Is(err, ErrStaleVersion):
+		return http.StatusConflict, "version"
+	}
+	return 0, ""
+}
+
+// writeRouteError answers an error of a route operation.
+func (d *Dashboard) writeRouteError(w http.ResponseWriter, err error) error {
+	if status, field := RouteErrorStatus(err); status != 0 {
+		writeJSON(w, status, apiError{Error: err.Error(), Field: field})
+		return nil
+	}
+	return d.writeAPIError(w, err)
+}
+
+func actorOf(r *http.Request) string {
+	if id := caller(r); id != nil {
+		return id.Email
+	}
+	return "unknown"
+}
+
+func (d *Dashboard) apiListRoutes(w http.ResponseWriter, r *http.Request) error {
+	routes, err := d.app.Routes(r.Context())
+	if err != nil {
+		return d.writeAPIError(w, err)
+	}
+	out := make([]RouteJSON, 0, len(routes))
+	for _, rt := range routes {
+		out = append(out, d.app.WithStatus(rt))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"routes": out})
+	return nil
+}
+
+func (d *Dashboard) apiGetRoute(w http.ResponseWriter, r *http.Request) error {
+	rt, err := d.app.Route(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return d.writeRouteError(w, err)
+	}
+	writeJSON(w, http.StatusOK, d.app.WithStatus(rt))
+	return nil
+}
+
+func (d *Dashboard) apiCreateRoute(w http.ResponseWriter, r *http.Request) error {
+	var in RouteInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		return d.writeAPIError(w, err)
+	}
+	rt, err := d.app.CreateRoute(r.Context(), &in.Route, actorOf(r))
+	if err != nil {
+		return d.writeRouteError(w, err)
+	}
+	writeJSON(w, http.StatusCreated, d.app.WithStatus(rt))
+	return nil
+}
+
+func (d *Dashboard) apiUpdateRoute(w http.ResponseWriter, r *http.Request) error {
+	var in RouteInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		return d.writeAPIError(w, err)
+	}
+	rt, err := d.app.UpdateRoute(r.Context(), r.PathValue("id"), &in.Route, actorOf(r))
+	if err != nil {
+		return d.writeRouteError(w, err)
+	}
+	writeJSON(w, http.StatusOK, d.app.WithStatus(rt))
+	return nil
+}
+
+func (d *Dashboard) apiDeleteRoute(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Version int `json:"version"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(w, r, &body); err != nil {
+			return d.writeAPIError(w, err)
+		}
+	}
+	if err := d.app.DeleteRoute(r.Context(), r.PathValue("id"), body.Version, actorOf(r)); err != nil {
+		return d.writeRouteError(w, err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (d *Dashboard) apiRouteVersions(w http.ResponseWriter, r *http.Request) error {
+	vs, err := d.app.RouteHistory(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return d.writeRouteError(w, err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"versions": vs})
+	return nil
+}
+
+func (d *Dashboard) apiRollbackRoute(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Version int `json:"version"`
+	}
+	if err := decodeJSON(w, r, &body); err != nil {
+		return d.writeAPIError(w, err)
+	}
+	rt, err := d.app.RollbackRoute(r.Context(), r.PathValue("id"), body.Version, actorOf(r))
+	if err != nil {
+		return d.writeRouteError(w, err)
+	}
+	writeJSON(w, http.StatusOK, d.app.WithStatus(rt))
+	return nil
+}

@@ -1,0 +1,80 @@
+package proxyos
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/proxyos/caddy-proxyos/proxyos/route"
+)
+
+func init() {
+	caddy.RegisterModule(RoutesHandler{})
+}
+
+// RoutesHandler serves every enabled route managed in the dashboard. It
+// looks up the request's host (any case; exact hosts before wildcard
+// hosts such as *.example.com) and runs that route's handler chain: real
+// Caddy handlers (reverse_proxy, static_response, headers, encode, …)
+// compiled when the route was saved. Requests for hosts it does not know
+// go to the next handler, so a site can answer them itself:
+//
+//	https:// {
+//		tls {
+//			on_demand
+//		}
+//		proxyos_routes
+//		respond "no route" 404
+//	}
+//
+// Route changes take effect without a config reload.
+type RoutesHandler struct {
+	// HTTPSPort is the port HTTPS is served on, for routes that redirect
+	// plain HTTP to HTTPS (force_https). Default: 443. The Caddyfile sets
+	// it from the global https_port option.
+	HTTPSPort int `json:"https_port,omitempty"`
+
+	app        *App
+	portSuffix string
+}
+
+// CaddyModule returns the Caddy module information.
+func (RoutesHandler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.proxyos_routes",
+		New: func() caddy.Module { return new(RoutesHandler) },
+	}
+}
+
+// Provision finds the proxyos app.
+func (h *RoutesHandler) Provision(ctx caddy.Context) error {
+	app, err := ctx.App("proxyos")
+	if err != nil {
+		return err
+	}
+	h.app = app.(*App)
+	if h.HTTPSPort != 0 && h.HTTPSPort != 443 {
+		h.portSuffix = ":" + strconv.Itoa(h.HTTPSPort)
+	}
+	return nil
+}
+
+// ServeHTTP serves the route of the request's host, or passes it on.
+func (h *RoutesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	lr := h.app.router.lookup(r.Host)
+	if lr == nil {
+		return next.ServeHTTP(w, r)
+	}
+	if h.portSuffix != "" && lr.route.ForceHTTPS {
+		caddyhttp.SetVar(r.Context(), route.HTTPSPortVar, h.portSuffix)
+	}
+	return lr.handler.ServeHTTP(w, r)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*RoutesHandler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*RoutesHandler)(nil)
+)

@@ -1,0 +1,24 @@
+CREATE TABLE routes (
+	id         TEXT PRIMARY KEY,
+	spec       TEXT NOT NULL,
+	version    BIGINT NOT NULL,
+	enabled    BOOLEAN NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE route_hosts (
+	host     TEXT PRIMARY KEY,
+	route_id TEXT NOT NULL REFERENCES routes(id) ON DELETE CASCADE
+);
+CREATE INDEX route_hosts_route_id ON route_hosts(route_id);
+
+CREATE TABLE route_versions (
+	route_id TEXT NOT NULL,
+	version  BIGINT NOT NULL,
+	action   TEXT NOT NULL,
+	spec     TEXT NOT NULL,
+	actor    TEXT NOT NULL,
+	at       BIGINT NOT NULL,
+	PRIMARY KEY (route_id, version)
+);

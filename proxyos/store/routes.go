@@ -1,0 +1,237 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// StoredRoute is a managed route as stored: its JSON spec plus the
+// columns needed to query and version it. The store does not interpret
+// the spec.
+type StoredRoute struct {
+	ID        string
+	Spec      []byte
+	Version   int
+	Enabled   bool
+	Hosts     []string // lower case; unique across all routes
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// RouteVersion is one entry of a route's history.
+type RouteVersion struct {
+	RouteID string
+	Version int
+	Action  string // create, update, rollback, delete
+	Spec    []byte
+	Actor   string
+	At      time.Time
+}
+
+// ErrVersionConflict means the route changed since the caller read it.
+var ErrVersionConflict = errors.New("the route was changed by someone else; reload it and try again")
+
+// HostConflictError means a host already belongs to another route.
+type HostConflictError struct {
+	Host    string
+	RouteID string
+}
+
+func (e *HostConflictError) Error() string {
+	return fmt.Sprintf("host %q is already used by route %s", e.Host, e.RouteID)
+}
+
+// ListRoutes returns every route, oldest first.
+func (s *Store) ListRoutes(ctx context.Context) ([]StoredRoute, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, spec, version, enabled, created_at, updated_at FROM routes ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []StoredRoute
+	for rows.Next() {
+		r, err := scanRoute(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Route returns one route.
+func (s *Store) Route(ctx context.Context, id string) (StoredRoute, error) {
+	return scanRoute(s.db.QueryRowContext(ctx, s.q(`SELECT id, spec, version, enabled, created_at, updated_at FROM routes WHERE id = ?`), id))
+}
+
+func scanRoute(row interface{ Scan(...any) error }) (StoredRoute, error) {
+	var (
+		r                StoredRoute
+		spec             string
+		created, updated int64
+	)
+	err := row.Scan(&r.ID, &spec, &r.Version, &r.Enabled, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, ErrNotFound
+	}
+	r.Spec, r.CreatedAt, r.UpdatedAt = []byte(spec), fromMillis(created), fromMillis(updated)
+	return r, err
+}
+
+// PutRoute creates r (when prevVersion is 0) or replaces the route whose
+// version is prevVersion, claims its hosts and records the change in the
+// history, all in one transaction. It returns ErrVersionConflict when the
+// stored version differs, ErrNotFound for an unknown id, and a
+// *HostConflictError when a host belongs to another route. check, if not
+// nil, runs inside the transaction before commit; its error aborts the
+// change (used to make sure the route provisions before it is stored).
+func (s *Store) PutRoute(ctx context.Context, r StoredRoute, prevVersion int, action, actor string, check func() error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	if prevVersion == 0 {
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO routes (id, spec, version, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`),
+			r.ID, string(r.Spec), r.Version, r.Enabled, millis(r.CreatedAt), millis(r.UpdatedAt))
+		if isUniqueViolation(err) {
+			return fmt.Errorf("route %s: %w", r.ID, ErrConflict)
+		}
+	} else {
+		var res sql.Result
+		res, err = tx.ExecContext(ctx, s.q(`UPDATE routes SET spec = ?, version = ?, enabled = ?, updated_at = ? WHERE id = ? AND version = ?`),
+			string(r.Spec), r.Version, r.Enabled, millis(r.UpdatedAt), r.ID, prevVersion)
+		if err == nil {
+			if n, _ := res.RowsAffected(); n == 0 {
+				return s.missingOrStale(ctx, tx, r.ID)
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.claimHosts(ctx, tx, r.ID, r.Hosts); err != nil {
+		return err
+	}
+	if err := s.addVersion(ctx, tx, RouteVersion{RouteID: r.ID, Version: r.Version, Action: action, Spec: r.Spec, Actor: actor, At: r.UpdatedAt}); err != nil {
+		return err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// DeleteRoute removes a route whose version is prevVersion (any version
+// when 0) and records the deletion in its history.
+func (s *Store) DeleteRoute(ctx context.Context, id string, prevVersion int, actor string, at time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	var (
+		spec    string
+		version int
+	)
+	err = tx.QueryRowContext(ctx, s.q(`SELECT spec, version FROM routes WHERE id = ?`), id).Scan(&spec, &version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if prevVersion != 0 && version != prevVersion {
+		return ErrVersionConflict
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM route_hosts WHERE route_id = ?`), id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM routes WHERE id = ?`), id); err != nil {
+		return err
+	}
+	if err := s.addVersion(ctx, tx, RouteVersion{RouteID: id, Version: version + 1, Action: "delete", Spec: []byte(spec), Actor: actor, At: at}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// RouteVersions returns a route's history, newest first.
+func (s *Store) RouteVersions(ctx context.Context, id string) ([]RouteVersion, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT route_id, version, action, spec, actor, at FROM route_versions WHERE route_id = ? ORDER BY version DESC`), id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []RouteVersion
+	for rows.Next() {
+		var (
+			v    RouteVersion
+			spec string
+			at   int64
+		)
+		if err := rows.Scan(&v.RouteID, &v.Version, &v.Action, &spec, &v.Actor, &at); err != nil {
+			return nil, err
+		}
+		v.Spec, v.At = []byte(spec), fromMillis(at)
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// RouteVersionSpec returns the spec a route had at a version.
+func (s *Store) RouteVersionSpec(ctx context.Context, id string, version int) ([]byte, error) {
+	var spec string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT spec FROM route_versions WHERE route_id = ? AND version = ? AND action <> 'delete'`), id, version).Scan(&spec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return []byte(spec), err
+}
+
+func (s *Store) missingOrStale(ctx context.Context, tx *sql.Tx, id string) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM routes WHERE id = ?`), id).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return ErrVersionConflict
+}
+
+// claimHosts replaces the hosts of a route. A host held by another route
+// is reported as a *HostConflictError.
+func (s *Store) claimHosts(ctx context.Context, tx *sql.Tx, id string, hosts []string) error {
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM route_hosts WHERE route_id = ?`), id); err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		var owner string
+		err := tx.QueryRowContext(ctx, s.q(`SELECT route_id FROM route_hosts WHERE host = ?`), h).Scan(&owner)
+		if err == nil {
+			return &HostConflictError{Host: h, RouteID: owner}
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO route_hosts (host, route_id) VALUES (?, ?)`), h, id); err != nil {
+			if isUniqueViolation(err) { // claimed concurrently
+				return &HostConflictError{Host: h}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) addVersion(ctx context.Context, tx *sql.Tx, v RouteVersion) error {
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO route_versions (route_id, version, action, spec, actor, at) VALUES (?, ?, ?, ?, ?, ?)`),
+		v.RouteID, v.Version, v.Action, string(v.Spec), v.Actor, millis(v.At))
+	return err
+}
