@@ -3,8 +3,8 @@ package proxyos
 import (
 	"context"
 	"crypto/subtle"
-	"fmt"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
