@@ -39,10 +39,16 @@ func (s *Store) LoginLimit(ctx context.Context, key string) (LoginLimit, error) 
 func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration, max int, lockout time.Duration) (LoginLimit, error) {
 	nowMs, windowStartMin := millis(now), millis(now.Add(-window))
 	lockedUntil := millis(now.Add(lockout))
+	// The lock of a new key is decided here rather than in SQL: PostgreSQL
+	// would infer a CASE with ELSE 0 as int4, too small for milliseconds.
+	var firstLock int64
+	if max <= 1 {
+		firstLock = lockedUntil
+	}
 	var start, locked int64
 	l := LoginLimit{Key: key}
 	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO login_limits (key, failures, window_start, locked_until)
-		VALUES (?, 1, ?, CASE WHEN 1 >= ? THEN ? ELSE 0 END)
+		VALUES (?, 1, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET
 			failures = CASE WHEN login_limits.window_start < ? THEN 1 ELSE login_limits.failures + 1 END,
 			window_start = CASE WHEN login_limits.window_start < ? THEN ? ELSE login_limits.window_start END,
@@ -50,7 +56,7 @@ func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Tim
 				WHEN (CASE WHEN login_limits.window_start < ? THEN 1 ELSE login_limits.failures + 1 END) >= ? THEN ?
 				ELSE login_limits.locked_until END
 		RETURNING failures, window_start, locked_until`),
-		key, nowMs, max, lockedUntil,
+		key, nowMs, firstLock,
 		windowStartMin,
 		windowStartMin, nowMs,
 		windowStartMin, max, lockedUntil,

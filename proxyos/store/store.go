@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,7 +92,9 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 
 // sqliteDSN turns a file path into a modernc.org/sqlite DSN with WAL,
 // a busy timeout, foreign keys and write transactions that take the lock
-// up front (so concurrent writers wait instead of failing).
+// up front (so concurrent writers wait instead of failing). The path is
+// escaped for SQLite's URI syntax: an unescaped '#' or '?' would cut it
+// short and open a different file.
 func sqliteDSN(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -99,8 +102,12 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode()
+	return "file:" + sqlitePathEscaper.Replace(path) + "?" + q.Encode()
 }
+
+// sqlitePathEscaper escapes what SQLite's URI parser would not take as
+// part of a file path.
+var sqlitePathEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
 // Driver reports which driver the store uses.
 func (s *Store) Driver() string { return s.driver }
@@ -151,8 +158,7 @@ func (s *Store) migrations() ([]migration, error) {
 // runs in its own transaction together with its bookkeeping row; on
 // PostgreSQL an advisory lock serializes nodes migrating at the same time.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS proxyos_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
+	if err := s.createMigrationsTable(ctx); err != nil {
 		return err
 	}
 	ms, err := s.migrations()
@@ -167,16 +173,43 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// createMigrationsTable creates the bookkeeping table under the migration
+// lock: concurrent CREATE TABLE IF NOT EXISTS on PostgreSQL can fail with a
+// unique violation in pg_type when several nodes start at once.
+func (s *Store) createMigrationsTable(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	if err := s.lockMigrations(ctx, tx); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS proxyos_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// lockMigrations serializes migrating nodes on PostgreSQL until tx ends.
+// SQLite needs nothing: its write transactions are exclusive already.
+func (s *Store) lockMigrations(ctx context.Context, tx *sql.Tx) error {
+	if s.driver != Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7268696)`)
+	return err
+}
+
 func (s *Store) apply(ctx context.Context, m migration) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	if s.driver == Postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7268696)`); err != nil {
-			return err
-		}
+	if err := s.lockMigrations(ctx, tx); err != nil {
+		return err
 	}
 	var n int
 	if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM proxyos_migrations WHERE version = ?`), m.version).Scan(&n); err != nil {
@@ -230,17 +263,73 @@ func isUniqueViolation(err error) bool {
 // so connection errors can be logged and returned safely.
 func RedactError(err error, dsn string) string {
 	msg := err.Error()
-	if u, perr := url.Parse(dsn); perr == nil && u.User != nil {
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			msg = strings.ReplaceAll(msg, pw, "xxxxx")
-		}
-	}
-	for _, f := range strings.Fields(dsn) {
-		if k, v, ok := strings.Cut(f, "="); ok && k == "password" && v != "" {
-			msg = strings.ReplaceAll(msg, v, "xxxxx")
-		}
+	for _, pw := range dsnPasswords(dsn) {
+		msg = strings.ReplaceAll(msg, pw, "xxxxx")
 	}
 	return msg
+}
+
+// dsnPasswords returns the password of a URL or key=value DSN in every
+// spelling an error message might quote it: decoded and as written.
+func dsnPasswords(dsn string) []string {
+	var pws []string
+	add := func(pw string) {
+		if pw != "" && !slices.Contains(pws, pw) {
+			pws = append(pws, pw)
+		}
+	}
+	if _, rest, ok := strings.Cut(dsn, "://"); ok {
+		if u, err := url.Parse(dsn); err == nil && u.User != nil {
+			pw, _ := u.User.Password()
+			add(pw)
+		}
+		// Also cut the user info by hand, for passwords url.Parse
+		// misreads (an unescaped '#', '/' or '?').
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if _, raw, ok := strings.Cut(rest[:at], ":"); ok {
+				add(raw)
+				if pw, err := url.PathUnescape(raw); err == nil {
+					add(pw)
+				}
+			}
+		}
+		return pws
+	}
+	// key=value: "key = value" or "key='quoted \' value'" pairs.
+	s := dsn
+	for {
+		s = strings.TrimLeft(s, " \t\r\n")
+		eq := strings.IndexByte(s, '=')
+		if eq < 0 {
+			return pws
+		}
+		key := strings.TrimSpace(s[:eq])
+		s = strings.TrimLeft(s[eq+1:], " \t\r\n")
+		var val, raw string
+		if strings.HasPrefix(s, "'") {
+			var b strings.Builder
+			i := 1
+			for ; i < len(s) && s[i] != '\''; i++ {
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				b.WriteByte(s[i])
+			}
+			val, raw = b.String(), s[1:min(i, len(s))]
+			s = s[min(i+1, len(s)):]
+		} else {
+			end := strings.IndexAny(s, " \t\r\n")
+			if end < 0 {
+				end = len(s)
+			}
+			val, raw = s[:end], s[:end]
+			s = s[end:]
+		}
+		if key == "password" {
+			add(val)
+			add(raw)
+		}
+	}
 }
 
 func millis(t time.Time) int64 { return t.UnixMilli() }
