@@ -5,7 +5,6 @@ package admin
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
@@ -22,6 +21,12 @@ func init() {
 //
 //	GET  /proxyos/setup  {"setup_required": true, "setup_code": "…"} while no user exists
 //	POST /proxyos/users  {"email","password","role"} creates a user (201)
+//	GET|POST /proxyos/routes                    list, create (201)
+//	GET|PUT|DELETE /proxyos/routes/{id}         read, replace (with "version"), delete (204)
+//	GET  /proxyos/routes/{id}/versions          history, newest first
+//	POST /proxyos/routes/{id}/rollback          {"version": n}
+//
+// Route changes made here are recorded with the actor "admin API".
 //
 // Errors are JSON {"error": "…"} with 400 for bad input (the message names
 // the field), 409 for a taken email and 503 when proxyos is not running.
@@ -40,6 +45,8 @@ func (a *API) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/proxyos/setup", Handler: caddy.AdminHandlerFunc(a.handleSetup)},
 		{Pattern: "/proxyos/users", Handler: caddy.AdminHandlerFunc(a.handleUsers)},
+		{Pattern: "/proxyos/routes", Handler: caddy.AdminHandlerFunc(a.handleRoutes)},
+		{Pattern: "/proxyos/routes/", Handler: caddy.AdminHandlerFunc(a.handleRoute)},
 	}
 }
 
@@ -58,7 +65,7 @@ func app() (*proxyos.App, error) {
 
 func (a *API) handleSetup(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
-		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
+		return methodNotAllowed(r)
 	}
 	px, err := app()
 	if err != nil {
@@ -77,17 +84,15 @@ func (a *API) handleSetup(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) handleUsers(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
-		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
+		return methodNotAllowed(r)
 	}
 	px, err := app()
 	if err != nil {
 		return err
 	}
 	var nu proxyos.NewUser
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&nu); err != nil {
-		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("body: not valid JSON: %v", err)}
+	if err := decode(w, r, &nu); err != nil {
+		return err
 	}
 	u, err := px.CreateUser(r.Context(), nu)
 	var fe *proxyos.FieldError
