@@ -379,8 +379,16 @@
   // Sessions, Audit) add a line here and a view below.
   const navItems = [
     { href: '/', label: 'Overview' },
+    { href: '/routes', label: 'Routes' },
     { href: '/diagnostics', label: 'Diagnostics' },
   ];
+
+  // navCurrent says whether the menu item href is the current page or one
+  // of its sub-pages (/routes for /routes/edit).
+  function navCurrent(href) {
+    const p = location.pathname;
+    return href === p || (href !== '/' && p.startsWith(href + '/'));
+  }
 
   // shell renders the logged-in frame for session s and returns main#content.
   function shell(s) {
@@ -388,7 +396,7 @@
     const list = $('#nav .nav-list');
     for (const item of navItems) {
       const a = el('a', { href: item.href }, item.label);
-      if (item.href === location.pathname) a.setAttribute('aria-current', 'page');
+      if (navCurrent(item.href)) a.setAttribute('aria-current', 'page');
       list.append(el('li', null, a));
     }
     show($('#current-user'), s.user.email);
@@ -613,6 +621,19 @@
     '/diagnostics': diagnosticsPage,
   };
 
+  // ProxyOS is what the other page scripts (routes.js, loaded after this
+  // one) use: the API helpers, the DOM helpers and register, which adds a
+  // page to the router. They run before start looks a page up.
+  window.ProxyOS = Object.freeze({
+    api, authed, NeedLogin, NetworkError,
+    $, $$, el, template, mount, done, show, busy,
+    errorMessage, stripField, capitalize, networkError, formatDate, relativeTime,
+    sessionOrLogin, shell,
+    register(path, page) {
+      pages[path] = page;
+    },
+  });
+
   async function start() {
     const path = location.pathname;
     try {
@@ -640,9 +661,11 @@
     if (ev.persisted) location.reload();
   });
 
-  if (document.readyState === 'loading') {
-    document.addEventListener('DOMContentLoaded', start);
-  } else {
+  // Deferred scripts run before DOMContentLoaded, so waiting for it lets
+  // the page scripts after this one register their pages first.
+  if (document.readyState === 'complete') {
     start();
+  } else {
+    document.addEventListener('DOMContentLoaded', start);
   }
 })();
