@@ -35,14 +35,23 @@ func init() {
 //		cookie_domain    <domain>
 //	}
 //
-// The block is optional.
-func parseApp(d *caddyfile.Dispenser, _ any) (any, error) {
+// The block is optional. Each subdirective may appear once, so a second
+// secret cannot silently replace the first.
+func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(proxyos.App)
 	d.Next() // option name
+	if existing != nil {
+		return nil, d.Err("proxyos: option given more than once; use one block")
+	}
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
+	seen := make(map[string]bool)
 	for d.NextBlock(0) {
+		if seen[d.Val()] && d.Val() != "previous_secrets" {
+			return nil, d.Errf("%s: given more than once", d.Val())
+		}
+		seen[d.Val()] = true
 		switch d.Val() {
 		case "secret":
 			if err := oneArg(d, &app.Secret); err != nil {

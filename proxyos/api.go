@@ -81,9 +81,26 @@ func (d *Dashboard) buildAPI() {
 	for _, rt := range apiRoutes {
 		d.api.Handle(rt.pattern, d.endpoint(rt))
 	}
-	d.api.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
+	d.api.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := d.allowedMethods(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "method not allowed"})
+			return
+		}
 		writeJSON(w, http.StatusNotFound, apiError{Error: "no such endpoint"})
 	})
+}
+
+// allowedMethods lists the methods the API serves on r's path.
+func (d *Dashboard) allowedMethods(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host}
+		if _, pattern := d.api.Handler(probe); pattern != "/api/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // serveAPI dispatches an /api/ request.

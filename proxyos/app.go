@@ -358,6 +358,7 @@ func (s *state) maintain(ctx context.Context) {
 		if err := s.sessions.flush(ctx); err != nil && ctx.Err() == nil {
 			s.logger.Error("recording session activity", zap.Error(err))
 		}
+		s.sessions.prune(0) // idle limits are per config; the store answers those
 		now := time.Now()
 		if _, err := s.store.PruneSessions(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 			s.logger.Error("pruning sessions", zap.Error(err))

@@ -103,17 +103,31 @@ func (g *Diagnosis) fix(httpsAvailable bool) string {
 	return ""
 }
 
+// maxLoggedUnknownKeys bounds the key ids reported: anyone can send
+// cookies with made-up key ids, and each must not cost a log line.
+const maxLoggedUnknownKeys = 16
+
 // loggedUnknownKeys remembers key ids already reported, so a browser with
 // an old cookie does not flood the log.
-var loggedUnknownKeys sync.Map
+var loggedUnknownKeys struct {
+	sync.Mutex
+	ids map[string]bool
+}
 
-// logUnknownKey logs, once per key id, that a cookie signed with a
-// secret no longer configured arrived.
+// logUnknownKey logs, once per key id and for a few ids only, that a
+// cookie signed with a secret no longer configured arrived.
 func (a *App) logUnknownKey(cookie string) {
 	id := keyIDOf(cookie)
-	if _, seen := loggedUnknownKeys.LoadOrStore(id, true); seen {
+	loggedUnknownKeys.Lock()
+	if loggedUnknownKeys.ids == nil {
+		loggedUnknownKeys.ids = make(map[string]bool)
+	}
+	if loggedUnknownKeys.ids[id] || len(loggedUnknownKeys.ids) >= maxLoggedUnknownKeys {
+		loggedUnknownKeys.Unlock()
 		return
 	}
+	loggedUnknownKeys.ids[id] = true
+	loggedUnknownKeys.Unlock()
 	a.logger.Warn("session cookie signed with a key that is not configured; list the old secret under previous_secrets to keep such sessions",
 		zap.String("key_id", id), zap.String("current_key_id", a.keyring.CurrentID()))
 }

@@ -37,7 +37,17 @@ type Keyring struct {
 type ringKey struct {
 	id         string
 	sessionMAC []byte
-	macPool    sync.Pool // of hash.Hash (HMAC-SHA256 with sessionMAC)
+	macPool    sync.Pool // of *macState (HMAC-SHA256 with sessionMAC)
+}
+
+// macState is a pooled HMAC with its own input and output buffers.
+// Passing the caller's arrays through the hash.Hash interface would move
+// them to the heap; copying through pooled buffers keeps sum
+// allocation-free.
+type macState struct {
+	h   hash.Hash
+	in  [tokenBytes]byte
+	out [sha256.Size]byte
 }
 
 // newKeyring derives keys from the current secret and the previous ones.
@@ -78,7 +88,7 @@ func deriveRingKey(secret string) (*ringKey, error) {
 		return nil, errors.New("deriving session key failed")
 	}
 	rk := &ringKey{id: hex.EncodeToString(idBytes), sessionMAC: mac}
-	rk.macPool.New = func() any { return hmac.New(sha256.New, rk.sessionMAC) }
+	rk.macPool.New = func() any { return &macState{h: hmac.New(sha256.New, rk.sessionMAC)} }
 	return rk, nil
 }
 
@@ -102,9 +112,14 @@ func (k *Keyring) key(id string) *ringKey { return k.byID[id] }
 
 // sum computes the session MAC of msg into out without allocating.
 func (rk *ringKey) sum(msg []byte, out *[sha256.Size]byte) {
-	h := rk.macPool.Get().(hash.Hash)
-	h.Reset()
-	h.Write(msg)
-	h.Sum(out[:0])
-	rk.macPool.Put(h)
+	ms := rk.macPool.Get().(*macState)
+	ms.h.Reset()
+	for len(msg) > 0 {
+		n := copy(ms.in[:], msg)
+		ms.h.Write(ms.in[:n])
+		msg = msg[n:]
+	}
+	ms.h.Sum(ms.out[:0])
+	*out = ms.out
+	rk.macPool.Put(ms)
 }

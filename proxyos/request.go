@@ -79,7 +79,8 @@ var errCrossSite = errors.New("state-changing requests need Content-Type: applic
 // checkSameOrigin refuses requests a cross-site page could send with the
 // user's cookie: the body must be JSON (which a form cannot send without
 // a CORS preflight) and the browser must vouch for the origin, through
-// Sec-Fetch-Site: same-origin or an Origin whose host is this request's.
+// Sec-Fetch-Site: same-origin or an Origin whose scheme and host are this
+// request's (a page on http://host may not act on https://host).
 func checkSameOrigin(r *http.Request) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
@@ -96,7 +97,7 @@ func checkSameOrigin(r *http.Request) error {
 		return errCrossSite
 	}
 	scheme, host, ok := strings.Cut(origin, "://")
-	if !ok || (scheme != "http" && scheme != "https") || !strings.EqualFold(host, r.Host) {
+	if !ok || scheme != requestScheme(r) || !strings.EqualFold(host, r.Host) {
 		return errCrossSite
 	}
 	return nil

@@ -20,6 +20,11 @@ const (
 	cookieLen   = keyIDLen + 1 + tokenB64Len + 1 + macB64Len
 )
 
+// tokenEncoding decodes cookie parts strictly: accepting non-zero
+// padding bits in the last character would give one token several valid
+// cookie values.
+var tokenEncoding = base64.RawURLEncoding.Strict()
+
 // sessionToken is a parsed, MAC-verified session token.
 type sessionToken [tokenBytes]byte
 
@@ -75,10 +80,10 @@ func (k *Keyring) parseToken(value string) (sessionToken, Reason) {
 	)
 	copy(tokBuf[:], value[keyIDLen+1:])
 	copy(macBuf[:], value[keyIDLen+1+tokenB64Len+1:])
-	if n, err := base64.RawURLEncoding.Decode(t[:], tokBuf[:]); err != nil || n != tokenBytes {
+	if n, err := tokenEncoding.Decode(t[:], tokBuf[:]); err != nil || n != tokenBytes {
 		return t, ReasonMalformed
 	}
-	if n, err := base64.RawURLEncoding.Decode(mac[:], macBuf[:]); err != nil || n != sha256.Size {
+	if n, err := tokenEncoding.Decode(mac[:], macBuf[:]); err != nil || n != sha256.Size {
 		return t, ReasonMalformed
 	}
 	rk := k.byID[string(idBuf[:])] // no allocation for map lookups by converted key

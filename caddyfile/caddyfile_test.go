@@ -1,0 +1,459 @@
+package caddyfile
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/proxyos/caddy-proxyos/proxyos"
+)
+
+// parseErr is an expected parse error: a substring naming the offending
+// token and the line of Testfile it must point at.
+type parseErr struct {
+	msg  string
+	line int
+}
+
+// checkErr asserts that err is the expected parse error, or no error when
+// want is nil.
+func checkErr(t *testing.T, err error, want *parseErr) {
+	t.Helper()
+	if want == nil {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("no error, want one containing %q", want.msg)
+	}
+	if !strings.Contains(err.Error(), want.msg) {
+		t.Errorf("error %q does not contain %q", err, want.msg)
+	}
+	if pos := fmt.Sprintf("Testfile:%d", want.line); !strings.HasSuffix(err.Error(), pos) {
+		t.Errorf("error %q does not end with the position %s", err, pos)
+	}
+}
+
+func hours(n int) caddy.Duration { return caddy.Duration(time.Duration(n) * time.Hour) }
+
+// appCases are the inputs of TestParseApp; FuzzParseApp uses them as seeds.
+var appCases = []struct {
+	name  string
+	input string
+	want  *proxyos.App
+	err   *parseErr
+}{
+	{
+		name:  "bare option",
+		input: `proxyos`,
+		want:  &proxyos.App{},
+	},
+	{
+		name:  "empty block",
+		input: "proxyos {\n}",
+		want:  &proxyos.App{},
+	},
+	{
+		name: "every subdirective",
+		input: `proxyos {
+	secret {env.PROXYOS_SECRET}
+	previous_secrets {env.PROXYOS_OLD_SECRET} "old secret with spaces"
+	database sqlite /var/lib/proxyos/proxyos.db
+	url https://proxy.example.com
+	session_ttl 7d
+	session_idle 90m
+	cookie_domain example.com
+}`,
+		want: &proxyos.App{
+			Secret:          "{env.PROXYOS_SECRET}",
+			PreviousSecrets: []string{"{env.PROXYOS_OLD_SECRET}", "old secret with spaces"},
+			Database:        &proxyos.Database{Driver: "sqlite", DSN: "/var/lib/proxyos/proxyos.db"},
+			URL:             "https://proxy.example.com",
+			SessionTTL:      hours(168),
+			SessionIdle:     caddy.Duration(90 * time.Minute),
+			CookieDomain:    "example.com",
+		},
+	},
+	{
+		name: "previous_secrets accumulate over lines",
+		input: `proxyos {
+	previous_secrets a b
+	previous_secrets c
+}`,
+		want: &proxyos.App{PreviousSecrets: []string{"a", "b", "c"}},
+	},
+	{
+		name: "database postgres",
+		input: `proxyos {
+	database postgres "postgres://proxyos:{env.PGPASSWORD}@db/proxyos?sslmode=disable"
+}`,
+		want: &proxyos.App{Database: &proxyos.Database{
+			Driver: "postgres",
+			DSN:    "postgres://proxyos:{env.PGPASSWORD}@db/proxyos?sslmode=disable",
+		}},
+	},
+	{
+		name:  "argument after the option name",
+		input: `proxyos extra`,
+		err:   &parseErr{"after 'extra'", 1},
+	},
+	{
+		name:  "argument after the option name before a block",
+		input: "proxyos extra {\n\turl https://proxy.example.com\n}",
+		err:   &parseErr{"after 'extra'", 1},
+	},
+	{
+		name:  "unknown subdirective",
+		input: "proxyos {\n\tsecrets x\n}",
+		err:   &parseErr{"unrecognized subdirective 'secrets'", 2},
+	},
+	{
+		name:  "block after a subdirective",
+		input: "proxyos {\n\tsecret x {\n\t}\n}",
+		err:   &parseErr{"unrecognized subdirective '{'", 2},
+	},
+	{
+		name:  "secret without value",
+		input: "proxyos {\n\tsecret\n}",
+		err:   &parseErr{"after 'secret'", 2},
+	},
+	{
+		name:  "secret with two values",
+		input: "proxyos {\n\tsecret one two\n}",
+		err:   &parseErr{"after 'two'", 2},
+	},
+	{
+		name:  "previous_secrets without value",
+		input: "proxyos {\n\tsecret s\n\tprevious_secrets\n}",
+		err:   &parseErr{"after 'previous_secrets'", 3},
+	},
+	{
+		name:  "database without arguments",
+		input: "proxyos {\n\tdatabase\n}",
+		err:   &parseErr{"after 'database'", 2},
+	},
+	{
+		name:  "database without path",
+		input: "proxyos {\n\tdatabase sqlite\n}",
+		err:   &parseErr{"after 'sqlite'", 2},
+	},
+	{
+		name:  "database with an extra argument",
+		input: "proxyos {\n\tdatabase sqlite /a.db /b.db\n}",
+		err:   &parseErr{"after '/b.db'", 2},
+	},
+	{
+		name:  "database with an unknown driver",
+		input: "proxyos {\n\tdatabase mysql root@db/proxyos\n}",
+		err:   &parseErr{"database: unknown driver 'mysql'", 2},
+	},
+	{
+		name:  "database driver is case-sensitive",
+		input: "proxyos {\n\tdatabase SQLite /a.db\n}",
+		err:   &parseErr{"database: unknown driver 'SQLite'", 2},
+	},
+	{
+		name:  "url without value",
+		input: "proxyos {\n\turl\n}",
+		err:   &parseErr{"after 'url'", 2},
+	},
+	{
+		name:  "url with two values",
+		input: "proxyos {\n\turl https://a.example.com https://b.example.com\n}",
+		err:   &parseErr{"after 'https://b.example.com'", 2},
+	},
+	{
+		name:  "session_ttl without value",
+		input: "proxyos {\n\tsession_ttl\n}",
+		err:   &parseErr{"after 'session_ttl'", 2},
+	},
+	{
+		name:  "session_ttl with two values",
+		input: "proxyos {\n\tsession_ttl 1h 2h\n}",
+		err:   &parseErr{"after '2h'", 2},
+	},
+	{
+		name:  "session_ttl not a duration",
+		input: "proxyos {\n\tsession_ttl forever\n}",
+		err:   &parseErr{`session_ttl: time: invalid duration "forever"`, 2},
+	},
+	{
+		name:  "session_ttl zero",
+		input: "proxyos {\n\tsession_ttl 0s\n}",
+		err:   &parseErr{"session_ttl: must be positive", 2},
+	},
+	{
+		name:  "session_ttl negative",
+		input: "proxyos {\n\tsession_ttl -1h\n}",
+		err:   &parseErr{"session_ttl: must be positive", 2},
+	},
+	{
+		name:  "session_idle without value",
+		input: "proxyos {\n\tsession_idle\n}",
+		err:   &parseErr{"after 'session_idle'", 2},
+	},
+	{
+		name:  "session_idle not a duration",
+		input: "proxyos {\n\tsession_ttl 1h\n\tsession_idle 5 minutes\n}",
+		err:   &parseErr{"after 'minutes'", 3},
+	},
+	{
+		name:  "session_idle bad unit",
+		input: "proxyos {\n\tsession_idle 5w\n}",
+		err:   &parseErr{`session_idle: time: unknown unit "w" in duration "5w"`, 2},
+	},
+	{
+		name:  "session_idle negative",
+		input: "proxyos {\n\tsession_idle -30m\n}",
+		err:   &parseErr{"session_idle: must be positive", 2},
+	},
+	{
+		name:  "cookie_domain without value",
+		input: "proxyos {\n\tcookie_domain\n}",
+		err:   &parseErr{"after 'cookie_domain'", 2},
+	},
+	{
+		name:  "cookie_domain with two values",
+		input: "proxyos {\n\tcookie_domain a.example b.example\n}",
+		err:   &parseErr{"after 'b.example'", 2},
+	},
+}
+
+func TestParseApp(t *testing.T) {
+	for _, tt := range appCases {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseAppJSON(t, caddyfile.NewTestDispenser(tt.input))
+			checkErr(t, err, tt.err)
+			if tt.err != nil {
+				return
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// parseAppJSON runs parseApp and decodes the app JSON it produces,
+// rejecting unknown fields.
+func parseAppJSON(t *testing.T, d *caddyfile.Dispenser) (*proxyos.App, error) {
+	t.Helper()
+	val, err := parseApp(d, nil)
+	if err != nil {
+		return nil, err
+	}
+	app, ok := val.(httpcaddyfile.App)
+	if !ok {
+		t.Fatalf("parseApp returned %T, want httpcaddyfile.App", val)
+	}
+	if app.Name != "proxyos" {
+		t.Fatalf("app name %q, want proxyos", app.Name)
+	}
+	got := new(proxyos.App)
+	dec := json.NewDecoder(strings.NewReader(string(app.Value)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(got); err != nil {
+		t.Fatalf("decoding %s: %v", app.Value, err)
+	}
+	return got, nil
+}
+
+// dashboardCases are the inputs of TestParseDashboard.
+var dashboardCases = []struct {
+	name  string
+	input string
+	err   *parseErr
+}{
+	{name: "bare", input: `proxyos_dashboard`},
+	{name: "empty block", input: "proxyos_dashboard {\n}"},
+	{
+		name:  "argument",
+		input: `proxyos_dashboard /admin`,
+		err:   &parseErr{"after '/admin'", 1},
+	},
+	{
+		name:  "subdirective",
+		input: "proxyos_dashboard {\n\troles admin\n}",
+		err:   &parseErr{"unrecognized subdirective 'roles'", 2},
+	},
+}
+
+func TestParseDashboard(t *testing.T) {
+	for _, tt := range dashboardCases {
+		t.Run(tt.name, func(t *testing.T) {
+			h := httpcaddyfile.Helper{Dispenser: caddyfile.NewTestDispenser(tt.input)}
+			got, err := parseDashboard(h)
+			checkErr(t, err, tt.err)
+			if tt.err != nil {
+				return
+			}
+			if _, ok := got.(*proxyos.Dashboard); !ok {
+				t.Fatalf("parseDashboard returned %T, want *proxyos.Dashboard", got)
+			}
+			if b, err := json.Marshal(got); err != nil || string(b) != "{}" {
+				t.Errorf("dashboard JSON %s (%v), want {}", b, err)
+			}
+		})
+	}
+}
+
+// authCases are the inputs of TestParseAuth; FuzzParseAuth uses them as
+// seeds.
+var authCases = []struct {
+	name  string
+	input string
+	want  *proxyos.Auth
+	err   *parseErr
+}{
+	{name: "bare", input: `proxyos_auth`, want: &proxyos.Auth{}},
+	{name: "empty block", input: "proxyos_auth {\n}", want: &proxyos.Auth{}},
+	{
+		name:  "roles",
+		input: "proxyos_auth {\n\troles admin operator\n}",
+		want:  &proxyos.Auth{Roles: []string{"admin", "operator"}},
+	},
+	{
+		name:  "roles accumulate over lines",
+		input: "proxyos_auth {\n\troles admin\n\troles viewer\n}",
+		want:  &proxyos.Auth{Roles: []string{"admin", "viewer"}},
+	},
+	{
+		name:  "argument",
+		input: `proxyos_auth admin`,
+		err:   &parseErr{"after 'admin'", 1},
+	},
+	{
+		name:  "unknown subdirective",
+		input: "proxyos_auth {\n\trole admin\n}",
+		err:   &parseErr{"unrecognized subdirective 'role'", 2},
+	},
+	{
+		name:  "roles without value",
+		input: "proxyos_auth {\n\troles\n}",
+		err:   &parseErr{"after 'roles'", 2},
+	},
+	{
+		name:  "unknown role",
+		input: "proxyos_auth {\n\troles admin\n\troles operator root\n}",
+		err:   &parseErr{"roles: 'root' is not a role", 3},
+	},
+	{
+		name:  "roles are case-sensitive",
+		input: "proxyos_auth {\n\troles Admin\n}",
+		err:   &parseErr{"roles: 'Admin' is not a role", 2},
+	},
+}
+
+func TestParseAuth(t *testing.T) {
+	for _, tt := range authCases {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseAuthJSON(t, caddyfile.NewTestDispenser(tt.input))
+			checkErr(t, err, tt.err)
+			if tt.err != nil {
+				return
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// parseAuthJSON runs parseAuth and sends the handler through its JSON
+// form, rejecting unknown fields, as Caddy does when it loads the config.
+func parseAuthJSON(t *testing.T, d *caddyfile.Dispenser) (*proxyos.Auth, error) {
+	t.Helper()
+	h, err := parseAuth(httpcaddyfile.Helper{Dispenser: d})
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := h.(*proxyos.Auth); !ok {
+		t.Fatalf("parseAuth returned %T, want *proxyos.Auth", h)
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		t.Fatalf("encoding %+v: %v", h, err)
+	}
+	got := new(proxyos.Auth)
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(got); err != nil {
+		t.Fatalf("decoding %s: %v", b, err)
+	}
+	if !reflect.DeepEqual(got, h) {
+		t.Fatalf("JSON round trip changed the handler: %+v became %+v", h, got)
+	}
+	return got, nil
+}
+
+// TestOneArg checks the single-argument helper on its own: the value is
+// stored only when there is exactly one argument.
+func TestOneArg(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		input string
+		want  string
+		err   *parseErr
+	}{
+		{name: "one", input: `url https://x.example.com`, want: "https://x.example.com"},
+		{name: "quoted", input: `secret "a b {c}"`, want: "a b {c}"},
+		{name: "none", input: `url`, err: &parseErr{"after 'url'", 1}},
+		{name: "block instead of value", input: "url {\n}", err: &parseErr{"after 'url'", 1}},
+		{name: "two", input: "\n\nurl a b", err: &parseErr{"after 'b'", 3}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := caddyfile.NewTestDispenser(tt.input)
+			d.Next()
+			got := "unchanged"
+			err := oneArg(d, &got)
+			checkErr(t, err, tt.err)
+			if tt.err == nil && got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDurationArg checks the duration helper on its own, including the
+// day unit of caddy.ParseDuration.
+func TestDurationArg(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		input string
+		want  caddy.Duration
+		err   *parseErr
+	}{
+		{name: "hours", input: `session_ttl 12h`, want: hours(12)},
+		{name: "days", input: `session_ttl 2d`, want: hours(48)},
+		{name: "mixed", input: `session_idle 1h30m`, want: caddy.Duration(90 * time.Minute)},
+		{name: "none", input: `session_ttl`, err: &parseErr{"after 'session_ttl'", 1}},
+		{name: "two", input: `session_ttl 1h 2h`, err: &parseErr{"after '2h'", 1}},
+		{name: "no unit", input: `session_idle 30`, err: &parseErr{`session_idle: time: missing unit in duration "30"`, 1}},
+		{name: "garbage", input: "\nsession_ttl soon", err: &parseErr{`session_ttl: time: invalid duration "soon"`, 2}},
+		{name: "zero", input: `session_idle 0h`, err: &parseErr{"session_idle: must be positive", 1}},
+		{name: "negative", input: `session_ttl -2d`, err: &parseErr{"session_ttl: must be positive", 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := caddyfile.NewTestDispenser(tt.input)
+			d.Next()
+			got := caddy.Duration(-1)
+			err := durationArg(d, &got)
+			checkErr(t, err, tt.err)
+			if tt.err == nil && got != tt.want {
+				t.Errorf("got %v, want %v", time.Duration(got), time.Duration(tt.want))
+			}
+			if tt.err != nil && got != -1 {
+				t.Errorf("destination changed to %v on error", time.Duration(got))
+			}
+		})
+	}
+}

@@ -1,0 +1,339 @@
+package proxyos
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+// nextRecorder is the handler after proxyos_auth; it records what it saw.
+type nextRecorder struct {
+	called bool
+	header http.Header
+	repl   map[string]string
+}
+
+func (n *nextRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	n.called = true
+	n.header = r.Header.Clone()
+	n.repl = map[string]string{}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		for _, k := range []string{"http.auth.user.id", "http.auth.user.email", "http.auth.user.role"} {
+			if v, ok := repl.GetString(k); ok {
+				n.repl[k] = v
+			}
+		}
+	}
+	w.WriteHeader(http.StatusTeapot)
+	return nil
+}
+
+// gate runs proxyos_auth on req and returns the response, the handler
+// error and what the next handler saw.
+func gate(t *testing.T, h *Auth, req *http.Request) (*httptest.ResponseRecorder, error, *nextRecorder) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	req, _ = prepare(req, rec)
+	next := &nextRecorder{}
+	err := h.ServeHTTP(rec, req, next)
+	return rec, err, next
+}
+
+// TestAuthValidSession checks what a logged-in request hands on: Caddy's
+// auth placeholders and the identity headers, without the session cookie.
+func TestAuthValidSession(t *testing.T) {
+	a := newTestApp(t)
+	u := a.addUser(t, "ada@example.com", "password1", RoleOperator)
+	cookie := a.newSession(t, u)
+	h := &Auth{app: a.App, logger: zap.NewNop()}
+
+	req := httptest.NewRequest(http.MethodGet, "http://app.test/x", nil)
+	withCookie(req, cookie)
+	rec, err, next := gate(t, h, req)
+	if err != nil || !next.called {
+		t.Fatalf("valid session not passed on: err %v, status %d, body %s", err, rec.Code, rec.Body)
+	}
+	wantRepl := map[string]string{"http.auth.user.id": u.ID, "http.auth.user.email": "ada@example.com", "http.auth.user.role": RoleOperator}
+	for k, v := range wantRepl {
+		if next.repl[k] != v {
+			t.Errorf("placeholder {%s} = %q, want %q", k, next.repl[k], v)
+		}
+	}
+	wantHeaders := map[string]string{"X-Proxyos-User": u.ID, "X-Proxyos-Email": "ada@example.com", "X-Proxyos-Role": RoleOperator}
+	for k, v := range wantHeaders {
+		if got := next.header.Values(k); len(got) != 1 || got[0] != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if got := next.header.Get("Cookie"); got != "" {
+		t.Errorf("upstream got Cookie %q, want none", got)
+	}
+}
+
+// TestAuthIdentityHeaderSpoofing prevents identity-header spoofing: a
+// client must not pass its own X-Proxyos-* headers to the upstream, in
+// any letter case and whether or not its session is valid.
+func TestAuthIdentityHeaderSpoofing(t *testing.T) {
+	a := newTestApp(t)
+	u := a.addUser(t, "viewer@example.com", "password1", RoleViewer)
+	cookie := a.newSession(t, u)
+	h := &Auth{app: a.App, logger: zap.NewNop()}
+
+	req := httptest.NewRequest(http.MethodGet, "http://app.test/x", nil)
+	withCookie(req, cookie)
+	// Set directly in the map: names as a raw HTTP/2 or HTTP/1 parser
+	// might leave them, not canonicalized.
+	req.Header["X-Proxyos-Role"] = []string{RoleAdmin}
+	req.Header["x-proxyos-user"] = []string{"attacker-id"}
+	req.Header["X-PROXYOS-EMAIL"] = []string{"admin@example.com"}
+	req.Header["x-ProxyOS-Role"] = []string{RoleAdmin}
+	req.Header["X-Proxyos-Admin"] = []string{"true"}
+	req.Header["X-Proxyos-"] = []string{"x"}
+	req.Header["X-Proxy"] = []string{"kept"}
+
+	_, err, next := gate(t, h, req)
+	if err != nil || !next.called {
+		t.Fatalf("valid session not passed on: %v", err)
+	}
+	want := http.Header{
+		"X-Proxyos-User":  {u.ID},
+		"X-Proxyos-Email": {"viewer@example.com"},
+		"X-Proxyos-Role":  {RoleViewer},
+	}
+	for name, v := range next.header {
+		if len(name) >= len(identityHeaderPrefix) && http.CanonicalHeaderKey(name[:len(identityHeaderPrefix)]) == identityHeaderPrefix {
+			if w, ok := want[name]; !ok || len(v) != 1 || v[0] != w[0] {
+				t.Errorf("upstream got %s: %q", name, v)
+			}
+		}
+	}
+	for name, v := range want {
+		if got := next.header[name]; len(got) != 1 || got[0] != v[0] {
+			t.Errorf("%s = %q, want %q", name, got, v)
+		}
+	}
+	if next.header.Get("X-Proxy") != "kept" {
+		t.Error("a header outside the X-Proxyos- prefix was removed")
+	}
+}
+
+// TestAuthStripsSessionCookie prevents session theft by upstreams: the
+// proxied site never sees the dashboard's session cookie, but keeps its
+// own cookies.
+func TestAuthStripsSessionCookie(t *testing.T) {
+	a := newTestApp(t)
+	cookie := a.newSession(t, a.addUser(t, "ada@example.com", "password1", RoleAdmin))
+	h := &Auth{app: a.App, logger: zap.NewNop()}
+
+	req := httptest.NewRequest(http.MethodGet, "http://app.test/x", nil)
+	req.Header.Add("Cookie", "app_session=s1; "+CookieName+"="+cookie)
+	req.Header.Add("Cookie", "theme=dark")
+	_, err, next := gate(t, h, req)
+	if err != nil || !next.called {
+		t.Fatalf("valid session not passed on: %v", err)
+	}
+	if got, want := next.header.Values("Cookie"), []string{"app_session=s1; theme=dark"}; len(got) != 1 || got[0] != want[0] {
+		t.Errorf("upstream Cookie = %q, want %q", got, want)
+	}
+}
+
+func TestAuthRefusal(t *testing.T) {
+	a := newTestApp(t)
+	u := a.addUser(t, "ada@example.com", "password1", RoleAdmin)
+	revoked := a.newSession(t, u)
+	if e, _, _ := a.state.sessions.verify(t.Context(), a.keyring, revoked, 0); e == nil {
+		t.Fatal("session not cached")
+	} else if err := a.state.sessions.revoke(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	h := &Auth{app: a.App, logger: zap.NewNop()}
+	valid := a.newSession(t, u)
+	other := mustKeyring(t, randomSecret(t)).signToken(newSessionToken())
+
+	tests := []struct {
+		name       string
+		method     string
+		target     string
+		headers    map[string]string
+		cookie     string
+		wantStatus int
+		wantReason Reason // for 401
+	}{
+		{"navigation without cookie", http.MethodGet, "http://app.test/x?y=1", map[string]string{"Accept": "text/html,application/xhtml+xml"}, "", http.StatusFound, ""},
+		{"sec-fetch-mode navigate", http.MethodGet, "http://app.test/", map[string]string{"Sec-Fetch-Mode": "navigate"}, "", http.StatusFound, ""},
+		{"HEAD navigation", http.MethodHead, "http://app.test/", map[string]string{"Accept": "text/html"}, "", http.StatusFound, ""},
+		{"navigation with revoked session", http.MethodGet, "http://app.test/", map[string]string{"Accept": "text/html"}, revoked, http.StatusFound, ""},
+		{"xhr", http.MethodGet, "http://app.test/api", map[string]string{"Sec-Fetch-Mode": "cors", "Accept": "text/html"}, "", http.StatusUnauthorized, ReasonNoCookie},
+		{"api client", http.MethodGet, "http://app.test/api", map[string]string{"Accept": "application/json"}, "", http.StatusUnauthorized, ReasonNoCookie},
+		{"no accept", http.MethodGet, "http://app.test/", nil, "", http.StatusUnauthorized, ReasonNoCookie},
+		{"post form", http.MethodPost, "http://app.test/", map[string]string{"Accept": "text/html"}, "", http.StatusUnauthorized, ReasonNoCookie},
+		{"malformed", http.MethodGet, "http://app.test/", nil, "nonsense", http.StatusUnauthorized, ReasonMalformed},
+		{"tampered", http.MethodGet, "http://app.test/", nil, valid[:cookieLen-3] + "AAA", http.StatusUnauthorized, ReasonBadSignature},
+		{"unknown key", http.MethodGet, "http://app.test/", nil, other, http.StatusUnauthorized, ReasonUnknownKey},
+		{"revoked", http.MethodGet, "http://app.test/", nil, revoked, http.StatusUnauthorized, ReasonRevoked},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, tt.target, nil)
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			if tt.cookie != "" {
+				withCookie(req, tt.cookie)
+			}
+			rec, err, next := gate(t, h, req)
+			if err != nil {
+				t.Fatalf("handler error %v", err)
+			}
+			if next.called {
+				t.Fatal("request without a valid session reached the next handler")
+			}
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
+			}
+			switch tt.wantStatus {
+			case http.StatusFound:
+				want := "http://dash.test/login?return=" + url.QueryEscape(tt.target)
+				if got := rec.Header().Get("Location"); got != want {
+					t.Errorf("Location = %q, want %q", got, want)
+				}
+				if rec.Header().Get("Cache-Control") != "no-store" {
+					t.Error("redirect may be cached")
+				}
+			case http.StatusUnauthorized:
+				var body apiError
+				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+					t.Fatalf("body %q: %v", rec.Body, err)
+				}
+				if body != (apiError{Error: "unauthenticated", Reason: tt.wantReason}) {
+					t.Errorf("body = %+v, want reason %q", body, tt.wantReason)
+				}
+				if rec.Header().Get("Content-Type") != "application/json" {
+					t.Errorf("Content-Type %q", rec.Header().Get("Content-Type"))
+				}
+			}
+		})
+	}
+}
+
+func TestAuthRedirectKeepsScheme(t *testing.T) {
+	a := newTestApp(t)
+	h := &Auth{app: a.App, logger: zap.NewNop()}
+	req := httptest.NewRequest(http.MethodGet, "https://app.test:8443/p?q=a%20b", nil)
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	rec, _, _ := gate(t, h, req)
+	want := "http://dash.test/login?return=" + url.QueryEscape("https://app.test:8443/p?q=a%20b")
+	if got := rec.Header().Get("Location"); rec.Code != http.StatusFound || got != want {
+		t.Errorf("%d Location %q, want 302 %q", rec.Code, got, want)
+	}
+}
+
+// TestAuthNoURLAnswers401 checks that without the app's url the gate
+// cannot know where the login page is and answers 401 even to browsers.
+func TestAuthNoURLAnswers401(t *testing.T) {
+	a := newTestApp(t, func(a *App) { a.URL = "" })
+	h := &Auth{app: a.App, logger: zap.NewNop()}
+	req := httptest.NewRequest(http.MethodGet, "http://app.test/", nil)
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	rec, err, next := gate(t, h, req)
+	if err != nil || next.called || rec.Code != http.StatusUnauthorized {
+		t.Errorf("status %d, err %v, next called %v; want 401", rec.Code, err, next.called)
+	}
+}
+
+// TestAuthRoles prevents privilege escalation: a logged-in user whose
+// role is not listed gets 403 as a handler error, so handle_errors runs.
+func TestAuthRoles(t *testing.T) {
+	a := newTestApp(t)
+	viewer := a.newSession(t, a.addUser(t, "viewer@example.com", "password1", RoleViewer))
+	admin := a.newSession(t, a.addUser(t, "admin@example.com", "password1", RoleAdmin))
+	tests := []struct {
+		name   string
+		roles  []string
+		cookie string
+		pass   bool
+	}{
+		{"any role", nil, viewer, true},
+		{"listed role", []string{RoleAdmin, RoleViewer}, viewer, true},
+		{"admin listed", []string{RoleAdmin}, admin, true},
+		{"role not listed", []string{RoleAdmin, RoleOperator}, viewer, false},
+		{"admin not listed", []string{RoleViewer}, admin, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &Auth{Roles: tt.roles, app: a.App, logger: zap.NewNop()}
+			req := httptest.NewRequest(http.MethodGet, "http://app.test/", nil)
+			withCookie(req, tt.cookie)
+			_, err, next := gate(t, h, req)
+			if tt.pass {
+				if err != nil || !next.called {
+					t.Errorf("refused: %v", err)
+				}
+				return
+			}
+			var he caddyhttp.HandlerError
+			if !errors.As(err, &he) || he.StatusCode != http.StatusForbidden {
+				t.Errorf("error %v, want a HandlerError with 403", err)
+			}
+			if next.called {
+				t.Error("request reached the next handler")
+			}
+		})
+	}
+}
+
+func TestAuthValidate(t *testing.T) {
+	tests := []struct {
+		name  string
+		roles []string
+		ok    bool
+	}{
+		{"none", nil, true},
+		{"all", []string{RoleAdmin, RoleOperator, RoleViewer}, true},
+		{"unknown", []string{RoleAdmin, "root"}, false},
+		{"case matters", []string{"Admin"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := (&Auth{Roles: tt.roles}).Validate()
+			if (err == nil) != tt.ok {
+				t.Errorf("Validate = %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestIsNavigation(t *testing.T) {
+	tests := []struct {
+		name    string
+		method  string
+		headers map[string]string
+		want    bool
+	}{
+		{"navigate", http.MethodGet, map[string]string{"Sec-Fetch-Mode": "navigate"}, true},
+		{"html accept", http.MethodGet, map[string]string{"Accept": "text/html"}, true},
+		{"cors beats accept", http.MethodGet, map[string]string{"Sec-Fetch-Mode": "cors", "Accept": "text/html"}, false},
+		{"no-cors", http.MethodGet, map[string]string{"Sec-Fetch-Mode": "no-cors"}, false},
+		{"json accept", http.MethodGet, map[string]string{"Accept": "application/json"}, false},
+		{"post navigate", http.MethodPost, map[string]string{"Sec-Fetch-Mode": "navigate"}, false},
+		{"nothing", http.MethodGet, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, "http://app.test/", nil)
+			for k, v := range tt.headers {
+				req.Header.Set(k, v)
+			}
+			if got := isNavigation(req); got != tt.want {
+				t.Errorf("isNavigation = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,171 @@
+package proxyos
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// diagnose calls /api/auth/diagnose with optional extra setup of the
+// request and returns the decoded answer and the raw body.
+func diagnose(t *testing.T, d *Dashboard, setup func(*http.Request)) (Diagnosis, string) {
+	t.Helper()
+	req := apiRequest(http.MethodGet, "/api/auth/diagnose", "")
+	if setup != nil {
+		setup(req)
+	}
+	rec := serve(t, d, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("diagnose: status %d, body %s", rec.Code, rec.Body)
+	}
+	var g Diagnosis
+	decodeBody(t, rec, &g)
+	return g, rec.Body.String()
+}
+
+// TestDiagnoseRevealsNoSecrets prevents credential disclosure through the
+// unauthenticated diagnose endpoint: it reports what the server sees
+// without the secret, the session token or anyone's password.
+func TestDiagnoseRevealsNoSecrets(t *testing.T) {
+	const password = "diagnose-password-1"
+	a := newTestApp(t, func(a *App) { a.PreviousSecrets = []string{testSecret + "-previous"} })
+	a.addUser(t, "ada@example.com", password, RoleAdmin)
+	d := a.dashboard()
+	cookie := login(t, d, "ada@example.com", password, "")
+	tok, _ := a.keyring.parseToken(cookie)
+
+	g, body := diagnose(t, d, func(r *http.Request) { withCookie(r, cookie) })
+	if !g.CookieReceived || !g.SessionValid || g.Reason != "" {
+		t.Errorf("diagnosis %+v, want a valid session", g)
+	}
+	if g.CurrentKeyID != a.keyring.CurrentID() || g.CookieKeyID != a.keyring.CurrentID() {
+		t.Errorf("key ids %q/%q, want %q", g.CurrentKeyID, g.CookieKeyID, a.keyring.CurrentID())
+	}
+	for name, secret := range map[string]string{
+		"secret":          testSecret,
+		"previous secret": testSecret + "-previous",
+		"cookie value":    cookie,
+		"token part":      cookie[keyIDLen+1 : keyIDLen+1+tokenB64Len],
+		"mac part":        cookie[keyIDLen+1+tokenB64Len+1:],
+		"token hash":      tok.hash(),
+		"password":        password,
+	} {
+		if strings.Contains(body, secret) {
+			t.Errorf("diagnose answer contains the %s", name)
+		}
+	}
+	if strings.Contains(body, "$argon2id$") {
+		t.Error("diagnose answer contains a password hash")
+	}
+}
+
+func TestDiagnoseReports(t *testing.T) {
+	a := newTestApp(t)
+	d := a.dashboard()
+	old := mustKeyring(t, randomSecret(t))
+	oldCookie := old.signToken(newSessionToken())
+
+	tests := []struct {
+		name    string
+		setup   func(*http.Request)
+		check   func(t *testing.T, g Diagnosis)
+		wantFix string
+	}{
+		{"no cookie", nil, func(t *testing.T, g Diagnosis) {
+			if g.CookieReceived || g.SessionValid || g.Reason != ReasonNoCookie || g.Scheme != "http" || g.SecureCookie {
+				t.Errorf("%+v", g)
+			}
+			if g.HostMatchesCanonical == nil || !*g.HostMatchesCanonical || g.CanonicalURL != "http://dash.test" {
+				t.Errorf("canonical %q, host match %v", g.CanonicalURL, g.HostMatchesCanonical)
+			}
+			if g.CookieDomain != "host-only" || g.RemoteAddr == "" || g.ClientIP == "" {
+				t.Errorf("%+v", g)
+			}
+		}, "No session cookie arrived"},
+		{"old key", func(r *http.Request) { withCookie(r, oldCookie) }, func(t *testing.T, g Diagnosis) {
+			if !g.CookieReceived || g.Reason != ReasonUnknownKey || g.CookieKeyID != old.CurrentID() {
+				t.Errorf("%+v", g)
+			}
+		}, "key id " + old.CurrentID()},
+		{"reached by IP", func(r *http.Request) { r.Host = "192.0.2.10:2015" }, func(t *testing.T, g Diagnosis) {
+			if g.HostMatchesCanonical == nil || *g.HostMatchesCanonical {
+				t.Errorf("host match %v, want false", g.HostMatchesCanonical)
+			}
+		}, "Open the dashboard at http://dash.test"},
+		{"untrusted proxy says https", func(r *http.Request) { r.Header.Set("X-Forwarded-Proto", "https") }, func(t *testing.T, g Diagnosis) {
+			if g.TrustedProxy || g.ForwardedProto != "https" || g.Scheme != "http" {
+				t.Errorf("%+v", g)
+			}
+		}, "trusted_proxies"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, _ := diagnose(t, d, tt.setup)
+			tt.check(t, g)
+			if !strings.Contains(g.Fix, tt.wantFix) {
+				t.Errorf("fix %q does not contain %q", g.Fix, tt.wantFix)
+			}
+		})
+	}
+}
+
+// TestDiagnosisFixForEveryReason checks that every 401 reason has its own
+// one-sentence remedy.
+func TestDiagnosisFixForEveryReason(t *testing.T) {
+	reasons := []Reason{"", ReasonNoCookie, ReasonMalformed, ReasonUnknownKey, ReasonBadSignature,
+		ReasonExpired, ReasonIdleTimeout, ReasonRevoked, ReasonUserDisabled}
+	seen := make(map[string]Reason)
+	for _, r := range reasons {
+		t.Run(string(r), func(t *testing.T) {
+			g := Diagnosis{Scheme: "https", Reason: r, CookieKeyID: "0123abcd"}
+			fix := g.fix(true)
+			if fix == "" || !strings.HasSuffix(fix, ".") {
+				t.Fatalf("fix %q is not a sentence", fix)
+			}
+			if other, dup := seen[fix]; dup {
+				t.Errorf("reasons %q and %q share the fix %q", r, other, fix)
+			}
+			seen[fix] = r
+		})
+	}
+	t.Run("valid session over http with https available", func(t *testing.T) {
+		g := Diagnosis{Scheme: "http"}
+		if fix := g.fix(true); !strings.Contains(fix, "https://") {
+			t.Errorf("fix %q does not point to HTTPS", fix)
+		}
+		if fix := g.fix(false); !strings.HasPrefix(fix, "Nothing to fix") {
+			t.Errorf("fix %q without https", fix)
+		}
+	})
+}
+
+// TestLogUnknownKeyOnce checks that a browser with a cookie of a dropped
+// secret is reported once per key id, not on every request.
+func TestLogUnknownKeyOnce(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	a := &App{keyring: mustKeyring(t, testSecret), logger: zap.New(core)}
+	old1 := mustKeyring(t, randomSecret(t)).signToken(newSessionToken())
+	old2 := mustKeyring(t, randomSecret(t)).signToken(newSessionToken())
+	for range 3 {
+		a.logUnknownKey(old1)
+		a.logUnknownKey(old2)
+	}
+	entries := logs.All()
+	if len(entries) != 2 {
+		t.Fatalf("%d log entries, want one per key id", len(entries))
+	}
+	for i, want := range []string{keyIDOf(old1), keyIDOf(old2)} {
+		fields := entries[i].ContextMap()
+		if fields["key_id"] != want || fields["current_key_id"] != a.keyring.CurrentID() {
+			t.Errorf("entry %d fields %v, want key_id %q", i, fields, want)
+		}
+		for _, v := range fields {
+			if s, _ := v.(string); strings.Contains(old1, s) && len(s) > keyIDLen {
+				t.Errorf("log contains cookie material %q", s)
+			}
+		}
+	}
+}
