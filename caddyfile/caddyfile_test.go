@@ -53,6 +53,16 @@ var appCases = []struct {
 	err   *parseErr
 }{
 	{
+		name:  "secret given twice",
+		input: "proxyos {\n\tsecret aaaaaaaaaaaaaaaaaaaa\n\tsecret bbbbbbbbbbbbbbbbbbbb\n}",
+		err:   &parseErr{"secret: given more than once", 3},
+	},
+	{
+		name:  "url given twice",
+		input: "proxyos {\n\turl https://a.example.com\n\turl https://b.example.com\n}",
+		err:   &parseErr{"url: given more than once", 3},
+	},
+	{
 		name:  "bare option",
 		input: `proxyos`,
 		want:  &proxyos.App{},
@@ -453,6 +463,41 @@ func TestDurationArg(t *testing.T) {
 			}
 			if tt.err != nil && got != -1 {
 				t.Errorf("destination changed to %v on error", time.Duration(got))
+			}
+		})
+	}
+}
+
+// TestParseAppTwice checks that a second proxyos block is refused instead
+// of silently replacing the first (and, with it, the secret).
+func TestParseAppTwice(t *testing.T) {
+	first, err := parseApp(caddyfile.NewTestDispenser("proxyos {\n\tsecret aaaaaaaaaaaaaaaaaaaa\n}"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = parseApp(caddyfile.NewTestDispenser("proxyos {\n\turl https://a.example.com\n}"), first)
+	checkErr(t, err, &parseErr{"option given more than once", 1})
+}
+
+func TestParseRoutes(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		err   *parseErr
+	}{
+		{name: "bare", input: "proxyos_routes"},
+		{name: "argument", input: "proxyos_routes example.com", err: &parseErr{"after 'example.com'", 1}},
+		{name: "block", input: "proxyos_routes {\n\tfoo\n}", err: &parseErr{"unrecognized subdirective 'foo'", 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseRoutes(httpcaddyfile.Helper{Dispenser: caddyfile.NewTestDispenser(tt.input)})
+			checkErr(t, err, tt.err)
+			if tt.err != nil {
+				return
+			}
+			if rh, ok := got.(*proxyos.RoutesHandler); !ok || rh.HTTPSPort != 0 {
+				t.Fatalf("parseRoutes returned %#v, want a *proxyos.RoutesHandler without https_port", got)
 			}
 		})
 	}
