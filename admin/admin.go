@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -21,6 +22,8 @@ func init() {
 //
 //	GET  /proxyos/setup  {"setup_required": true, "setup_code": "…"} while no user exists
 //	POST /proxyos/users  {"email","password","role"} creates a user (201)
+//	PUT  /proxyos/users/{email}  {"role","password","disabled"} (any of them)
+//	     changes a user; a new role or password revokes their sessions
 //	GET|POST /proxyos/routes                    list, create (201)
 //	GET|PUT|DELETE /proxyos/routes/{id}         read, replace (with "version"), delete (204)
 //	GET  /proxyos/routes/{id}/versions          history, newest first
@@ -45,6 +48,7 @@ func (a *API) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/proxyos/setup", Handler: caddy.AdminHandlerFunc(a.handleSetup)},
 		{Pattern: "/proxyos/users", Handler: caddy.AdminHandlerFunc(a.handleUsers)},
+		{Pattern: "/proxyos/users/", Handler: caddy.AdminHandlerFunc(a.handleUser)},
 		{Pattern: "/proxyos/routes", Handler: caddy.AdminHandlerFunc(a.handleRoutes)},
 		{Pattern: "/proxyos/routes/", Handler: caddy.AdminHandlerFunc(a.handleRoute)},
 	}
@@ -105,6 +109,31 @@ func (a *API) handleUsers(w http.ResponseWriter, r *http.Request) error {
 		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 	}
 	return writeJSON(w, http.StatusCreated, map[string]string{"id": u.ID, "email": u.Email, "role": u.Role})
+}
+
+func (a *API) handleUser(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPut {
+		return methodNotAllowed(r)
+	}
+	px, err := app()
+	if err != nil {
+		return err
+	}
+	var c proxyos.UserChange
+	if err := decode(w, r, &c); err != nil {
+		return err
+	}
+	u, err := px.UpdateUser(r.Context(), strings.TrimPrefix(r.URL.Path, "/proxyos/users/"), c)
+	var fe *proxyos.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fe}
+	case errors.Is(err, proxyos.ErrUserNotFound):
+		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: err}
+	case err != nil:
+		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "disabled": u.Disabled})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -122,3 +122,59 @@ func (a *App) setup(ctx context.Context, email, password string) (store.User, er
 func userFields(u store.User) []zap.Field {
 	return []zap.Field{zap.String("user_id", u.ID), zap.String("email", u.Email), zap.String("role", u.Role)}
 }
+
+// ErrUserNotFound is returned for an unknown account.
+var ErrUserNotFound = errors.New("no such user")
+
+// UserChange is a partial update of an account; nil fields stay as they
+// are.
+type UserChange struct {
+	Role     *string `json:"role,omitempty"`
+	Password *string `json:"password,omitempty"`
+	Disabled *bool   `json:"disabled,omitempty"`
+}
+
+// UpdateUser changes the account with the given email. A new role or
+// password revokes the user's sessions at once; disabling ends them with
+// reason user_disabled.
+func (a *App) UpdateUser(ctx context.Context, email string, c UserChange) (store.User, error) {
+	norm, err := normalizeEmail(email)
+	if err != nil {
+		return store.User{}, err
+	}
+	u, err := a.state.store.UserByEmail(ctx, norm)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, ErrUserNotFound
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	revoke := false
+	if c.Role != nil && *c.Role != u.Role {
+		if !ValidRole(*c.Role) {
+			return store.User{}, &FieldError{"role", fmt.Sprintf("%q is not a role (admin, operator or viewer)", *c.Role)}
+		}
+		u.Role, revoke = *c.Role, true
+	}
+	if c.Password != nil {
+		if err := CheckPasswordPolicy(*c.Password); err != nil {
+			return store.User{}, &FieldError{"password", strings.TrimPrefix(err.Error(), "password: ")}
+		}
+		u.PasswordHash, revoke = HashPassword(*c.Password), true
+	}
+	if c.Disabled != nil {
+		u.Disabled = *c.Disabled
+	}
+	u.UpdatedAt = a.now().UTC()
+	if err := a.state.store.UpdateUser(ctx, u); err != nil {
+		return store.User{}, fmt.Errorf("storing user: %w", err)
+	}
+	if revoke {
+		if _, err := a.state.store.RevokeUserSessions(ctx, u.ID, "", u.UpdatedAt); err != nil {
+			return store.User{}, fmt.Errorf("revoking sessions: %w", err)
+		}
+	}
+	a.state.sessions.forgetUser(u.ID)
+	a.logger.Info("user updated", append(userFields(u), zap.Bool("disabled", u.Disabled), zap.Bool("sessions_revoked", revoke))...)
+	return u, nil
+}

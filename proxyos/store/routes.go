@@ -25,7 +25,7 @@ type StoredRoute struct {
 type RouteVersion struct {
 	RouteID string
 	Version int
-	Action  string // create, update, rollback, delete
+	Action  string // create, update, "rollback to N", delete
 	Spec    []byte
 	Actor   string
 	At      time.Time

@@ -87,3 +87,16 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
 	return n, err
 }
+
+// UpdateUser stores u's role, password hash and disabled flag.
+func (s *Store) UpdateUser(ctx context.Context, u User) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, role = ?, disabled = ?, updated_at = ? WHERE id = ?`),
+		u.PasswordHash, u.Role, u.Disabled, millis(u.UpdatedAt), u.ID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
