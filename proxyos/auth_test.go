@@ -37,13 +37,13 @@ func (n *nextRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 
 // gate runs proxyos_auth on req and returns the response, the handler
 // error and what the next handler saw.
-func gate(t *testing.T, h *Auth, req *http.Request) (*httptest.ResponseRecorder, error, *nextRecorder) {
+func gate(t *testing.T, h *Auth, req *http.Request) (*httptest.ResponseRecorder, *nextRecorder, error) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	req, _ = prepare(req, rec)
 	next := &nextRecorder{}
 	err := h.ServeHTTP(rec, req, next)
-	return rec, err, next
+	return rec, next, err
 }
 
 // TestAuthValidSession checks what a logged-in request hands on: Caddy's
@@ -56,7 +56,7 @@ func TestAuthValidSession(t *testing.T) {
 
 	req := httptest.NewRequest(http.MethodGet, "http://app.test/x", nil)
 	withCookie(req, cookie)
-	rec, err, next := gate(t, h, req)
+	rec, next, err := gate(t, h, req)
 	if err != nil || !next.called {
 		t.Fatalf("valid session not passed on: err %v, status %d, body %s", err, rec.Code, rec.Body)
 	}
@@ -98,7 +98,7 @@ func TestAuthIdentityHeaderSpoofing(t *testing.T) {
 	req.Header["X-Proxyos-"] = []string{"x"}
 	req.Header["X-Proxy"] = []string{"kept"}
 
-	_, err, next := gate(t, h, req)
+	_, next, err := gate(t, h, req)
 	if err != nil || !next.called {
 		t.Fatalf("valid session not passed on: %v", err)
 	}
@@ -135,7 +135,7 @@ func TestAuthStripsSessionCookie(t *testing.T) {
 	req := httptest.NewRequest(http.MethodGet, "http://app.test/x", nil)
 	req.Header.Add("Cookie", "app_session=s1; "+CookieName+"="+cookie)
 	req.Header.Add("Cookie", "theme=dark")
-	_, err, next := gate(t, h, req)
+	_, next, err := gate(t, h, req)
 	if err != nil || !next.called {
 		t.Fatalf("valid session not passed on: %v", err)
 	}
@@ -188,7 +188,7 @@ func TestAuthRefusal(t *testing.T) {
 			if tt.cookie != "" {
 				withCookie(req, tt.cookie)
 			}
-			rec, err, next := gate(t, h, req)
+			rec, next, err := gate(t, h, req)
 			if err != nil {
 				t.Fatalf("handler error %v", err)
 			}
@@ -242,7 +242,7 @@ func TestAuthNoURLAnswers401(t *testing.T) {
 	h := &Auth{app: a.App, logger: zap.NewNop()}
 	req := httptest.NewRequest(http.MethodGet, "http://app.test/", nil)
 	req.Header.Set("Sec-Fetch-Mode", "navigate")
-	rec, err, next := gate(t, h, req)
+	rec, next, err := gate(t, h, req)
 	if err != nil || next.called || rec.Code != http.StatusUnauthorized {
 		t.Errorf("status %d, err %v, next called %v; want 401", rec.Code, err, next.called)
 	}
@@ -271,7 +271,7 @@ func TestAuthRoles(t *testing.T) {
 			h := &Auth{Roles: tt.roles, app: a.App, logger: zap.NewNop()}
 			req := httptest.NewRequest(http.MethodGet, "http://app.test/", nil)
 			withCookie(req, tt.cookie)
-			_, err, next := gate(t, h, req)
+			_, next, err := gate(t, h, req)
 			if tt.pass {
 				if err != nil || !next.called {
 					t.Errorf("refused: %v", err)

@@ -3,12 +3,10 @@ package proxyos
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -213,9 +211,3 @@ func (rt *router) status(id string) RouteStatus {
 	}
 	return st
 }
-
-// errNotLive is returned when the app has no router (not provisioned).
-var errNotLive = errors.New("routes are not available")
-
-// applyTimeout bounds one route change, database included.
-const applyTimeout = 30 * time.Second
