@@ -37,7 +37,7 @@ func (a *API) handleRoutes(w http.ResponseWriter, r *http.Request) error {
 		if err := decode(w, r, &in); err != nil {
 			return err
 		}
-		rt, err := px.CreateRoute(r.Context(), &in.Route, actor)
+		rt, err := px.CreateRoute(r.Context(), in.Resolve(), actor)
 		if err != nil {
 			return routeError(err)
 		}
@@ -68,7 +68,7 @@ func (a *API) handleRoute(w http.ResponseWriter, r *http.Request) error {
 		if err := decode(w, r, &in); err != nil {
 			return err
 		}
-		rt, err := px.UpdateRoute(r.Context(), id, &in.Route, actor)
+		rt, err := px.UpdateRoute(r.Context(), id, in.Resolve(), actor)
 		if err != nil {
 			return routeError(err)
 		}

@@ -30,8 +30,10 @@ func init() {
 //		proxyos_routes
 //	}
 //
-// Global ACME options (acme_ca, acme_ca_root, email, …) apply to its ACME
-// issuer as to Caddy's own.
+// The global email and port options apply to its ACME issuer as to
+// Caddy's own. Set the CA inside it (issuer proxyos { acme { dir … } }):
+// the global acme_ca would make Caddy add a second catch-all policy and
+// refuse the config.
 type Issuer struct {
 	// ACME issues certificates for routes with tls auto. Default: Caddy's
 	// ACME issuer defaults (Let's Encrypt).

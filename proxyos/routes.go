@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
@@ -56,7 +57,7 @@ func (a *App) RouteStatus(id string) RouteStatus { return a.router.status(id) }
 func (a *App) CreateRoute(ctx context.Context, r *route.Route, actor string) (*route.Route, error) {
 	r.ID = uuid.NewString()
 	r.Version = 0
-	r.CreatedAt = a.now().UTC()
+	r.CreatedAt = a.now().UTC().Truncate(time.Millisecond) // the store keeps milliseconds
 	return a.saveRoute(ctx, r, 0, "create", actor)
 }
 
@@ -158,7 +159,7 @@ func (a *App) saveRoute(ctx context.Context, r *route.Route, prevVersion int, ac
 		return nil, err
 	}
 	r.Version = prevVersion + 1
-	r.UpdatedAt = a.now().UTC()
+	r.UpdatedAt = a.now().UTC().Truncate(time.Millisecond)
 
 	a.router.mu.Lock()
 	defer a.router.mu.Unlock()

@@ -16,11 +16,19 @@ type RouteJSON struct {
 	Status RouteStatus `json:"status"`
 }
 
-// RouteInput is a route as the APIs accept it. The read-only status a
-// client may send back is ignored.
+// RouteInput is a route as the APIs accept it. A route is enabled unless
+// "enabled" is false; the read-only status a client may send back is
+// ignored.
 type RouteInput struct {
 	route.Route
-	Status json.RawMessage `json:"status,omitempty"`
+	Enabled *bool           `json:"enabled,omitempty"`
+	Status  json.RawMessage `json:"status,omitempty"`
+}
+
+// Resolve returns the route the input describes.
+func (in *RouteInput) Resolve() *route.Route {
+	in.Route.Enabled = in.Enabled == nil || *in.Enabled
+	return &in.Route
 }
 
 // WithStatus pairs a route with its live status.
@@ -93,7 +101,7 @@ func (d *Dashboard) apiCreateRoute(w http.ResponseWriter, r *http.Request) error
 	if err := decodeJSON(w, r, &in); err != nil {
 		return d.writeAPIError(w, err)
 	}
-	rt, err := d.app.CreateRoute(r.Context(), &in.Route, actorOf(r))
+	rt, err := d.app.CreateRoute(r.Context(), in.Resolve(), actorOf(r))
 	if err != nil {
 		return d.writeRouteError(w, err)
 	}
@@ -106,7 +114,7 @@ func (d *Dashboard) apiUpdateRoute(w http.ResponseWriter, r *http.Request) error
 	if err := decodeJSON(w, r, &in); err != nil {
 		return d.writeAPIError(w, err)
 	}
-	rt, err := d.app.UpdateRoute(r.Context(), r.PathValue("id"), &in.Route, actorOf(r))
+	rt, err := d.app.UpdateRoute(r.Context(), r.PathValue("id"), in.Resolve(), actorOf(r))
 	if err != nil {
 		return d.writeRouteError(w, err)
 	}

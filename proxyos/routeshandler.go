@@ -19,7 +19,8 @@ func init() {
 // hosts such as *.example.com) and runs that route's handler chain: real
 // Caddy handlers (reverse_proxy, static_response, headers, encode, …)
 // compiled when the route was saved. Requests for hosts it does not know
-// go to the next handler, so a site can answer them itself:
+// go to the next handler, so a site can answer them itself; so do HTTPS
+// requests for a route with tls off:
 //
 //	https:// {
 //		tls {
@@ -64,7 +65,9 @@ func (h *RoutesHandler) Provision(ctx caddy.Context) error {
 // ServeHTTP serves the route of the request's host, or passes it on.
 func (h *RoutesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	lr := h.app.router.lookup(r.Host)
-	if lr == nil {
+	if lr == nil || (r.TLS != nil && lr.route.TLS == route.TLSOff) {
+		// A tls off route is plain HTTP only, even while a certificate
+		// it had before is still cached.
 		return next.ServeHTTP(w, r)
 	}
 	if h.portSuffix != "" && lr.route.ForceHTTPS {
