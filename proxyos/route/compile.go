@@ -143,7 +143,7 @@ func reverseProxy(r *Route) (map[string]any, error) {
 	if lb := r.LoadBalancing; lb != nil {
 		rp["load_balancing"] = map[string]any{"selection_policy": map[string]any{"policy": lb.Policy}}
 		if hc := lb.HealthCheck; hc != nil {
-			active := map[string]any{"uri": escape(hc.Path)}
+			active := map[string]any{"uri": hc.Path} // not a placeholder field
 			if hc.Interval != "" {
 				active["interval"] = hc.Interval
 			}

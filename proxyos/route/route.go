@@ -11,7 +11,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 )
+
+// minHealthCheckPeriod is the shortest health check interval and timeout
+// accepted: shorter ones would only load the upstreams.
+const minHealthCheckPeriod = 100 * time.Millisecond
 
 // Kinds of route.
 const (
@@ -285,15 +291,17 @@ func (r *Route) validateProxy() error {
 			return errf("load_balancing.policy", "%q is not a policy (random, round_robin, least_conn, first, ip_hash, client_ip_hash or uri_hash)", lb.Policy)
 		}
 		if hc := lb.HealthCheck; hc != nil {
-			if !strings.HasPrefix(hc.Path, "/") {
-				return errf("load_balancing.health_check.path", "%q must start with /", hc.Path)
+			u, err := url.Parse(hc.Path)
+			if !strings.HasPrefix(hc.Path, "/") || strings.HasPrefix(hc.Path, "//") || err != nil ||
+				u.Host != "" || strings.ContainsAny(hc.Path, "{} \t\r\n") {
+				return errf("load_balancing.health_check.path", "%q must be a path starting with /", hc.Path)
 			}
 			for field, v := range map[string]string{"interval": hc.Interval, "timeout": hc.Timeout} {
 				if v == "" {
 					continue
 				}
-				if d, err := time.ParseDuration(v); err != nil || d <= 0 {
-					return errf("load_balancing.health_check."+field, "%q is not a positive duration", v)
+				if d, err := caddy.ParseDuration(v); err != nil || d < minHealthCheckPeriod {
+					return errf("load_balancing.health_check."+field, "%q is not a duration of at least %s", v, minHealthCheckPeriod)
 				}
 			}
 		}
