@@ -106,7 +106,7 @@ func TestCookieAttributes(t *testing.T) {
 			}
 
 			// The diagnose report agrees on what the server sees.
-			resp, raw = do(t, hc, http.MethodGet, tt.base+"/api/auth/diagnose", nil, h)
+			_, raw = do(t, hc, http.MethodGet, tt.base+"/api/auth/diagnose", nil, h)
 			diag := decode(t, raw)
 			if diag["secure_cookie"] != tt.wantSecure || diag["session_valid"] != true {
 				t.Errorf("diagnose: secure_cookie %v session_valid %v, want %v true", diag["secure_cookie"], diag["session_valid"], tt.wantSecure)
