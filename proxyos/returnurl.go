@@ -27,7 +27,13 @@ func (a *App) safeReturnURL(raw string, r *http.Request) string {
 		return "/"
 	}
 	if u.Scheme == "" && u.Host == "" && u.User == nil && strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, "//") {
-		return u.RequestURI() + fragment(u)
+		// Re-encoding may turn an escaped slash into a real one
+		// ("/%2F%20evil" → "//%20evil"), which a browser reads as
+		// another host: only a result that is still a plain path goes.
+		if out := u.RequestURI() + fragment(u); !strings.HasPrefix(out, "//") {
+			return out
+		}
+		return "/"
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "" {
 		return "/"

@@ -61,6 +61,7 @@ func TestSafeReturnURL(t *testing.T) {
 		{"protocol-relative with path", "//evil.com/login"},
 		{"protocol-relative allowed host", "//localhost/x"},
 		{"triple slash", "///evil.com"},
+		{"escaped slash re-encoded into a protocol-relative URL", "/%2Fevil.com "},
 		{"other site", "https://evil.com"},
 		{"backslash path", "/\\evil.com"},
 		{"backslash after slash", "\\/evil.com"},
