@@ -33,6 +33,7 @@ func TestRouteLive(t *testing.T) {
 		{"HealthCheck", rtTestHealthCheck},
 		{"UpstreamTLS", rtTestUpstreamTLS},
 		{"Headers", rtTestHeaders},
+		{"NoSessionLeak", rtTestNoSessionLeak},
 		{"HSTS", rtTestHSTS},
 		{"ForceHTTPS", rtTestForceHTTPS},
 		{"Compress", rtTestCompress},

@@ -172,6 +172,36 @@ func rtTestHeaders(t *testing.T, e *rtEnv) {
 	}
 }
 
+// rtTestNoSessionLeak checks that a route without login never hands the
+// dashboard session cookie or client-made identity headers to its
+// upstream: with cookie_domain, any managed app could otherwise replay an
+// admin's session (session theft) or trust a forged X-Proxyos-Role
+// (identity spoofing).
+func rtTestNoSessionLeak(t *testing.T, e *rtEnv) {
+	up := rtNewUpstream(t, "leak", false)
+	e.dash.create(rtProxy("leak.proxyos.test", "off", up.URL))
+	resp, raw := e.get("leak.proxyos.test", "/", "Cookie", "a=1; proxyos_session=stolen-token; b=2",
+		"X-Proxyos-Role", "admin", "x-proxyos-user", "someone")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET: %d %s", resp.StatusCode, raw)
+	}
+	seen := rtSeenOf(t, raw)
+	if got := seen.Header.Get("Cookie"); strings.Contains(got, "proxyos_session") || !strings.Contains(got, "a=1") || !strings.Contains(got, "b=2") {
+		t.Errorf("upstream got Cookie %q, want a=1 and b=2 without proxyos_session", got)
+	}
+	for name := range seen.Header {
+		if strings.HasPrefix(strings.ToLower(name), "x-proxyos-") {
+			t.Errorf("upstream got the client's %s header", name)
+		}
+	}
+	// And a route cannot be told to forge them.
+	status, raw := e.dash.call(http.MethodPost, "", rtWith(rtProxy("forge.proxyos.test", "off", up.URL), "headers",
+		map[string]any{"request": map[string]any{"set": map[string]string{"X-Proxyos-Role": "admin"}}}))
+	if status != http.StatusBadRequest || !strings.Contains(string(raw), "headers.request.set") {
+		t.Errorf("route forging X-Proxyos-Role: %d %s, want 400 naming headers.request.set", status, raw)
+	}
+}
+
 // rtTestHSTS sends Strict-Transport-Security on a TLS route.
 func rtTestHSTS(t *testing.T, e *rtEnv) {
 	up := rtNewUpstream(t, "hsts", false)

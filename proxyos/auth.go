@@ -81,11 +81,7 @@ const identityHeaderPrefix = "X-Proxyos-"
 
 // ServeHTTP verifies the session and passes the request on.
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	for name := range r.Header {
-		if len(name) >= len(identityHeaderPrefix) && strings.EqualFold(name[:len(identityHeaderPrefix)], identityHeaderPrefix) {
-			delete(r.Header, name)
-		}
-	}
+	stripIdentity(r.Header)
 	cookie, ok := sessionCookie(r.Header)
 	if !ok {
 		return h.refuse(w, r, ReasonNoCookie)
@@ -115,6 +111,15 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	r.Header["X-Proxyos-Role"] = []string{id.Role}
 	stripSessionCookie(r.Header)
 	return next.ServeHTTP(w, r)
+}
+
+// stripIdentity removes every X-Proxyos-* header, in any case.
+func stripIdentity(h http.Header) {
+	for name := range h {
+		if len(name) >= len(identityHeaderPrefix) && strings.EqualFold(name[:len(identityHeaderPrefix)], identityHeaderPrefix) {
+			delete(h, name)
+		}
+	}
 }
 
 // refuse answers a request without a valid session: a redirect to the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/proxyos/caddy-proxyos/proxyos/store"
@@ -33,7 +34,16 @@ func (e *RateLimitedError) Error() string {
 }
 
 func accountLimitKey(email string) string { return "account:" + email }
-func ipLimitKey(ip string) string         { return "ip:" + ip }
+
+// ipLimitKey limits IPv4 clients by address and IPv6 clients by /64, the
+// block one subscriber usually holds.
+func ipLimitKey(ip string) string {
+	if addr, err := netip.ParseAddr(ip); err == nil && addr.Is6() && !addr.Is4In6() {
+		p, _ := addr.Prefix(64)
+		return "ip:" + p.String()
+	}
+	return "ip:" + ip
+}
 
 // checkLimits returns a *RateLimitedError when any of keys is locked.
 func (a *App) checkLimits(ctx context.Context, keys ...string) error {
@@ -54,36 +64,57 @@ func (a *App) checkLimits(ctx context.Context, keys ...string) error {
 	return nil
 }
 
-// recordFailure counts a failure for the account and the client IP.
-func (a *App) recordFailure(ctx context.Context, email, ip string) error {
-	now := a.now()
+// countAttempt counts one attempt for each key before any password is
+// hashed, so parallel attempts cannot all pass the check: it returns a
+// *RateLimitedError when a key is already locked or this attempt goes
+// beyond its limit.
+func (a *App) countAttempt(ctx context.Context, email, ip string) error {
+	type limit struct {
+		key string
+		max int
+	}
+	limits := []limit{{ipLimitKey(ip), ipFailures}}
 	if email != "" {
-		if _, err := a.state.store.RecordLoginFailure(ctx, accountLimitKey(email), now, limitWindow, accountFailures, limitLockout); err != nil {
-			return err
+		limits = append(limits, limit{accountLimitKey(email), accountFailures})
+	}
+	keys := make([]string, len(limits))
+	for i, l := range limits {
+		keys[i] = l.key
+	}
+	if err := a.checkLimits(ctx, keys...); err != nil {
+		return err
+	}
+	now := a.now()
+	for _, l := range limits {
+		rec, err := a.state.store.RecordLoginFailure(ctx, l.key, now, limitWindow, l.max, limitLockout)
+		if err != nil {
+			return fmt.Errorf("recording login attempt: %w", err)
+		}
+		if rec.Failures > l.max {
+			return &RateLimitedError{RetryAfter: rec.LockedUntil.Sub(now)}
 		}
 	}
-	_, err := a.state.store.RecordLoginFailure(ctx, ipLimitKey(ip), now, limitWindow, ipFailures, limitLockout)
-	return err
+	return nil
 }
 
 // authenticate checks an email and password. Unknown accounts, wrong
 // passwords and disabled accounts all answer ErrBadCredentials after the
-// same amount of hashing work. Locked keys answer *RateLimitedError before
-// any hashing.
+// same amount of hashing work. Every attempt counts against the account
+// and the client IP before hashing; a successful one clears the account's
+// count and takes back the IP's.
 func (a *App) authenticate(ctx context.Context, email, password, clientIP string) (store.User, error) {
 	norm, nerr := normalizeEmail(email)
-	keys := []string{ipLimitKey(clientIP)}
-	if nerr == nil {
-		keys = append(keys, accountLimitKey(norm))
+	if nerr != nil {
+		norm = ""
 	}
-	if err := a.checkLimits(ctx, keys...); err != nil {
+	if err := a.countAttempt(ctx, norm, clientIP); err != nil {
 		return store.User{}, err
 	}
 	var (
 		u   store.User
 		err error
 	)
-	if nerr == nil && len(password) <= MaxPasswordLen {
+	if norm != "" && len(password) <= MaxPasswordLen {
 		u, err = a.state.store.UserByEmail(ctx, norm)
 	} else {
 		err = store.ErrNotFound
@@ -99,14 +130,25 @@ func (a *App) authenticate(ctx context.Context, email, password, clientIP string
 			if err := a.state.store.ResetLoginLimit(ctx, accountLimitKey(norm)); err != nil {
 				return store.User{}, fmt.Errorf("resetting login limits: %w", err)
 			}
+			if err := a.state.store.RefundLoginAttempt(ctx, ipLimitKey(clientIP)); err != nil {
+				return store.User{}, fmt.Errorf("resetting login limits: %w", err)
+			}
 			return u, nil
 		}
 	}
-	if nerr != nil {
-		norm = ""
-	}
-	if err := a.recordFailure(ctx, norm, clientIP); err != nil {
-		return store.User{}, fmt.Errorf("recording login failure: %w", err)
-	}
 	return store.User{}, ErrBadCredentials
+}
+
+// recordFailure counts a failure outside password login (a wrong setup
+// code, a wrong current password) for the account, if any, and the
+// client IP.
+func (a *App) recordFailure(ctx context.Context, email, ip string) error {
+	now := a.now()
+	if email != "" {
+		if _, err := a.state.store.RecordLoginFailure(ctx, accountLimitKey(email), now, limitWindow, accountFailures, limitLockout); err != nil {
+			return err
+		}
+	}
+	_, err := a.state.store.RecordLoginFailure(ctx, ipLimitKey(ip), now, limitWindow, ipFailures, limitLockout)
+	return err
 }

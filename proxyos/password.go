@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -30,6 +31,10 @@ const (
 
 var errBadHash = errors.New("unsupported password hash format")
 
+// hashSlots bounds how many argon2 computations run at once (each takes
+// 19 MiB), so a flood of logins queues instead of exhausting memory.
+var hashSlots = make(chan struct{}, max(2, runtime.NumCPU()))
+
 // CheckPasswordPolicy returns an error naming the field when pw is not an
 // acceptable password.
 func CheckPasswordPolicy(pw string) error {
@@ -47,7 +52,9 @@ func CheckPasswordPolicy(pw string) error {
 func HashPassword(pw string) string {
 	salt := make([]byte, argonSaltLen)
 	rand.Read(salt)
+	hashSlots <- struct{}{}
 	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	<-hashSlots
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
@@ -78,7 +85,12 @@ func VerifyPassword(hash, pw string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, errBadHash
 	}
+	if mem > 256*1024 || iter > 16 || threads > 16 {
+		return false, errBadHash // refuse parameters that would exhaust memory or time
+	}
+	hashSlots <- struct{}{}
 	got := argon2.IDKey([]byte(pw), salt, iter, mem, threads, uint32(len(want)))
+	<-hashSlots
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

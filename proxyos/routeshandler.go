@@ -70,6 +70,13 @@ func (h *RoutesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next c
 		// it had before is still cached.
 		return next.ServeHTTP(w, r)
 	}
+	// Upstreams never see the dashboard session or identity headers a
+	// client made up; on routes with a login the gate does this and sets
+	// the real ones.
+	if lr.route.Auth == nil || !lr.route.Auth.RequireLogin {
+		stripIdentity(r.Header)
+		stripSessionCookie(r.Header)
+	}
 	if h.portSuffix != "" && lr.route.ForceHTTPS {
 		caddyhttp.SetVar(r.Context(), route.HTTPSPortVar, h.portSuffix)
 	}

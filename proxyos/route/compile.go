@@ -54,15 +54,17 @@ func Compile(r *Route, opts Options) (caddyhttp.RouteList, error) {
 	}
 
 	var handle []map[string]any
+	if h := headersHandler(r); h != nil {
+		handle = append(handle, h)
+	}
+	// The gate comes after the header edits, so what it tells the
+	// upstream about the user is the last word.
 	if r.Auth != nil && r.Auth.RequireLogin {
 		gate := map[string]any{"handler": "proxyos_auth"}
 		if len(r.Auth.Roles) > 0 {
 			gate["roles"] = r.Auth.Roles
 		}
 		handle = append(handle, gate)
-	}
-	if h := headersHandler(r); h != nil {
-		handle = append(handle, h)
 	}
 	if r.Compress {
 		handle = append(handle, map[string]any{

@@ -129,12 +129,12 @@ func TestCompileEveryOption(t *testing.T) {
 		if c.Match != nil {
 			t.Errorf("chain has matchers %v, want none", c.Match)
 		}
-		want := []string{"proxyos_auth", "headers", "encode", "rewrite", "reverse_proxy"}
+		want := []string{"headers", "proxyos_auth", "encode", "rewrite", "reverse_proxy"}
 		if names := rtuHandlerNames(c); !reflect.DeepEqual(names, want) {
 			t.Fatalf("handlers = %q, want %q", names, want)
 		}
-		rtuAssertJSON(t, "auth", c.Handle[0], `{"handler":"proxyos_auth","roles":["admin"]}`)
-		rtuAssertJSON(t, "headers", c.Handle[1], `{"handler":"headers",
+		rtuAssertJSON(t, "auth", c.Handle[1], `{"handler":"proxyos_auth","roles":["admin"]}`)
+		rtuAssertJSON(t, "headers", c.Handle[0], `{"handler":"headers",
 			"request":{"set":{"X-Forwarded-Prefix":["/api"]},"delete":["Cookie"]},
 			"response":{"set":{"X-Frame-Options":["DENY"],"Strict-Transport-Security":["max-age=31536000"]},
 				"delete":["Server"],"deferred":true}}`)

@@ -317,6 +317,9 @@ func (r *Route) validateRedirect() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(r.Redirect.To, "\r\n{}") {
 		return errf("redirect.to", "%q must be an absolute http:// or https:// URL", r.Redirect.To)
 	}
+	if r.Redirect.PreservePath && (u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(r.Redirect.To, "?")) {
+		return errf("redirect.to", "%q has a query or fragment, which preserve_path would break", r.Redirect.To)
+	}
 	switch r.Redirect.Status {
 	case 301, 302, 307, 308:
 	default:
@@ -340,6 +343,9 @@ func (r *Route) validateHeaders() error {
 			if !validHeaderName(name) {
 				return errf("headers."+side+".set", "%q is not a header name", name)
 			}
+			if side == "request" && isIdentityHeader(name) {
+				return errf("headers.request.set", "%q is set by the login gate only", name)
+			}
 			if strings.ContainsAny(val, "\r\n") {
 				return errf("headers."+side+".set", "value of %q must be one line", name)
 			}
@@ -348,9 +354,19 @@ func (r *Route) validateHeaders() error {
 			if !validHeaderName(name) {
 				return errf("headers."+side+".delete", "%q is not a header name", name)
 			}
+			if side == "request" && isIdentityHeader(name) {
+				return errf("headers.request.delete", "%q is set by the login gate only", name)
+			}
 		}
 	}
 	return nil
+}
+
+// isIdentityHeader reports whether name is one of the X-Proxyos-*
+// headers by which the login gate tells upstreams who is logged in: a
+// route may not forge or remove them.
+func isIdentityHeader(name string) bool {
+	return len(name) >= len("X-Proxyos-") && strings.EqualFold(name[:len("X-Proxyos-")], "X-Proxyos-")
 }
 
 func validHeaderName(s string) bool {

@@ -382,6 +382,17 @@ func TestValidate(t *testing.T) {
 		{"request header delete bad name", rtuProxy, func(r *Route) {
 			r.Headers = &Headers{Request: &HeaderOps{Delete: []string{"é"}}}
 		}, "headers.request.delete"},
+		// Identity spoofing: a route's header edits may not forge or drop
+		// the headers by which the login gate names the user.
+		{"request header forging the gate's identity", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"x-proxyos-role": "admin"}}}
+		}, "headers.request.set"},
+		{"request header deleting the gate's identity", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Request: &HeaderOps{Delete: []string{"X-Proxyos-User"}}}
+		}, "headers.request.delete"},
+		{"redirect preserve_path with a query", rtuRedirect, func(r *Route) {
+			r.Redirect.To, r.Redirect.PreservePath = "https://new.example.com/?a=1", true
+		}, "redirect.to"},
 
 		// Strip prefix.
 		{"strip prefix without slash", rtuProxy, func(r *Route) { r.StripPrefix = "api" }, "strip_prefix"},

@@ -80,3 +80,10 @@ func (s *Store) PruneLoginLimits(ctx context.Context, before time.Time) error {
 	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM login_limits WHERE window_start < ? AND locked_until < ?`), millis(before), millis(before))
 	return err
 }
+
+// RefundLoginAttempt takes back one counted attempt of key (an attempt
+// counted before it was known to succeed).
+func (s *Store) RefundLoginAttempt(ctx context.Context, key string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE login_limits SET failures = failures - 1 WHERE key = ? AND failures > 0`), key)
+	return err
+}
