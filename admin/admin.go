@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/proxyos/caddy-proxyos/proxyos"
+	"github.com/proxyos/caddy-proxyos/proxyos/store"
 )
 
 func init() {
@@ -29,7 +30,8 @@ func init() {
 //	GET  /proxyos/routes/{id}/versions          history, newest first
 //	POST /proxyos/routes/{id}/rollback          {"version": n}
 //
-// Route changes made here are recorded with the actor "admin API".
+// Changes made here are recorded in the audit log (and route histories)
+// with the actor "admin API" and the admin request's remote address.
 //
 // Errors are JSON {"error": "…"} with 400 for bad input (the message names
 // the field), 409 for a taken email and 503 when proxyos is not running.
@@ -98,7 +100,7 @@ func (a *API) handleUsers(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &nu); err != nil {
 		return err
 	}
-	u, err := px.CreateUser(r.Context(), nu)
+	u, err := px.CreateUser(r.Context(), nu, proxyos.AdminAPIActor(r.RemoteAddr))
 	var fe *proxyos.FieldError
 	switch {
 	case errors.As(err, &fe):
@@ -123,11 +125,13 @@ func (a *API) handleUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &c); err != nil {
 		return err
 	}
-	u, err := px.UpdateUser(r.Context(), strings.TrimPrefix(r.URL.Path, "/proxyos/users/"), c)
+	u, err := px.UpdateUser(r.Context(), strings.TrimPrefix(r.URL.Path, "/proxyos/users/"), c, proxyos.AdminAPIActor(r.RemoteAddr))
 	var fe *proxyos.FieldError
 	switch {
 	case errors.As(err, &fe):
 		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fe}
+	case errors.Is(err, store.ErrLastAdmin):
+		return caddy.APIError{HTTPStatus: http.StatusConflict, Err: err}
 	case errors.Is(err, proxyos.ErrUserNotFound):
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: err}
 	case err != nil:

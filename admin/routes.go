@@ -12,9 +12,6 @@ import (
 	"github.com/proxyos/caddy-proxyos/proxyos"
 )
 
-// actor is how admin API changes appear in route histories.
-const actor = "admin API"
-
 // handleRoutes lists (GET) or creates (POST) routes.
 func (a *API) handleRoutes(w http.ResponseWriter, r *http.Request) error {
 	px, err := app()
@@ -37,7 +34,7 @@ func (a *API) handleRoutes(w http.ResponseWriter, r *http.Request) error {
 		if err := decode(w, r, &in); err != nil {
 			return err
 		}
-		rt, err := px.CreateRoute(r.Context(), in.Resolve(), actor)
+		rt, err := px.CreateRoute(r.Context(), in.Resolve(), proxyos.AdminAPIActor(r.RemoteAddr))
 		if err != nil {
 			return routeError(err)
 		}
@@ -68,13 +65,13 @@ func (a *API) handleRoute(w http.ResponseWriter, r *http.Request) error {
 		if err := decode(w, r, &in); err != nil {
 			return err
 		}
-		rt, err := px.UpdateRoute(r.Context(), id, in.Resolve(), actor)
+		rt, err := px.UpdateRoute(r.Context(), id, in.Resolve(), proxyos.AdminAPIActor(r.RemoteAddr))
 		if err != nil {
 			return routeError(err)
 		}
 		return writeJSON(w, http.StatusOK, px.WithStatus(rt))
 	case sub == "" && r.Method == http.MethodDelete:
-		if err := px.DeleteRoute(r.Context(), id, 0, actor); err != nil {
+		if err := px.DeleteRoute(r.Context(), id, 0, proxyos.AdminAPIActor(r.RemoteAddr)); err != nil {
 			return routeError(err)
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -92,7 +89,7 @@ func (a *API) handleRoute(w http.ResponseWriter, r *http.Request) error {
 		if err := decode(w, r, &body); err != nil {
 			return err
 		}
-		rt, err := px.RollbackRoute(r.Context(), id, body.Version, actor)
+		rt, err := px.RollbackRoute(r.Context(), id, body.Version, proxyos.AdminAPIActor(r.RemoteAddr))
 		if err != nil {
 			return routeError(err)
 		}

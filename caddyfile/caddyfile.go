@@ -33,6 +33,7 @@ func init() {
 //		session_ttl      <duration>
 //		session_idle     <duration>
 //		cookie_domain    <domain>
+//		audit_retention  <duration>
 //	}
 //
 // The block is optional. Each subdirective may appear once, so a second
@@ -86,6 +87,10 @@ func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 		case "cookie_domain":
 			if err := oneArg(d, &app.CookieDomain); err != nil {
+				return nil, err
+			}
+		case "audit_retention":
+			if err := durationArg(d, &app.AuditRetention); err != nil {
 				return nil, err
 			}
 		default:

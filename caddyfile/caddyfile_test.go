@@ -82,6 +82,7 @@ var appCases = []struct {
 	session_ttl 7d
 	session_idle 90m
 	cookie_domain example.com
+	audit_retention 30d
 }`,
 		want: &proxyos.App{
 			Secret:          "{env.PROXYOS_SECRET}",
@@ -91,7 +92,28 @@ var appCases = []struct {
 			SessionTTL:      hours(168),
 			SessionIdle:     caddy.Duration(90 * time.Minute),
 			CookieDomain:    "example.com",
+			AuditRetention:  hours(30 * 24),
 		},
+	},
+	{
+		name:  "audit_retention",
+		input: "proxyos {\n\taudit_retention 2160h\n}",
+		want:  &proxyos.App{AuditRetention: hours(2160)},
+	},
+	{
+		name:  "audit_retention without value",
+		input: "proxyos {\n\taudit_retention\n}",
+		err:   &parseErr{"after 'audit_retention'", 2},
+	},
+	{
+		name:  "audit_retention negative",
+		input: "proxyos {\n\taudit_retention -1h\n}",
+		err:   &parseErr{"audit_retention: must be positive", 2},
+	},
+	{
+		name:  "audit_retention given twice",
+		input: "proxyos {\n\taudit_retention 1h\n\taudit_retention 2h\n}",
+		err:   &parseErr{"audit_retention: given more than once", 3},
 	},
 	{
 		name: "previous_secrets accumulate over lines",

@@ -8,9 +8,9 @@ import (
 
 // TestUserChanges checks PUT /proxyos/users/{email} on the admin API: a
 // disabled user's sessions end at once with reason user_disabled (also at
-// the proxyos_auth gate) and they cannot log in; a role or password change
-// revokes the user's sessions, so a stolen cookie does not keep the old
-// role.
+// the proxyos_auth gate), stay ended after re-enabling, and they cannot
+// log in; a role or password change revokes the user's sessions, so a
+// stolen cookie does not keep the old role.
 func TestUserChanges(t *testing.T) {
 	t.Parallel()
 	inst := newInstance(t)
@@ -41,7 +41,9 @@ func TestUserChanges(t *testing.T) {
 	if resp, raw := inst.AdminDo(http.MethodPut, "/proxyos/users/ops@example.com", map[string]any{"disabled": false}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("enable: %d %s", resp.StatusCode, raw)
 	}
-	wantSession(t, base, cookie, "") // enabling again restores the session
+	wantSession(t, base, cookie, "revoked") // disabling ended the session for good
+
+	_, cookie = c.Login("ops@example.com", "ops password")
 	if resp, raw := inst.AdminDo(http.MethodPut, "/proxyos/users/ops@example.com", map[string]any{"role": "viewer"}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("role change: %d %s", resp.StatusCode, raw)
 	}
@@ -54,6 +56,10 @@ func TestUserChanges(t *testing.T) {
 	wantSession(t, base, cookie, "revoked")
 	c.Login("ops@example.com", "new password 1")
 
+	// The last enabled admin cannot be demoted or disabled from here either.
+	if resp, raw := inst.AdminDo(http.MethodPut, "/proxyos/users/admin@example.com", map[string]any{"role": "viewer"}); resp.StatusCode != http.StatusConflict {
+		t.Errorf("demoting the last admin: %d %s, want 409", resp.StatusCode, raw)
+	}
 	for _, tt := range []struct {
 		path string
 		body map[string]any

@@ -86,7 +86,7 @@ func (a *App) prepareUser(nu NewUser) (store.User, error) {
 }
 
 // CreateUser validates and stores a new account.
-func (a *App) CreateUser(ctx context.Context, nu NewUser) (store.User, error) {
+func (a *App) CreateUser(ctx context.Context, nu NewUser, actor Actor) (store.User, error) {
 	u, err := a.prepareUser(nu)
 	if err != nil {
 		return store.User{}, err
@@ -98,6 +98,7 @@ func (a *App) CreateUser(ctx context.Context, nu NewUser) (store.User, error) {
 		return store.User{}, fmt.Errorf("storing user: %w", err)
 	}
 	a.logger.Info("user created", userFields(u)...)
+	a.audit(ctx, auditEvent{Actor: actor, Action: "user.create", Target: u.Email, After: toAuditUser(u)})
 	return u, nil
 }
 
@@ -134,10 +135,9 @@ type UserChange struct {
 	Disabled *bool   `json:"disabled,omitempty"`
 }
 
-// UpdateUser changes the account with the given email. A new role or
-// password revokes the user's sessions at once; disabling ends them with
-// reason user_disabled.
-func (a *App) UpdateUser(ctx context.Context, email string, c UserChange) (store.User, error) {
+// UpdateUser changes the account with the given email (see changeUser)
+// and records the change in the audit log.
+func (a *App) UpdateUser(ctx context.Context, email string, c UserChange, actor Actor) (store.User, error) {
 	norm, err := normalizeEmail(email)
 	if err != nil {
 		return store.User{}, err
@@ -149,32 +149,15 @@ func (a *App) UpdateUser(ctx context.Context, email string, c UserChange) (store
 	if err != nil {
 		return store.User{}, err
 	}
-	revoke := false
-	if c.Role != nil && *c.Role != u.Role {
-		if !ValidRole(*c.Role) {
-			return store.User{}, &FieldError{"role", fmt.Sprintf("%q is not a role (admin, operator or viewer)", *c.Role)}
-		}
-		u.Role, revoke = *c.Role, true
+	before := toAuditUser(u)
+	u, revoke, err := a.changeUser(ctx, u, c, "")
+	if err != nil {
+		return store.User{}, err
 	}
+	extra := map[string]any{"sessions_revoked": revoke}
 	if c.Password != nil {
-		if err := CheckPasswordPolicy(*c.Password); err != nil {
-			return store.User{}, &FieldError{"password", strings.TrimPrefix(err.Error(), "password: ")}
-		}
-		u.PasswordHash, revoke = HashPassword(*c.Password), true
+		extra["password_changed"] = true
 	}
-	if c.Disabled != nil {
-		u.Disabled = *c.Disabled
-	}
-	u.UpdatedAt = a.now().UTC()
-	if err := a.state.store.UpdateUser(ctx, u); err != nil {
-		return store.User{}, fmt.Errorf("storing user: %w", err)
-	}
-	if revoke {
-		if _, err := a.state.store.RevokeUserSessions(ctx, u.ID, "", u.UpdatedAt); err != nil {
-			return store.User{}, fmt.Errorf("revoking sessions: %w", err)
-		}
-	}
-	a.state.sessions.forgetUser(u.ID)
-	a.logger.Info("user updated", append(userFields(u), zap.Bool("disabled", u.Disabled), zap.Bool("sessions_revoked", revoke))...)
+	a.audit(ctx, auditEvent{Actor: actor, Action: "user.update", Target: u.Email, Before: before, After: toAuditUser(u), Extra: extra})
 	return u, nil
 }

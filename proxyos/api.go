@@ -65,6 +65,19 @@ var apiRoutes = []apiRoute{
 	{"DELETE /api/routes/{id}", operator, (*Dashboard).apiDeleteRoute},
 	{"GET /api/routes/{id}/versions", viewer, (*Dashboard).apiRouteVersions},
 	{"POST /api/routes/{id}/rollback", operator, (*Dashboard).apiRollbackRoute},
+
+	{"GET /api/users", admin, (*Dashboard).apiListUsers},
+	{"POST /api/users", admin, (*Dashboard).apiCreateUser},
+	{"GET /api/users/{id}", admin, (*Dashboard).apiGetUser},
+	{"PUT /api/users/{id}", admin, (*Dashboard).apiUpdateUser},
+	{"DELETE /api/users/{id}", admin, (*Dashboard).apiDeleteUser},
+	{"PUT /api/account/password", viewer, (*Dashboard).apiChangePassword},
+
+	{"GET /api/sessions", viewer, (*Dashboard).apiListSessions},
+	{"DELETE /api/sessions/{id}", viewer, (*Dashboard).apiRevokeSession},
+	{"POST /api/sessions/revoke-all", viewer, (*Dashboard).apiRevokeAllSessions},
+
+	{"GET /api/audit", admin, (*Dashboard).apiAudit},
 }
 
 // apiCall carries a request's caller and handler error through the mux.
@@ -205,7 +218,14 @@ func (d *Dashboard) apiSetup(w http.ResponseWriter, r *http.Request) error {
 		return d.writeAPIError(w, err)
 	}
 	ip := clientIP(r)
+	attempt := auditEvent{Actor: Actor{Name: anonymous, Kind: ActorUser, ClientIP: ip}, Action: "setup",
+		Target: auditTarget(body.Email), Outcome: OutcomeFailure}
 	if err := d.app.checkLimits(r.Context(), ipLimitKey(ip)); err != nil {
+		var rl *RateLimitedError
+		if errors.As(err, &rl) {
+			attempt.Reason = auditRateLimited
+			d.app.audit(r.Context(), attempt)
+		}
 		return d.writeAPIError(w, err)
 	}
 	code, err := d.app.SetupCode(r.Context())
@@ -220,6 +240,8 @@ func (d *Dashboard) apiSetup(w http.ResponseWriter, r *http.Request) error {
 		if err := d.app.recordFailure(r.Context(), "", ip); err != nil {
 			return d.writeAPIError(w, err)
 		}
+		attempt.Reason = auditWrongSetupCode
+		d.app.audit(r.Context(), attempt)
 		writeJSON(w, http.StatusForbidden, apiError{Error: "wrong setup code; it is in Caddy's log", Field: "setup_code"})
 		return nil
 	}
@@ -231,6 +253,8 @@ func (d *Dashboard) apiSetup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return d.writeAPIError(w, err)
 	}
+	d.app.audit(r.Context(), auditEvent{Actor: Actor{Name: u.Email, Kind: ActorUser, ClientIP: ip}, Action: "setup",
+		Target: u.Email, After: toAuditUser(u)})
 	return d.startSession(w, r, u, http.StatusCreated, "/")
 }
 
@@ -246,21 +270,30 @@ func (d *Dashboard) apiLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &body); err != nil {
 		return d.writeAPIError(w, err)
 	}
-	u, err := d.app.authenticate(r.Context(), body.Email, body.Password, clientIP(r))
-	if errors.Is(err, ErrBadCredentials) {
-		d.logger.Info("login failed", zap.String("remote_ip", clientIP(r)))
+	ip := clientIP(r)
+	u, err := d.app.authenticate(r.Context(), body.Email, body.Password, ip)
+	failed := auditEvent{Actor: Actor{Name: anonymous, Kind: ActorUser, ClientIP: ip}, Action: "login",
+		Target: auditTarget(body.Email), Outcome: OutcomeFailure}
+	var rl *RateLimitedError
+	switch {
+	case errors.Is(err, ErrBadCredentials):
+		d.logger.Info("login failed", zap.String("remote_ip", ip))
+		failed.Reason = auditBadCredentials
+		d.app.audit(r.Context(), failed)
 		writeJSON(w, http.StatusUnauthorized, apiError{Error: err.Error()})
 		return nil
-	}
-	if err != nil {
+	case errors.As(err, &rl):
+		failed.Reason = auditRateLimited
+		d.app.audit(r.Context(), failed)
+		return d.writeAPIError(w, err)
+	case err != nil:
 		return d.writeAPIError(w, err)
 	}
-	if old, ok := sessionCookie(r.Header); ok {
-		if e, reason, _ := d.app.state.sessions.verify(r.Context(), d.app.keyring, old, 0); e != nil && reason == "" {
-			d.app.state.sessions.revoke(r.Context(), e) //nolint:errcheck // best effort
-		}
+	if e, reason, _ := d.app.verifyRequest(r); e != nil && reason == "" {
+		d.app.state.sessions.revoke(r.Context(), e) //nolint:errcheck // best effort
 	}
-	d.logger.Info("login", zap.String("user_id", u.ID), zap.String("remote_ip", clientIP(r)))
+	d.logger.Info("login", zap.String("user_id", u.ID), zap.String("remote_ip", ip))
+	d.app.audit(r.Context(), auditEvent{Actor: Actor{Name: u.Email, Kind: ActorUser, ClientIP: ip}, Action: "login", Target: u.Email})
 	return d.startSession(w, r, u, http.StatusOK, d.app.safeReturnURL(body.ReturnTo, r))
 }
 
@@ -293,6 +326,7 @@ func (d *Dashboard) apiLogout(w http.ResponseWriter, r *http.Request) error {
 		return d.writeAPIError(w, err)
 	}
 	d.logger.Info("logout", zap.String("user_id", e.id.UserID), zap.String("remote_ip", clientIP(r)))
+	d.app.audit(r.Context(), auditEvent{Actor: Actor{Name: e.id.Email, Kind: ActorUser, ClientIP: clientIP(r)}, Action: "logout", Target: e.id.Email})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -317,15 +351,7 @@ func (d *Dashboard) apiSession(w http.ResponseWriter, r *http.Request) error {
 
 // session verifies the request's session cookie.
 func (d *Dashboard) session(r *http.Request) (*sessionEntry, Reason, error) {
-	cookie, ok := sessionCookie(r.Header)
-	if !ok {
-		return nil, ReasonNoCookie, nil
-	}
-	e, reason, err := d.app.state.sessions.verify(r.Context(), d.app.keyring, cookie, time.Duration(d.app.SessionIdle))
-	if reason == ReasonUnknownKey {
-		d.app.logUnknownKey(cookie)
-	}
-	return e, reason, err
+	return d.app.verifyRequest(r)
 }
 
 // normalizeSetupCode makes the comparison forgiving of case, spaces and

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -77,6 +78,11 @@ type App struct {
 	// the dashboard's own host.
 	CookieDomain string `json:"cookie_domain,omitempty"`
 
+	// AuditRetention is how long audit log entries are kept; older ones
+	// are deleted in the background about once an hour. Default: 90 days
+	// (2160h).
+	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
+
 	keyring   *Keyring
 	state     *state
 	router    *router
@@ -118,6 +124,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.SessionIdle == 0 {
 		a.SessionIdle = caddy.Duration(DefaultSessionIdle)
 	}
+	if a.AuditRetention == 0 {
+		a.AuditRetention = caddy.Duration(DefaultAuditRetention)
+	}
 	if a.URL != "" {
 		u, err := parseCanonicalURL(repl.ReplaceKnown(a.URL, ""))
 		if err != nil {
@@ -146,6 +155,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.state = val.(*state)
+	a.state.auditRetention.Store(int64(a.AuditRetention))
 
 	a.router = newRouter(ctx, a.logger)
 	loadCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -198,6 +208,9 @@ func (a *App) Validate() error {
 	}
 	if a.SessionTTL < 0 || a.SessionIdle < 0 {
 		return errors.New("session_ttl, session_idle: must not be negative")
+	}
+	if a.AuditRetention < 0 {
+		return errors.New("audit_retention: must not be negative")
 	}
 	if strings.ContainsAny(a.CookieDomain, " ;,/:") {
 		return fmt.Errorf("cookie_domain: %q is not a domain name", a.CookieDomain)
@@ -325,6 +338,9 @@ type state struct {
 
 	setupMu sync.Mutex
 	setup   string
+
+	auditRetention atomic.Int64 // nanoseconds, of the latest config
+	lastAuditPrune time.Time    // only the maintenance loop uses it
 }
 
 func newState(logger *zap.Logger, driver, dsn string) (*state, error) {
@@ -366,6 +382,7 @@ func (s *state) maintain(ctx context.Context) {
 		if err := s.store.PruneLoginLimits(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 			s.logger.Error("pruning login limits", zap.Error(err))
 		}
+		s.pruneAudit(ctx, now)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -82,19 +81,12 @@ const identityHeaderPrefix = "X-Proxyos-"
 // ServeHTTP verifies the session and passes the request on.
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	stripIdentity(r.Header)
-	cookie, ok := sessionCookie(r.Header)
-	if !ok {
-		return h.refuse(w, r, ReasonNoCookie)
-	}
-	e, reason, err := h.app.state.sessions.verify(r.Context(), h.app.keyring, cookie, time.Duration(h.app.SessionIdle))
+	e, reason, err := h.app.verifyRequest(r)
 	if err != nil {
 		h.logger.Error("verifying session", zap.Error(err))
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
 	if reason != "" {
-		if reason == ReasonUnknownKey {
-			h.app.logUnknownKey(cookie)
-		}
 		return h.refuse(w, r, reason)
 	}
 	id := e.id

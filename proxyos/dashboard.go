@@ -71,6 +71,8 @@ func (d *Dashboard) Provision(ctx caddy.Context) error {
 var pages = map[string]bool{
 	"/": true, "/login": true, "/setup": true, "/diagnostics": true,
 	"/routes": true, "/routes/new": true, "/routes/edit": true,
+	"/users": true, "/account": true,
+	"/audit": true,
 }
 
 // contentSecurityPolicy allows nothing but the dashboard's own files.
@@ -141,12 +143,20 @@ func (d *Dashboard) setSessionCookie(w http.ResponseWriter, r *http.Request, val
 	})
 }
 
-// clearSessionCookie tells the browser to drop the session cookie.
+// clearSessionCookie tells the browser to drop the session cookie, both
+// the cookie_domain one and a host-only one left from before cookie_domain
+// was set.
 func (d *Dashboard) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: "", Path: "/", Domain: d.cookieDomain(r), MaxAge: -1,
-		HttpOnly: true, Secure: requestScheme(r) == "https", SameSite: http.SameSiteLaxMode,
-	})
+	domains := []string{""}
+	if cd := d.cookieDomain(r); cd != "" {
+		domains = append(domains, cd)
+	}
+	for _, domain := range domains {
+		http.SetCookie(w, &http.Cookie{
+			Name: CookieName, Value: "", Path: "/", Domain: domain, MaxAge: -1,
+			HttpOnly: true, Secure: requestScheme(r) == "https", SameSite: http.SameSiteLaxMode,
+		})
+	}
 }
 
 // cookieDomain is the Domain attribute for this request: the configured

@@ -103,21 +103,31 @@ func checkSameOrigin(r *http.Request) error {
 	return nil
 }
 
-// sessionCookie returns the value of the session cookie without parsing
-// every cookie of the request (and without allocating).
+// sessionCookie returns the value of the first session cookie without
+// parsing every cookie of the request (and without allocating).
 func sessionCookie(h http.Header) (string, bool) {
-	for _, line := range h["Cookie"] {
-		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			part = strings.TrimSpace(part)
-			name, val, ok := strings.Cut(part, "=")
-			if ok && name == CookieName {
-				return strings.Trim(val, `"`), true
+	for v := range sessionCookies(h) {
+		return v, true
+	}
+	return "", false
+}
+
+// sessionCookies yields the value of every session cookie of the request:
+// a browser may hold a host-only one and one for cookie_domain.
+func sessionCookies(h http.Header) func(yield func(string) bool) {
+	return func(yield func(string) bool) {
+		for _, line := range h["Cookie"] {
+			for line != "" {
+				var part string
+				part, line, _ = strings.Cut(line, ";")
+				part = strings.TrimSpace(part)
+				name, val, ok := strings.Cut(part, "=")
+				if ok && name == CookieName && !yield(strings.Trim(val, `"`)) {
+					return
+				}
 			}
 		}
 	}
-	return "", false
 }
 
 // stripSessionCookie removes the session cookie from the request's Cookie

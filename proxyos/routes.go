@@ -54,16 +54,16 @@ func (a *App) Route(ctx context.Context, id string) (*route.Route, error) {
 func (a *App) RouteStatus(id string) RouteStatus { return a.router.status(id) }
 
 // CreateRoute validates, provisions, stores and publishes a new route.
-func (a *App) CreateRoute(ctx context.Context, r *route.Route, actor string) (*route.Route, error) {
+func (a *App) CreateRoute(ctx context.Context, r *route.Route, actor Actor) (*route.Route, error) {
 	r.ID = uuid.NewString()
 	r.Version = 0
 	r.CreatedAt = a.now().UTC().Truncate(time.Millisecond) // the store keeps milliseconds
-	return a.saveRoute(ctx, r, 0, "create", actor)
+	return a.saveRoute(ctx, r, nil, "create", actor)
 }
 
 // UpdateRoute replaces route id; r.Version must be the version the caller
 // read (ErrStaleVersion otherwise).
-func (a *App) UpdateRoute(ctx context.Context, id string, r *route.Route, actor string) (*route.Route, error) {
+func (a *App) UpdateRoute(ctx context.Context, id string, r *route.Route, actor Actor) (*route.Route, error) {
 	cur, err := a.Route(ctx, id)
 	if err != nil {
 		return nil, err
@@ -75,12 +75,12 @@ func (a *App) UpdateRoute(ctx context.Context, id string, r *route.Route, actor 
 		return nil, ErrStaleVersion
 	}
 	r.ID, r.CreatedAt = id, cur.CreatedAt
-	return a.saveRoute(ctx, r, cur.Version, "update", actor)
+	return a.saveRoute(ctx, r, cur, "update", actor)
 }
 
 // RollbackRoute makes a previous version of route id current again, as a
 // new version.
-func (a *App) RollbackRoute(ctx context.Context, id string, version int, actor string) (*route.Route, error) {
+func (a *App) RollbackRoute(ctx context.Context, id string, version int, actor Actor) (*route.Route, error) {
 	cur, err := a.Route(ctx, id)
 	if err != nil {
 		return nil, err
@@ -97,14 +97,18 @@ func (a *App) RollbackRoute(ctx context.Context, id string, version int, actor s
 		return nil, err
 	}
 	r.ID, r.CreatedAt = id, cur.CreatedAt
-	return a.saveRoute(ctx, r, cur.Version, fmt.Sprintf("rollback to %d", version), actor)
+	return a.saveRoute(ctx, r, cur, fmt.Sprintf("rollback to %d", version), actor)
 }
 
 // DeleteRoute removes route id (at version, or any version when 0).
-func (a *App) DeleteRoute(ctx context.Context, id string, version int, actor string) error {
+func (a *App) DeleteRoute(ctx context.Context, id string, version int, actor Actor) error {
 	a.router.mu.Lock()
 	defer a.router.mu.Unlock()
-	err := a.state.store.DeleteRoute(ctx, id, version, actor, a.now().UTC())
+	before, err := a.Route(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = a.state.store.DeleteRoute(ctx, id, version, actor.Name, a.now().UTC())
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrRouteNotFound
 	}
@@ -112,7 +116,8 @@ func (a *App) DeleteRoute(ctx context.Context, id string, version int, actor str
 		return err
 	}
 	a.router.publish(id, nil)
-	a.logger.Info("route deleted", zap.String("route_id", id), zap.String("actor", actor))
+	a.logger.Info("route deleted", zap.String("route_id", id), zap.String("actor", actor.Name))
+	a.audit(ctx, auditEvent{Actor: actor, Action: "route.delete", Target: id, Before: before, Extra: routeContext(before)})
 	return nil
 }
 
@@ -148,8 +153,12 @@ func (a *App) RouteHistory(ctx context.Context, id string) ([]RouteVersion, erro
 // saveRoute is the one path by which a route changes: validate, compile
 // and provision the new handlers, then commit to the store, then swap the
 // new handlers in. When any step fails, the previous route stays stored
-// and live.
-func (a *App) saveRoute(ctx context.Context, r *route.Route, prevVersion int, action, actor string) (*route.Route, error) {
+// and live. prev is the route being replaced, nil for a new one.
+func (a *App) saveRoute(ctx context.Context, r *route.Route, prev *route.Route, action string, actor Actor) (*route.Route, error) {
+	prevVersion := 0
+	if prev != nil {
+		prevVersion = prev.Version
+	}
 	r.Normalize()
 	if err := r.Validate(); err != nil {
 		var re *route.Error
@@ -175,7 +184,7 @@ func (a *App) saveRoute(ctx context.Context, r *route.Route, prevVersion int, ac
 	err = a.state.store.PutRoute(ctx, store.StoredRoute{
 		ID: r.ID, Spec: spec, Version: r.Version, Enabled: r.Enabled, Hosts: r.Hosts,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-	}, prevVersion, action, actor, nil)
+	}, prevVersion, action, actor.Name, nil)
 	if err != nil {
 		lr.cancel()
 		if errors.Is(err, store.ErrNotFound) {
@@ -190,6 +199,19 @@ func (a *App) saveRoute(ctx context.Context, r *route.Route, prevVersion int, ac
 		a.router.publish(r.ID, nil)
 	}
 	a.logger.Info("route saved", zap.String("route_id", r.ID), zap.String("action", action),
-		zap.Int("version", r.Version), zap.String("actor", actor), zap.String("hosts", strings.Join(r.Hosts, ",")))
+		zap.Int("version", r.Version), zap.String("actor", actor.Name), zap.String("hosts", strings.Join(r.Hosts, ",")))
+	extra := routeContext(r)
+	auditAction := "route." + action
+	if strings.HasPrefix(action, "rollback") {
+		auditAction = "route.rollback"
+		extra["rolled_back_to"] = strings.TrimPrefix(action, "rollback to ")
+	}
+	a.audit(ctx, auditEvent{Actor: actor, Action: auditAction, Target: r.ID, Before: prev, After: r, Extra: extra})
 	return r, nil
+}
+
+// routeContext is what every audit entry about a route shows, whatever
+// changed: its name and hosts.
+func routeContext(r *route.Route) map[string]any {
+	return map[string]any{"route_name": r.Name, "route_hosts": r.Hosts}
 }

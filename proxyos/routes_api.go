@@ -67,11 +67,14 @@ func (d *Dashboard) writeRouteError(w http.ResponseWriter, err error) error {
 	return d.writeAPIError(w, err)
 }
 
-func actorOf(r *http.Request) string {
+// actorOf is the audit actor of a dashboard API request: the logged-in
+// user and the client IP as Caddy computes it.
+func actorOf(r *http.Request) Actor {
+	name := anonymous
 	if id := caller(r); id != nil {
-		return id.Email
+		name = id.Email
 	}
-	return "unknown"
+	return Actor{Name: name, Kind: ActorUser, ClientIP: clientIP(r)}
 }
 
 func (d *Dashboard) apiListRoutes(w http.ResponseWriter, r *http.Request) error {

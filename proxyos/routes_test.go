@@ -87,7 +87,7 @@ func rtuAssertStored(t *testing.T, a *App, id string, version int) *route.Route 
 // rtuCreate creates a static route or fails the test.
 func rtuCreate(t testing.TB, a *App, body string, hosts ...string) *route.Route {
 	t.Helper()
-	r, err := a.CreateRoute(context.Background(), rtuStaticRoute("", body, hosts...), "alice")
+	r, err := a.CreateRoute(context.Background(), rtuStaticRoute("", body, hosts...), Actor{Name: "alice", Kind: ActorUser})
 	if err != nil {
 		t.Fatalf("CreateRoute(%v): %v", hosts, err)
 	}
@@ -112,7 +112,7 @@ func TestAppRouteLifecycle(t *testing.T) {
 	t.Run("update", func(t *testing.T) {
 		next := rtuStaticRoute("", "two", "app.example.com")
 		next.Version = 1
-		got, err := a.UpdateRoute(ctx, id, next, "bob")
+		got, err := a.UpdateRoute(ctx, id, next, Actor{Name: "bob", Kind: ActorUser})
 		if err != nil {
 			t.Fatalf("UpdateRoute: %v", err)
 		}
@@ -127,7 +127,7 @@ func TestAppRouteLifecycle(t *testing.T) {
 		live := rtuLive(a, "app.example.com")
 		stale := rtuStaticRoute("", "stale", "app.example.com")
 		stale.Version = 1
-		if _, err := a.UpdateRoute(ctx, id, stale, "mallory"); !errors.Is(err, ErrStaleVersion) {
+		if _, err := a.UpdateRoute(ctx, id, stale, Actor{Name: "mallory", Kind: ActorUser}); !errors.Is(err, ErrStaleVersion) {
 			t.Fatalf("UpdateRoute(stale) = %v, want ErrStaleVersion", err)
 		}
 		if rtuLive(a, "app.example.com") != live {
@@ -139,7 +139,7 @@ func TestAppRouteLifecycle(t *testing.T) {
 
 	t.Run("missing version", func(t *testing.T) {
 		var fe *FieldError
-		if _, err := a.UpdateRoute(ctx, id, rtuStaticRoute("", "x", "app.example.com"), "bob"); !errors.As(err, &fe) || fe.Field != "version" {
+		if _, err := a.UpdateRoute(ctx, id, rtuStaticRoute("", "x", "app.example.com"), Actor{Name: "bob", Kind: ActorUser}); !errors.As(err, &fe) || fe.Field != "version" {
 			t.Fatalf("UpdateRoute(version 0) = %v, want a FieldError on version", err)
 		}
 	})
@@ -147,13 +147,13 @@ func TestAppRouteLifecycle(t *testing.T) {
 	t.Run("unknown route", func(t *testing.T) {
 		r := rtuStaticRoute("", "x", "nope.example.com")
 		r.Version = 1
-		if _, err := a.UpdateRoute(ctx, "nope", r, "bob"); !errors.Is(err, ErrRouteNotFound) {
+		if _, err := a.UpdateRoute(ctx, "nope", r, Actor{Name: "bob", Kind: ActorUser}); !errors.Is(err, ErrRouteNotFound) {
 			t.Errorf("UpdateRoute(nope) = %v, want ErrRouteNotFound", err)
 		}
-		if _, err := a.RollbackRoute(ctx, "nope", 1, "bob"); !errors.Is(err, ErrRouteNotFound) {
+		if _, err := a.RollbackRoute(ctx, "nope", 1, Actor{Name: "bob", Kind: ActorUser}); !errors.Is(err, ErrRouteNotFound) {
 			t.Errorf("RollbackRoute(nope) = %v, want ErrRouteNotFound", err)
 		}
-		if err := a.DeleteRoute(ctx, "nope", 0, "bob"); !errors.Is(err, ErrRouteNotFound) {
+		if err := a.DeleteRoute(ctx, "nope", 0, Actor{Name: "bob", Kind: ActorUser}); !errors.Is(err, ErrRouteNotFound) {
 			t.Errorf("DeleteRoute(nope) = %v, want ErrRouteNotFound", err)
 		}
 		if rtuLive(a, "nope.example.com") != nil {
@@ -162,7 +162,7 @@ func TestAppRouteLifecycle(t *testing.T) {
 	})
 
 	t.Run("rollback", func(t *testing.T) {
-		got, err := a.RollbackRoute(ctx, id, 1, "carol")
+		got, err := a.RollbackRoute(ctx, id, 1, Actor{Name: "carol", Kind: ActorUser})
 		if err != nil {
 			t.Fatalf("RollbackRoute: %v", err)
 		}
@@ -173,7 +173,7 @@ func TestAppRouteLifecycle(t *testing.T) {
 		rtuAssertServes(t, a, "app.example.com", "one")
 
 		var fe *FieldError
-		if _, err := a.RollbackRoute(ctx, id, 9, "carol"); !errors.As(err, &fe) || fe.Field != "version" {
+		if _, err := a.RollbackRoute(ctx, id, 9, Actor{Name: "carol", Kind: ActorUser}); !errors.As(err, &fe) || fe.Field != "version" {
 			t.Errorf("RollbackRoute(9) = %v, want a FieldError on version", err)
 		}
 		rtuAssertStored(t, a, id, 3)
@@ -193,11 +193,11 @@ func TestAppRouteLifecycle(t *testing.T) {
 	})
 
 	t.Run("delete", func(t *testing.T) {
-		if err := a.DeleteRoute(ctx, id, 2, "dave"); !errors.Is(err, ErrStaleVersion) {
+		if err := a.DeleteRoute(ctx, id, 2, Actor{Name: "dave", Kind: ActorUser}); !errors.Is(err, ErrStaleVersion) {
 			t.Fatalf("DeleteRoute(stale) = %v, want ErrStaleVersion", err)
 		}
 		rtuAssertServes(t, a, "app.example.com", "one")
-		if err := a.DeleteRoute(ctx, id, 3, "dave"); err != nil {
+		if err := a.DeleteRoute(ctx, id, 3, Actor{Name: "dave", Kind: ActorUser}); err != nil {
 			t.Fatalf("DeleteRoute: %v", err)
 		}
 		if rtuLive(a, "app.example.com") != nil {
@@ -283,12 +283,12 @@ func TestAppRouteRefusedChangeKeepsPrevious(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.update.Version = 1
-			_, err := a.UpdateRoute(ctx, prev.ID, tt.update, "mallory")
+			_, err := a.UpdateRoute(ctx, prev.ID, tt.update, Actor{Name: "mallory", Kind: ActorUser})
 			if err == nil {
 				t.Fatal("UpdateRoute accepted the change")
 			}
 			tt.check(t, err)
-			_, err = a.CreateRoute(ctx, tt.create, "mallory")
+			_, err = a.CreateRoute(ctx, tt.create, Actor{Name: "mallory", Kind: ActorUser})
 			if err == nil {
 				t.Fatal("CreateRoute accepted the route")
 			}
@@ -316,7 +316,7 @@ func TestAppRouteRefusedChangeKeepsPrevious(t *testing.T) {
 	// The previous route still takes a good change.
 	next := rtuStaticRoute("", "next", "a.example.com", "new.example.com")
 	next.Version = 1
-	if _, err := a.UpdateRoute(ctx, prev.ID, next, "alice"); err != nil {
+	if _, err := a.UpdateRoute(ctx, prev.ID, next, Actor{Name: "alice", Kind: ActorUser}); err != nil {
 		t.Fatalf("UpdateRoute after refusals: %v", err)
 	}
 	rtuAssertServes(t, a, "new.example.com", "next")
@@ -354,7 +354,7 @@ func TestAppRouteChangeTouchesOnlyThatRoute(t *testing.T) {
 	t.Run("update", func(t *testing.T) {
 		next := rtuStaticRoute("", "a2", "a.example.com", "a2.example.com")
 		next.Version = 1
-		if _, err := a.UpdateRoute(ctx, changed.ID, next, "alice"); err != nil {
+		if _, err := a.UpdateRoute(ctx, changed.ID, next, Actor{Name: "alice", Kind: ActorUser}); err != nil {
 			t.Fatal(err)
 		}
 		rtuAssertServes(t, a, "a2.example.com", "a2")
@@ -365,7 +365,7 @@ func TestAppRouteChangeTouchesOnlyThatRoute(t *testing.T) {
 		assertUntouched(t)
 	})
 	t.Run("delete", func(t *testing.T) {
-		if err := a.DeleteRoute(ctx, changed.ID, 0, "alice"); err != nil {
+		if err := a.DeleteRoute(ctx, changed.ID, 0, Actor{Name: "alice", Kind: ActorUser}); err != nil {
 			t.Fatal(err)
 		}
 		if rtuLive(a, "a.example.com") != nil || rtuLive(a, "a2.example.com") != nil {
@@ -380,7 +380,7 @@ func TestAppRouteDisabled(t *testing.T) {
 	ctx := context.Background()
 	r := rtuStaticRoute("", "off", "off.example.com")
 	r.Enabled = false
-	created, err := a.CreateRoute(ctx, r, "alice")
+	created, err := a.CreateRoute(ctx, r, Actor{Name: "alice", Kind: ActorUser})
 	if err != nil {
 		t.Fatalf("CreateRoute(disabled): %v", err)
 	}
@@ -391,14 +391,14 @@ func TestAppRouteDisabled(t *testing.T) {
 
 	on := rtuStaticRoute("", "on", "off.example.com")
 	on.Version = 1
-	if _, err := a.UpdateRoute(ctx, created.ID, on, "alice"); err != nil {
+	if _, err := a.UpdateRoute(ctx, created.ID, on, Actor{Name: "alice", Kind: ActorUser}); err != nil {
 		t.Fatalf("enabling: %v", err)
 	}
 	rtuAssertServes(t, a, "off.example.com", "on")
 
 	off := rtuStaticRoute("", "on", "off.example.com")
 	off.Enabled, off.Version = false, 2
-	if _, err := a.UpdateRoute(ctx, created.ID, off, "alice"); err != nil {
+	if _, err := a.UpdateRoute(ctx, created.ID, off, Actor{Name: "alice", Kind: ActorUser}); err != nil {
 		t.Fatalf("disabling: %v", err)
 	}
 	if rtuLive(a, "off.example.com") != nil {
@@ -408,7 +408,7 @@ func TestAppRouteDisabled(t *testing.T) {
 
 	// A disabled route still holds its hosts.
 	var hc *store.HostConflictError
-	if _, err := a.CreateRoute(ctx, rtuStaticRoute("", "x", "off.example.com"), "bob"); !errors.As(err, &hc) {
+	if _, err := a.CreateRoute(ctx, rtuStaticRoute("", "x", "off.example.com"), Actor{Name: "bob", Kind: ActorUser}); !errors.As(err, &hc) {
 		t.Errorf("claiming a disabled route's host: %v, want a HostConflictError", err)
 	}
 }
@@ -421,7 +421,7 @@ func TestAppRouteLoad(t *testing.T) {
 	rtuCreate(t, a, "one", "one.example.com")
 	r := rtuStaticRoute("", "off", "off.example.com")
 	r.Enabled = false
-	if _, err := a.CreateRoute(ctx, r, "alice"); err != nil {
+	if _, err := a.CreateRoute(ctx, r, Actor{Name: "alice", Kind: ActorUser}); err != nil {
 		t.Fatal(err)
 	}
 	rt := newRouter(a.router.ctx, zap.NewNop())
@@ -459,7 +459,7 @@ func BenchmarkApplyRouteChange(b *testing.B) {
 			for i := range b.N {
 				r := rtuStaticRoute("", fmt.Sprintf("v%d", i+2), "target.example.com")
 				r.Version = version
-				got, err := a.UpdateRoute(ctx, target.ID, r, "bench")
+				got, err := a.UpdateRoute(ctx, target.ID, r, Actor{Name: "bench", Kind: ActorUser})
 				if err != nil {
 					b.Fatalf("UpdateRoute: %v", err)
 				}

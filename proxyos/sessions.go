@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +59,9 @@ type sessionCache struct {
 
 	mu      sync.RWMutex
 	entries map[[sha256.Size]byte]*sessionEntry
+	// gen counts forgetUser calls (under mu), so a load that read the
+	// store before a user change does not cache what it read.
+	gen uint64
 }
 
 func newSessionCache(s *store.Store, now func() time.Time) *sessionCache {
@@ -112,11 +116,11 @@ func (c *sessionCache) verify(ctx context.Context, k *Keyring, cookie string, id
 		}
 	}
 	now := c.now().UnixNano()
-	switch {
-	case e.revoked.Load():
-		return e, ReasonRevoked, nil
+	switch { // a disabled account says so even though its sessions are revoked too
 	case e.disabled.Load():
 		return e, ReasonUserDisabled, nil
+	case e.revoked.Load():
+		return e, ReasonRevoked, nil
 	case now >= e.expiresAt:
 		return e, ReasonExpired, nil
 	case idle > 0 && now-e.lastSeen.Load() >= int64(idle):
@@ -128,8 +132,24 @@ func (c *sessionCache) verify(ctx context.Context, k *Keyring, cookie string, id
 	return e, "", nil
 }
 
-// load reads a session from the store into the cache.
+// load reads a session from the store into the cache. If a user changed
+// while it read (forgetUser), it reads again rather than cache a stale
+// role or revocation.
 func (c *sessionCache) load(ctx context.Context, key [sha256.Size]byte) (*sessionEntry, error) {
+	for {
+		c.mu.RLock()
+		gen := c.gen
+		c.mu.RUnlock()
+		e, err := c.loadOnce(ctx, key, gen)
+		if e != nil || err != nil {
+			return e, err
+		}
+	}
+}
+
+// loadOnce reads a session and caches it unless the generation moved on,
+// in which case it returns nil, nil.
+func (c *sessionCache) loadOnce(ctx context.Context, key [sha256.Size]byte, gen uint64) (*sessionEntry, error) {
 	su, err := c.store.SessionByTokenHash(ctx, hex.EncodeToString(key[:]))
 	if err != nil {
 		return nil, err
@@ -143,12 +163,14 @@ func (c *sessionCache) load(ctx context.Context, key [sha256.Size]byte) (*sessio
 	e.lastSeen.Store(su.LastSeenAt.UnixNano())
 	e.flushed.Store(su.LastSeenAt.UnixNano())
 	c.mu.Lock()
-	if cur := c.entries[key]; cur != nil {
-		e = cur // another request loaded it first
-	} else {
-		c.entries[key] = e
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return nil, nil
 	}
-	c.mu.Unlock()
+	if cur := c.entries[key]; cur != nil {
+		return cur, nil // another request loaded it first
+	}
+	c.entries[key] = e
 	return e, nil
 }
 
@@ -166,6 +188,7 @@ func (c *sessionCache) revoke(ctx context.Context, e *sessionEntry) error {
 func (c *sessionCache) forgetUser(userID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	for k, e := range c.entries {
 		if e.id.UserID == userID {
 			delete(c.entries, k)
@@ -204,4 +227,36 @@ func (c *sessionCache) prune(idle time.Duration) {
 			delete(c.entries, k)
 		}
 	}
+}
+
+// verifyRequest verifies the request's session cookies and returns the
+// first valid session, or the reason the first cookie was refused. Trying
+// each one keeps a stale host-only cookie from hiding a valid
+// cookie_domain one (which would loop the login).
+func (a *App) verifyRequest(r *http.Request) (*sessionEntry, Reason, error) {
+	var (
+		first   Reason
+		firstE  *sessionEntry
+		idle    = time.Duration(a.SessionIdle)
+		checked bool
+	)
+	for cookie := range sessionCookies(r.Header) {
+		e, reason, err := a.state.sessions.verify(r.Context(), a.keyring, cookie, idle)
+		if err != nil {
+			return nil, "", err
+		}
+		if reason == "" {
+			return e, "", nil
+		}
+		if reason == ReasonUnknownKey {
+			a.logUnknownKey(cookie)
+		}
+		if !checked {
+			first, firstE, checked = reason, e, true
+		}
+	}
+	if !checked {
+		return nil, ReasonNoCookie, nil
+	}
+	return firstE, first, nil
 }

@@ -33,7 +33,8 @@ func (s *Store) LoginLimit(ctx context.Context, key string) (LoginLimit, error) 
 }
 
 // RecordLoginFailure counts one failure for key within a window that
-// starts anew once window has passed, and locks the key for lockout once
+// starts anew once window has passed or a lock has ended, and locks the
+// key for lockout once
 // failures reach max. It returns the updated counter. The update is one
 // statement, so concurrent failures are all counted.
 func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration, max int, lockout time.Duration) (LoginLimit, error) {
@@ -47,19 +48,26 @@ func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Tim
 	}
 	var start, locked int64
 	l := LoginLimit{Key: key}
+	// A counter starts anew when its window has passed or its lock has
+	// ended, so a locked-out account gets its tries back afterwards.
 	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO login_limits (key, failures, window_start, locked_until)
 		VALUES (?, 1, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET
-			failures = CASE WHEN login_limits.window_start < ? THEN 1 ELSE login_limits.failures + 1 END,
-			window_start = CASE WHEN login_limits.window_start < ? THEN ? ELSE login_limits.window_start END,
+			failures = CASE WHEN login_limits.window_start < ? OR (login_limits.locked_until > 0 AND login_limits.locked_until <= ?)
+				THEN 1 ELSE login_limits.failures + 1 END,
+			window_start = CASE WHEN login_limits.window_start < ? OR (login_limits.locked_until > 0 AND login_limits.locked_until <= ?)
+				THEN ? ELSE login_limits.window_start END,
 			locked_until = CASE
-				WHEN (CASE WHEN login_limits.window_start < ? THEN 1 ELSE login_limits.failures + 1 END) >= ? THEN ?
+				WHEN (CASE WHEN login_limits.window_start < ? OR (login_limits.locked_until > 0 AND login_limits.locked_until <= ?)
+					THEN 1 ELSE login_limits.failures + 1 END) >= ? THEN ?
+				WHEN login_limits.locked_until <= ? THEN 0
 				ELSE login_limits.locked_until END
 		RETURNING failures, window_start, locked_until`),
 		key, nowMs, firstLock,
-		windowStartMin,
 		windowStartMin, nowMs,
-		windowStartMin, max, lockedUntil,
+		windowStartMin, nowMs, nowMs,
+		windowStartMin, nowMs, max, lockedUntil,
+		nowMs,
 	).Scan(&l.Failures, &start, &locked)
 	if err != nil {
 		return l, err

@@ -380,7 +380,10 @@
   const navItems = [
     { href: '/', label: 'Overview' },
     { href: '/routes', label: 'Routes' },
+    { href: '/users', label: 'Users', roles: ['admin'] },
+    { href: '/account', label: 'Account' },
     { href: '/diagnostics', label: 'Diagnostics' },
+    { href: '/audit', label: 'Audit log', roles: ['admin'] },
   ];
 
   // navCurrent says whether the menu item href is the current page or one
@@ -395,6 +398,7 @@
     mount(template('shell'));
     const list = $('#nav .nav-list');
     for (const item of navItems) {
+      if (item.roles && !item.roles.includes(s.user.role)) continue;
       const a = el('a', { href: item.href }, item.label);
       if (navCurrent(item.href)) a.setAttribute('aria-current', 'page');
       list.append(el('li', null, a));

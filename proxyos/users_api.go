@@ -1,0 +1,293 @@
+package proxyos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/proxyos/caddy-proxyos/proxyos/store"
+)
+
+// accountJSON is how the users API shows an account; never the password
+// hash.
+type accountJSON struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	Disabled  bool      `json:"disabled"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func toAccountJSON(u store.User) accountJSON {
+	return accountJSON{ID: u.ID, Email: u.Email, Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+}
+
+// ErrWrongPassword is returned when the current password given to change
+// it does not match.
+var ErrWrongPassword = errors.New("the current password is wrong")
+
+// UpdateUserByID changes the account with the given id; see changeUser.
+func (a *App) UpdateUserByID(ctx context.Context, id string, c UserChange, keepSession string) (store.User, error) {
+	u, err := a.state.store.UserByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, ErrUserNotFound
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("reading user: %w", err)
+	}
+	u, _, err = a.changeUser(ctx, u, c, keepSession)
+	return u, err
+}
+
+// changeUser applies c to the stored user u. A new role or password, and
+// disabling, revoke the user's sessions at once, except keepSession (the
+// caller's own session when they edit themselves; "" for none), which is
+// reloaded with the new role; a disabled user's sessions answer
+// user_disabled. A change that would leave no enabled admin fails with
+// store.ErrLastAdmin. It reports whether sessions were revoked.
+func (a *App) changeUser(ctx context.Context, u store.User, c UserChange, keepSession string) (store.User, bool, error) {
+	revoke := false
+	if c.Role != nil && *c.Role != u.Role {
+		if !ValidRole(*c.Role) {
+			return store.User{}, false, &FieldError{"role", fmt.Sprintf("%q is not a role (admin, operator or viewer)", *c.Role)}
+		}
+		u.Role, revoke = *c.Role, true
+	}
+	if c.Password != nil {
+		if err := CheckPasswordPolicy(*c.Password); err != nil {
+			return store.User{}, false, &FieldError{"password", strings.TrimPrefix(err.Error(), "password: ")}
+		}
+		u.PasswordHash, revoke = HashPassword(*c.Password), true
+	}
+	wasDisabled := u.Disabled
+	if c.Disabled != nil {
+		u.Disabled = *c.Disabled
+	}
+	if u.Disabled && !wasDisabled {
+		revoke = true
+	}
+	u.UpdatedAt = a.now().UTC()
+	switch err := a.state.store.UpdateUserKeepingAdmin(ctx, u); {
+	case errors.Is(err, store.ErrNotFound):
+		return store.User{}, false, ErrUserNotFound
+	case errors.Is(err, store.ErrLastAdmin):
+		return store.User{}, false, err
+	case err != nil:
+		return store.User{}, false, fmt.Errorf("storing user: %w", err)
+	}
+	if u.Disabled != wasDisabled {
+		a.state.sessions.markDisabled(u.ID, u.Disabled)
+	}
+	if revoke {
+		if _, err := a.RevokeUserSessions(ctx, u.ID, keepSession); err != nil {
+			return store.User{}, false, err
+		}
+		if keepSession != "" {
+			a.state.sessions.forgetSession(keepSession)
+		}
+	}
+	a.logger.Info("user updated", append(userFields(u), zap.Bool("disabled", u.Disabled), zap.Bool("sessions_revoked", revoke))...)
+	return u, revoke, nil
+}
+
+// DeleteUserByID deletes an account and its sessions; the user's cached
+// sessions are refused from the next request on. Deleting the last
+// enabled admin fails with store.ErrLastAdmin.
+func (a *App) DeleteUserByID(ctx context.Context, id string) (store.User, error) {
+	u, err := a.state.store.UserByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, ErrUserNotFound
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("reading user: %w", err)
+	}
+	switch err := a.state.store.DeleteUser(ctx, id); {
+	case errors.Is(err, store.ErrNotFound):
+		return store.User{}, ErrUserNotFound
+	case errors.Is(err, store.ErrLastAdmin):
+		return store.User{}, err
+	case err != nil:
+		return store.User{}, fmt.Errorf("deleting user: %w", err)
+	}
+	a.state.sessions.markRevoked(id, nil)
+	a.logger.Info("user deleted", userFields(u)...)
+	return u, nil
+}
+
+// ChangeOwnPassword sets a user's password after checking the current
+// one, and revokes their sessions other than keepSession. Wrong current
+// passwords count towards the login rate limits of the account and the
+// client IP, so a stolen session cannot be used to guess the password.
+func (a *App) ChangeOwnPassword(ctx context.Context, userID, current, newPassword, keepSession, ip string) (int, error) {
+	u, err := a.state.store.UserByID(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, ErrUserNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading user: %w", err)
+	}
+	if err := a.checkLimits(ctx, ipLimitKey(ip), accountLimitKey(u.Email)); err != nil {
+		return 0, err
+	}
+	ok := false
+	if len(current) <= MaxPasswordLen {
+		ok, _ = VerifyPassword(u.PasswordHash, current)
+	}
+	if !ok {
+		if err := a.recordFailure(ctx, u.Email, ip); err != nil {
+			return 0, fmt.Errorf("recording failure: %w", err)
+		}
+		return 0, ErrWrongPassword
+	}
+	if err := CheckPasswordPolicy(newPassword); err != nil {
+		return 0, &FieldError{"new", strings.TrimPrefix(err.Error(), "password: ")}
+	}
+	u.PasswordHash, u.UpdatedAt = HashPassword(newPassword), a.now().UTC()
+	if err := a.state.store.UpdateUser(ctx, u); err != nil {
+		return 0, fmt.Errorf("storing user: %w", err)
+	}
+	n, err := a.RevokeUserSessions(ctx, u.ID, keepSession)
+	if err != nil {
+		return 0, err
+	}
+	a.logger.Info("password changed", append(userFields(u), zap.Int("sessions_revoked", n))...)
+	return n, nil
+}
+
+// writeUserError answers an error of a user operation: 404 for an
+// unknown user, 409 for a taken email or the last admin, else as
+// writeAPIError.
+func (d *Dashboard) writeUserError(w http.ResponseWriter, err error) error {
+	switch {
+	case errors.Is(err, ErrUserNotFound):
+		writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
+	case errors.Is(err, ErrUserExists):
+		writeJSON(w, http.StatusConflict, apiError{Error: err.Error(), Field: "email"})
+	case errors.Is(err, store.ErrLastAdmin):
+		writeJSON(w, http.StatusConflict, apiError{Error: err.Error()})
+	default:
+		return d.writeAPIError(w, err)
+	}
+	return nil
+}
+
+// apiListUsers lists every account.
+func (d *Dashboard) apiListUsers(w http.ResponseWriter, r *http.Request) error {
+	users, err := d.app.state.store.ListUsers(r.Context())
+	if err != nil {
+		return d.writeAPIError(w, err)
+	}
+	out := make([]accountJSON, 0, len(users))
+	for _, u := range users {
+		out = append(out, toAccountJSON(u))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": out})
+	return nil
+}
+
+// apiCreateUser creates an account.
+func (d *Dashboard) apiCreateUser(w http.ResponseWriter, r *http.Request) error {
+	var nu NewUser
+	if err := decodeJSON(w, r, &nu); err != nil {
+		return d.writeAPIError(w, err)
+	}
+	u, err := d.app.CreateUser(r.Context(), nu, actorOf(r))
+	if err != nil {
+		return d.writeUserError(w, err)
+	}
+	// CreateUser records user.create in the audit log.
+	writeJSON(w, http.StatusCreated, toAccountJSON(u))
+	return nil
+}
+
+// apiGetUser shows one account.
+func (d *Dashboard) apiGetUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := d.app.state.store.UserByID(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return d.writeUserError(w, ErrUserNotFound)
+	}
+	if err != nil {
+		return d.writeAPIError(w, err)
+	}
+	writeJSON(w, http.StatusOK, toAccountJSON(u))
+	return nil
+}
+
+// apiUpdateUser changes an account's role, disabled flag or password.
+// Admins editing themselves keep their current session.
+func (d *Dashboard) apiUpdateUser(w http.ResponseWriter, r *http.Request) error {
+	var c UserChange
+	if err := decodeJSON(w, r, &c); err != nil {
+		return d.writeAPIError(w, err)
+	}
+	id, target := caller(r), r.PathValue("id")
+	keep := ""
+	if target == id.UserID {
+		keep = id.SessionID
+	}
+	prev, prevErr := d.app.state.store.UserByID(r.Context(), target)
+	u, err := d.app.UpdateUserByID(r.Context(), target, c, keep)
+	if err != nil {
+		return d.writeUserError(w, err)
+	}
+	ev := auditEvent{Actor: actorOf(r), Action: "user.update", Target: u.Email, After: toAuditUser(u)}
+	if prevErr == nil {
+		ev.Before = toAuditUser(prev)
+	}
+	if c.Password != nil {
+		ev.Extra = map[string]any{"password_changed": true}
+	}
+	d.app.audit(r.Context(), ev)
+	writeJSON(w, http.StatusOK, toAccountJSON(u))
+	return nil
+}
+
+// apiDeleteUser deletes an account. Admins cannot delete themselves, so
+// nobody locks themselves out by a slip.
+func (d *Dashboard) apiDeleteUser(w http.ResponseWriter, r *http.Request) error {
+	id, target := caller(r), r.PathValue("id")
+	if target == id.UserID {
+		writeJSON(w, http.StatusConflict, apiError{Error: "you cannot delete your own account; another admin can"})
+		return nil
+	}
+	deleted, err := d.app.DeleteUserByID(r.Context(), target)
+	if err != nil {
+		return d.writeUserError(w, err)
+	}
+	d.app.audit(r.Context(), auditEvent{Actor: actorOf(r), Action: "user.delete", Target: deleted.Email, Before: toAuditUser(deleted)})
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// apiChangePassword changes the caller's own password and revokes their
+// other sessions; this one stays.
+func (d *Dashboard) apiChangePassword(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Current string `json:"current"`
+		New     string `json:"new"`
+	}
+	if err := decodeJSON(w, r, &body); err != nil {
+		return d.writeAPIError(w, err)
+	}
+	id := caller(r)
+	n, err := d.app.ChangeOwnPassword(r.Context(), id.UserID, body.Current, body.New, id.SessionID, clientIP(r))
+	if errors.Is(err, ErrWrongPassword) {
+		d.app.audit(r.Context(), auditEvent{Actor: actorOf(r), Action: "account.password_change", Target: id.Email,
+			Outcome: OutcomeFailure, Reason: "wrong_password"})
+		writeJSON(w, http.StatusForbidden, apiError{Error: err.Error(), Field: "current"})
+		return nil
+	}
+	if err != nil {
+		return d.writeUserError(w, err)
+	}
+	d.app.audit(r.Context(), auditEvent{Actor: actorOf(r), Action: "account.password_change", Target: id.Email,
+		Extra: map[string]any{"sessions_revoked": n}})
+	writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
+	return nil
+}

@@ -1,0 +1,464 @@
+// ProxyOS dashboard: the users page (admins) and the account page (own
+// password and sessions). Loaded after app.js, whose helpers it uses
+// through window.ProxyOS.
+//
+// Emails, IP addresses and user agents are user data: they only reach the
+// page through textContent and attribute values, never as HTML.
+'use strict';
+
+(function () {
+  const P = window.ProxyOS;
+  const { $, $$, el, authed, show, errorMessage, stripField, capitalize } = P;
+
+  // revealButtons makes the Show/Hide buttons next to password fields work.
+  function revealButtons(root) {
+    for (const btn of $$('button[data-reveal]', root)) {
+      const input = document.getElementById(btn.dataset.reveal);
+      btn.setAttribute('aria-controls', input.id);
+      btn.setAttribute('aria-label', 'Show password');
+      btn.addEventListener('click', () => {
+        const reveal = input.type === 'password';
+        input.type = reveal ? 'text' : 'password';
+        btn.textContent = reveal ? 'Hide' : 'Show';
+        btn.setAttribute('aria-pressed', String(reveal));
+        btn.setAttribute('aria-label', reveal ? 'Hide password' : 'Show password');
+        input.focus();
+      });
+    }
+  }
+
+  // fieldErrors shows an API error next to its field: fields maps the
+  // API's field names to input ids. It returns the input it marked, or null.
+  function fieldErrors(fields) {
+    return {
+      clear() {
+        for (const id of Object.values(fields)) {
+          const input = document.getElementById(id);
+          input.removeAttribute('aria-invalid');
+          show(document.getElementById(id + '-error'), '');
+        }
+      },
+      mark(res) {
+        const d = res.data || {};
+        const id = fields[d.field];
+        if (!id) return null;
+        const input = document.getElementById(id);
+        input.setAttribute('aria-invalid', 'true');
+        show(document.getElementById(id + '-error'), capitalize(stripField(d.error || '', d.field)) + '.');
+        return input;
+      },
+    };
+  }
+
+  // confirmDialog asks a yes/no question in the page's dialog and resolves
+  // to true for yes.
+  function confirmDialog(title, text, yesLabel) {
+    const dialog = $('#confirm-dialog');
+    $('#confirm-title').textContent = title;
+    $('#confirm-text').textContent = text;
+    $('#confirm-yes').textContent = yesLabel;
+    const opener = document.activeElement;
+    return new Promise((resolve) => {
+      const yes = $('#confirm-yes');
+      const no = $('#confirm-no');
+      function finish(answer) {
+        yes.removeEventListener('click', onYes);
+        no.removeEventListener('click', onNo);
+        dialog.removeEventListener('close', onClose);
+        if (dialog.open) dialog.close();
+        if (opener && opener.isConnected) opener.focus();
+        resolve(answer);
+      }
+      const onYes = () => finish(true);
+      const onNo = () => finish(false);
+      const onClose = () => finish(false); // Escape
+      yes.addEventListener('click', onYes);
+      no.addEventListener('click', onNo);
+      dialog.addEventListener('close', onClose);
+      dialog.showModal();
+      no.focus();
+    });
+  }
+
+  // when renders a time as a <time> with the date and, as a title, how
+  // long ago it was.
+  function when(iso) {
+    const d = new Date(iso);
+    const t = el('time', null, isNaN(d) ? String(iso || '') : P.formatDate(d));
+    if (!isNaN(d)) {
+      t.dateTime = d.toISOString();
+      t.title = P.relativeTime(d);
+    }
+    return t;
+  }
+
+  // send calls the API from a button, showing failures in box. It resolves
+  // to the response, or null after a network error or a 401.
+  async function send(box, method, path, body) {
+    try {
+      return await authed(method, path, body);
+    } catch (err) {
+      if (err instanceof P.NeedLogin) return null;
+      show(box, P.networkError(err));
+      box.focus();
+      return null;
+    }
+  }
+
+  const roleLabels = { admin: 'admin', operator: 'operator', viewer: 'viewer' };
+
+  // ---------------------------------------------------------------- users
+
+  async function usersPage() {
+    const s = await P.sessionOrLogin();
+    if (s.user.role !== 'admin') {
+      const content = P.shell(s);
+      content.append(el('section', { id: 'users', class: 'stack' },
+        el('h1', null, 'Users'),
+        el('p', { class: 'notice notice-info' }, 'Only admins can manage users. You can change your own password under Account.')));
+      P.done('users', 'Users');
+      return;
+    }
+    const res = await authed('GET', '/api/users');
+    if (res.status !== 200) throw new Error(errorMessage(res));
+    let users = Array.isArray(res.data.users) ? res.data.users : [];
+
+    const content = P.shell(s);
+    content.append(P.template('users'));
+    const root = $('#users');
+    const list = $('#users-list', root);
+    const notice = $('#users-notice', root);
+    const errorBox = $('#users-error', root);
+    revealButtons(root);
+
+    function fail(msg) {
+      show(notice, '');
+      show(errorBox, msg);
+      errorBox.focus();
+    }
+
+    function done(msg) {
+      show(errorBox, '');
+      show(notice, msg);
+    }
+
+    async function reload() {
+      const r = await authed('GET', '/api/users');
+      if (r.status === 200 && Array.isArray(r.data.users)) users = r.data.users;
+      render();
+    }
+
+    function userPath(u) {
+      return '/api/users/' + encodeURIComponent(u.id);
+    }
+
+    function row(u) {
+      const self = u.id === s.user.id;
+      const rowError = el('p', { class: 'field-error', id: 'user-error-' + u.id, role: 'alert', hidden: true });
+      const head = el('div', { class: 'history-head' },
+        el('strong', { class: 'user-row-email' }, u.email),
+        ' ',
+        el('span', { class: 'badge' + (u.role === 'admin' ? ' role-admin' : '') }, roleLabels[u.role] || String(u.role)),
+        u.disabled ? el('span', { class: 'badge badge-bad' }, 'disabled') : null,
+        self ? el('span', { class: 'badge badge-good' }, 'you') : null);
+      const created = el('div', { class: 'small muted' }, 'Created ', when(u.created_at));
+
+      const selectId = 'user-role-' + u.id;
+      const select = el('select', { id: selectId, class: 'user-role-select', 'aria-describedby': rowError.id });
+      for (const r of ['viewer', 'operator', 'admin']) {
+        const o = el('option', { value: r }, r);
+        if (r === u.role) o.selected = true;
+        select.append(o);
+      }
+      select.addEventListener('change', () => update(u, { role: select.value }, select, rowError,
+        'Changed the role of ' + u.email + ' to ' + select.value + '. Their sessions ended.'));
+      const roleField = el('div', { class: 'field' },
+        el('label', { for: selectId }, 'Role'), select);
+
+      const toggle = el('button', {
+        type: 'button', class: 'btn btn-small user-toggle',
+        'aria-label': (u.disabled ? 'Enable ' : 'Disable ') + u.email,
+      }, u.disabled ? 'Enable' : 'Disable');
+      toggle.addEventListener('click', () => update(u, { disabled: !u.disabled }, toggle, rowError,
+        (u.disabled ? 'Enabled ' : 'Disabled ') + u.email + '.'));
+      const reset = el('button', { type: 'button', class: 'btn btn-small user-reset', 'aria-label': 'Reset the password of ' + u.email }, 'Reset password');
+      reset.addEventListener('click', () => resetPassword(u, rowError));
+      const actions = el('div', { class: 'row-actions' }, toggle, reset);
+      if (!self) {
+        const del = el('button', { type: 'button', class: 'btn btn-small btn-danger-quiet user-delete', 'aria-label': 'Delete ' + u.email }, 'Delete');
+        del.addEventListener('click', () => deleteUser(u, del, rowError));
+        actions.append(del);
+      }
+      return el('li', { 'data-user-id': u.id },
+        el('div', { class: 'history-text' }, head, created, roleField, actions, rowError));
+    }
+
+    function render() {
+      list.replaceChildren(...users.map(row));
+      const n = users.length;
+      $('#users-count', root).textContent = n + ' user' + (n === 1 ? '' : 's');
+    }
+
+    // update sends a change of one user; rowError shows a refusal (such as
+    // the last admin) next to the row.
+    async function update(u, change, control, rowError, message) {
+      show(rowError, '');
+      show(errorBox, '');
+      control.disabled = true;
+      const r = await send(errorBox, 'PUT', userPath(u), change);
+      control.disabled = false;
+      if (!r) return;
+      if (r.status === 200) {
+        if (u.id === s.user.id && change.role && change.role !== 'admin') {
+          location.assign('/account');
+          return;
+        }
+        users = users.map((x) => (x.id === u.id ? r.data : x));
+        render();
+        done(message);
+        return;
+      }
+      if (r.status === 404) {
+        await reload();
+        fail(u.email + ' no longer exists.');
+        return;
+      }
+      if (control.tagName === 'SELECT') control.value = u.role;
+      show(rowError, errorMessage(r));
+      control.focus();
+    }
+
+    async function deleteUser(u, btn, rowError) {
+      show(rowError, '');
+      const yes = await confirmDialog('Delete user?',
+        'Delete ' + u.email + '? Their sessions end at once and this cannot be undone.', 'Delete');
+      if (!yes) return;
+      btn.disabled = true;
+      const r = await send(errorBox, 'DELETE', userPath(u), {});
+      if (!r) {
+        btn.disabled = false;
+        return;
+      }
+      if (r.status === 204 || r.status === 404) {
+        users = users.filter((x) => x.id !== u.id);
+        render();
+        done('Deleted ' + u.email + '.');
+        $('#user-email', root).focus();
+        return;
+      }
+      btn.disabled = false;
+      show(rowError, errorMessage(r));
+    }
+
+    // resetPassword asks for a new password in the reset dialog.
+    function resetPassword(u, rowError) {
+      const dialog = $('#reset-dialog', root);
+      const form = $('#reset-form', root);
+      const input = $('#reset-password', root);
+      const errs = fieldErrors({ password: 'reset-password' });
+      const opener = document.activeElement;
+      $('#reset-title', root).textContent = 'Reset the password of ' + u.email;
+      input.value = '';
+      errs.clear();
+      function close() {
+        form.removeEventListener('submit', onSubmit);
+        $('#reset-cancel', root).removeEventListener('click', close);
+        dialog.removeEventListener('close', close);
+        if (dialog.open) dialog.close();
+        input.value = '';
+        if (opener && opener.isConnected) opener.focus();
+      }
+      async function onSubmit(ev) {
+        ev.preventDefault();
+        errs.clear();
+        show(rowError, '');
+        P.busy(form, true, 'Saving…');
+        const r = await send(errorBox, 'PUT', userPath(u), { password: input.value });
+        P.busy(form, false);
+        if (!r) {
+          close();
+          return;
+        }
+        if (r.status === 200) {
+          close();
+          done('Set a new password for ' + u.email + '. Their sessions ended.');
+          return;
+        }
+        const marked = errs.mark(r);
+        if (marked) {
+          marked.focus();
+          return;
+        }
+        close();
+        show(rowError, errorMessage(r));
+      }
+      form.addEventListener('submit', onSubmit);
+      $('#reset-cancel', root).addEventListener('click', close);
+      dialog.addEventListener('close', close);
+      dialog.showModal();
+      input.focus();
+    }
+
+    // The create form.
+    const form = $('#user-create-form', root);
+    const createErrs = fieldErrors({ email: 'user-email', password: 'user-password', role: 'user-role' });
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      createErrs.clear();
+      show(errorBox, '');
+      const body = {
+        email: $('#user-email', root).value.trim(),
+        password: $('#user-password', root).value,
+        role: $('#user-role', root).value,
+      };
+      P.busy(form, true, 'Adding…');
+      const r = await send(errorBox, 'POST', '/api/users', body);
+      P.busy(form, false);
+      if (!r) return;
+      if (r.status === 201) {
+        form.reset();
+        await reload();
+        done('Added ' + r.data.email + ' as ' + r.data.role + '.');
+        $('#user-email', root).focus();
+        return;
+      }
+      const marked = createErrs.mark(r);
+      if (marked) marked.focus();
+      else fail(errorMessage(r));
+    });
+
+    render();
+    P.done('users', 'Users');
+  }
+
+  // ---------------------------------------------------------------- account
+
+  // describeAgent shortens a user agent to something a person recognises.
+  function describeAgent(ua) {
+    if (!ua) return 'Unknown client';
+    const browsers = [['Edg/', 'Edge'], ['Firefox/', 'Firefox'], ['Chrome/', 'Chrome'], ['Safari/', 'Safari'], ['curl/', 'curl']];
+    const systems = [['Android', 'Android'], ['iPhone', 'iPhone'], ['iPad', 'iPad'], ['Windows', 'Windows'], ['Mac OS X', 'macOS'], ['Linux', 'Linux']];
+    const b = browsers.find(([k]) => ua.includes(k));
+    const o = systems.find(([k]) => ua.includes(k));
+    if (!b && !o) return ua.length > 60 ? ua.slice(0, 60) + '…' : ua;
+    return (b ? b[1] : 'Browser') + (o ? ' on ' + o[1] : '');
+  }
+
+  async function accountPage() {
+    const s = await P.sessionOrLogin();
+    const content = P.shell(s);
+    content.append(P.template('account'));
+    const root = $('#account');
+    $('.acct-email', root).textContent = s.user.email;
+    $('.acct-role', root).textContent = s.user.role;
+    revealButtons(root);
+
+    // Password.
+    const form = $('#password-form', root);
+    const pwNotice = $('#password-notice', root);
+    const pwError = $('#password-error', root);
+    const errs = fieldErrors({ current: 'password-current', new: 'password-new' });
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      errs.clear();
+      show(pwNotice, '');
+      show(pwError, '');
+      const body = { current: $('#password-current', root).value, new: $('#password-new', root).value };
+      P.busy(form, true, 'Changing…');
+      const r = await send(pwError, 'PUT', '/api/account/password', body);
+      P.busy(form, false);
+      if (!r) return;
+      if (r.status === 200) {
+        form.reset();
+        const n = Number(r.data.revoked) || 0;
+        show(pwNotice, 'Password changed.' + (n ? ' ' + n + ' other session' + (n === 1 ? '' : 's') + ' ended.' : ''));
+        await loadSessions();
+        return;
+      }
+      const marked = errs.mark(r);
+      if (marked) marked.focus();
+      else {
+        show(pwError, errorMessage(r));
+        pwError.focus();
+      }
+    });
+
+    // Sessions.
+    const list = $('#sessions-list', root);
+    const sNotice = $('#sessions-notice', root);
+    const sError = $('#sessions-error', root);
+    const revokeAll = $('#sessions-revoke-all', root);
+
+    function sessionRow(x) {
+      const head = el('div', { class: 'history-head' },
+        el('strong', null, describeAgent(x.user_agent)),
+        x.current ? el('span', { class: 'badge badge-good session-current' }, 'this session') : null);
+      const detail = el('div', { class: 'small muted' },
+        (x.client_ip || 'unknown IP') + ' · last seen ', when(x.last_seen_at), ' · signed in ', when(x.created_at));
+      const li = el('li', { 'data-session-id': x.id }, el('div', { class: 'history-text' }, head, detail));
+      if (x.user_agent) li.firstChild.title = x.user_agent;
+      if (!x.current) {
+        const btn = el('button', { type: 'button', class: 'btn btn-small btn-danger-quiet session-revoke', 'aria-label': 'Revoke the session of ' + describeAgent(x.user_agent) }, 'Revoke');
+        btn.addEventListener('click', () => revoke(x, btn));
+        li.append(btn);
+      }
+      return li;
+    }
+
+    async function loadSessions() {
+      const r = await send(sError, 'GET', '/api/sessions');
+      if (!r) return;
+      if (r.status !== 200) {
+        show(sError, 'Could not load your sessions: ' + errorMessage(r));
+        return;
+      }
+      const ss = Array.isArray(r.data.sessions) ? r.data.sessions : [];
+      list.replaceChildren(...ss.map(sessionRow));
+      revokeAll.disabled = !ss.some((x) => !x.current);
+    }
+
+    async function revoke(x, btn) {
+      show(sNotice, '');
+      show(sError, '');
+      btn.disabled = true;
+      const r = await send(sError, 'DELETE', '/api/sessions/' + encodeURIComponent(x.id), {});
+      if (!r) {
+        btn.disabled = false;
+        return;
+      }
+      if (r.status === 204 || r.status === 404) {
+        show(sNotice, 'Signed out ' + describeAgent(x.user_agent) + '.');
+        await loadSessions();
+        revokeAll.focus();
+        return;
+      }
+      btn.disabled = false;
+      show(sError, errorMessage(r));
+    }
+
+    revokeAll.addEventListener('click', async () => {
+      show(sNotice, '');
+      show(sError, '');
+      revokeAll.disabled = true;
+      const r = await send(sError, 'POST', '/api/sessions/revoke-all', {});
+      if (!r) {
+        revokeAll.disabled = false;
+        return;
+      }
+      if (r.status === 200) {
+        const n = Number(r.data.revoked) || 0;
+        show(sNotice, n ? 'Signed out ' + n + ' other session' + (n === 1 ? '' : 's') + '.' : 'There were no other sessions.');
+        await loadSessions();
+        return;
+      }
+      revokeAll.disabled = false;
+      show(sError, errorMessage(r));
+    });
+
+    await loadSessions();
+    P.done('account', 'Account');
+  }
+
+  P.register('/users', usersPage);
+  P.register('/account', accountPage);
+})();
