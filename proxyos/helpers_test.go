@@ -271,3 +271,17 @@ func skipAllocsUnderRace(t *testing.T) {
 		t.Skip("allocation counts are not meaningful with -race")
 	}
 }
+
+// forgetUser drops every cached session of a user, so the next request
+// reloads role, disabled flag and revocations from the store (as after a
+// change made directly in the database).
+func (c *sessionCache) forgetUser(userID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k, e := range c.entries {
+		if e.id.UserID == userID {
+			delete(c.entries, k)
+		}
+	}
+}

@@ -59,8 +59,9 @@ type sessionCache struct {
 
 	mu      sync.RWMutex
 	entries map[[sha256.Size]byte]*sessionEntry
-	// gen counts forgetUser calls (under mu), so a load that read the
-	// store before a user change does not cache what it read.
+	// gen counts changes to users and sessions made through the cache
+	// (under mu), so a load that read the store before such a change does
+	// not cache what it read.
 	gen uint64
 }
 
@@ -133,7 +134,7 @@ func (c *sessionCache) verify(ctx context.Context, k *Keyring, cookie string, id
 }
 
 // load reads a session from the store into the cache. If a user changed
-// while it read (forgetUser), it reads again rather than cache a stale
+// while it read (gen moved), it reads again rather than cache a stale
 // role or revocation.
 func (c *sessionCache) load(ctx context.Context, key [sha256.Size]byte) (*sessionEntry, error) {
 	for {
@@ -181,19 +182,6 @@ func (c *sessionCache) revoke(ctx context.Context, e *sessionEntry) error {
 	}
 	e.revoked.Store(true)
 	return nil
-}
-
-// forgetUser drops every cached session of a user, so the next request
-// reloads role, disabled flag and revocations from the store.
-func (c *sessionCache) forgetUser(userID string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	for k, e := range c.entries {
-		if e.id.UserID == userID {
-			delete(c.entries, k)
-		}
-	}
 }
 
 // flush writes last-seen times that changed since the previous flush.

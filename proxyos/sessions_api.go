@@ -81,8 +81,9 @@ func (a *App) RevokeUserSessions(ctx context.Context, userID, except string) (in
 // dropping) the entries means a request that loaded one just before the
 // revocation cannot put back a stale copy.
 func (c *sessionCache) markRevoked(userID string, ids []string) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++ // a load reading the store right now reads again
 	for _, e := range c.entries {
 		if e.id.UserID == userID && (ids == nil || slices.Contains(ids, e.id.SessionID)) {
 			e.revoked.Store(true)
@@ -92,8 +93,9 @@ func (c *sessionCache) markRevoked(userID string, ids []string) {
 
 // markDisabled sets the disabled flag of a user's cached sessions.
 func (c *sessionCache) markDisabled(userID string, disabled bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
 	for _, e := range c.entries {
 		if e.id.UserID == userID {
 			e.disabled.Store(disabled)
@@ -106,6 +108,7 @@ func (c *sessionCache) markDisabled(userID string, disabled bool) {
 func (c *sessionCache) forgetSession(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	for k, e := range c.entries {
 		if e.id.SessionID == id {
 			delete(c.entries, k)
