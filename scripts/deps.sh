@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs, with Debian's packages:
-# Chromium (browser tests) and a PostgreSQL server on 127.0.0.1:5432 that
+# Chromium (browser tests), wrk (the benchmarks' quick mode) and a
+# PostgreSQL server on 127.0.0.1:5432 that
 # accepts the user postgres without a password from loopback (store and
 # cluster tests). Run as root; anything already there is left alone.
 set -euo pipefail
@@ -18,6 +19,11 @@ apt_install() {
 if ! command -v chromium >/dev/null 2>&1; then
 	echo "deps: installing chromium"
 	apt_install chromium
+fi
+
+if ! command -v wrk >/dev/null 2>&1; then
+	echo "deps: installing wrk (benchmarks)"
+	apt_install wrk
 fi
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }

@@ -2,11 +2,11 @@
 # Runs the whole test suite: vet, gofmt, staticcheck, then every package's
 # tests (unit, store on SQLite and PostgreSQL, Caddyfile adapt, integration
 # with real Caddy processes, browser tests with headless Chromium), then a
-# short run of each fuzz target. Fails on any skipped test: nothing may be
+# short run of each fuzz target and the benchmarks' quick mode. Fails on any skipped test: nothing may be
 # skipped for a missing tool.
 #
-# Needs Go, Chromium and a PostgreSQL server (scripts/deps.sh installs
-# them); PROXYOS_TEST_POSTGRES overrides the server's connection URL.
+# Needs Go, Chromium, wrk and a PostgreSQL server (scripts/deps.sh
+# installs them); PROXYOS_TEST_POSTGRES overrides the server's connection URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,5 +56,9 @@ grep -rlE '^func Fuzz' --include='*_test.go' . | while read -r file; do
 		go test -run='^$' -fuzz="^${fn}\$" -fuzztime=5s "$pkg" >"$tmp/fuzz.log" 2>&1 || { cat "$tmp/fuzz.log"; exit 1; }
 	done
 done
+
+echo "== benchmarks, quick mode (figures only, no timed assertions)"
+bash bench/run.sh --quick >"$tmp/bench.log" 2>&1 || { tail -n 60 "$tmp/bench.log"; exit 1; }
+tail -n 5 "$tmp/bench.log"
 
 echo "$passed passed, 0 failed"

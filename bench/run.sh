@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# Benchmarks proxyos against Caddy baselines, in process (go test -bench)
+# and over HTTP against real Caddy processes driven by wrk, and writes
+# bench/RESULTS.md. Every figure has its baseline measured in the same run.
+#
+#	bench/run.sh           full run (about 10 minutes), writes bench/RESULTS.md
+#	bench/run.sh --quick   tiny counts and ~1 s runs (CI: keeps the scripts
+#	                       working); writes the report to a temporary file
+#	                       and prints it, unless RESULTS is set
+#
+# Environment: WRK_THREADS (default 1), WRK_CONNS (default 32),
+# RESULTS (report path), KEEP=1 (keep the temporary directory and logs).
+# Needs Go and wrk (installed with apt-get when missing and run as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+mode=full
+case "${1:-}" in
+--quick) mode=quick ;;
+"") ;;
+*)
+	echo "usage: bench/run.sh [--quick]" >&2
+	exit 2
+	;;
+esac
+
+if [ "$mode" = full ]; then
+	runs=5 duration=5 apply_counts=(10 1000 10000) apply_reps=20 load_reps=5 startup_reps=3
+	gobench_args=(-count 5 -benchtime 500ms)
+	results=${RESULTS:-$root/bench/RESULTS.md}
+else
+	runs=2 duration=1 apply_counts=(10 30 100) apply_reps=3 load_reps=2 startup_reps=1
+	gobench_args=(-count 1 -benchtime 20x)
+	export BENCH_QUICK=1
+fi
+routes=${apply_counts[-1]}
+wrk_threads=${WRK_THREADS:-1}
+wrk_conns=${WRK_CONNS:-32}
+secret=bench-secret-0123456789-abcdefghij
+
+if ! command -v wrk >/dev/null; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "== installing wrk"
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+	else
+		echo "wrk is missing: install Debian's wrk package" >&2
+		exit 1
+	fi
+fi
+
+tmp=$(mktemp -d /tmp/proxyos-bench.XXXXXX)
+declare -A pid_of=()
+cleanup() {
+	for name in "${!pid_of[@]}"; do
+		kill -KILL "${pid_of[$name]}" 2>/dev/null || true
+	done
+	if [ "${KEEP:-}" = 1 ]; then
+		echo "kept $tmp"
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+if [ "$mode" = quick ]; then
+	results=${RESULTS:-$tmp/RESULTS.md}
+fi
+samples=$tmp/samples.tsv
+: >"$samples"
+
+echo "== building caddy and benchtool ($mode mode, work dir $tmp)"
+caddy=$tmp/caddy
+tool=$tmp/benchtool
+go build -o "$caddy" ./cmd/caddy
+go build -o "$tool" ./bench/benchtool
+
+{
+	printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+	printf 'mode\t%s\n' "$mode"
+	printf 'nproc\t%s\n' "$(nproc)"
+	printf 'cpu\t%s\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+	printf 'loadavg\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+	printf 'caddy_version\t%s\n' "$("$caddy" version | cut -d' ' -f1)"
+	printf 'go_version\t%s\n' "$(go env GOVERSION)"
+	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit + uncommitted changes"; fi
+	printf 'commit\t%s\n' "$commit"
+	printf 'runs\t%s\n' "$runs"
+	printf 'duration\t%ss\n' "$duration"
+	printf 'wrk\t-t%s -c%s\n' "$wrk_threads" "$wrk_conns"
+	printf 'routes\t%s\n' "$routes"
+	printf 'apply_span\t%s\n' "$((apply_counts[-1] / apply_counts[0]))"
+	printf 'gobench\tgo test -bench . -benchmem %s%s\n' "${gobench_args[*]}" "$([ "$mode" = quick ] && echo ' (BENCH_QUICK=1)')"
+} >"$tmp/meta.tsv"
+
+# ---------------------------------------------------------------- in process
+echo "== go test -bench (in process)"
+go test -run '^$' -bench . -benchmem "${gobench_args[@]}" -timeout 60m ./bench/ | tee "$tmp/gobench.txt"
+
+# ---------------------------------------------------------------- processes
+mapfile -t ports < <("$tool" ports -n 14)
+up=${ports[0]} authp=${ports[1]} front_admin=${ports[2]} dash=${ports[3]} plain=${ports[4]}
+gate=${ports[5]} basic=${ports[6]} fwd=${ports[7]} routes1=${ports[8]} nat1=${ports[9]}
+px_admin=${ports[10]} pxp=${ports[11]} nat_admin=${ports[12]} natp=${ports[13]}
+
+# global prints the global options block shared by every Caddyfile.
+global() { # admin-address [extra-lines]
+	printf '{\n\tadmin %s\n\tdefault_bind 127.0.0.1\n\tpersist_config off\n\tlog {\n\t\tlevel WARN\n\t}\n%s\n}\n\n' "$1" "${2:-}"
+}
+
+# start_caddy runs Caddy in the background with its own data and config
+# directories; the config is a Caddyfile or, when it ends in .json, JSON.
+start_caddy() { # name config
+	local name=$1 config=$2 args=(--adapter caddyfile)
+	case "$config" in *.json) args=() ;; esac
+	mkdir -p "$tmp/$name"
+	XDG_DATA_HOME=$tmp/$name/data XDG_CONFIG_HOME=$tmp/$name/config HOME=$tmp/$name \
+		"$caddy" run --config "$config" "${args[@]}" >>"$tmp/$name.log" 2>&1 &
+	pid_of[$name]=$!
+}
+
+# stop_caddy ends one Caddy we started (SIGTERM, then SIGKILL after 30 s).
+stop_caddy() { # name
+	local pid=${pid_of[$1]}
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 300); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	unset "pid_of[$1]"
+}
+
+# ready waits until a URL of a Caddy we started answers (status 200
+# unless given).
+ready() { # name url [host [status]]
+	if ! "$tool" wait -pid "${pid_of[$1]}" -url "$2" -host "${3:-}" -status "${4:-200}" -timeout 5m; then
+		echo "caddy $1 did not come up; its log:" >&2
+		tail -n 40 "$tmp/$1.log" >&2
+		exit 1
+	fi
+}
+
+echo "== upstream and auth server"
+global off >"$tmp/upstream.Caddyfile"
+printf 'http://:%s {\n\trespond "ok"\n}\n' "$up" >>"$tmp/upstream.Caddyfile"
+global off >"$tmp/authsrv.Caddyfile"
+printf 'http://:%s {\n\theader X-Bench-User bench\n\trespond 200\n}\n' "$authp" >>"$tmp/authsrv.Caddyfile"
+start_caddy upstream "$tmp/upstream.Caddyfile"
+start_caddy authsrv "$tmp/authsrv.Caddyfile"
+ready upstream "http://127.0.0.1:$up/"
+ready authsrv "http://127.0.0.1:$authp/"
+
+echo "== native configs (Caddyfile site blocks, adapted to JSON)"
+for n in "${apply_counts[@]}"; do
+	for v in a b; do
+		"$tool" native -n "$n" -port "$natp" -upstream "127.0.0.1:$up" -admin "127.0.0.1:$nat_admin" -version "$v" >"$tmp/native-$n-$v.Caddyfile"
+		"$caddy" adapt --config "$tmp/native-$n-$v.Caddyfile" --adapter caddyfile >"$tmp/native-$n-$v.json" 2>/dev/null
+	done
+done
+host=$("$tool" middle -config "$tmp/native-$routes-a.json")
+printf 'route_host\t%s\n' "$host" >>"$tmp/meta.tsv"
+echo "routing throughput host: $host"
+
+echo "== front: reverse_proxy alone, behind proxyos_auth, basic_auth and forward_auth; 1 managed route; 1 site block"
+hash=$("$caddy" hash-password --plaintext bench-password-0123)
+{
+	global "127.0.0.1:$front_admin" "$(printf '\tproxyos {\n\t\tsecret %s\n\t\tdatabase sqlite %s\n\t\turl http://127.0.0.1:%s\n\t}\n' "$secret" "$tmp/front/proxyos.db" "$dash")"
+	printf 'http://:%s {\n\tproxyos_dashboard\n}\n\n' "$dash"
+	printf 'http://:%s {\n\treverse_proxy 127.0.0.1:%s\n}\n\n' "$plain" "$up"
+	printf 'http://:%s {\n\tproxyos_auth\n\treverse_proxy 127.0.0.1:%s\n}\n\n' "$gate" "$up"
+	printf 'http://:%s {\n\tbasic_auth {\n\t\tbench %s\n\t}\n\treverse_proxy 127.0.0.1:%s\n}\n\n' "$basic" "$hash" "$up"
+	printf 'http://:%s {\n\tforward_auth 127.0.0.1:%s {\n\t\turi /auth\n\t\tcopy_headers X-Bench-User\n\t}\n\treverse_proxy 127.0.0.1:%s\n}\n\n' "$fwd" "$authp" "$up"
+	printf 'http://:%s {\n\tproxyos_routes\n\trespond "no route" 404\n}\n\n' "$routes1"
+	printf 'http://%s:%s {\n\treverse_proxy 127.0.0.1:%s\n}\n' "$host" "$nat1" "$up"
+} >"$tmp/front.Caddyfile"
+start_caddy front "$tmp/front.Caddyfile"
+ready front "http://127.0.0.1:$plain/"
+cookie=$("$tool" session -admin "127.0.0.1:$front_admin" -dash "http://127.0.0.1:$dash")
+"$tool" seed -admin "127.0.0.1:$front_admin" -upstream "http://127.0.0.1:$up" -host "$host"
+
+echo "== proxyos: apply latency at ${apply_counts[*]} routes, heap, start-up with $routes routes"
+{
+	global "127.0.0.1:$px_admin" "$(printf '\tproxyos {\n\t\tsecret %s\n\t\tdatabase sqlite %s\n\t}\n' "$secret" "$tmp/px/proxyos.db")"
+	printf 'http://:%s {\n\tproxyos_routes\n\trespond "no route" 404\n}\n' "$pxp"
+} >"$tmp/px.Caddyfile"
+start_caddy px "$tmp/px.Caddyfile"
+ready px "http://127.0.0.1:$pxp/" none.bench.test 404
+"$tool" heap -admin "127.0.0.1:$px_admin" -name heap/proxyos/0 >>"$samples"
+prev=0
+for n in "${apply_counts[@]}"; do
+	t0=$(date +%s)
+	"$tool" seed -admin "127.0.0.1:$px_admin" -upstream "http://127.0.0.1:$up" -from $((prev + 1)) -to "$n"
+	echo "   seeded $n routes ($(($(date +%s) - t0)) s)"
+	"$tool" apply -admin "127.0.0.1:$px_admin" -url "http://127.0.0.1:$pxp/" -host r1.bench.test \
+		-upstream "http://127.0.0.1:$up" -reps "$apply_reps" -name "apply/proxyos/$n" | tee -a "$samples"
+	prev=$n
+done
+stop_caddy px
+for i in $(seq "$startup_reps"); do
+	t0=$(date +%s%N)
+	start_caddy px "$tmp/px.Caddyfile"
+	"$tool" wait -pid "${pid_of[px]}" -url "http://127.0.0.1:$pxp/" -host "$host" -since "$t0" -name "startup/proxyos/$routes" | tee -a "$samples"
+	if [ "$i" -lt "$startup_reps" ]; then stop_caddy px; fi
+done
+"$tool" heap -admin "127.0.0.1:$px_admin" -name "heap/proxyos/$routes" | tee -a "$samples"
+
+echo "== native Caddy: POST /load at ${apply_counts[*]} site blocks, heap, start-up with $routes"
+first=${apply_counts[0]}
+start_caddy nat "$tmp/native-$first-a.json"
+ready nat "http://127.0.0.1:$natp/" r1.bench.test
+"$tool" heap -admin "127.0.0.1:$nat_admin" -name "heap/native/$first" | tee -a "$samples"
+for n in "${apply_counts[@]}"; do
+	"$tool" load -admin "127.0.0.1:$nat_admin" -url "http://127.0.0.1:$natp/" -host r1.bench.test \
+		-reps "$load_reps" -name "apply/load/$n" -a "$tmp/native-$n-a.json" -b "$tmp/native-$n-b.json" | tee -a "$samples"
+done
+stop_caddy nat
+for i in $(seq "$startup_reps"); do
+	t0=$(date +%s%N)
+	start_caddy nat "$tmp/native-$routes-a.json"
+	"$tool" wait -pid "${pid_of[nat]}" -url "http://127.0.0.1:$natp/" -host "$host" -since "$t0" -name "startup/native/$routes" | tee -a "$samples"
+	if [ "$i" -lt "$startup_reps" ]; then stop_caddy nat; fi
+done
+"$tool" heap -admin "127.0.0.1:$nat_admin" -name "heap/native/$routes" | tee -a "$samples"
+
+# ---------------------------------------------------------------- throughput
+# name|url|Host header|extra header
+scenarios=(
+	"auth/none|http://127.0.0.1:$plain/||"
+	"auth/proxyos_auth|http://127.0.0.1:$gate/||Cookie: proxyos_session=$cookie"
+	"auth/basic_auth|http://127.0.0.1:$basic/||Authorization: Basic $(printf 'bench:bench-password-0123' | base64)"
+	"auth/forward_auth|http://127.0.0.1:$fwd/||"
+	"routing/proxyos_1|http://127.0.0.1:$routes1/|$host|"
+	"routing/proxyos_$routes|http://127.0.0.1:$pxp/|$host|"
+	"routing/native_1|http://127.0.0.1:$nat1/|$host|"
+	"routing/native_$routes|http://127.0.0.1:$natp/|$host|"
+)
+echo "== checking every scenario answers 200 ok"
+for s in "${scenarios[@]}"; do
+	IFS='|' read -r name url vhost extra <<<"$s"
+	args=(-sS -o "$tmp/check.body" -w '%{http_code}')
+	[ -n "$vhost" ] && args+=(-H "Host: $vhost")
+	[ -n "$extra" ] && args+=(-H "$extra")
+	code=$(curl "${args[@]}" "$url")
+	if [ "$code" != 200 ] || [ "$(cat "$tmp/check.body")" != ok ]; then
+		echo "$name: $url answered $code $(head -c 200 "$tmp/check.body")" >&2
+		exit 1
+	fi
+done
+
+echo "== wrk: $runs × ${duration}s per scenario, interleaved"
+for run in $(seq "$runs"); do
+	for s in "${scenarios[@]}"; do
+		IFS='|' read -r name url vhost extra <<<"$s"
+		args=(-t "$wrk_threads" -c "$wrk_conns" -d "${duration}s")
+		[ -n "$vhost" ] && args+=(-H "Host: $vhost")
+		[ -n "$extra" ] && args+=(-H "$extra")
+		out=$(wrk "${args[@]}" "$url")
+		if grep -q 'Non-2xx' <<<"$out"; then
+			echo "$name: wrk got error responses:" >&2
+			echo "$out" >&2
+			exit 1
+		fi
+		rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+		printf 'rps/%s\t%s\treq/s\n' "$name" "$rps" >>"$samples"
+		printf '   run %s %-24s %10s req/s\n' "$run" "$name" "$rps"
+	done
+done
+
+for name in px nat front upstream authsrv; do stop_caddy "$name"; done
+
+echo "== report"
+"$tool" report -dir "$tmp" -out "$results"
+echo "wrote $results"
+if [ "$mode" = full ]; then
+	# The raw figures the report was made from, for anyone who wants to
+	# check a median or compute something else.
+	mkdir -p "$root/bench/raw"
+	cp "$tmp/meta.tsv" "$tmp/samples.tsv" "$tmp/gobench.txt" "$root/bench/raw/"
+else
+	cat "$results"
+fi
