@@ -1,11 +1,13 @@
 package integration
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRouteDurability checks that what the route APIs confirmed survives
@@ -94,9 +96,13 @@ func TestRouteDurability(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST /load: %d %s", resp.StatusCode, raw)
 	}
-	if n := rtCount(e.inst.Log(), `"load complete"`); n != 1 {
-		t.Fatalf("log has %d \"load complete\" lines after POST /load, want 1", n)
-	}
+	// Caddy may write the line just after answering.
+	rtPoll(t, 10*time.Second, func() string {
+		if n := rtCount(e.inst.Log(), `"load complete"`); n != 1 {
+			return fmt.Sprintf("log has %d \"load complete\" lines after POST /load, want 1", n)
+		}
+		return ""
+	})
 	served("after a config reload")
 	e.dash.update(proxy.ID, 4, rtProxy("dur-proxy.proxyos.test", "off", a.URL))
 	e.servedBy("dur-proxy.proxyos.test", a.Name)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSecretRotation checks the key ring across restarts: with the old
@@ -50,6 +51,10 @@ func TestSecretRotation(t *testing.T) {
 	}
 	wantSession(t, base, cookieB, "")
 
+	// The log line may reach us just after the response did.
+	eventually(t, 10*time.Second, 100*time.Millisecond, func() (bool, string) {
+		return strings.Contains(inst.Log(), keyA), "the log never names the unknown key id " + keyA
+	})
 	log := inst.Log()
 	if n := strings.Count(log, keyA); n != 1 {
 		t.Errorf("the log names the unknown key id %s %d times, want once:\n%s", keyA, n, log)

@@ -34,8 +34,8 @@ status=0
 go test -count=1 -v -timeout 20m ./... >"$tmp/test.log" 2>&1 || status=$?
 grep -E '^(ok|FAIL|---|panic:)|^\s+--- FAIL' "$tmp/test.log" | grep -v -- '--- PASS' || true
 if [ "$status" -ne 0 ]; then
-	echo "== failures (log tail)"
-	tail -n 150 "$tmp/test.log"
+	echo "== failures (test output without Caddy's JSON log lines)"
+	grep -v '^\s*{"level"' "$tmp/test.log" | grep -B 3 -A 25 -E -- '--- FAIL|^panic:|\[build failed\]' | head -n 300
 	exit "$status"
 fi
 if grep -q -- '--- SKIP' "$tmp/test.log"; then
