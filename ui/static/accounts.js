@@ -8,7 +8,7 @@
 
 (function () {
   const P = window.ProxyOS;
-  const { $, $$, el, authed, show, errorMessage, stripField, capitalize } = P;
+  const { $, $$, el, authed, show, errorMessage, stripField, capitalize, confirmDialog } = P;
 
   // revealButtons makes the Show/Hide buttons next to password fields work.
   function revealButtons(root) {
@@ -50,35 +50,6 @@
     };
   }
 
-  // confirmDialog asks a yes/no question in the page's dialog and resolves
-  // to true for yes.
-  function confirmDialog(title, text, yesLabel) {
-    const dialog = $('#confirm-dialog');
-    $('#confirm-title').textContent = title;
-    $('#confirm-text').textContent = text;
-    $('#confirm-yes').textContent = yesLabel;
-    const opener = document.activeElement;
-    return new Promise((resolve) => {
-      const yes = $('#confirm-yes');
-      const no = $('#confirm-no');
-      function finish(answer) {
-        yes.removeEventListener('click', onYes);
-        no.removeEventListener('click', onNo);
-        dialog.removeEventListener('close', onClose);
-        if (dialog.open) dialog.close();
-        if (opener && opener.isConnected) opener.focus();
-        resolve(answer);
-      }
-      const onYes = () => finish(true);
-      const onNo = () => finish(false);
-      const onClose = () => finish(false); // Escape
-      yes.addEventListener('click', onYes);
-      no.addEventListener('click', onNo);
-      dialog.addEventListener('close', onClose);
-      dialog.showModal();
-      no.focus();
-    });
-  }
 
   // when renders a time as a <time> with the date and, as a title, how
   // long ago it was.

@@ -625,14 +625,44 @@
     '/diagnostics': diagnosticsPage,
   };
 
-  // ProxyOS is what the other page scripts (routes.js, loaded after this
-  // one) use: the API helpers, the DOM helpers and register, which adds a
+  // confirmDialog asks a yes/no question in the page's dialog and resolves
+  // to true for yes.
+  function confirmDialog(title, text, yesLabel) {
+    const dialog = $('#confirm-dialog');
+    $('#confirm-title').textContent = title;
+    $('#confirm-text').textContent = text;
+    $('#confirm-yes').textContent = yesLabel;
+    const opener = document.activeElement;
+    return new Promise((resolve) => {
+      const yes = $('#confirm-yes');
+      const no = $('#confirm-no');
+      function finish(answer) {
+        yes.removeEventListener('click', onYes);
+        no.removeEventListener('click', onNo);
+        dialog.removeEventListener('close', onClose);
+        if (dialog.open) dialog.close();
+        if (opener && opener.isConnected) opener.focus();
+        resolve(answer);
+      }
+      const onYes = () => finish(true);
+      const onNo = () => finish(false);
+      const onClose = () => finish(false); // Escape
+      yes.addEventListener('click', onYes);
+      no.addEventListener('click', onNo);
+      dialog.addEventListener('close', onClose);
+      dialog.showModal();
+      no.focus();
+    });
+  }
+
+  // ProxyOS is what the other page scripts (routes.js, accounts.js,
+  // audit.js, loaded after this one) use: the API helpers, the DOM helpers and register, which adds a
   // page to the router. They run before start looks a page up.
   window.ProxyOS = Object.freeze({
     api, authed, NeedLogin, NetworkError,
     $, $$, el, template, mount, done, show, busy,
     errorMessage, stripField, capitalize, networkError, formatDate, relativeTime,
-    sessionOrLogin, shell,
+    sessionOrLogin, shell, confirmDialog,
     register(path, page) {
       pages[path] = page;
     },

@@ -8,7 +8,7 @@
 
 (function () {
   const P = window.ProxyOS;
-  const { $, $$, el, authed, show, errorMessage, stripField, capitalize } = P;
+  const { $, $$, el, authed, show, errorMessage, stripField, capitalize, confirmDialog } = P;
 
   // canWrite says whether a role may change routes; the server decides
   // (403), this only keeps viewers from seeing buttons they cannot use.
@@ -85,38 +85,6 @@
   function searchText(r) {
     return [r.name, ...(r.hosts || []), ...(r.upstreams || []), r.redirect && r.redirect.to]
       .filter(Boolean).join('\n').toLowerCase();
-  }
-
-  // ---------------------------------------------------------------- confirm dialog
-
-  // confirmDialog asks a yes/no question in the page's dialog and resolves
-  // to true for yes.
-  function confirmDialog(title, text, yesLabel) {
-    const dialog = $('#confirm-dialog');
-    $('#confirm-title').textContent = title;
-    $('#confirm-text').textContent = text;
-    $('#confirm-yes').textContent = yesLabel;
-    const opener = document.activeElement;
-    return new Promise((resolve) => {
-      const yes = $('#confirm-yes');
-      const no = $('#confirm-no');
-      function finish(answer) {
-        yes.removeEventListener('click', onYes);
-        no.removeEventListener('click', onNo);
-        dialog.removeEventListener('close', onClose);
-        if (dialog.open) dialog.close();
-        if (opener && opener.isConnected) opener.focus();
-        resolve(answer);
-      }
-      const onYes = () => finish(true);
-      const onNo = () => finish(false);
-      const onClose = () => finish(false); // Escape
-      yes.addEventListener('click', onYes);
-      no.addEventListener('click', onNo);
-      dialog.addEventListener('close', onClose);
-      dialog.showModal();
-      no.focus();
-    });
   }
 
   // ---------------------------------------------------------------- routes list
