@@ -8,24 +8,7 @@
 
 (function () {
   const P = window.ProxyOS;
-  const { $, $$, el, authed, show, errorMessage, stripField, capitalize, confirmDialog } = P;
-
-  // revealButtons makes the Show/Hide buttons next to password fields work.
-  function revealButtons(root) {
-    for (const btn of $$('button[data-reveal]', root)) {
-      const input = document.getElementById(btn.dataset.reveal);
-      btn.setAttribute('aria-controls', input.id);
-      btn.setAttribute('aria-label', 'Show password');
-      btn.addEventListener('click', () => {
-        const reveal = input.type === 'password';
-        input.type = reveal ? 'text' : 'password';
-        btn.textContent = reveal ? 'Hide' : 'Show';
-        btn.setAttribute('aria-pressed', String(reveal));
-        btn.setAttribute('aria-label', reveal ? 'Hide password' : 'Show password');
-        input.focus();
-      });
-    }
-  }
+  const { $, $$, el, authed, show, errorMessage, stripField, capitalize, confirmDialog, wirePasswordReveal } = P;
 
   // fieldErrors shows an API error next to its field: fields maps the
   // API's field names to input ids. It returns the input it marked, or null.
@@ -100,7 +83,7 @@
     const list = $('#users-list', root);
     const notice = $('#users-notice', root);
     const errorBox = $('#users-error', root);
-    revealButtons(root);
+    wirePasswordReveal(root);
 
     function fail(msg) {
       show(notice, '');
@@ -322,7 +305,7 @@
     const root = $('#account');
     $('.acct-email', root).textContent = s.user.email;
     $('.acct-role', root).textContent = s.user.role;
-    revealButtons(root);
+    wirePasswordReveal(root);
 
     // Password.
     const form = $('#password-form', root);

@@ -646,7 +646,9 @@
       }
       const onYes = () => finish(true);
       const onNo = () => finish(false);
-      const onClose = () => finish(false); // Escape
+      // Escape. The close event of an earlier answer can arrive after the
+      // dialog opened again; while it is open, that event is not for us.
+      const onClose = () => { if (!dialog.open) finish(false); };
       yes.addEventListener('click', onYes);
       no.addEventListener('click', onNo);
       dialog.addEventListener('close', onClose);
@@ -662,7 +664,7 @@
     api, authed, NeedLogin, NetworkError,
     $, $$, el, template, mount, done, show, busy,
     errorMessage, stripField, capitalize, networkError, formatDate, relativeTime,
-    sessionOrLogin, shell, confirmDialog,
+    sessionOrLogin, shell, confirmDialog, wirePasswordReveal,
     register(path, page) {
       pages[path] = page;
     },
