@@ -1,5 +1,5 @@
 // ProxyOS dashboard: the users page (admins) and the account page (own
-// password and sessions). Loaded after app.js, whose helpers it uses
+// password, two-factor authentication and sessions). Loaded after app.js, whose helpers it uses
 // through window.ProxyOS.
 //
 // Emails, IP addresses and user agents are user data: they only reach the
@@ -114,6 +114,7 @@
         ' ',
         el('span', { class: 'badge' + (u.role === 'admin' ? ' role-admin' : '') }, roleLabels[u.role] || String(u.role)),
         u.disabled ? el('span', { class: 'badge badge-bad' }, 'disabled') : null,
+        u.totp_enabled ? el('span', { class: 'badge user-totp', title: 'Two-factor authentication is on' }, '2FA') : null,
         self ? el('span', { class: 'badge badge-good' }, 'you') : null);
       const created = el('div', { class: 'small muted' }, 'Created ', when(u.created_at));
 
@@ -138,6 +139,11 @@
       const reset = el('button', { type: 'button', class: 'btn btn-small user-reset', 'aria-label': 'Reset the password of ' + u.email }, 'Reset password');
       reset.addEventListener('click', () => resetPassword(u, rowError));
       const actions = el('div', { class: 'row-actions' }, toggle, reset);
+      if (u.totp_enabled) {
+        const resetTOTP = el('button', { type: 'button', class: 'btn btn-small user-reset-totp', 'aria-label': 'Reset two-factor authentication of ' + u.email }, 'Reset two-factor');
+        resetTOTP.addEventListener('click', () => resetTwoFactor(u, resetTOTP, rowError));
+        actions.append(resetTOTP);
+      }
       if (!self) {
         const del = el('button', { type: 'button', class: 'btn btn-small btn-danger-quiet user-delete', 'aria-label': 'Delete ' + u.email }, 'Delete');
         del.addEventListener('click', () => deleteUser(u, del, rowError));
@@ -202,6 +208,17 @@
       }
       btn.disabled = false;
       show(rowError, errorMessage(r));
+    }
+
+    // resetTwoFactor turns off the two-factor authentication of a user who
+    // lost their authenticator and their recovery codes.
+    async function resetTwoFactor(u, btn, rowError) {
+      show(rowError, '');
+      const yes = await confirmDialog('Reset two-factor authentication?',
+        u.email + ' will log in with the password alone until they set up two-factor authentication again; their recovery codes stop working.', 'Reset');
+      if (!yes) return;
+      await update(u, { reset_totp: true }, btn, rowError,
+        'Reset the two-factor authentication of ' + u.email + '. They can set it up again under Account.');
     }
 
     // resetPassword asks for a new password in the reset dialog.
@@ -296,6 +313,221 @@
     const o = systems.find(([k]) => ua.includes(k));
     if (!b && !o) return ua.length > 60 ? ua.slice(0, 60) + '…' : ua;
     return (b ? b[1] : 'Browser') + (o ? ' on ' + o[1] : '');
+  }
+
+  // groupSecret writes a base32 key in groups of four, as authenticator
+  // apps accept it, so it is easier to type.
+  function groupSecret(secret) {
+    return String(secret || '').replace(/(.{4})(?=.)/g, '$1 ');
+  }
+
+  // twoFactor runs the account page's two-factor card: the status, setting
+  // it up (QR code, key, a code to confirm), the recovery codes shown once,
+  // and turning it off. changed runs after it was turned on or off.
+  function twoFactor(root, changed) {
+    const notice = $('#totp-notice', root);
+    const errorBox = $('#totp-error', root);
+    const status = $('#totp-status', root);
+    const views = {
+      off: $('#totp-off', root),
+      enrol: $('#totp-enrol', root),
+      codes: $('#totp-codes', root),
+      on: $('#totp-on', root),
+    };
+    const qr = $('#totp-qr', root);
+    const uri = $('#totp-uri', root);
+    const secret = $('#totp-secret', root);
+    const codeInput = $('#totp-code', root);
+    const confirmForm = $('#totp-confirm-form', root);
+    const codeList = $('#totp-recovery-list', root);
+    const disableOpen = $('#totp-disable-open', root);
+    const disableForm = $('#totp-disable-form', root);
+    const confirmErrs = fieldErrors({ code: 'totp-code' });
+    const disableErrs = fieldErrors({ password: 'totp-disable-password', code: 'totp-disable-code' });
+    let codes = [];
+
+    function view(name) {
+      for (const [k, node] of Object.entries(views)) node.hidden = k !== name;
+    }
+
+    function clear() {
+      show(notice, '');
+      show(errorBox, '');
+    }
+
+    function fail(msg) {
+      show(notice, '');
+      show(errorBox, msg);
+      errorBox.focus();
+    }
+
+    // forget removes the enrolment's key and QR code from the page.
+    function forget() {
+      qr.removeAttribute('src');
+      uri.setAttribute('href', '/account');
+      secret.textContent = '';
+      confirmForm.reset();
+      confirmErrs.clear();
+    }
+
+    function render(acct) {
+      const on = !!acct.totp_enabled;
+      status.textContent = on ? 'On' : 'Off';
+      status.className = 'badge' + (on ? ' badge-good' : '');
+      status.hidden = false;
+      if (!on) {
+        view('off');
+        return;
+      }
+      const n = Number(acct.recovery_codes_left) || 0;
+      $('#totp-left', root).textContent = n + ' recovery code' + (n === 1 ? '' : 's') + ' left.' +
+        (n <= 3 ? ' To get new ones, turn two-factor authentication off and on again.' : '');
+      disableForm.hidden = true;
+      disableOpen.hidden = false;
+      view('on');
+    }
+
+    async function load() {
+      const r = await send(errorBox, 'GET', '/api/account');
+      if (!r) return;
+      if (r.status !== 200) {
+        show(errorBox, 'Could not load the two-factor status: ' + errorMessage(r));
+        return;
+      }
+      render(r.data);
+    }
+
+    const setup = $('#totp-setup', root);
+    setup.addEventListener('click', async () => {
+      clear();
+      setup.disabled = true;
+      const r = await send(errorBox, 'POST', '/api/account/totp', {});
+      setup.disabled = false;
+      if (!r) return;
+      if (r.status === 409) {
+        await load();
+        show(notice, 'Two-factor authentication is already on.');
+        return;
+      }
+      if (r.status !== 200) {
+        fail(errorMessage(r));
+        return;
+      }
+      forget();
+      const d = r.data;
+      // Only an image from the server's data URL; the CSP allows no other.
+      const img = typeof d.qr === 'string' && d.qr.startsWith('data:image/png;base64,');
+      if (img) qr.src = d.qr;
+      qr.hidden = !img;
+      const link = typeof d.uri === 'string' && d.uri.startsWith('otpauth://');
+      if (link) uri.href = d.uri;
+      uri.parentNode.hidden = !link;
+      secret.textContent = groupSecret(d.secret);
+      view('enrol');
+      codeInput.focus();
+    });
+
+    $('#totp-cancel', root).addEventListener('click', () => {
+      forget();
+      clear();
+      view('off');
+      setup.focus();
+    });
+
+    confirmForm.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clear();
+      confirmErrs.clear();
+      const code = codeInput.value.replace(/\s+/g, '');
+      if (!/^\d{6}$/.test(code)) {
+        confirmErrs.mark({ data: { field: 'code', error: 'enter the 6 digits the app shows' } });
+        codeInput.focus();
+        return;
+      }
+      P.busy(confirmForm, true, 'Checking…');
+      const r = await send(errorBox, 'POST', '/api/account/totp/confirm', { code: code });
+      P.busy(confirmForm, false);
+      if (!r) return;
+      if (r.status === 200) {
+        forget();
+        codes = Array.isArray(r.data.recovery_codes) ? r.data.recovery_codes.map(String) : [];
+        codeList.replaceChildren(...codes.map((c) => el('li', null, el('code', null, c))));
+        status.textContent = 'On';
+        status.className = 'badge badge-good';
+        view('codes');
+        $('#totp-codes-copy', root).focus();
+        await changed();
+        return;
+      }
+      if (r.status === 409) {
+        forget();
+        await load();
+        fail('No set-up was waiting for a code (it may have been finished or started again in another tab). Start again with Set up.');
+        return;
+      }
+      const marked = confirmErrs.mark(r);
+      if (marked) {
+        marked.focus();
+        marked.select();
+      } else {
+        fail(errorMessage(r));
+      }
+    });
+
+    const copy = $('#totp-codes-copy', root);
+    copy.addEventListener('click', () => P.copyText(copy, codes.join('\n'), codeList));
+
+    $('#totp-codes-done', root).addEventListener('click', async () => {
+      codes = [];
+      codeList.replaceChildren();
+      await load();
+      show(notice, 'Two-factor authentication is on. From now on, logging in asks for a code from your app.');
+      disableOpen.focus();
+    });
+
+    disableOpen.addEventListener('click', () => {
+      clear();
+      disableErrs.clear();
+      disableForm.reset();
+      disableForm.hidden = false;
+      disableOpen.hidden = true;
+      $('#totp-disable-password', root).focus();
+    });
+
+    $('#totp-disable-cancel', root).addEventListener('click', () => {
+      disableForm.reset();
+      disableErrs.clear();
+      disableForm.hidden = true;
+      disableOpen.hidden = false;
+      disableOpen.focus();
+    });
+
+    disableForm.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      clear();
+      disableErrs.clear();
+      const body = {
+        password: $('#totp-disable-password', root).value,
+        code: $('#totp-disable-code', root).value.replace(/\s+/g, ''),
+      };
+      P.busy(disableForm, true, 'Turning off…');
+      const r = await send(errorBox, 'POST', '/api/account/totp/disable', body);
+      P.busy(disableForm, false);
+      if (!r) return;
+      if (r.status === 204 || r.status === 200) {
+        disableForm.reset();
+        await load();
+        show(notice, 'Two-factor authentication is off: logging in needs only your password.');
+        setup.focus();
+        await changed();
+        return;
+      }
+      const marked = disableErrs.mark(r);
+      if (marked) marked.focus();
+      else fail(errorMessage(r));
+    });
+
+    return load();
   }
 
   async function accountPage() {
@@ -409,7 +641,7 @@
       show(sError, errorMessage(r));
     });
 
-    await loadSessions();
+    await Promise.all([twoFactor(root, loadSessions), loadSessions()]);
     P.done('account', 'Account');
   }
 

@@ -333,6 +333,21 @@
       }
     }
 
+    // The second step: when the account has two-factor authentication,
+    // the server answers totp_required and the code field appears below
+    // the password, which stays filled in.
+    const totpField = $('#login-totp-field');
+    const totpInput = $('#login-totp');
+
+    function askForCode(msg) {
+      totpField.hidden = false;
+      if (msg) totpInput.setAttribute('aria-invalid', 'true');
+      else totpInput.removeAttribute('aria-invalid');
+      show(errorBox, msg);
+      totpInput.focus();
+      totpInput.select();
+    }
+
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       show(errorBox, '');
@@ -343,10 +358,19 @@
         (email ? $('#login-password') : $('#login-email')).focus();
         return;
       }
+      const body = { email: email, password: password, return_to: returnTo };
+      const code = totpField.hidden ? '' : totpInput.value.replace(/\s+/g, '');
+      if (!totpField.hidden) {
+        if (!code) {
+          askForCode('Enter the code from your authenticator app or a recovery code.');
+          return;
+        }
+        body.totp = code;
+      }
       busy(form, true, 'Logging in…');
       let res;
       try {
-        res = await api('POST', '/api/auth/login', { email: email, password: password, return_to: returnTo });
+        res = await api('POST', '/api/auth/login', body);
       } catch (err) {
         busy(form, false);
         show(errorBox, networkError(err));
@@ -358,8 +382,19 @@
         return;
       }
       busy(form, false);
+      if (res.status === 401 && res.data.reason === 'totp_required') {
+        askForCode(code ? 'Enter the code from your authenticator app or a recovery code.' : '');
+        return;
+      }
+      if (res.status === 401 && res.data.reason === 'totp_invalid') {
+        totpInput.value = '';
+        askForCode('That code is wrong or was already used. Wait for the app to show the next code, or use a recovery code you have not used yet.');
+        return;
+      }
       if (res.status === 401) {
         show(errorBox, 'Invalid email or password.');
+        totpField.hidden = true;
+        totpInput.value = '';
         const pw = $('#login-password');
         pw.value = '';
         pw.focus();
@@ -375,8 +410,8 @@
 
   // ---------------------------------------------------------------- shell
 
-  // navItems are the shell's menu. Later pages (Routes, Users, API keys,
-  // Sessions, Audit) add a line here and a view below.
+  // navItems are the shell's menu; roles limits an item to those roles.
+  // Pages in other scripts register their view with ProxyOS.register.
   const navItems = [
     { href: '/', label: 'Overview' },
     { href: '/routes', label: 'Routes' },
@@ -625,6 +660,36 @@
     '/diagnostics': diagnosticsPage,
   };
 
+  // copyText puts text on the clipboard for a Copy button and says on the
+  // button whether it worked. Where the clipboard is not available (plain
+  // HTTP on another host than localhost) or refused, it selects node's
+  // text instead, so the user can copy it with the keyboard.
+  async function copyText(btn, text, node) {
+    const label = btn.dataset.label || btn.textContent;
+    btn.dataset.label = label;
+    let copied = false;
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(text);
+        copied = true;
+      } catch (_) {
+        copied = false;
+      }
+    }
+    if (!copied && node) {
+      if (typeof node.select === 'function') {
+        node.focus();
+        node.select();
+      } else {
+        window.getSelection().selectAllChildren(node);
+      }
+    }
+    btn.textContent = copied ? 'Copied' : 'Selected: copy it now';
+    clearTimeout(Number(btn.dataset.timer));
+    btn.dataset.timer = String(setTimeout(() => { btn.textContent = label; }, 2500));
+    return copied;
+  }
+
   // confirmDialog asks a yes/no question in the page's dialog and resolves
   // to true for yes.
   function confirmDialog(title, text, yesLabel) {
@@ -664,7 +729,7 @@
     api, authed, NeedLogin, NetworkError,
     $, $$, el, template, mount, done, show, busy,
     errorMessage, stripField, capitalize, networkError, formatDate, relativeTime,
-    sessionOrLogin, shell, confirmDialog, wirePasswordReveal,
+    sessionOrLogin, shell, confirmDialog, wirePasswordReveal, copyText,
     register(path, page) {
       pages[path] = page;
     },

@@ -13,6 +13,7 @@
   const actions = [
     'setup', 'login', 'logout',
     'user.create', 'user.update', 'user.delete', 'account.password_change',
+    'totp.enable', 'totp.disable',
     'session.revoke', 'session.revoke_all',
     'route.create', 'route.update', 'route.rollback', 'route.delete',
   ];
