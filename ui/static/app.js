@@ -416,6 +416,7 @@
     { href: '/', label: 'Overview' },
     { href: '/routes', label: 'Routes' },
     { href: '/users', label: 'Users', roles: ['admin'] },
+    { href: '/keys', label: 'API keys' },
     { href: '/account', label: 'Account' },
     { href: '/diagnostics', label: 'Diagnostics' },
     { href: '/audit', label: 'Audit log', roles: ['admin'] },

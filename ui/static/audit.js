@@ -15,6 +15,7 @@
     'user.create', 'user.update', 'user.delete', 'account.password_change',
     'totp.enable', 'totp.disable',
     'session.revoke', 'session.revoke_all',
+    'key.create', 'key.revoke',
     'route.create', 'route.update', 'route.rollback', 'route.delete',
   ];
 
