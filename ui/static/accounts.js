@@ -139,6 +139,7 @@
       const reset = el('button', { type: 'button', class: 'btn btn-small user-reset', 'aria-label': 'Reset the password of ' + u.email }, 'Reset password');
       reset.addEventListener('click', () => resetPassword(u, rowError));
       const actions = el('div', { class: 'row-actions' }, toggle, reset);
+      actions.append(el('a', { class: 'btn btn-small user-keys', href: '/keys?user_id=' + encodeURIComponent(u.id), 'aria-label': 'API keys of ' + u.email }, 'API keys'));
       if (u.totp_enabled) {
         const resetTOTP = el('button', { type: 'button', class: 'btn btn-small user-reset-totp', 'aria-label': 'Reset two-factor authentication of ' + u.email }, 'Reset two-factor');
         resetTOTP.addEventListener('click', () => resetTwoFactor(u, resetTOTP, rowError));

@@ -1,5 +1,5 @@
 // ProxyOS dashboard: the API keys page (every logged-in user, for their
-// own keys). Loaded after app.js, whose helpers it uses through
+// own keys; admins also see and revoke another user's with ?user_id=). Loaded after app.js, whose helpers it uses through
 // window.ProxyOS.
 //
 // Key names are user data: they reach the page only through textContent
@@ -60,12 +60,31 @@
 
   async function keysPage() {
     const s = await P.sessionOrLogin();
-    const first = await authed('GET', '/api/keys');
+    // Admins look at another user's keys with ?user_id=: they can revoke
+    // them; only their owner creates keys.
+    const asked = new URLSearchParams(location.search).get('user_id') || '';
+    const other = s.user.role === 'admin' && asked !== s.user.id ? asked : '';
+    const listPath = '/api/keys' + (other ? '?user_id=' + encodeURIComponent(other) : '');
+    const first = await authed('GET', listPath);
     if (first.status !== 200) throw new Error(errorMessage(first));
+    let owner = null;
+    if (other) {
+      const u = await authed('GET', '/api/users/' + encodeURIComponent(other));
+      if (u.status !== 200) throw new Error(errorMessage(u));
+      owner = u.data;
+    }
 
     const content = P.shell(s);
     content.append(P.template('keys'));
     const root = $('#keys');
+    if (owner) {
+      $('#keys-title', root).textContent = 'API keys of ' + owner.email;
+      show($('#keys-other', root), 'You are looking at the keys of ' + owner.email + ' as an admin. You can revoke them; only ' + owner.email + ' can create keys for their account.');
+      $('#keys-back', root).hidden = false;
+      $('#keys-intro', root).hidden = true;
+      $('#key-create-card', root).hidden = true;
+      $('#keys-list-title', root).textContent = 'Keys';
+    }
     const list = $('#keys-list', root);
     const notice = $('#keys-notice', root);
     const errorBox = $('#keys-error', root);
@@ -131,9 +150,6 @@
       const head = el('div', { class: 'history-head' },
         el('strong', { class: 'key-name' }, k.name),
         el('span', { class: 'badge key-status ' + (st === 'active' ? 'badge-good' : 'badge-bad') }, st));
-      if (s.user.role === 'admin' && k.email && k.user_id !== s.user.id) {
-        head.append(el('span', { class: 'badge' }, k.email));
-      }
       const scopes = el('ul', { class: 'scope-badges' },
         ...(Array.isArray(k.scopes) ? k.scopes : []).map((sc) => el('li', null, el('code', null, sc))));
       const expires = st === 'revoked'
@@ -162,7 +178,7 @@
     }
 
     async function reload() {
-      const r = await send(errorBox, 'GET', '/api/keys');
+      const r = await send(errorBox, 'GET', listPath);
       if (!r) return;
       if (r.status !== 200) {
         fail('Could not load your keys: ' + errorMessage(r));
@@ -186,7 +202,7 @@
       if (r.status === 204 || r.status === 404) {
         await reload();
         done(r.status === 204 ? 'Revoked the key “' + k.name + '”.' : 'The key “' + k.name + '” no longer exists.');
-        $('#key-name', root).focus();
+        if (!owner) $('#key-name', root).focus();
         return;
       }
       btn.disabled = false;
