@@ -137,7 +137,7 @@ func (a *API) handleUser(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "disabled": u.Disabled})
+	return writeJSON(w, http.StatusOK, map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "disabled": u.Disabled, "totp_enabled": u.TOTPEnabled})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -26,10 +26,12 @@ Recovers access to proxyos from the host, talking to the running Caddy's
 admin API (which only the host can reach):
 
   caddy proxyos user add <email> [--role admin|operator|viewer]
-  caddy proxyos user reset-password <email>
+  caddy proxyos user reset-password <email> [--reset-totp]
 
 The password is prompted for without echo, or read from standard input
-with --password-stdin. Changing a password ends the user's sessions.
+with --password-stdin. Changing a password ends the user's sessions;
+--reset-totp also turns off the user's two-factor authentication, for a
+user who lost their authenticator and recovery codes.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			user := &cobra.Command{Use: "user", Short: "Adds users and resets passwords"}
@@ -46,6 +48,7 @@ with --password-stdin. Changing a password ends the user's sessions.
 				Args:  cobra.ExactArgs(1),
 				RunE:  runResetPassword,
 			}
+			reset.Flags().Bool("reset-totp", false, "also turn off two-factor authentication and drop the recovery codes")
 			for _, c := range []*cobra.Command{add, reset} {
 				c.Flags().String("address", "", "admin API address (default: from the config, else localhost:2019)")
 				c.Flags().StringP("config", "c", "", "config file, to find the admin API address")
@@ -77,10 +80,18 @@ func runResetPassword(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := adminCall(cmd, http.MethodPut, "/proxyos/users/"+url.PathEscape(args[0]), map[string]string{"password": pw}); err != nil {
+	resetTOTP, _ := cmd.Flags().GetBool("reset-totp")
+	body := map[string]any{"password": pw}
+	if resetTOTP {
+		body["reset_totp"] = true
+	}
+	if err := adminCall(cmd, http.MethodPut, "/proxyos/users/"+url.PathEscape(args[0]), body); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed; their sessions have ended\n", args[0])
+	if resetTOTP {
+		fmt.Fprintf(cmd.OutOrStdout(), "two-factor authentication of %s is off; they can set it up again under My account\n", args[0])
+	}
 	return nil
 }
 

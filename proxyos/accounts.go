@@ -133,6 +133,9 @@ type UserChange struct {
 	Role     *string `json:"role,omitempty"`
 	Password *string `json:"password,omitempty"`
 	Disabled *bool   `json:"disabled,omitempty"`
+	// ResetTOTP turns two-factor authentication off (and drops the
+	// recovery codes), for a user who lost their authenticator.
+	ResetTOTP *bool `json:"reset_totp,omitempty"`
 }
 
 // UpdateUser changes the account with the given email (see changeUser)

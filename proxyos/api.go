@@ -43,46 +43,60 @@ func roleLevel(role string) level {
 // apiRoute is one endpoint of the dashboard's JSON API.
 type apiRoute struct {
 	pattern string // http.ServeMux pattern with method
-	level   level
+	level   level  // the least role of a session, or of a key's owner
+	scope   string // the scope an API key needs; "" takes no keys
 	handle  func(d *Dashboard, w http.ResponseWriter, r *http.Request) error
 }
 
 // apiRoutes is every endpoint of the dashboard's JSON API with the level
-// it needs. Calls with other methods than GET need a JSON body and a
-// same-origin request (checkSameOrigin).
+// and key scope it needs; serveAPI denies everything else. Calls made with
+// a session cookie and other methods than GET need a JSON body and a
+// same-origin request (checkSameOrigin). Own-account endpoints and key
+// management take no keys, so a leaked key cannot change a password,
+// turn off two-factor authentication or mint more keys.
 var apiRoutes = []apiRoute{
-	{"POST /api/setup", public, (*Dashboard).apiSetup},
-	{"GET /api/setup/status", public, (*Dashboard).apiSetupStatus},
-	{"POST /api/auth/login", public, (*Dashboard).apiLogin},
-	{"POST /api/auth/logout", public, (*Dashboard).apiLogout},
-	{"GET /api/auth/session", public, (*Dashboard).apiSession},
-	{"GET /api/auth/diagnose", public, (*Dashboard).apiDiagnose},
+	{"POST /api/setup", public, "", (*Dashboard).apiSetup},
+	{"GET /api/setup/status", public, "", (*Dashboard).apiSetupStatus},
+	{"POST /api/auth/login", public, "", (*Dashboard).apiLogin},
+	{"POST /api/auth/logout", public, "", (*Dashboard).apiLogout},
+	{"GET /api/auth/session", public, "", (*Dashboard).apiSession},
+	{"GET /api/auth/diagnose", public, "", (*Dashboard).apiDiagnose},
 
-	{"GET /api/routes", viewer, (*Dashboard).apiListRoutes},
-	{"POST /api/routes", operator, (*Dashboard).apiCreateRoute},
-	{"GET /api/routes/{id}", viewer, (*Dashboard).apiGetRoute},
-	{"PUT /api/routes/{id}", operator, (*Dashboard).apiUpdateRoute},
-	{"DELETE /api/routes/{id}", operator, (*Dashboard).apiDeleteRoute},
-	{"GET /api/routes/{id}/versions", viewer, (*Dashboard).apiRouteVersions},
-	{"POST /api/routes/{id}/rollback", operator, (*Dashboard).apiRollbackRoute},
+	{"GET /api/routes", viewer, ScopeRoutesRead, (*Dashboard).apiListRoutes},
+	{"POST /api/routes", operator, ScopeRoutesWrite, (*Dashboard).apiCreateRoute},
+	{"GET /api/routes/{id}", viewer, ScopeRoutesRead, (*Dashboard).apiGetRoute},
+	{"PUT /api/routes/{id}", operator, ScopeRoutesWrite, (*Dashboard).apiUpdateRoute},
+	{"DELETE /api/routes/{id}", operator, ScopeRoutesWrite, (*Dashboard).apiDeleteRoute},
+	{"GET /api/routes/{id}/versions", viewer, ScopeRoutesRead, (*Dashboard).apiRouteVersions},
+	{"POST /api/routes/{id}/rollback", operator, ScopeRoutesWrite, (*Dashboard).apiRollbackRoute},
 
-	{"GET /api/users", admin, (*Dashboard).apiListUsers},
-	{"POST /api/users", admin, (*Dashboard).apiCreateUser},
-	{"GET /api/users/{id}", admin, (*Dashboard).apiGetUser},
-	{"PUT /api/users/{id}", admin, (*Dashboard).apiUpdateUser},
-	{"DELETE /api/users/{id}", admin, (*Dashboard).apiDeleteUser},
-	{"PUT /api/account/password", viewer, (*Dashboard).apiChangePassword},
+	{"GET /api/users", admin, ScopeUsersRead, (*Dashboard).apiListUsers},
+	{"POST /api/users", admin, ScopeUsersWrite, (*Dashboard).apiCreateUser},
+	{"GET /api/users/{id}", admin, ScopeUsersRead, (*Dashboard).apiGetUser},
+	{"PUT /api/users/{id}", admin, ScopeUsersWrite, (*Dashboard).apiUpdateUser},
+	{"DELETE /api/users/{id}", admin, ScopeUsersWrite, (*Dashboard).apiDeleteUser},
 
-	{"GET /api/sessions", viewer, (*Dashboard).apiListSessions},
-	{"DELETE /api/sessions/{id}", viewer, (*Dashboard).apiRevokeSession},
-	{"POST /api/sessions/revoke-all", viewer, (*Dashboard).apiRevokeAllSessions},
+	{"GET /api/account", viewer, "", (*Dashboard).apiAccount},
+	{"PUT /api/account/password", viewer, "", (*Dashboard).apiChangePassword},
+	{"POST /api/account/totp", viewer, "", (*Dashboard).apiBeginTOTP},
+	{"POST /api/account/totp/confirm", viewer, "", (*Dashboard).apiConfirmTOTP},
+	{"POST /api/account/totp/disable", viewer, "", (*Dashboard).apiDisableTOTP},
 
-	{"GET /api/audit", admin, (*Dashboard).apiAudit},
+	{"GET /api/keys", viewer, "", (*Dashboard).apiListKeys},
+	{"POST /api/keys", viewer, "", (*Dashboard).apiCreateKey},
+	{"DELETE /api/keys/{id}", viewer, "", (*Dashboard).apiRevokeKey},
+
+	{"GET /api/sessions", viewer, ScopeUsersRead, (*Dashboard).apiListSessions},
+	{"DELETE /api/sessions/{id}", viewer, ScopeUsersWrite, (*Dashboard).apiRevokeSession},
+	{"POST /api/sessions/revoke-all", viewer, ScopeUsersWrite, (*Dashboard).apiRevokeAllSessions},
+
+	{"GET /api/audit", admin, ScopeAuditRead, (*Dashboard).apiAudit},
 }
 
 // apiCall carries a request's caller and handler error through the mux.
 type apiCall struct {
 	id  *Identity
+	key *keyCaller // set when the caller used an API key
 	err error
 }
 
@@ -123,12 +137,18 @@ func (d *Dashboard) serveAPI(w http.ResponseWriter, r *http.Request) error {
 	return call.err
 }
 
-// endpoint wraps a handler with the same-origin check and the level check.
+// endpoint wraps a handler with the same-origin check and the level and
+// scope checks.
 func (d *Dashboard) endpoint(rt apiRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		call, _ := r.Context().Value(apiCallKey{}).(*apiCall)
 		if call == nil {
 			call = new(apiCall)
+		}
+		bearer, hasBearer := bearerToken(r)
+		if hasBearer && rt.level > public {
+			call.err = d.authorizeKey(w, r, rt, call, bearer)
+			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if err := checkSameOrigin(r); err != nil {
@@ -154,6 +174,52 @@ func (d *Dashboard) endpoint(rt apiRoute) http.Handler {
 		}
 		call.err = rt.handle(d, w, r)
 	})
+}
+
+// authorizeKey serves a request made with an API key: the key must be
+// valid, hold the endpoint's scope, and its owner must still have the
+// role the endpoint needs. Keys carry no ambient authority a browser
+// could send cross-site, so the same-origin check does not apply.
+func (d *Dashboard) authorizeKey(w http.ResponseWriter, r *http.Request, rt apiRoute, call *apiCall, bearer string) error {
+	kc, reason, err := d.app.verifyAPIKey(r.Context(), bearer)
+	if err != nil {
+		return d.writeAPIError(w, err)
+	}
+	if reason != "" {
+		writeUnauthenticated(w, reason)
+		return nil
+	}
+	switch {
+	case rt.scope == "":
+		writeJSON(w, http.StatusForbidden, apiError{Error: "API keys cannot do this; log in to the dashboard"})
+		return nil
+	case !scopesCover(kc.key.Scopes, rt.scope):
+		writeJSON(w, http.StatusForbidden, apiError{Error: fmt.Sprintf("this key lacks the scope %s", rt.scope)})
+		return nil
+	case roleLevel(kc.user.Role) < rt.level:
+		writeJSON(w, http.StatusForbidden, apiError{Error: fmt.Sprintf("the key's owner has role %s, which cannot do this", kc.user.Role)})
+		return nil
+	}
+	call.id = &Identity{UserID: kc.user.ID, Email: kc.user.Email, Role: kc.user.Role}
+	call.key = kc
+	return rt.handle(d, w, r)
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
+		return "", false
+	}
+	return strings.TrimSpace(h[7:]), true
+}
+
+// callerKey returns the API key a request was made with, if any.
+func callerKey(r *http.Request) *keyCaller {
+	if call, ok := r.Context().Value(apiCallKey{}).(*apiCall); ok {
+		return call.key
+	}
+	return nil
 }
 
 // caller returns the identity of the request's caller, set for
@@ -265,13 +331,14 @@ func (d *Dashboard) apiLogin(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
+		TOTP     string `json:"totp"` // a code from the authenticator app, or a recovery code
 		ReturnTo string `json:"return_to"`
 	}
 	if err := decodeJSON(w, r, &body); err != nil {
 		return d.writeAPIError(w, err)
 	}
 	ip := clientIP(r)
-	u, err := d.app.authenticate(r.Context(), body.Email, body.Password, ip)
+	u, err := d.app.authenticate(r.Context(), body.Email, body.Password, body.TOTP, ip)
 	failed := auditEvent{Actor: Actor{Name: anonymous, Kind: ActorUser, ClientIP: ip}, Action: "login",
 		Target: auditTarget(body.Email), Outcome: OutcomeFailure}
 	var rl *RateLimitedError
@@ -281,6 +348,15 @@ func (d *Dashboard) apiLogin(w http.ResponseWriter, r *http.Request) error {
 		failed.Reason = auditBadCredentials
 		d.app.audit(r.Context(), failed)
 		writeJSON(w, http.StatusUnauthorized, apiError{Error: err.Error()})
+		return nil
+	case errors.Is(err, ErrTOTPRequired):
+		writeJSON(w, http.StatusUnauthorized, apiError{Error: err.Error(), Reason: ReasonTOTPRequired})
+		return nil
+	case errors.Is(err, ErrTOTPInvalid):
+		d.logger.Info("login failed: wrong second factor", zap.String("remote_ip", ip))
+		failed.Reason = string(ReasonTOTPInvalid)
+		d.app.audit(r.Context(), failed)
+		writeJSON(w, http.StatusUnauthorized, apiError{Error: err.Error(), Reason: ReasonTOTPInvalid})
 		return nil
 	case errors.As(err, &rl):
 		failed.Reason = auditRateLimited

@@ -221,7 +221,8 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start logs where the dashboard is and, on a fresh instance, the one-time
+// Start re-seals stored secrets made with a previous key (see resealAll)
+// and logs where the dashboard is and, on a fresh instance, the one-time
 // setup code.
 func (a *App) Start() error {
 	fields := []zap.Field{zap.String("database", a.state.store.Driver()), zap.String("key_id", a.keyring.CurrentID())}
@@ -231,6 +232,7 @@ func (a *App) Start() error {
 	a.logger.Info("proxyos started", fields...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	a.resealAll(ctx)
 	if code, err := a.state.setupCodeIfNeeded(ctx); err != nil {
 		a.logger.Error("checking for users", zap.Error(err))
 	} else if code != "" {

@@ -19,6 +19,7 @@ const DefaultAuditRetention = 90 * 24 * time.Hour
 // Kinds of actors in the audit log.
 const (
 	ActorUser     = "user"      // someone using the dashboard
+	ActorAPIKey   = "api_key"   // an API key; the name is the key's
 	ActorAdminAPI = "admin_api" // Caddy's admin API, and so the CLI
 	ActorSystem   = "system"    // proxyos itself
 )
@@ -221,10 +222,11 @@ type auditUser struct {
 	Email    string `json:"email"`
 	Role     string `json:"role"`
 	Disabled bool   `json:"disabled"`
+	TOTP     bool   `json:"totp_enabled"`
 }
 
 func toAuditUser(u store.User) auditUser {
-	return auditUser{ID: u.ID, Email: u.Email, Role: u.Role, Disabled: u.Disabled}
+	return auditUser{ID: u.ID, Email: u.Email, Role: u.Role, Disabled: u.Disabled, TOTP: u.TOTPEnabled}
 }
 
 // auditPruneEvery is how often old audit entries are deleted.

@@ -71,7 +71,7 @@ func (d *Dashboard) Provision(ctx caddy.Context) error {
 var pages = map[string]bool{
 	"/": true, "/login": true, "/setup": true, "/diagnostics": true,
 	"/routes": true, "/routes/new": true, "/routes/edit": true,
-	"/users": true, "/account": true,
+	"/users": true, "/account": true, "/keys": true,
 	"/audit": true,
 }
 

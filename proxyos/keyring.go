@@ -20,6 +20,7 @@ const minSecretLen = 16
 const (
 	purposeSessionMAC = "proxyos session mac v1"
 	purposeKeyID      = "proxyos key id v1"
+	purposeDataKey    = "proxyos data key v1" // seals TOTP secrets and API key digests
 )
 
 // keyIDLen is the length in hex characters of a key id.
@@ -37,6 +38,7 @@ type Keyring struct {
 type ringKey struct {
 	id         string
 	sessionMAC []byte
+	dataKey    []byte    // AES-256 key of seal and open
 	macPool    sync.Pool // of *macState (HMAC-SHA256 with sessionMAC)
 }
 
@@ -87,7 +89,11 @@ func deriveRingKey(secret string) (*ringKey, error) {
 	if err != nil {
 		return nil, errors.New("deriving session key failed")
 	}
-	rk := &ringKey{id: hex.EncodeToString(idBytes), sessionMAC: mac}
+	data, err := hkdf.Key(sha256.New, []byte(secret), nil, purposeDataKey, 32)
+	if err != nil {
+		return nil, errors.New("deriving data key failed")
+	}
+	rk := &ringKey{id: hex.EncodeToString(idBytes), sessionMAC: mac, dataKey: data}
 	rk.macPool.New = func() any { return &macState{h: hmac.New(sha256.New, rk.sessionMAC)} }
 	return rk, nil
 }

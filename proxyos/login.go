@@ -97,12 +97,16 @@ func (a *App) countAttempt(ctx context.Context, email, ip string) error {
 	return nil
 }
 
-// authenticate checks an email and password. Unknown accounts, wrong
-// passwords and disabled accounts all answer ErrBadCredentials after the
-// same amount of hashing work. Every attempt counts against the account
-// and the client IP before hashing; a successful one clears the account's
-// count and takes back the IP's.
-func (a *App) authenticate(ctx context.Context, email, password, clientIP string) (store.User, error) {
+// authenticate checks an email, password and, for accounts with TOTP
+// on, a code. Unknown accounts, wrong passwords and disabled accounts all
+// answer ErrBadCredentials after the same amount of hashing work. Every
+// attempt counts against the account and the client IP before hashing; a
+// successful one clears the account's count and takes back the IP's. A
+// right password without a code answers ErrTOTPRequired and takes back
+// the attempt (it is the first step of a login, not a guess); a wrong or
+// spent code answers ErrTOTPInvalid and stays counted, so codes are rate
+// limited like passwords.
+func (a *App) authenticate(ctx context.Context, email, password, code, clientIP string) (store.User, error) {
 	norm, nerr := normalizeEmail(email)
 	if nerr != nil {
 		norm = ""
@@ -122,21 +126,40 @@ func (a *App) authenticate(ctx context.Context, email, password, clientIP string
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		verifyDummy(password)
+		return store.User{}, ErrBadCredentials
 	case err != nil:
 		return store.User{}, fmt.Errorf("reading user: %w", err)
-	default:
-		ok, verr := VerifyPassword(u.PasswordHash, password)
-		if verr == nil && ok && !u.Disabled {
-			if err := a.state.store.ResetLoginLimit(ctx, accountLimitKey(norm)); err != nil {
-				return store.User{}, fmt.Errorf("resetting login limits: %w", err)
-			}
-			if err := a.state.store.RefundLoginAttempt(ctx, ipLimitKey(clientIP)); err != nil {
-				return store.User{}, fmt.Errorf("resetting login limits: %w", err)
-			}
-			return u, nil
+	}
+	if ok, verr := VerifyPassword(u.PasswordHash, password); verr != nil || !ok || u.Disabled {
+		return store.User{}, ErrBadCredentials
+	}
+	switch err := a.checkSecondFactor(ctx, u.ID, code); {
+	case errors.Is(err, ErrTOTPRequired):
+		if err := a.refundAttempt(ctx, norm, clientIP); err != nil {
+			return store.User{}, err
+		}
+		return store.User{}, err
+	case err != nil:
+		return store.User{}, err
+	}
+	if err := a.state.store.ResetLoginLimit(ctx, accountLimitKey(norm)); err != nil {
+		return store.User{}, fmt.Errorf("resetting login limits: %w", err)
+	}
+	if err := a.state.store.RefundLoginAttempt(ctx, ipLimitKey(clientIP)); err != nil {
+		return store.User{}, fmt.Errorf("resetting login limits: %w", err)
+	}
+	return u, nil
+}
+
+// refundAttempt takes back one counted attempt of the account and the
+// client IP.
+func (a *App) refundAttempt(ctx context.Context, email, ip string) error {
+	for _, k := range []string{accountLimitKey(email), ipLimitKey(ip)} {
+		if err := a.state.store.RefundLoginAttempt(ctx, k); err != nil {
+			return fmt.Errorf("resetting login limits: %w", err)
 		}
 	}
-	return store.User{}, ErrBadCredentials
+	return nil
 }
 
 // recordFailure counts a failure outside password login (a wrong setup

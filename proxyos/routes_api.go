@@ -70,6 +70,9 @@ func (d *Dashboard) writeRouteError(w http.ResponseWriter, err error) error {
 // actorOf is the audit actor of a dashboard API request: the logged-in
 // user and the client IP as Caddy computes it.
 func actorOf(r *http.Request) Actor {
+	if kc := callerKey(r); kc != nil {
+		return Actor{Name: kc.key.Name, Kind: ActorAPIKey, ClientIP: clientIP(r)}
+	}
 	name := anonymous
 	if id := caller(r); id != nil {
 		name = id.Email

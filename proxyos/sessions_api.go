@@ -72,7 +72,9 @@ func (a *App) RevokeUserSessions(ctx context.Context, userID, except string) (in
 	if err != nil {
 		return 0, fmt.Errorf("revoking sessions: %w", err)
 	}
-	a.state.sessions.markRevoked(userID, ids)
+	if len(ids) > 0 { // nil would mark every cached session, except's too
+		a.state.sessions.markRevoked(userID, ids)
+	}
 	return len(ids), nil
 }
 
@@ -137,7 +139,7 @@ func (d *Dashboard) sessionTarget(w http.ResponseWriter, r *http.Request, id *Id
 		return id.UserID, nil
 	}
 	if id.Role != RoleAdmin {
-		writeJSON(w, http.StatusForbidden, apiError{Error: "only admins can manage another user's sessions", Field: "user_id"})
+		writeJSON(w, http.StatusForbidden, apiError{Error: "only admins can act on another user's sessions or keys", Field: "user_id"})
 		return "", nil
 	}
 	if _, err := d.app.state.store.UserByID(r.Context(), userID); errors.Is(err, store.ErrNotFound) {

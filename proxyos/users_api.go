@@ -20,12 +20,13 @@ type accountJSON struct {
 	Email     string    `json:"email"`
 	Role      string    `json:"role"`
 	Disabled  bool      `json:"disabled"`
+	TOTP      bool      `json:"totp_enabled"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
 func toAccountJSON(u store.User) accountJSON {
-	return accountJSON{ID: u.ID, Email: u.Email, Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+	return accountJSON{ID: u.ID, Email: u.Email, Role: u.Role, Disabled: u.Disabled, TOTP: u.TOTPEnabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
 // ErrWrongPassword is returned when the current password given to change
@@ -83,6 +84,12 @@ func (a *App) changeUser(ctx context.Context, u store.User, c UserChange, keepSe
 	}
 	if u.Disabled != wasDisabled {
 		a.state.sessions.markDisabled(u.ID, u.Disabled)
+	}
+	if c.ResetTOTP != nil && *c.ResetTOTP && u.TOTPEnabled {
+		if err := a.state.store.DisableTOTP(ctx, u.ID); err != nil {
+			return store.User{}, false, fmt.Errorf("resetting two-factor authentication: %w", err)
+		}
+		u.TOTPEnabled = false
 	}
 	if revoke {
 		if _, err := a.RevokeUserSessions(ctx, u.ID, keepSession); err != nil {

@@ -15,7 +15,7 @@ const adminRole = "admin"
 
 // ListUsers returns every user, ordered by email.
 func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY email`)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+userSelect+` FROM users ORDER BY email`)
 	if err != nil {
 		return nil, err
 	}

@@ -16,16 +16,20 @@ type User struct {
 	Disabled     bool
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	TOTPEnabled  bool // read only; see SetTOTP
 }
 
 const userColumns = `id, email, password_hash, role, disabled, created_at, updated_at`
+
+// userSelect is userColumns and what scanUser derives from other columns.
+const userSelect = userColumns + `, totp_secret <> ''`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var (
 		u                User
 		created, updated int64
 	)
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &created, &updated)
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &created, &updated, &u.TOTPEnabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
@@ -73,12 +77,12 @@ func (s *Store) CreateFirstUser(ctx context.Context, u User) error {
 
 // UserByEmail finds a user by (lower-case) email.
 func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
-	return scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE email = ?`), email))
+	return scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT `+userSelect+` FROM users WHERE email = ?`), email))
 }
 
 // UserByID finds a user by id.
 func (s *Store) UserByID(ctx context.Context, id string) (User, error) {
-	return scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
+	return scanUser(s.db.QueryRowContext(ctx, s.q(`SELECT `+userSelect+` FROM users WHERE id = ?`), id))
 }
 
 // CountUsers returns how many users exist.

@@ -1,0 +1,256 @@
+package proxyos
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// createKey makes a key through the API and returns it with its id.
+func createKey(t *testing.T, d *Dashboard, cookie, body string) (string, string) {
+	t.Helper()
+	rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/keys", body), cookie))
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("create key %s: %d %s", body, rec.Code, rec.Body)
+	}
+	var out struct {
+		Key    string     `json:"key"`
+		APIKey apiKeyJSON `json:"api_key"`
+	}
+	decodeBody(t, rec, &out)
+	return out.Key, out.APIKey.ID
+}
+
+// bearer builds an API request authenticated with key, as automation
+// sends it: no cookie, no Origin.
+func bearer(method, path, body, key string) *http.Request {
+	req := apiRequest(method, path, body)
+	req.Header.Del("Origin")
+	req.Header.Del("Sec-Fetch-Site")
+	req.Header.Set("Authorization", "Bearer "+key)
+	return req
+}
+
+func TestAPIKeyFormat(t *testing.T) {
+	a := newTestApp(t)
+	d := a.dashboard()
+	admin := a.addUser(t, "root@example.com", "correct horse battery", RoleAdmin)
+	key, id := createKey(t, d, a.newSession(t, admin), `{"name":"ci","scopes":["routes:read"]}`)
+	if len(key) != apiKeyLen || !strings.HasPrefix(key, "pxos_") {
+		t.Fatalf("key %q", key)
+	}
+	if got, ok := parseAPIKey(key); !ok || got != id {
+		t.Fatalf("parseAPIKey = %q, %v; want id %q", got, ok, id)
+	}
+	k, err := a.state.store.APIKeyByID(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Attack: reading keys from a copy of the database. Only a sealed
+	// digest is stored.
+	if strings.Contains(k.Digest, key[len(apiKeyPrefix)+apiKeyIDChars:]) || !strings.HasPrefix(k.Digest, "v1.") {
+		t.Fatalf("stored digest %q", k.Digest)
+	}
+	rec := serve(t, d, withCookie(apiRequest(http.MethodGet, "/api/keys", ""), a.newSession(t, admin)))
+	if rec.Code != 200 || strings.Contains(rec.Body.String(), key) || strings.Contains(rec.Body.String(), k.Digest) {
+		t.Fatalf("list shows the key or digest: %s", rec.Body)
+	}
+}
+
+func TestAPIKeyUse(t *testing.T) {
+	a := newTestApp(t)
+	d := a.dashboard()
+	op := a.addUser(t, "op@example.com", "correct horse battery", RoleOperator)
+	cookie := a.newSession(t, op)
+	key, id := createKey(t, d, cookie, `{"name":"deploy","scopes":["routes:read"],"expires_in":"1h"}`)
+
+	if rec := serve(t, d, bearer(http.MethodGet, "/api/routes", "", key)); rec.Code != 200 {
+		t.Fatalf("GET /api/routes with routes:read: %d %s", rec.Code, rec.Body)
+	}
+	// Attack: a key going beyond its scope.
+	if rec := serve(t, d, bearer(http.MethodPost, "/api/routes", `{}`, key)); rec.Code != http.StatusForbidden {
+		t.Fatalf("POST /api/routes with routes:read: %d %s", rec.Code, rec.Body)
+	}
+	// Attack: a leaked key minting more keys or changing the password.
+	for _, c := range []struct{ method, path, body string }{
+		{http.MethodPost, "/api/keys", `{"name":"x","scopes":["routes:read"]}`},
+		{http.MethodPut, "/api/account/password", `{"current":"correct horse battery","new":"another long password"}`},
+		{http.MethodPost, "/api/account/totp", `{}`},
+	} {
+		if rec := serve(t, d, bearer(c.method, c.path, c.body, key)); rec.Code != http.StatusForbidden {
+			t.Fatalf("%s %s with a key: %d %s", c.method, c.path, rec.Code, rec.Body)
+		}
+	}
+	k, _ := a.state.store.APIKeyByID(context.Background(), id)
+	if k.LastUsedAt.IsZero() {
+		t.Fatal("last_used_at not recorded")
+	}
+
+	a.clock.Advance(2 * time.Hour)
+	rec := serve(t, d, bearer(http.MethodGet, "/api/routes", "", key))
+	if rec.Code != 401 || !strings.Contains(rec.Body.String(), string(ReasonKeyExpired)) {
+		t.Fatalf("expired key: %d %s", rec.Code, rec.Body)
+	}
+
+	key2, id2 := createKey(t, d, cookie, `{"name":"deploy2","scopes":["routes:write"]}`)
+	if rec := serve(t, d, bearer(http.MethodGet, "/api/routes", "", key2)); rec.Code != 200 {
+		t.Fatalf("routes:write reads routes: %d", rec.Code)
+	}
+	if rec := serve(t, d, withCookie(apiRequest(http.MethodDelete, "/api/keys/"+id2, "{}"), cookie)); rec.Code != 204 {
+		t.Fatalf("revoke: %d %s", rec.Code, rec.Body)
+	}
+	rec = serve(t, d, bearer(http.MethodGet, "/api/routes", "", key2))
+	if rec.Code != 401 || !strings.Contains(rec.Body.String(), string(ReasonKeyRevoked)) {
+		t.Fatalf("revoked key: %d %s", rec.Code, rec.Body)
+	}
+	// Attack: a forged key with a real id.
+	forged := key2[:len(key2)-4] + "aaaa"
+	if forged == key2 {
+		forged = key2[:len(key2)-4] + "bbbb"
+	}
+	rec = serve(t, d, bearer(http.MethodGet, "/api/routes", "", forged))
+	if rec.Code != 401 || !strings.Contains(rec.Body.String(), string(ReasonKeyInvalid)) {
+		t.Fatalf("forged key: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// Attack: privilege escalation through keys. An operator cannot grant
+// admin scopes, and a key of a user who is demoted or disabled loses what
+// the user lost.
+func TestAPIKeyBoundedByOwnerRole(t *testing.T) {
+	a := newTestApp(t)
+	d := a.dashboard()
+	root := a.addUser(t, "root@example.com", "correct horse battery", RoleAdmin)
+	boss := a.addUser(t, "boss@example.com", "correct horse battery", RoleAdmin)
+	op := a.addUser(t, "op@example.com", "correct horse battery", RoleOperator)
+	for _, scope := range []string{ScopeUsersRead, ScopeUsersWrite, ScopeAuditRead, ScopeAdmin} {
+		rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/keys", fmt.Sprintf(`{"name":"x","scopes":[%q]}`, scope)), a.newSession(t, op)))
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), `"field":"scopes"`) {
+			t.Fatalf("operator granting %s: %d %s", scope, rec.Code, rec.Body)
+		}
+	}
+	key, _ := createKey(t, d, a.newSession(t, boss), `{"name":"all","scopes":["admin"]}`)
+	if rec := serve(t, d, bearer(http.MethodGet, "/api/users", "", key)); rec.Code != 200 {
+		t.Fatalf("admin key lists users: %d", rec.Code)
+	}
+	role := RoleViewer
+	if _, err := a.UpdateUserByID(context.Background(), boss.ID, UserChange{Role: &role}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if rec := serve(t, d, bearer(http.MethodGet, "/api/users", "", key)); rec.Code != http.StatusForbidden {
+		t.Fatalf("key of a demoted admin lists users: %d", rec.Code)
+	}
+	if rec := serve(t, d, bearer(http.MethodGet, "/api/routes", "", key)); rec.Code != 200 {
+		t.Fatalf("key of a viewer reads routes: %d", rec.Code)
+	}
+	disabled := true
+	if _, err := a.UpdateUserByID(context.Background(), boss.ID, UserChange{Disabled: &disabled}, ""); err != nil {
+		t.Fatal(err)
+	}
+	rec := serve(t, d, bearer(http.MethodGet, "/api/routes", "", key))
+	if rec.Code != 401 || !strings.Contains(rec.Body.String(), string(ReasonUserDisabled)) {
+		t.Fatalf("key of a disabled user: %d %s", rec.Code, rec.Body)
+	}
+	_ = root
+}
+
+// Attack: a user revoking or listing another user's keys.
+func TestAPIKeyOtherUsers(t *testing.T) {
+	a := newTestApp(t)
+	d := a.dashboard()
+	root := a.addUser(t, "root@example.com", "correct horse battery", RoleAdmin)
+	ada := a.addUser(t, "ada@example.com", "correct horse battery", RoleOperator)
+	bob := a.addUser(t, "bob@example.com", "correct horse battery", RoleOperator)
+	key, id := createKey(t, d, a.newSession(t, ada), `{"name":"ada's","scopes":["routes:read"]}`)
+	bobCookie := a.newSession(t, bob)
+	if rec := serve(t, d, withCookie(apiRequest(http.MethodDelete, "/api/keys/"+id, "{}"), bobCookie)); rec.Code != 404 {
+		t.Fatalf("bob revoking ada's key: %d", rec.Code)
+	}
+	if rec := serve(t, d, withCookie(apiRequest(http.MethodGet, "/api/keys?user_id="+ada.ID, ""), bobCookie)); rec.Code != 403 {
+		t.Fatalf("bob listing ada's keys: %d", rec.Code)
+	}
+	if rec := serve(t, d, bearer(http.MethodGet, "/api/routes", "", key)); rec.Code != 200 {
+		t.Fatalf("ada's key after bob's attempts: %d", rec.Code)
+	}
+	rootCookie := a.newSession(t, root)
+	rec := serve(t, d, withCookie(apiRequest(http.MethodGet, "/api/keys?user_id="+ada.ID, ""), rootCookie))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), id) {
+		t.Fatalf("admin listing ada's keys: %d %s", rec.Code, rec.Body)
+	}
+	if rec := serve(t, d, withCookie(apiRequest(http.MethodDelete, "/api/keys/"+id, "{}"), rootCookie)); rec.Code != 204 {
+		t.Fatalf("admin revoking ada's key: %d", rec.Code)
+	}
+}
+
+func TestCreateAPIKeyValidation(t *testing.T) {
+	a := newTestApp(t)
+	d := a.dashboard()
+	admin := a.addUser(t, "root@example.com", "correct horse battery", RoleAdmin)
+	cookie := a.newSession(t, admin)
+	for _, c := range []struct{ body, field string }{
+		{`{"name":"","scopes":["routes:read"]}`, "name"},
+		{`{"name":"` + strings.Repeat("n", maxKeyNameLen+1) + `","scopes":["routes:read"]}`, "name"},
+		{`{"name":"a\u0000b","scopes":["routes:read"]}`, "name"},
+		{`{"name":"x","scopes":[]}`, "scopes"},
+		{`{"name":"x","scopes":["routes:delete"]}`, "scopes"},
+		{`{"name":"x","scopes":["routes:read"],"expires_in":"soon"}`, "expires_in"},
+		{`{"name":"x","scopes":["routes:read"],"expires_in":"-1h"}`, "expires_in"},
+	} {
+		rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/keys", c.body), cookie))
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), `"field":"`+c.field+`"`) {
+			t.Errorf("%s: %d %s, want 400 on %s", c.body, rec.Code, rec.Body, c.field)
+		}
+	}
+	keys, _ := a.state.store.ListAPIKeys(context.Background(), admin.ID)
+	if len(keys) != 0 {
+		t.Fatalf("%d keys stored after refused input", len(keys))
+	}
+}
+
+// A key made before a secret rotation keeps working with the old secret
+// under previous_secrets, is re-sealed at start-up, and then keeps working
+// after the old secret is dropped.
+func TestAPIKeyAcrossSecretRotation(t *testing.T) {
+	oldSecret, newSecret := randomSecret(t), randomSecret(t)
+	a := newTestApp(t, func(a *App) { a.Secret = oldSecret })
+	d := a.dashboard()
+	admin := a.addUser(t, "root@example.com", "correct horse battery", RoleAdmin)
+	key, id := createKey(t, d, a.newSession(t, admin), `{"name":"ci","scopes":["routes:read"]}`)
+
+	a.keyring = mustKeyring(t, newSecret, oldSecret)
+	if rec := serve(t, d, bearer(http.MethodGet, "/api/routes", "", key)); rec.Code != 200 {
+		t.Fatalf("key with the old secret under previous_secrets: %d", rec.Code)
+	}
+	a.resealAll(context.Background())
+	k, _ := a.state.store.APIKeyByID(context.Background(), id)
+	if want := "v1." + a.keyring.CurrentID() + "."; !strings.HasPrefix(k.Digest, want) {
+		t.Fatalf("digest %q not re-sealed with the current key", k.Digest)
+	}
+	a.keyring = mustKeyring(t, newSecret)
+	if rec := serve(t, d, bearer(http.MethodGet, "/api/routes", "", key)); rec.Code != 200 {
+		t.Fatalf("key after dropping the old secret: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestScopesCover(t *testing.T) {
+	for _, c := range []struct {
+		scopes []string
+		need   string
+		want   bool
+	}{
+		{[]string{ScopeRoutesRead}, ScopeRoutesRead, true},
+		{[]string{ScopeRoutesWrite}, ScopeRoutesRead, true},
+		{[]string{ScopeRoutesRead}, ScopeRoutesWrite, false},
+		{[]string{ScopeUsersWrite}, ScopeRoutesRead, false},
+		{[]string{ScopeAdmin}, ScopeAuditRead, true},
+		{[]string{ScopeAdmin}, "", false},
+		{nil, ScopeRoutesRead, false},
+	} {
+		if got := scopesCover(c.scopes, c.need); got != c.want {
+			t.Errorf("scopesCover(%v, %q) = %v", c.scopes, c.need, got)
+		}
+	}
+}
