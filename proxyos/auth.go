@@ -41,6 +41,11 @@ type Auth struct {
 
 	app    *App
 	logger *zap.Logger
+	// sharedHeaders: the handlers after this gate are known never to
+	// write request header values in place, so requests may carry the
+	// session's cached header values themselves (see ServeHTTP). The
+	// router sets it for the gates of the routes it compiles.
+	sharedHeaders bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -94,15 +99,47 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return caddyhttp.Error(http.StatusForbidden, fmt.Errorf("role %q is not allowed here", id.Role))
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.auth.user.id", id.UserID)
-		repl.Set("http.auth.user.email", id.Email)
-		repl.Set("http.auth.user.role", id.Role)
+		repl.Set("http.auth.user.id", e.user)
+		repl.Set("http.auth.user.email", e.email)
+		repl.Set("http.auth.user.role", e.role)
 	}
-	r.Header["X-Proxyos-User"] = []string{id.UserID}
-	r.Header["X-Proxyos-Email"] = []string{id.Email}
-	r.Header["X-Proxyos-Role"] = []string{id.Role}
+	// A header value slice can be written in place by a later handler
+	// (request_header with a replacement does hdr[name][i] = …), which
+	// would change the cached values of every request of the session,
+	// racing with those in flight. So the cached slices go into the
+	// request only where the router vouches for what follows (its
+	// routes end in reverse_proxy, which edits a copy of the headers,
+	// or in a static response); elsewhere each request gets its own.
+	if h.sharedHeaders {
+		setIdentity(r.Header, e.userHdr, e.emailHdr, e.roleHdr)
+	} else {
+		v := []string{id.UserID, id.Email, id.Role}
+		setIdentity(r.Header, v[0:1:1], v[1:2:2], v[2:3:3])
+	}
 	stripSessionCookie(r.Header)
-	return next.ServeHTTP(w, r)
+	err = next.ServeHTTP(w, r)
+	if err != nil && h.sharedHeaders {
+		// The site's error routes run next with this request, and the
+		// router does not know them.
+		unshare(r.Header, "X-Proxyos-User", e.userHdr)
+		unshare(r.Header, "X-Proxyos-Email", e.emailHdr)
+		unshare(r.Header, "X-Proxyos-Role", e.roleHdr)
+	}
+	return err
+}
+
+// setIdentity sets the identity headers to the given values.
+func setIdentity(h http.Header, user, email, role []string) {
+	h["X-Proxyos-User"] = user
+	h["X-Proxyos-Email"] = email
+	h["X-Proxyos-Role"] = role
+}
+
+// unshare gives header name a copy of its value if it still is shared.
+func unshare(h http.Header, name string, shared []string) {
+	if v := h[name]; len(v) > 0 && &v[0] == &shared[0] {
+		h[name] = slices.Clone(v)
+	}
 }
 
 // stripIdentity removes every X-Proxyos-* header, in any case.

@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/proxyos/caddy-proxyos/proxyos/store"
 )
 
 // nextRecorder is the handler after proxyos_auth; it records what it saw.
@@ -141,6 +143,105 @@ func TestAuthStripsSessionCookie(t *testing.T) {
 	}
 	if got, want := next.header.Values("Cookie"), []string{"app_session=s1; theme=dark"}; len(got) != 1 || got[0] != want[0] {
 		t.Errorf("upstream Cookie = %q, want %q", got, want)
+	}
+}
+
+// TestAuthCachedIdentity prevents one request's identity from reaching
+// another through the values the gate caches per session: requests of
+// two users in turn, each forging X-Proxyos-User, get their own identity
+// whether the gate hands the cached header values on (in the routes the
+// router compiles) or copies them (anywhere else). A handler that then
+// rewrites the header values in place, as request_header with a
+// replacement does, changes only its own request, also when it runs
+// after an error (as the site's error routes do).
+func TestAuthCachedIdentity(t *testing.T) {
+	a := newTestApp(t)
+	ada := a.addUser(t, "ada@example.com", "password1", RoleAdmin)
+	bob := a.addUser(t, "bob@example.com", "password1", RoleViewer)
+	cookies := map[string]string{ada.ID: a.newSession(t, ada), bob.ID: a.newSession(t, bob)}
+	tests := []struct {
+		name    string
+		shared  bool
+		nextErr error // what the handler after the gate returns
+		rewrite bool  // rewrite the identity header values in place afterwards
+	}{
+		{"copied", false, nil, true},
+		// Where the gate shares, the handlers after it leave the values
+		// alone (the router checks it) until one returns an error.
+		{"shared", true, nil, false},
+		{"shared, error", true, caddyhttp.Error(http.StatusBadGateway, errors.New("upstream down")), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &Auth{app: a.App, logger: zap.NewNop(), sharedHeaders: tt.shared}
+			for i, u := range []store.User{ada, bob, ada, bob, ada} {
+				req := httptest.NewRequest(http.MethodGet, "http://app.test/x", nil)
+				withCookie(req, cookies[u.ID])
+				req.Header.Set("X-Proxyos-User", "forged")
+				rec := httptest.NewRecorder()
+				req, _ = prepare(req, rec)
+				next := &nextRecorder{}
+				err := h.ServeHTTP(rec, req, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+					next.ServeHTTP(w, r) //nolint:errcheck // always nil
+					return tt.nextErr
+				}))
+				if !errors.Is(err, tt.nextErr) || !next.called {
+					t.Fatalf("request %d (%s): error %v, passed %v", i, u.Email, err, next.called)
+				}
+				want := map[string]string{"X-Proxyos-User": u.ID, "X-Proxyos-Email": u.Email, "X-Proxyos-Role": u.Role}
+				for name, v := range want {
+					if got := next.header.Values(name); len(got) != 1 || got[0] != v {
+						t.Errorf("request %d (%s): %s = %q, want %q", i, u.Email, name, got, v)
+					}
+				}
+				if got := next.repl["http.auth.user.id"]; got != u.ID {
+					t.Errorf("request %d (%s): {http.auth.user.id} = %q, want %q", i, u.Email, got, u.ID)
+				}
+				if !tt.rewrite {
+					continue
+				}
+				// What the gate left in the request is this request's to
+				// change.
+				for name := range want {
+					for j := range req.Header[name] {
+						req.Header[name][j] = "rewritten"
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestAuthCachedSessionAllocs checks that passing the gate with a cached
+// session allocates nothing where the gate may share its cached values,
+// and only the request's own copy of the identity header values
+// elsewhere.
+func TestAuthCachedSessionAllocs(t *testing.T) {
+	skipAllocsUnderRace(t)
+	a := newTestApp(t)
+	cookie := CookieName + "=" + a.newSession(t, a.addUser(t, "ada@example.com", "password1", RoleAdmin))
+	for _, tt := range []struct {
+		shared bool
+		max    float64
+	}{{true, 0}, {false, 1}} {
+		h := &Auth{app: a.App, logger: zap.NewNop(), sharedHeaders: tt.shared}
+		rec := httptest.NewRecorder()
+		req, _ := prepare(httptest.NewRequest(http.MethodGet, "http://app.test/x", nil), rec)
+		cookieLine := []string{cookie}
+		next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+		serve := func() {
+			req.Header["Cookie"] = cookieLine
+			if err := h.ServeHTTP(rec, req, next); err != nil {
+				t.Fatal(err)
+			}
+		}
+		serve() // the replacer's map gets its keys once per request
+		if n := testing.AllocsPerRun(100, serve); n > tt.max {
+			t.Errorf("shared %v: %.1f allocations per request, want at most %v", tt.shared, n, tt.max)
+		}
+		if got := req.Header.Get("X-Proxyos-Email"); got != "ada@example.com" {
+			t.Errorf("shared %v: X-Proxyos-Email = %q", tt.shared, got)
+		}
 	}
 }
 

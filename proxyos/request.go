@@ -130,28 +130,58 @@ func sessionCookies(h http.Header) func(yield func(string) bool) {
 	}
 }
 
-// stripSessionCookie removes the session cookie from the request's Cookie
-// headers, keeping every other cookie, so upstreams never see it.
+// stripSessionCookie removes the session cookies from the request's
+// Cookie headers, so upstreams never see them, and keeps every other
+// cookie, in one Cookie line. It allocates only to keep other cookies
+// beside a session cookie; lines without one are left as they are.
 func stripSessionCookie(h http.Header) {
-	lines := h["Cookie"]
-	if len(lines) == 0 {
-		return
-	}
-	var kept []string
-	for _, line := range lines {
-		for _, part := range strings.Split(line, ";") {
-			p := strings.TrimSpace(part)
-			if name, _, _ := strings.Cut(p, "="); name == CookieName || p == "" {
-				continue
+	found, size := false, 0 // size: the kept cookies joined with "; "
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			switch part = strings.TrimSpace(part); {
+			case part == "":
+			case isSessionCookie(part):
+				found = true
+			default:
+				if size > 0 {
+					size += len("; ")
+				}
+				size += len(part)
 			}
-			kept = append(kept, p)
 		}
 	}
-	if len(kept) == 0 {
-		h.Del("Cookie")
+	if !found {
 		return
 	}
-	h.Set("Cookie", strings.Join(kept, "; "))
+	if size == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			if part = strings.TrimSpace(part); part == "" || isSessionCookie(part) {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(part)
+		}
+	}
+	h["Cookie"] = []string{b.String()}
+}
+
+// isSessionCookie reports whether a trimmed name=value pair of a Cookie
+// header is the session cookie.
+func isSessionCookie(part string) bool {
+	name, _, _ := strings.Cut(part, "=")
+	return name == CookieName
 }
 
 // decodeJSON reads a JSON body of at most maxBodyBytes into v, refusing

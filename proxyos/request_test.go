@@ -244,6 +244,7 @@ func TestStripSessionCookie(t *testing.T) {
 		{"several headers", []string{"a=1", "proxyos_session=abc", "b=2;c=3"}, []string{"a=1; b=2; c=3"}},
 		{"similar names kept", []string{"xproxyos_session=1; proxyos_session=abc; proxyos_session_old=2"}, []string{"xproxyos_session=1; proxyos_session_old=2"}},
 		{"empty parts dropped", []string{"a=1;; ;proxyos_session=abc"}, []string{"a=1"}},
+		{"no session cookie: left as sent", []string{"a=1;b=2", "c=3"}, []string{"a=1;b=2", "c=3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

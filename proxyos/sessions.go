@@ -48,6 +48,27 @@ type sessionEntry struct {
 	revoked   atomic.Bool
 	lastSeen  atomic.Int64 // unix nanoseconds
 	flushed   atomic.Int64 // lastSeen value last written to the store
+
+	// What proxyos_auth gives every request of this session, made once
+	// from id when the session is cached, so that passing the gate need
+	// not allocate: the placeholder values, already boxed, and the
+	// identity header values. Like id, they never change; requests share
+	// them, so nothing may write to them (see Auth.ServeHTTP).
+	user, email, role          any
+	userHdr, emailHdr, roleHdr []string
+}
+
+// newSessionEntry returns the cache entry of a session of id that
+// expires at expiresAt (unix nanoseconds).
+func newSessionEntry(id Identity, expiresAt int64) *sessionEntry {
+	hdr := []string{id.UserID, id.Email, id.Role} // one allocation for the three
+	return &sessionEntry{
+		id: id, expiresAt: expiresAt,
+		user: id.UserID, email: id.Email, role: id.Role,
+		// Capacity 1: appending to one copies it instead of writing
+		// into the next value.
+		userHdr: hdr[0:1:1], emailHdr: hdr[1:2:2], roleHdr: hdr[2:3:3],
+	}
 }
 
 // sessionCache verifies session tokens against an in-memory cache backed
@@ -86,7 +107,7 @@ func (c *sessionCache) create(ctx context.Context, k *Keyring, u store.User, ttl
 	if err != nil {
 		return "", Identity{}, err
 	}
-	e := &sessionEntry{id: id, expiresAt: now.Add(ttl).UnixNano()}
+	e := newSessionEntry(id, now.Add(ttl).UnixNano())
 	e.lastSeen.Store(now.UnixNano())
 	e.flushed.Store(now.UnixNano())
 	c.mu.Lock()
@@ -155,10 +176,7 @@ func (c *sessionCache) loadOnce(ctx context.Context, key [sha256.Size]byte, gen 
 	if err != nil {
 		return nil, err
 	}
-	e := &sessionEntry{
-		id:        Identity{SessionID: su.ID, UserID: su.UserID, Email: su.Email, Role: su.Role},
-		expiresAt: su.ExpiresAt.UnixNano(),
-	}
+	e := newSessionEntry(Identity{SessionID: su.ID, UserID: su.UserID, Email: su.Email, Role: su.Role}, su.ExpiresAt.UnixNano())
 	e.disabled.Store(su.Disabled)
 	e.revoked.Store(!su.RevokedAt.IsZero())
 	e.lastSeen.Store(su.LastSeenAt.UnixNano())
