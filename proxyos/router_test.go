@@ -1,14 +1,24 @@
 package proxyos
 
 import (
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/encode"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/headers"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/rewrite"
+	_ "github.com/caddyserver/caddy/v2/modules/standard" // the encoders compressing routes load
 	"go.uber.org/zap"
 
 	"github.com/proxyos/caddy-proxyos/proxyos/route"
@@ -69,6 +79,23 @@ func rtuCompile(t *testing.T, rt *router, r *route.Route) (*liveRoute, *atomic.I
 	return lr, &n
 }
 
+// rtuCompileShared is rtuCompile for a route loaded at start-up: it is
+// provisioned in shared, a context of many routes.
+func rtuCompileShared(t *testing.T, rt *router, r *route.Route, shared caddy.Context) (*liveRoute, *atomic.Int32) {
+	t.Helper()
+	if err := r.Validate(); err != nil {
+		t.Fatalf("route %s: %v", r.ID, err)
+	}
+	lr, err := rt.compileShared(r, shared)
+	if err != nil {
+		t.Fatalf("compiling route %s: %v", r.ID, err)
+	}
+	var n atomic.Int32
+	cancel := lr.cancel
+	lr.cancel = func() { n.Add(1); cancel() }
+	return lr, &n
+}
+
 // rtuBody serves a GET for host through lr and returns the body.
 func rtuBody(t *testing.T, lr *liveRoute, host string) string {
 	t.Helper()
@@ -89,7 +116,7 @@ func rtuPublish(rt *router, id string, lr *liveRoute) {
 }
 
 func TestRouterLookup(t *testing.T) {
-	rt := newRouter(caddy.Context{}, zap.NewNop())
+	rt := newRouter(rtuCaddyContext(t), zap.NewNop())
 	exact, _ := rtuFake("exact", "app.example.com", "10.0.0.1", "::1")
 	wild, _ := rtuFake("wild", "*.example.com")
 	specific, _ := rtuFake("specific", "x.example.com")
@@ -174,7 +201,7 @@ func TestRouterNormalizeHost(t *testing.T) {
 }
 
 func TestRouterPublish(t *testing.T) {
-	rt := newRouter(caddy.Context{}, zap.NewNop())
+	rt := newRouter(rtuCaddyContext(t), zap.NewNop())
 	v1, v1Cancels := rtuFake("r1", "a.example.com", "b.example.com", "*.w.example.com")
 	other, otherCancels := rtuFake("r2", "d.example.com")
 	rtuPublish(rt, "r1", v1)
@@ -272,27 +299,45 @@ func TestRouterServesCompiledRoutes(t *testing.T) {
 }
 
 // TestRouterCleansUpReplacedRoute checks that replacing or removing a
-// route stops its modules: the active health checker of its
-// reverse_proxy stops probing the upstream.
+// route stops its modules, whether it has a context of its own (changed
+// from the API) or shares one with the routes loaded with it: the active
+// health checker of its reverse_proxy stops probing the upstream, and
+// its transport closes its idle connection to the upstream (Cleanup);
+// the other route loaded with it keeps serving.
 func TestRouterCleansUpReplacedRoute(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		next func(rt *router, t *testing.T) *liveRoute
+		name   string
+		loaded bool // compiled by load, in a shared context
+		next   func(rt *router, t *testing.T) *liveRoute
 	}{
-		{"replaced", func(rt *router, t *testing.T) *liveRoute {
+		{"replaced", false, func(rt *router, t *testing.T) *liveRoute {
 			lr, _ := rtuCompile(t, rt, rtuStaticRoute("r1", "maintenance", "app.example.com"))
 			return lr
 		}},
-		{"removed", func(*router, *testing.T) *liveRoute { return nil }},
+		{"removed", false, func(*router, *testing.T) *liveRoute { return nil }},
+		{"loaded, replaced", true, func(rt *router, t *testing.T) *liveRoute {
+			lr, _ := rtuCompile(t, rt, rtuStaticRoute("r1", "maintenance", "app.example.com"))
+			return lr
+		}},
+		{"loaded, removed", true, func(*router, *testing.T) *liveRoute { return nil }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var probes atomic.Int64
-			upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var probes, open atomic.Int64
+			upstream := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/healthz" {
 					probes.Add(1)
 				}
 				io.WriteString(w, "ok")
 			}))
+			upstream.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				switch s {
+				case http.StateNew:
+					open.Add(1)
+				case http.StateClosed, http.StateHijacked:
+					open.Add(-1)
+				}
+			}
+			upstream.Start()
 			t.Cleanup(upstream.Close)
 
 			rt := rtuNewRouter(t)
@@ -302,14 +347,28 @@ func TestRouterCleansUpReplacedRoute(t *testing.T) {
 				LoadBalancing: &route.LoadBalancing{HealthCheck: &route.HealthCheck{Path: "/healthz", Interval: "100ms"}},
 			}
 			r.Normalize()
-			lr, cancels := rtuCompile(t, rt, r)
+			other := rtuStaticRoute("r2", "other", "other.example.com")
+			var lr, lr2 *liveRoute
+			var cancels *atomic.Int32
+			if tc.loaded {
+				shared, _ := caddy.NewContext(rt.ctx)
+				lr, cancels = rtuCompileShared(t, rt, r, shared)
+				lr2, _ = rtuCompileShared(t, rt, other, shared)
+			} else {
+				lr, cancels = rtuCompile(t, rt, r)
+				lr2, _ = rtuCompile(t, rt, other)
+			}
 			rtuPublish(rt, "r1", lr)
-			rtuWaitFor(t, "the health checker to probe", func() bool { return probes.Load() >= 2 })
+			rtuPublish(rt, "r2", lr2)
+			// The probes go through the route's transport, which keeps
+			// the connection open between them.
+			rtuWaitFor(t, "the health checker to probe", func() bool { return probes.Load() >= 2 && open.Load() > 0 })
 
 			rtuPublish(rt, "r1", tc.next(rt, t))
 			if cancels.Load() != 1 {
 				t.Fatalf("old route cancelled %d times, want 1", cancels.Load())
 			}
+			rtuWaitFor(t, "the connections to the upstream to close", func() bool { return open.Load() == 0 })
 			// Probes stop: the count stays put for 10 intervals.
 			deadline := time.Now().Add(10 * time.Second)
 			for {
@@ -322,8 +381,173 @@ func TestRouterCleansUpReplacedRoute(t *testing.T) {
 					t.Fatalf("the health checker still probes after the route was %s (%d probes)", tc.name, probes.Load())
 				}
 			}
+			if got := rtuBody(t, rt.lookup("other.example.com"), "other.example.com"); got != "other" {
+				t.Errorf("the other route serves %q, want other", got)
+			}
 		})
 	}
+}
+
+// TestRouterSharedCleanups checks that a route loaded in a shared
+// context gets the same cleaning as in a context of its own:
+// walkModules finds every module with a Cleanup that Caddy records in the route's
+// context (read through reflection: Caddy keeps them unexported), for
+// routes using every option.
+//
+// Caddy cleans a route's context's modules only on cancellation, so the
+// test cannot just compare what gets cleaned.
+func TestRouterSharedCleanups(t *testing.T) {
+	a := rtuNewApp(t)
+	proxy := func(upstreams ...string) *route.Route {
+		return &route.Route{ID: "r", Enabled: true, Hosts: []string{"app.example.com"}, Kind: route.KindProxy, Upstreams: upstreams}
+	}
+	full := proxy("https://10.0.0.5:443", "https://10.0.0.6:443")
+	full.UpstreamTLS = &route.UpstreamTLS{SkipVerify: true, ServerName: "app.internal"}
+	full.LoadBalancing = &route.LoadBalancing{Policy: "round_robin", HealthCheck: &route.HealthCheck{Path: "/healthz"}}
+	full.Headers = &route.Headers{
+		Request:  &route.HeaderOps{Set: map[string]string{"X-A": "1"}, Delete: []string{"X-B"}},
+		Response: &route.HeaderOps{Set: map[string]string{"X-C": "1"}},
+	}
+	full.HSTS, full.ForceHTTPS, full.Compress, full.StripPrefix = true, true, true, "/api"
+	full.Access = &route.Access{Allow: []string{"10.0.0.0/8"}, Deny: []string{"10.1.0.0/16"}}
+	full.Auth = &route.Auth{RequireLogin: true, Roles: []string{RoleAdmin}}
+	redirect := &route.Route{ID: "r", Enabled: true, Hosts: []string{"old.example.com"}, Kind: route.KindRedirect,
+		Redirect: &route.Redirect{To: "https://new.example.com", PreservePath: true}}
+	for name, r := range map[string]*route.Route{
+		"minimal proxy":      proxy("http://10.0.0.5:3000"),
+		"every proxy option": full,
+		"static":             rtuStaticRoute("r", "hello", "static.example.com"),
+		"redirect":           redirect,
+	} {
+		t.Run(name, func(t *testing.T) {
+			r.Normalize()
+			if err := r.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := caddy.NewContext(a.router.ctx)
+			defer cancel()
+			list, err := a.router.provision(r, ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]bool{} // module type and address
+			instances := reflect.ValueOf(ctx).FieldByName("moduleInstances")
+			if instances.Kind() != reflect.Map {
+				t.Fatalf("caddy.Context.moduleInstances is %s, not a map: update this test", instances.Kind())
+			}
+			cleaner := reflect.TypeFor[caddy.CleanerUpper]()
+			for _, id := range instances.MapKeys() {
+				mods := instances.MapIndex(id)
+				for i := range mods.Len() {
+					if m := mods.Index(i).Elem(); m.Type().Implements(cleaner) {
+						want[fmt.Sprintf("%s %#x", m.Type(), m.Pointer())] = true
+					}
+				}
+			}
+			found := map[string]bool{}
+			walkModules(list, func(m any) {
+				if _, ok := m.(caddy.CleanerUpper); ok {
+					v := reflect.ValueOf(m)
+					found[fmt.Sprintf("%s %#x", v.Type(), v.Pointer())] = true
+				}
+			})
+			for m := range want {
+				if !found[m] {
+					t.Errorf("walkModules misses %s, which Caddy would clean up (found %v)", m, found)
+				}
+			}
+			// The only module Caddy leaves out is reverse_proxy's default
+			// transport, which it does not load through the context.
+			for m := range found {
+				if !want[m] && !strings.HasPrefix(m, "*reverseproxy.HTTPTransport ") {
+					t.Errorf("walkModules finds %s, which Caddy would not clean up", m)
+				}
+			}
+			if name != "static" && name != "redirect" && len(want) == 0 {
+				t.Error("no module to clean up in a proxy route: the comparison proves nothing")
+			}
+		})
+	}
+}
+
+// TestRouterKeepsAppCleanups checks that replacing routes does not run
+// the OnCancel functions of the app's context, which belong to the
+// config (they close its log writers): cancelling a context made by
+// caddy.NewContext runs those of its parent.
+func TestRouterKeepsAppCleanups(t *testing.T) {
+	appCtx := rtuCaddyContext(t)
+	var ran atomic.Int32
+	appCtx.OnCancel(func() { ran.Add(1) })
+	rt := newRouter(appCtx, zap.NewNop())
+	t.Cleanup(rt.stop)
+	shared, _ := caddy.NewContext(rt.ctx)
+	loaded, _ := rtuCompileShared(t, rt, rtuStaticRoute("r1", "one", "a.example.com"), shared)
+	rtuPublish(rt, "r1", loaded)
+	for _, body := range []string{"two", "three"} {
+		lr, _ := rtuCompile(t, rt, rtuStaticRoute("r1", body, "a.example.com"))
+		rtuPublish(rt, "r1", lr)
+	}
+	rtuPublish(rt, "r1", nil)
+	if n := ran.Load(); n != 0 {
+		t.Errorf("the app context's OnCancel functions ran %d times", n)
+	}
+}
+
+// TestRouterSharesIdentityHeaders checks which gates may hand the
+// session's cached identity header values to the request: only those
+// followed by handlers known not to write request header values in
+// place (request_header with a replacement does).
+func TestRouterSharesIdentityHeaders(t *testing.T) {
+	chain := func(hs ...caddyhttp.MiddlewareHandler) caddyhttp.RouteList {
+		return caddyhttp.RouteList{{Handlers: hs}}
+	}
+	replace := &headers.Handler{Request: &headers.HeaderOps{Replace: map[string][]headers.Replacement{"*": {{Search: "a", Replace: "b"}}}}}
+	for _, tc := range []struct {
+		name string
+		list caddyhttp.RouteList
+		want bool
+	}{
+		{"compiled route", chain(&headers.Handler{}, &Auth{}, &encode.Encode{}, &rewrite.Rewrite{}, &reverseproxy.Handler{}), true},
+		{"static response", chain(&Auth{}, &caddyhttp.StaticResponse{}), true},
+		{"header edits after", chain(&Auth{}, replace, &reverseproxy.Handler{}), false},
+		{"unknown handler after", chain(&Auth{}, &caddyhttp.Subroute{}), false},
+		{"in a later route", append(chain(&Auth{}), chain(replace)...), false},
+		{"handle_response", chain(&Auth{}, &reverseproxy.Handler{HandleResponse: []caddyhttp.ResponseHandler{{}}}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shareIdentityHeaders(tc.list)
+			var gate *Auth
+			for _, h := range tc.list[0].Handlers {
+				if g, ok := h.(*Auth); ok {
+					gate = g
+				}
+			}
+			if gate.sharedHeaders != tc.want {
+				t.Errorf("sharedHeaders = %v, want %v", gate.sharedHeaders, tc.want)
+			}
+		})
+	}
+
+	t.Run("a route with login", func(t *testing.T) {
+		a := rtuNewApp(t)
+		r := &route.Route{ID: "r", Enabled: true, Hosts: []string{"app.example.com"}, Kind: route.KindProxy,
+			Upstreams: []string{"http://10.0.0.5:3000"}, Compress: true, Auth: &route.Auth{RequireLogin: true}}
+		r.Normalize()
+		lr, err := a.router.compile(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(lr.cancel)
+		var shared []bool
+		for _, h := range lr.list[len(lr.list)-1].Handlers {
+			if g, ok := h.(*Auth); ok {
+				shared = append(shared, g.sharedHeaders)
+			}
+		}
+		if len(shared) != 1 || !shared[0] {
+			t.Errorf("gates' sharedHeaders %v, want [true]", shared)
+		}
+	})
 }
 
 // rtuWaitFor polls cond until it holds, failing the test after 10 s.
