@@ -407,7 +407,9 @@ func (d *Dashboard) apiLogout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// apiSession answers who is logged in, or 401 with the reason.
+// apiSession answers who is logged in, or 401 with the reason. With
+// ?return=, it also answers that URL made safe (see safeReturnURL) as
+// "redirect", for a login page opened by someone already logged in.
 func (d *Dashboard) apiSession(w http.ResponseWriter, r *http.Request) error {
 	e, reason, err := d.session(r)
 	if err != nil {
@@ -417,11 +419,17 @@ func (d *Dashboard) apiSession(w http.ResponseWriter, r *http.Request) error {
 		writeUnauthenticated(w, reason)
 		return nil
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"user":       userJSON{ID: e.id.UserID, Email: e.id.Email, Role: e.id.Role},
 		"session_id": e.id.SessionID,
 		"expires_at": time.Unix(0, e.expiresAt).UTC(),
-	})
+	}
+	if ret := r.URL.Query().Get("return"); ret != "" {
+		// where a login page opened while logged in should go, checked
+		// like the return URL of a login
+		out["redirect"] = d.app.safeReturnURL(ret, r)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -484,6 +485,24 @@ func TestSessionEndpoint(t *testing.T) {
 		}
 		if rec.Header().Get("Cache-Control") != "no-store" {
 			t.Error("session answer may be cached")
+		}
+	})
+	// A login page opened while logged in follows its return URL, made
+	// safe like a login's (attack: open redirect through the login page).
+	t.Run("return", func(t *testing.T) {
+		for ret, want := range map[string]string{
+			"/routes?x=1":          "/routes?x=1",
+			"https://evil.example": "/",
+			"//evil.example/x":     "/",
+		} {
+			rec := serve(t, d, withCookie(apiRequest(http.MethodGet, "/api/auth/session?return="+url.QueryEscape(ret), ""), cookie))
+			var body struct {
+				Redirect string `json:"redirect"`
+			}
+			decodeBody(t, rec, &body)
+			if body.Redirect != want {
+				t.Errorf("return %q: redirect %q, want %q", ret, body.Redirect, want)
+			}
 		}
 	})
 	tests := []struct {

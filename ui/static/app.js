@@ -290,16 +290,17 @@
     const returnTo = params.get('return') || '';
     const reason = params.get('reason') || '';
 
-    // Already logged in? Go to the overview. The return URL is only ever
-    // followed after the server has validated it, at login.
+    // Already logged in? Go where the gate sent us, or to the overview.
+    // The return URL is only ever followed after the server has
+    // validated it (it answers the safe form as "redirect").
     let session;
     try {
-      session = await api('GET', '/api/auth/session');
+      session = await api('GET', '/api/auth/session' + (returnTo ? '?return=' + encodeURIComponent(returnTo) : ''));
     } catch (_) {
       session = null;
     }
     if (session && session.status === 200) {
-      location.replace('/');
+      location.replace((session.data && session.data.redirect) || '/');
       return;
     }
 
