@@ -7,11 +7,13 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
 	"github.com/proxyos/caddy-proxyos/proxyos"
 )
 
 // The hot paths under test, sessionCache.verify and router.lookup, are
-// unexported. These hooks reach them by symbol name so the benchmarks can
+// unexported, and so are the handlers of a live route (routeHandlers). These hooks reach them by symbol name so the benchmarks can
 // time them without the handler around them. The declarations must match
 // the methods' signatures exactly (receiver first); hookCheck calls both
 // once and checks their answers, so a signature change fails TestQuick
@@ -45,4 +47,28 @@ func routerOf(tb testing.TB, app *proxyos.App) unsafe.Pointer {
 		tb.Fatal("hook: proxyos.App has no *router")
 	}
 	return rt.UnsafePointer()
+}
+
+// routeHandlers returns the provisioned handlers of the live route
+// serving host (liveRoute.list, found through the router's byID map,
+// whose element type is *liveRoute).
+func routeHandlers(tb testing.TB, app *proxyos.App, host string) []caddyhttp.MiddlewareHandler {
+	tb.Helper()
+	lr := routerLookup(routerOf(tb, app), host)
+	if lr == nil {
+		tb.Fatalf("hook: no live route for %s", host)
+	}
+	byID := reflect.ValueOf(app).Elem().FieldByName("router").Elem().FieldByName("byID")
+	if byID.Kind() != reflect.Map || byID.Type().Elem().Kind() != reflect.Pointer || byID.Type().Elem().Elem().Name() != "liveRoute" {
+		tb.Fatalf("hook: router.byID is %s, want map[string]*liveRoute", byID.Type())
+	}
+	list := reflect.NewAt(byID.Type().Elem().Elem(), lr).Elem().FieldByName("list")
+	if list.Type() != reflect.TypeFor[caddyhttp.RouteList]() {
+		tb.Fatalf("hook: liveRoute.list is %s, want caddyhttp.RouteList", list.Type())
+	}
+	var handlers []caddyhttp.MiddlewareHandler
+	for _, r := range *(*caddyhttp.RouteList)(unsafe.Pointer(list.UnsafeAddr())) {
+		handlers = append(handlers, r.Handlers...)
+	}
+	return handlers
 }

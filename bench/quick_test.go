@@ -22,7 +22,8 @@ func TestQuick(t *testing.T) {
 	}
 	for _, name := range []string{
 		"BenchmarkSessionVerify/gate=none",
-		"BenchmarkSessionVerify/gate=proxyos_auth",
+		"BenchmarkSessionVerify/gate=proxyos_auth-",
+		"BenchmarkSessionVerify/gate=proxyos_auth_route",
 		"BenchmarkSessionVerify/gate=basic_auth",
 		"BenchmarkSessionVerify/verify=proxyos",
 		"BenchmarkSessionVerify/verify=basic_auth",

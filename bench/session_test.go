@@ -18,6 +18,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 
 	"github.com/proxyos/caddy-proxyos/proxyos"
+	"github.com/proxyos/caddy-proxyos/proxyos/route"
+	"github.com/proxyos/caddy-proxyos/proxyos/store"
 )
 
 // Credentials of the benchmark user, for both gates.
@@ -45,6 +47,10 @@ func (passthrough) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 //   - gate=none: a middleware that only calls next (the fixture's cost);
 //   - gate=proxyos_auth: the proxyos_auth handler with a valid session
 //     cookie, its session in the cache;
+//   - gate=proxyos_auth_route: the same in a route managed in the
+//     dashboard (with require_login), as the router provisions it: there
+//     it hands on the session's cached identity header values instead of
+//     copying them;
 //   - gate=basic_auth: Caddy's authentication handler with http_basic, a
 //     bcrypt hash (Caddy's default cost) and its hash cache warm;
 //   - verify=proxyos: sessionCache.verify alone (MAC check and cache
@@ -60,6 +66,7 @@ func BenchmarkSessionVerify(b *testing.B) {
 	if err := gate.Provision(caddy.ActiveContext()); err != nil {
 		b.Fatalf("provisioning proxyos_auth: %v", err)
 	}
+	inRoute := routeGate(b, app)
 	basic := basicAuth(b)
 
 	b.Run("gate=none", func(b *testing.B) {
@@ -67,6 +74,9 @@ func BenchmarkSessionVerify(b *testing.B) {
 	})
 	b.Run("gate=proxyos_auth", func(b *testing.B) {
 		benchGate(b, gate, func(h http.Header) { h.Set("Cookie", proxyos.CookieName+"="+cookie) })
+	})
+	b.Run("gate=proxyos_auth_route", func(b *testing.B) {
+		benchGate(b, inRoute, func(h http.Header) { h.Set("Cookie", proxyos.CookieName+"="+cookie) })
 	})
 	b.Run("gate=basic_auth", func(b *testing.B) {
 		benchGate(b, basic, func(h http.Header) { h.Set("Authorization", basicHeader()) })
@@ -180,6 +190,29 @@ var (
 	bcryptHash []byte
 	bcryptErr  error
 )
+
+// loginHost is the host of the managed route with require_login.
+const loginHost = "login.bench.test"
+
+// routeGate returns the proxyos_auth handler of a managed route that
+// requires login (created once per database), as the router provisioned
+// it.
+func routeGate(tb testing.TB, app *proxyos.App) *proxyos.Auth {
+	tb.Helper()
+	r := &route.Route{Name: "login", Enabled: true, Hosts: []string{loginHost}, Kind: route.KindStatic, TLS: route.TLSOff,
+		Static: &route.Static{Status: 200, Body: "ok", ContentType: "text/plain"}, Auth: &route.Auth{RequireLogin: true}}
+	var taken *store.HostConflictError
+	if _, err := app.CreateRoute(context.Background(), r, proxyos.Actor{Name: "bench", Kind: proxyos.ActorSystem}); err != nil && !errors.As(err, &taken) {
+		tb.Fatalf("creating the login route: %v", err)
+	}
+	for _, h := range routeHandlers(tb, app, loginHost) {
+		if gate, ok := h.(*proxyos.Auth); ok {
+			return gate
+		}
+	}
+	tb.Fatal("the login route has no proxyos_auth handler")
+	return nil
+}
 
 // basicAuth provisions Caddy's authentication handler with http_basic as
 // its Caddyfile directive does (bcrypt, hash cache on) and warms the

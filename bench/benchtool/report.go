@@ -177,18 +177,24 @@ func (r *report) sessionSection() {
 	const n = "go/SessionVerify/"
 	r.p("## 1. Session verification (in process, `go test -bench BenchmarkSessionVerify`)")
 	r.p("")
-	r.p("A valid, cached session through `proxyos_auth` vs Caddy's `basic_auth` (bcrypt at Caddy's default cost, hash cache warm). *verify* is the credential check alone (`sessionCache.verify`, reached through a linkname hook; `HTTPBasicAuth.Authenticate`); *gate* is the whole handler's `ServeHTTP` on a prepared request (placeholders, identity headers, cookie stripping included).")
+	r.p("A valid, cached session through `proxyos_auth` vs Caddy's `basic_auth` (bcrypt at Caddy's default cost, hash cache warm). *verify* is the credential check alone (`sessionCache.verify`, reached through a linkname hook; `HTTPBasicAuth.Authenticate`); *gate* is the whole handler's `ServeHTTP` on a prepared request (placeholders, identity headers, cookie stripping included), as the router provisions it in a route managed in the dashboard, and as the `proxyos_auth` directive.")
+	r.p("")
+	r.p("In a managed route the router knows the handlers after the gate (`reverse_proxy`, which edits a copy of the headers, or a static response), so the gate hands on the identity header values cached with the session. After the directive any handler may follow, and some rewrite header values in place (`request_header` with a replacement), which would rewrite the cached values of every request of the session: there each request gets its own copy, one allocation.")
 	r.p("")
 	var rows [][]string
-	for _, c := range []struct{ label, ours, base string }{
-		{"verify", "verify=proxyos", "verify=basic_auth"},
-		{"gate ServeHTTP", "gate=proxyos_auth", "gate=basic_auth"},
+	for _, c := range []struct{ label, ours, base, allocNote string }{
+		{"verify", "verify=proxyos", "verify=basic_auth", ""},
+		{"gate ServeHTTP, managed route", "gate=proxyos_auth_route", "gate=basic_auth", ""},
+		{"gate ServeHTTP, directive", "gate=proxyos_auth", "gate=basic_auth", "the request's own copy of the identity headers, see section 1"},
 	} {
 		ns, okNs := r.s.stat(n + c.ours + " ns/op")
 		al, okAl := r.s.stat(n + c.ours + " allocs/op")
 		_, ratio := r.ratio(n+c.ours+" ns/op", n+c.base+" ns/op")
-		v1 := verdict(okNs && ns.med <= targetVerifyNs, okNs)
+		v1 := closeTo(verdict(okNs && ns.med <= targetVerifyNs, okNs), ns.med, targetVerifyNs)
 		v2 := verdict(okAl && al.max == 0, okAl)
+		if v2 == unmetText && c.allocNote != "" {
+			v2 += " (" + c.allocNote + ")"
+		}
 		rows = append(rows,
 			[]string{c.label + " time", r.fig(n+c.ours+" ns/op", fmtNs), r.fig(n+c.base+" ns/op", fmtNs), ratio, "≤ 1 µs", v1},
 			[]string{c.label + " allocs/op", r.fig(n+c.ours+" allocs/op", fmtCount), r.fig(n+c.base+" allocs/op", fmtCount), "", "0", v2})
@@ -214,10 +220,12 @@ func closeTo(verdictText string, v, threshold float64) string {
 
 // combine merges two verdicts: met only if both are.
 func combine(a, b string) string {
-	if a == metText && b == metText {
-		return metText
-	}
-	if a != metText {
+	switch {
+	case strings.HasPrefix(a, unmetText):
+		return a
+	case strings.HasPrefix(b, unmetText):
+		return b
+	case a != metText:
 		return a
 	}
 	return b
