@@ -110,7 +110,12 @@ func acsSend(c *client, method, path string, body any) (*http.Response, []byte) 
 // recovery codes; the account then reports TOTP on with ten codes left.
 func acsEnrol(t testing.TB, c *client, email string) *acsTOTPState {
 	t.Helper()
-	resp, raw := c.PostJSON("/api/account/totp", map[string]any{})
+	// Set-up needs the password: a stolen session alone cannot tie the
+	// account to someone else's authenticator.
+	if resp, raw := c.PostJSON("/api/account/totp", map[string]any{}); resp.StatusCode != http.StatusBadRequest || decode(t, raw)["field"] != "password" {
+		t.Fatalf("POST /api/account/totp without the password: %d %s, want 400 on password", resp.StatusCode, raw)
+	}
+	resp, raw := c.PostJSON("/api/account/totp", map[string]any{"password": acsPassword})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST /api/account/totp: %d %s", resp.StatusCode, raw)
 	}
@@ -274,11 +279,12 @@ func acsRace(t testing.TB, base, email, password, code string, n int) []string {
 	return cookies
 }
 
-// acsCreateKey posts a new API key with the client's session and returns
+// acsCreateKey posts a new API key with the client's session (confirmed
+// with acsPassword, which every user here has) and returns
 // the status, the key (shown this once), its id and the raw answer.
 func acsCreateKey(t testing.TB, c *client, name, expiresIn string, scopes ...string) (int, string, string, []byte) {
 	t.Helper()
-	resp, raw := c.PostJSON("/api/keys", map[string]any{"name": name, "scopes": scopes, "expires_in": expiresIn})
+	resp, raw := c.PostJSON("/api/keys", map[string]any{"name": name, "scopes": scopes, "expires_in": expiresIn, "password": acsPassword})
 	if resp.StatusCode != http.StatusCreated {
 		return resp.StatusCode, "", "", raw
 	}
@@ -692,9 +698,13 @@ func TestAccountSecurity(t *testing.T) {
 		keyActed := false
 		for _, e := range es {
 			if e.Action == "route.create" {
-				keyActed = e.Actor == "ci write" && e.ActorKind == "api_key" && e.ClientIP == "127.0.0.1"
+				// The owner is the actor, the key is named in the details:
+				// filtering by a user finds what their keys did.
+				via, _ := e.Details["via"].(map[string]any)
+				keyActed = e.Actor == "keys@example.com" && e.ActorKind == "api_key" && e.ClientIP == "127.0.0.1" &&
+					via["api_key_name"] == "ci write" && via["api_key_id"] != ""
 				if !keyActed {
-					t.Errorf("route.create by the write key: %+v, want actor ci write of kind api_key", e)
+					t.Errorf("route.create by the write key: %+v, want actor keys@example.com of kind api_key via key ci write", e)
 				}
 			}
 		}

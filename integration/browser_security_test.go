@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -278,6 +279,14 @@ func TestBrowserSecurity(t *testing.T) {
 			if got := b.assertVisible(t, "#totp-status"); got != "Off" {
 				t.Errorf("#totp-status = %q before set-up, want Off", got)
 			}
+			// Set-up needs the password (a stolen session alone cannot tie
+			// the account to someone else's authenticator).
+			b.click(t, "#totp-setup")
+			b.do(t, "waiting for the password error", chromedp.WaitVisible(chromedp.CSS("#totp-setup-password-error")))
+			b.fill(t, "#totp-setup-password", "not the password")
+			b.click(t, "#totp-setup")
+			b.waitJS(t, "the wrong password to be refused", `document.querySelector("#totp-setup-password").getAttribute("aria-invalid") === "true" && document.querySelector("#totp-enrol").hidden`)
+			b.fill(t, "#totp-setup-password", browserPassword)
 			b.click(t, "#totp-setup")
 			b.do(t, "waiting for the enrolment", chromedp.WaitVisible(chromedp.CSS("#totp-enrol")))
 			// The QR code is the server's data: URL, and it renders under
@@ -437,6 +446,7 @@ func TestBrowserSecurity(t *testing.T) {
 			b.fill(t, "#key-name", keyName)
 			b.click(t, `#key-scope-list input[value="routes:read"]`)
 			brtSelect(t, b, "#key-expiry", "720h")
+			b.fill(t, "#key-password", browserPassword)
 			b.click(t, "#key-create")
 			b.do(t, "waiting for the new key", chromedp.WaitVisible(chromedp.CSS("#key-created")))
 			apiKey = browserRun(t, b, "reading the new key", chromedp.Value(chromedp.CSS("#key-secret")))
@@ -507,7 +517,7 @@ func TestBrowserSecurity(t *testing.T) {
 			// The same request with a routes:write key passes: the 403
 			// above came from the scope.
 			resp, raw := do(t, plainHTTP, http.MethodPost, base+"/api/keys",
-				strings.NewReader(`{"name":"ci writer","scopes":["routes:write"],"expires_in":"720h"}`),
+				strings.NewReader(`{"name":"ci writer","scopes":["routes:write"],"expires_in":"720h","password":`+strconv.Quote(browserPassword)+`}`),
 				withSession(bsecBrowserCookie(t, b, base), "Content-Type", "application/json", "Origin", base))
 			if resp.StatusCode != http.StatusCreated {
 				t.Fatalf("POST /api/keys routes:write: %d %s", resp.StatusCode, raw)
@@ -566,6 +576,7 @@ func TestBrowserSecurity(t *testing.T) {
 			brtFits(t, b)
 			b.fill(t, "#key-name", "phone")
 			b.click(t, `#key-scope-list input[value="routes:read"]`)
+			b.fill(t, "#key-password", browserPassword)
 			b.click(t, "#key-create")
 			b.do(t, "waiting for the new key", chromedp.WaitVisible(chromedp.CSS("#key-created")))
 			brtFits(t, b)
@@ -618,7 +629,7 @@ func TestBrowserSecurity(t *testing.T) {
 			viewerID = inst.CreateUser(viewerEmail, viewerPassword, "viewer")
 			viewer = newClient(t, base)
 			viewer.Login(viewerEmail, viewerPassword)
-			resp, raw := viewer.PostJSON("/api/account/totp", map[string]any{})
+			resp, raw := viewer.PostJSON("/api/account/totp", map[string]any{"password": viewerPassword})
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("POST /api/account/totp as the viewer: %d %s", resp.StatusCode, raw)
 			}
@@ -658,7 +669,7 @@ func TestBrowserSecurity(t *testing.T) {
 		}},
 		{"an admin revokes another user's key", func(t *testing.T) {
 			const name = "viewer's script"
-			resp, raw := viewer.PostJSON("/api/keys", map[string]any{"name": name, "scopes": []string{"routes:read"}})
+			resp, raw := viewer.PostJSON("/api/keys", map[string]any{"name": name, "scopes": []string{"routes:read"}, "password": viewerPassword})
 			if resp.StatusCode != http.StatusCreated {
 				t.Fatalf("POST /api/keys as the viewer: %d %s", resp.StatusCode, raw)
 			}

@@ -28,16 +28,23 @@ func (d *Dashboard) apiAccount(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// apiBeginTOTP starts two-factor enrolment and answers the secret, its
-// otpauth:// URI and a QR code of it.
+// apiBeginTOTP starts two-factor enrolment, after checking the password
+// (so a stolen session cannot tie the account to someone else's
+// authenticator), and answers the secret, its otpauth:// URI and a QR
+// code of it.
 func (d *Dashboard) apiBeginTOTP(w http.ResponseWriter, r *http.Request) error {
-	var body struct{}
+	var body struct {
+		Password string `json:"password"`
+	}
 	if err := decodeJSON(w, r, &body); err != nil {
 		return d.writeAPIError(w, err)
 	}
 	u, err := d.app.state.store.UserByID(r.Context(), caller(r).UserID)
 	if err != nil {
 		return d.writeUserError(w, notFoundAsUser(err))
+	}
+	if err := d.app.checkOwnPassword(r.Context(), u, body.Password, clientIP(r)); err != nil {
+		return d.writeAPIError(w, err)
 	}
 	enr, err := d.app.BeginTOTP(r.Context(), u)
 	if errors.Is(err, ErrTOTPEnabled) {
@@ -102,34 +109,29 @@ func (d *Dashboard) apiDisableTOTP(w http.ResponseWriter, r *http.Request) error
 }
 
 // DisableOwnTOTP turns a user's two-factor authentication off after
-// checking their password and a code. Wrong answers count towards the
-// login rate limits of the account and the client IP, like logins.
+// checking their password and a code. The attempt counts towards the
+// login rate limits of the account and the client IP before any check,
+// and is taken back only when both are right, so parallel requests
+// cannot try more passwords or codes than a login could.
 func (a *App) DisableOwnTOTP(ctx context.Context, userID, password, code, ip string) error {
 	u, err := a.state.store.UserByID(ctx, userID)
 	if err != nil {
 		return notFoundAsUser(err)
 	}
-	if err := a.checkLimits(ctx, ipLimitKey(ip), accountLimitKey(u.Email)); err != nil {
-		return err
-	}
-	ok := false
-	if len(password) <= MaxPasswordLen {
-		ok, _ = VerifyPassword(u.PasswordHash, password)
-	}
-	if !ok {
-		if err := a.recordFailure(ctx, u.Email, ip); err != nil {
-			return fmt.Errorf("recording failure: %w", err)
-		}
-		return &FieldError{"password", ErrWrongPassword.Error()}
-	}
 	if !u.TOTPEnabled {
 		return &FieldError{"code", "two-factor authentication is not on"}
 	}
+	if password == "" {
+		return &FieldError{"password", "enter your password to confirm"}
+	}
+	if err := a.countAttempt(ctx, u.Email, ip); err != nil {
+		return err
+	}
+	if !a.passwordMatches(u, password) {
+		return &FieldError{"password", ErrWrongPassword.Error()}
+	}
 	switch err := a.checkSecondFactor(ctx, u.ID, code); {
 	case errors.Is(err, ErrTOTPRequired), errors.Is(err, ErrTOTPInvalid):
-		if err := a.recordFailure(ctx, u.Email, ip); err != nil {
-			return fmt.Errorf("recording failure: %w", err)
-		}
 		return &FieldError{"code", ErrTOTPInvalid.Error()}
 	case err != nil:
 		return err
@@ -137,8 +139,39 @@ func (a *App) DisableOwnTOTP(ctx context.Context, userID, password, code, ip str
 	if err := a.state.store.DisableTOTP(ctx, u.ID); err != nil {
 		return fmt.Errorf("storing two-factor state: %w", err)
 	}
+	if err := a.refundAttempt(ctx, u.Email, ip); err != nil {
+		return err
+	}
 	a.logger.Info("two-factor authentication disabled", zap.String("user_id", u.ID))
 	return nil
+}
+
+// checkOwnPassword asks a logged-in user for their password again before
+// an action a stolen session must not be able to take (changing the
+// password, minting an API key, setting up two-factor authentication). A
+// wrong password is a FieldError on "password". The attempt counts
+// towards the login rate limits of the account and the client IP before
+// hashing, like a login, and is taken back when the password is right.
+func (a *App) checkOwnPassword(ctx context.Context, u store.User, password, ip string) error {
+	if password == "" {
+		return &FieldError{"password", "enter your password to confirm"}
+	}
+	if err := a.countAttempt(ctx, u.Email, ip); err != nil {
+		return err
+	}
+	if !a.passwordMatches(u, password) {
+		return &FieldError{"password", ErrWrongPassword.Error()}
+	}
+	return a.refundAttempt(ctx, u.Email, ip)
+}
+
+// passwordMatches verifies a password against the user's hash.
+func (a *App) passwordMatches(u store.User, password string) bool {
+	if len(password) > MaxPasswordLen {
+		return false
+	}
+	ok, err := VerifyPassword(u.PasswordHash, password)
+	return err == nil && ok
 }
 
 // notFoundAsUser maps the store's ErrNotFound to ErrUserNotFound.

@@ -140,8 +140,10 @@ func (a *App) CreateAPIKey(ctx context.Context, owner store.User, nk NewAPIKey) 
 		return "", store.APIKey{}, &FieldError{"name", "required"}
 	case len(name) > maxKeyNameLen:
 		return "", store.APIKey{}, &FieldError{"name", fmt.Sprintf("at most %d characters", maxKeyNameLen)}
-	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return "", store.APIKey{}, &FieldError{"name", "must not contain control characters"}
+	case strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0:
+		// format characters such as U+202E would let a name read as
+		// something else in the list and the audit log
+		return "", store.APIKey{}, &FieldError{"name", "must not contain control or formatting characters"}
 	}
 	if len(nk.Scopes) == 0 {
 		return "", store.APIKey{}, &FieldError{"scopes", "give at least one scope"}

@@ -2,6 +2,7 @@ package proxyos
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,10 +10,29 @@ import (
 	"time"
 )
 
-// createKey makes a key through the API and returns it with its id.
+// testPassword is the password of the users of the key and TOTP tests.
+const testPassword = "correct horse battery"
+
+// withPassword adds the password the key and TOTP endpoints ask for to a
+// JSON object body, unless it has one.
+func withPassword(t *testing.T, body string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("body %s: %v", body, err)
+	}
+	if _, ok := m["password"]; !ok {
+		m["password"] = testPassword
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// createKey makes a key through the API, confirming with testPassword,
+// and returns it with its id.
 func createKey(t *testing.T, d *Dashboard, cookie, body string) (string, string) {
 	t.Helper()
-	rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/keys", body), cookie))
+	rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/keys", withPassword(t, body)), cookie))
 	if rec.Code != http.StatusCreated {
 		t.Fatalf("create key %s: %d %s", body, rec.Code, rec.Body)
 	}
@@ -127,7 +147,7 @@ func TestAPIKeyBoundedByOwnerRole(t *testing.T) {
 	boss := a.addUser(t, "boss@example.com", "correct horse battery", RoleAdmin)
 	op := a.addUser(t, "op@example.com", "correct horse battery", RoleOperator)
 	for _, scope := range []string{ScopeUsersRead, ScopeUsersWrite, ScopeAuditRead, ScopeAdmin} {
-		rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/keys", fmt.Sprintf(`{"name":"x","scopes":[%q]}`, scope)), a.newSession(t, op)))
+		rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/keys", withPassword(t, fmt.Sprintf(`{"name":"x","scopes":[%q]}`, scope))), a.newSession(t, op)))
 		if rec.Code != 400 || !strings.Contains(rec.Body.String(), `"field":"scopes"`) {
 			t.Fatalf("operator granting %s: %d %s", scope, rec.Code, rec.Body)
 		}
@@ -199,7 +219,7 @@ func TestCreateAPIKeyValidation(t *testing.T) {
 		{`{"name":"x","scopes":["routes:read"],"expires_in":"soon"}`, "expires_in"},
 		{`{"name":"x","scopes":["routes:read"],"expires_in":"-1h"}`, "expires_in"},
 	} {
-		rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/keys", c.body), cookie))
+		rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/keys", withPassword(t, c.body)), cookie))
 		if rec.Code != 400 || !strings.Contains(rec.Body.String(), `"field":"`+c.field+`"`) {
 			t.Errorf("%s: %d %s, want 400 on %s", c.body, rec.Code, rec.Body, c.field)
 		}
@@ -252,5 +272,36 @@ func TestScopesCover(t *testing.T) {
 		if got := scopesCover(c.scopes, c.need); got != c.want {
 			t.Errorf("scopesCover(%v, %q) = %v", c.scopes, c.need, got)
 		}
+	}
+}
+
+// Attack: a stolen session cookie minting an API key that outlives the
+// session. Creating a key needs the password; wrong ones count towards
+// the login rate limits.
+func TestCreateAPIKeyNeedsPassword(t *testing.T) {
+	a := newTestApp(t)
+	d := a.dashboard()
+	u := a.addUser(t, "ada@example.com", testPassword, RoleOperator)
+	cookie := a.newSession(t, u)
+	for _, pw := range []string{"", "wrong password!!"} {
+		body := fmt.Sprintf(`{"name":"x","scopes":["routes:read"],"password":%q}`, pw)
+		rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/keys", body), cookie))
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"field":"password"`) {
+			t.Fatalf("password %q: %d %s", pw, rec.Code, rec.Body)
+		}
+	}
+	if keys, _ := a.state.store.ListAPIKeys(context.Background(), u.ID); len(keys) != 0 {
+		t.Fatalf("%d keys made without the password", len(keys))
+	}
+	limited := false
+	for range accountFailures + 1 {
+		rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/keys", `{"name":"x","scopes":["routes:read"],"password":"guess guess guess"}`), cookie))
+		if rec.Code == http.StatusTooManyRequests {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("password guesses through key creation were never rate limited")
 	}
 }

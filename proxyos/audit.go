@@ -19,7 +19,7 @@ const DefaultAuditRetention = 90 * 24 * time.Hour
 // Kinds of actors in the audit log.
 const (
 	ActorUser     = "user"      // someone using the dashboard
-	ActorAPIKey   = "api_key"   // an API key; the name is the key's
+	ActorAPIKey   = "api_key"   // an API key; the name is its owner's email
 	ActorAdminAPI = "admin_api" // Caddy's admin API, and so the CLI
 	ActorSystem   = "system"    // proxyos itself
 )
@@ -43,9 +43,11 @@ const anonymous = "anonymous"
 // Actor is who changes something and from where, as the audit log and the
 // route history record it.
 type Actor struct {
-	Name     string // the user's email, or "admin API"
-	Kind     string // ActorUser, ActorAdminAPI or ActorSystem
+	Name     string // the user's email (also for their API keys), or "admin API"
+	Kind     string // ActorUser, ActorAPIKey, ActorAdminAPI or ActorSystem
 	ClientIP string // as Caddy computes it, trusted proxies included
+	KeyID    string // the API key used, if any; recorded under "via"
+	KeyName  string
 }
 
 // AdminAPIActor is the actor of changes made through Caddy's admin API
@@ -79,6 +81,14 @@ type auditEvent struct {
 func (a *App) audit(ctx context.Context, ev auditEvent) {
 	if ev.Outcome == "" {
 		ev.Outcome = OutcomeSuccess
+	}
+	if ev.Actor.KeyID != "" {
+		// not "…_key": names ending so are redacted as secrets
+		extra := map[string]any{"via": map[string]string{"api_key_id": ev.Actor.KeyID, "api_key_name": ev.Actor.KeyName}}
+		for k, v := range ev.Extra {
+			extra[k] = v
+		}
+		ev.Extra = extra
 	}
 	details, err := auditDetails(ev.Before, ev.After, ev.Extra)
 	if err != nil {

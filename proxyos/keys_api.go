@@ -56,17 +56,25 @@ func (d *Dashboard) apiListKeys(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// apiCreateKey makes a key for the caller and answers it, this once.
+// apiCreateKey makes a key for the caller and answers it, this once. It
+// needs the caller's password, so a stolen session cannot mint a key
+// that outlives it.
 func (d *Dashboard) apiCreateKey(w http.ResponseWriter, r *http.Request) error {
-	var nk NewAPIKey
-	if err := decodeJSON(w, r, &nk); err != nil {
+	var body struct {
+		NewAPIKey
+		Password string `json:"password"`
+	}
+	if err := decodeJSON(w, r, &body); err != nil {
 		return d.writeAPIError(w, err)
 	}
 	owner, err := d.app.state.store.UserByID(r.Context(), caller(r).UserID)
 	if err != nil {
 		return d.writeUserError(w, notFoundAsUser(err))
 	}
-	raw, k, err := d.app.CreateAPIKey(r.Context(), owner, nk)
+	if err := d.app.checkOwnPassword(r.Context(), owner, body.Password, clientIP(r)); err != nil {
+		return d.writeAPIError(w, err)
+	}
+	raw, k, err := d.app.CreateAPIKey(r.Context(), owner, body.NewAPIKey)
 	if err != nil {
 		return d.writeAPIError(w, err)
 	}

@@ -145,7 +145,7 @@ func (a *App) authenticate(ctx context.Context, email, password, code, clientIP 
 	if err := a.state.store.ResetLoginLimit(ctx, accountLimitKey(norm)); err != nil {
 		return store.User{}, fmt.Errorf("resetting login limits: %w", err)
 	}
-	if err := a.state.store.RefundLoginAttempt(ctx, ipLimitKey(clientIP)); err != nil {
+	if err := a.state.store.RefundLoginAttempt(ctx, ipLimitKey(clientIP), ipFailures); err != nil {
 		return store.User{}, fmt.Errorf("resetting login limits: %w", err)
 	}
 	return u, nil
@@ -154,10 +154,11 @@ func (a *App) authenticate(ctx context.Context, email, password, code, clientIP 
 // refundAttempt takes back one counted attempt of the account and the
 // client IP.
 func (a *App) refundAttempt(ctx context.Context, email, ip string) error {
-	for _, k := range []string{accountLimitKey(email), ipLimitKey(ip)} {
-		if err := a.state.store.RefundLoginAttempt(ctx, k); err != nil {
-			return fmt.Errorf("resetting login limits: %w", err)
-		}
+	if err := a.state.store.RefundLoginAttempt(ctx, accountLimitKey(email), accountFailures); err != nil {
+		return fmt.Errorf("resetting login limits: %w", err)
+	}
+	if err := a.state.store.RefundLoginAttempt(ctx, ipLimitKey(ip), ipFailures); err != nil {
+		return fmt.Errorf("resetting login limits: %w", err)
 	}
 	return nil
 }

@@ -71,7 +71,7 @@ func (d *Dashboard) writeRouteError(w http.ResponseWriter, err error) error {
 // user and the client IP as Caddy computes it.
 func actorOf(r *http.Request) Actor {
 	if kc := callerKey(r); kc != nil {
-		return Actor{Name: kc.key.Name, Kind: ActorAPIKey, ClientIP: clientIP(r)}
+		return Actor{Name: kc.user.Email, Kind: ActorAPIKey, ClientIP: clientIP(r), KeyID: kc.key.ID, KeyName: kc.key.Name}
 	}
 	name := anonymous
 	if id := caller(r); id != nil {

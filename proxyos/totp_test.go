@@ -72,6 +72,10 @@ func TestTOTPURI(t *testing.T) {
 func enrolTOTP(t *testing.T, a *testApp, d *Dashboard, cookie string) ([]byte, []string) {
 	t.Helper()
 	rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/account/totp", `{}`), cookie))
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"field":"password"`) {
+		t.Fatalf("begin without the password: %d %s", rec.Code, rec.Body)
+	}
+	rec = serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/account/totp", withPassword(t, `{}`)), cookie))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("begin: %d %s", rec.Code, rec.Body)
 	}
@@ -243,7 +247,7 @@ func TestBeginTOTPWhenEnabled(t *testing.T) {
 	u := a.addUser(t, "ada@example.com", "correct horse battery", RoleViewer)
 	cookie := a.newSession(t, u)
 	enrolTOTP(t, a, d, cookie)
-	rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/account/totp", `{}`), cookie))
+	rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/account/totp", withPassword(t, `{}`)), cookie))
 	if rec.Code != http.StatusConflict {
 		t.Fatalf("begin while enabled: %d %s", rec.Code, rec.Body)
 	}

@@ -139,18 +139,12 @@ func (a *App) ChangeOwnPassword(ctx context.Context, userID, current, newPasswor
 	if err != nil {
 		return 0, fmt.Errorf("reading user: %w", err)
 	}
-	if err := a.checkLimits(ctx, ipLimitKey(ip), accountLimitKey(u.Email)); err != nil {
-		return 0, err
-	}
-	ok := false
-	if len(current) <= MaxPasswordLen {
-		ok, _ = VerifyPassword(u.PasswordHash, current)
-	}
-	if !ok {
-		if err := a.recordFailure(ctx, u.Email, ip); err != nil {
-			return 0, fmt.Errorf("recording failure: %w", err)
+	if err := a.checkOwnPassword(ctx, u, current, ip); err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			return 0, ErrWrongPassword
 		}
-		return 0, ErrWrongPassword
+		return 0, err
 	}
 	if err := CheckPasswordPolicy(newPassword); err != nil {
 		return 0, &FieldError{"new", strings.TrimPrefix(err.Error(), "password: ")}
@@ -234,6 +228,25 @@ func (d *Dashboard) apiUpdateUser(w http.ResponseWriter, r *http.Request) error 
 		return d.writeAPIError(w, err)
 	}
 	id, target := caller(r), r.PathValue("id")
+	// A password or two-factor change here needs no proof of the old
+	// ones, so it is for admins helping someone else, in person: not for
+	// the admin's own account (My account asks for the password) and not
+	// for API keys, so neither a stolen admin session nor a leaked key can
+	// take an account over.
+	if c.Password != nil || c.ResetTOTP != nil {
+		field := "password"
+		if c.Password == nil {
+			field = "reset_totp"
+		}
+		switch {
+		case callerKey(r) != nil:
+			writeJSON(w, http.StatusForbidden, apiError{Error: "API keys cannot change passwords or two-factor authentication; log in to the dashboard", Field: field})
+			return nil
+		case target == id.UserID:
+			writeJSON(w, http.StatusBadRequest, apiError{Error: field + ": change your own password and two-factor authentication under My account", Field: field})
+			return nil
+		}
+	}
 	keep := ""
 	if target == id.UserID {
 		keep = id.SessionID

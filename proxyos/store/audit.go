@@ -12,7 +12,7 @@ type AuditEntry struct {
 	ID        int64
 	At        time.Time
 	Actor     string // user email, "admin API", …
-	ActorKind string // user, admin_api or system
+	ActorKind string // user, api_key, admin_api or system
 	Action    string // login, route.update, …
 	Target    string
 	ClientIP  string

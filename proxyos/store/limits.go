@@ -90,8 +90,11 @@ func (s *Store) PruneLoginLimits(ctx context.Context, before time.Time) error {
 }
 
 // RefundLoginAttempt takes back one counted attempt of key (an attempt
-// counted before it was known to succeed).
-func (s *Store) RefundLoginAttempt(ctx context.Context, key string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE login_limits SET failures = failures - 1 WHERE key = ? AND failures > 0`), key)
+// counted before it was known to succeed). When that brings the count
+// below max, a lock the attempt set is lifted too: it was not a failure.
+func (s *Store) RefundLoginAttempt(ctx context.Context, key string, max int) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE login_limits SET failures = failures - 1,
+		locked_until = CASE WHEN failures - 1 < ? THEN 0 ELSE locked_until END
+		WHERE key = ? AND failures > 0`), max, key)
 	return err
 }

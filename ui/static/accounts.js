@@ -398,13 +398,27 @@
       render(r.data);
     }
 
+    const setupForm = $('#totp-setup-form', root);
     const setup = $('#totp-setup', root);
-    setup.addEventListener('click', async () => {
+    const setupErrs = fieldErrors({ password: 'totp-setup-password' });
+    setupForm.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
       clear();
+      setupErrs.clear();
+      const pw = $('#totp-setup-password', root);
+      if (!pw.value) {
+        setupErrs.mark({ data: { field: 'password', error: 'password: enter your password to confirm' } }).focus();
+        return;
+      }
       setup.disabled = true;
-      const r = await send(errorBox, 'POST', '/api/account/totp', {});
+      const r = await send(errorBox, 'POST', '/api/account/totp', { password: pw.value });
       setup.disabled = false;
       if (!r) return;
+      if (r.status === 400 && r.data && r.data.field === 'password') {
+        setupErrs.mark(r).focus();
+        return;
+      }
+      setupForm.reset();
       if (r.status === 409) {
         await load();
         show(notice, 'Two-factor authentication is already on.');

@@ -77,6 +77,7 @@
     const content = P.shell(s);
     content.append(P.template('keys'));
     const root = $('#keys');
+    P.wirePasswordReveal(root);
     if (owner) {
       $('#keys-title', root).textContent = 'API keys of ' + owner.email;
       show($('#keys-other', root), 'You are looking at the keys of ' + owner.email + ' as an admin. You can revoke them; only ' + owner.email + ' can create keys for their account.');
@@ -106,7 +107,7 @@
 
     // Field errors of the create form: the API's field names and their
     // inputs (the scopes' error belongs to the fieldset).
-    const fields = { name: 'key-name', scopes: 'key-scopes', expires_in: 'key-expiry' };
+    const fields = { name: 'key-name', scopes: 'key-scopes', expires_in: 'key-expiry', password: 'key-password' };
 
     function clearErrors() {
       for (const id of Object.values(fields)) {
@@ -225,6 +226,7 @@
         name: $('#key-name', root).value.trim(),
         scopes: selectedScopes(),
         expires_in: $('#key-expiry', root).value,
+        password: $('#key-password', root).value,
       };
       if (!body.name) {
         markError('name', 'give the key a name').focus();
@@ -232,6 +234,10 @@
       }
       if (!body.scopes.length) {
         markError('scopes', 'choose at least one scope').focus();
+        return;
+      }
+      if (!body.password) {
+        markError('password', 'enter your password to confirm').focus();
         return;
       }
       P.busy(form, true, 'Creating…');
