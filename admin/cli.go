@@ -26,12 +26,13 @@ Recovers access to proxyos from the host, talking to the running Caddy's
 admin API (which only the host can reach):
 
   caddy proxyos user add <email> [--role admin|operator|viewer]
-  caddy proxyos user reset-password <email> [--reset-totp]
+  caddy proxyos user reset-password <email> [--reset-totp] [--revoke-keys]
 
 The password is prompted for without echo, or read from standard input
 with --password-stdin. Changing a password ends the user's sessions;
 --reset-totp also turns off the user's two-factor authentication, for a
-user who lost their authenticator and recovery codes.
+user who lost their authenticator and recovery codes; --revoke-keys
+revokes their API keys, for an account that may have been taken over.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			user := &cobra.Command{Use: "user", Short: "Adds users and resets passwords"}
@@ -49,6 +50,7 @@ user who lost their authenticator and recovery codes.
 				RunE:  runResetPassword,
 			}
 			reset.Flags().Bool("reset-totp", false, "also turn off two-factor authentication and drop the recovery codes")
+			reset.Flags().Bool("revoke-keys", false, "also revoke all of the user's API keys (the account may have been taken over)")
 			for _, c := range []*cobra.Command{add, reset} {
 				c.Flags().String("address", "", "admin API address (default: from the config, else localhost:2019)")
 				c.Flags().StringP("config", "c", "", "config file, to find the admin API address")
@@ -81,9 +83,13 @@ func runResetPassword(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	resetTOTP, _ := cmd.Flags().GetBool("reset-totp")
+	revokeKeys, _ := cmd.Flags().GetBool("revoke-keys")
 	body := map[string]any{"password": pw}
 	if resetTOTP {
 		body["reset_totp"] = true
+	}
+	if revokeKeys {
+		body["revoke_keys"] = true
 	}
 	if err := adminCall(cmd, http.MethodPut, "/proxyos/users/"+url.PathEscape(args[0]), body); err != nil {
 		return err
@@ -91,6 +97,11 @@ func runResetPassword(cmd *cobra.Command, args []string) error {
 	fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed; their sessions have ended\n", args[0])
 	if resetTOTP {
 		fmt.Fprintf(cmd.OutOrStdout(), "two-factor authentication of %s is off; they can set it up again under My account\n", args[0])
+	}
+	if revokeKeys {
+		fmt.Fprintf(cmd.OutOrStdout(), "all API keys of %s are revoked\n", args[0])
+	} else {
+		fmt.Fprintf(cmd.OutOrStdout(), "their API keys still work; if the account may have been taken over, run again with --revoke-keys\n")
 	}
 	return nil
 }

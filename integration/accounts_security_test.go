@@ -627,16 +627,21 @@ func TestAccountSecurity(t *testing.T) {
 		st := acsEnrol(t, c, email)
 		secrets.addTOTP(email, st)
 		acsWantLogin(t, base, email, acsPassword, "", http.StatusUnauthorized, "totp_required")
+		// A key the intruder may have made with the account.
+		planted, _ := acsMustKey(t, c, "planted", "", "routes:read")
+		secrets.add("API key", planted)
 
-		cmd := exec.Command(caddyBin, "proxyos", "user", "reset-password", email, "--reset-totp", "--password-stdin", "--address", inst.Admin)
+		cmd := exec.Command(caddyBin, "proxyos", "user", "reset-password", email, "--reset-totp", "--revoke-keys", "--password-stdin", "--address", inst.Admin)
 		cmd.Stdin = strings.NewReader(newPassword + "\n")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("caddy proxyos user reset-password --reset-totp: %v\n%s", err, out)
 		}
-		if !strings.Contains(string(out), "two-factor authentication of "+email+" is off") || strings.Contains(string(out), newPassword) {
-			t.Errorf("reset-password --reset-totp said %q", out)
+		if !strings.Contains(string(out), "two-factor authentication of "+email+" is off") || !strings.Contains(string(out), "API keys of "+email+" are revoked") ||
+			strings.Contains(string(out), newPassword) {
+			t.Errorf("reset-password --reset-totp --revoke-keys said %q", out)
 		}
+		acsWantBearer(t, base, http.MethodGet, "/api/routes", planted, nil, http.StatusUnauthorized, "key_revoked")
 		wantSession(t, base, ck, "revoked")
 		acsWantLogin(t, base, email, acsPassword, "", http.StatusUnauthorized, "")
 		ck = acsWantLogin(t, base, email, newPassword, "", http.StatusOK, "")
@@ -652,7 +657,7 @@ func TestAccountSecurity(t *testing.T) {
 		u := page.Entries[0]
 		before, _ := u.Details["before"].(map[string]any)
 		after, _ := u.Details["after"].(map[string]any)
-		if u.Actor != "admin API" || u.ActorKind != "admin_api" || u.Outcome != "success" || u.Details["password_changed"] != true ||
+		if u.Actor != "admin API" || u.ActorKind != "admin_api" || u.Outcome != "success" || u.Details["password_changed"] != true || u.Details["api_keys_revoked"] != true ||
 			before["totp_enabled"] != true || after["totp_enabled"] != false {
 			t.Errorf("user.update entry of the reset: %+v, want actor admin API, password_changed, totp_enabled true → false", u)
 		}

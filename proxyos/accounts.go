@@ -136,6 +136,9 @@ type UserChange struct {
 	// ResetTOTP turns two-factor authentication off (and drops the
 	// recovery codes), for a user who lost their authenticator.
 	ResetTOTP *bool `json:"reset_totp,omitempty"`
+	// RevokeKeys revokes every API key of the user, for an account that
+	// may have been taken over.
+	RevokeKeys *bool `json:"revoke_keys,omitempty"`
 }
 
 // UpdateUser changes the account with the given email (see changeUser)
@@ -160,6 +163,9 @@ func (a *App) UpdateUser(ctx context.Context, email string, c UserChange, actor 
 	extra := map[string]any{"sessions_revoked": revoke}
 	if c.Password != nil {
 		extra["password_changed"] = true
+	}
+	if c.RevokeKeys != nil && *c.RevokeKeys {
+		extra["api_keys_revoked"] = true
 	}
 	a.audit(ctx, auditEvent{Actor: actor, Action: "user.update", Target: u.Email, Before: before, After: toAuditUser(u), Extra: extra})
 	return u, nil

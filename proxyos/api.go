@@ -52,8 +52,9 @@ type apiRoute struct {
 // and key scope it needs; serveAPI denies everything else. Calls made with
 // a session cookie and other methods than GET need a JSON body and a
 // same-origin request (checkSameOrigin). Own-account endpoints and key
-// management take no keys, so a leaked key cannot change a password,
-// turn off two-factor authentication or mint more keys.
+// management take no keys, and apiUpdateUser refuses password and
+// two-factor changes made with keys, so a leaked key cannot change a
+// password, turn off two-factor authentication or mint more keys.
 var apiRoutes = []apiRoute{
 	{"POST /api/setup", public, "", (*Dashboard).apiSetup},
 	{"GET /api/setup/status", public, "", (*Dashboard).apiSetupStatus},

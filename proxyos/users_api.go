@@ -91,6 +91,13 @@ func (a *App) changeUser(ctx context.Context, u store.User, c UserChange, keepSe
 		}
 		u.TOTPEnabled = false
 	}
+	if c.RevokeKeys != nil && *c.RevokeKeys {
+		n, err := a.state.store.RevokeUserAPIKeys(ctx, u.ID, a.now())
+		if err != nil {
+			return store.User{}, false, fmt.Errorf("revoking API keys: %w", err)
+		}
+		a.logger.Info("API keys revoked", zap.String("user_id", u.ID), zap.Int("count", n))
+	}
 	if revoke {
 		if _, err := a.RevokeUserSessions(ctx, u.ID, keepSession); err != nil {
 			return store.User{}, false, err

@@ -113,3 +113,14 @@ func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error 
 	_, err := s.db.ExecContext(ctx, s.q(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`), millis(at), id)
 	return err
 }
+
+// RevokeUserAPIKeys revokes every active key of a user and returns how
+// many it revoked.
+func (s *Store) RevokeUserAPIKeys(ctx context.Context, userID string, at time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`), millis(at), userID)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
