@@ -2,10 +2,7 @@ package integration
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha1" //nolint:gosec // RFC 6238 codes are HMAC-SHA1
 	"encoding/base32"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -23,38 +20,16 @@ import (
 // locked-out account and the audit trail of all of it, against real
 // Caddy processes over HTTP.
 
-// acsPeriod is the TOTP time step of RFC 6238 and of the server.
-const acsPeriod = 30
 
-// acsTOTP computes the code of a base32 TOTP secret for a time step, as an
-// authenticator app does: HMAC-SHA1 of the big-endian step, dynamic
-// truncation (RFC 4226), 6 digits.
-func acsTOTP(t testing.TB, secret string, step int64) string {
-	t.Helper()
-	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(strings.ReplaceAll(secret, " ", "")))
-	if err != nil {
-		t.Fatalf("the TOTP secret %q is not base32: %v", secret, err)
-	}
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], uint64(step))
-	mac := hmac.New(sha1.New, key)
-	mac.Write(msg[:])
-	sum := mac.Sum(nil)
-	off := sum[len(sum)-1] & 0x0f
-	v := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	return fmt.Sprintf("%06d", v%1_000_000)
-}
 
-// acsStep is the TOTP time step of now.
-func acsStep() int64 { return time.Now().Unix() / acsPeriod }
 
 // acsWrongCodes returns n distinct six-digit codes that are the code of
 // no time step near now, so the server cannot accept them by chance.
 func acsWrongCodes(t testing.TB, secret string, n int) []string {
 	t.Helper()
 	near := map[string]bool{}
-	for s := acsStep() - 5; s <= acsStep()+5; s++ {
-		near[acsTOTP(t, secret, s)] = true
+	for s := totpNow() - 5; s <= totpNow()+5; s++ {
+		near[totpAt(t, secret, s)] = true
 	}
 	var out []string
 	for i := 1; len(out) < n; i++ {
@@ -79,12 +54,12 @@ type acsTOTPState struct {
 // counts as spent from here on; the caller asserts that it was.
 func (s *acsTOTPState) nextCode(t testing.TB) string {
 	t.Helper()
-	step := max(s.used+1, acsStep())
-	eventually(t, 2*acsPeriod*time.Second, 100*time.Millisecond, func() (bool, string) {
-		return step <= acsStep()+1, fmt.Sprintf("the clock did not reach TOTP step %d", step-1)
+	step := max(s.used+1, totpNow())
+	eventually(t, 2*totpPeriod*time.Second, 100*time.Millisecond, func() (bool, string) {
+		return step <= totpNow()+1, fmt.Sprintf("the clock did not reach TOTP step %d", step-1)
 	})
 	s.used = step
-	return acsTOTP(t, s.secret, step)
+	return totpAt(t, s.secret, step)
 }
 
 // acsSend makes a same-origin JSON request with the client's session, as
@@ -143,8 +118,8 @@ func acsEnrol(t testing.TB, c *client, email string) *acsTOTPState {
 	if resp, raw := c.PostJSON("/api/account/totp/confirm", map[string]string{"code": acsWrongCodes(t, st.secret, 1)[0]}); resp.StatusCode != http.StatusBadRequest || decode(t, raw)["field"] != "code" {
 		t.Fatalf("confirm with a wrong code: %d %s, want 400 field code", resp.StatusCode, raw)
 	}
-	st.used = acsStep()
-	resp, raw = c.PostJSON("/api/account/totp/confirm", map[string]string{"code": acsTOTP(t, st.secret, st.used)})
+	st.used = totpNow()
+	resp, raw = c.PostJSON("/api/account/totp/confirm", map[string]string{"code": totpAt(t, st.secret, st.used)})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST /api/account/totp/confirm: %d %s", resp.StatusCode, raw)
 	}
@@ -485,7 +460,7 @@ func TestAccountSecurity(t *testing.T) {
 		secrets.add("session cookie", ck)
 		wantSession(t, base, ck, "")
 		acsWantLogin(t, base, email, acsPassword, code, http.StatusUnauthorized, "totp_invalid")
-		acsWantLogin(t, base, email, acsPassword, acsTOTP(t, st.secret, confirmStep), http.StatusUnauthorized, "totp_invalid")
+		acsWantLogin(t, base, email, acsPassword, totpAt(t, st.secret, confirmStep), http.StatusUnauthorized, "totp_invalid")
 
 		// A recovery code sent several times at once still works once.
 		cks := acsRace(t, base, email, acsPassword, st.codes[0], 3)

@@ -3,10 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1" //nolint:gosec // RFC 6238's default algorithm, what authenticator apps use
-	"encoding/base32"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,63 +25,39 @@ const (
 	// bsecUserAgent is the User-Agent of the admin's second session, made
 	// outside the browser, so its row on the account page can be found.
 	bsecUserAgent = "proxyos-test-totp-session/1.0"
-	// bsecPeriod is the TOTP time step of RFC 6238 and of every
-	// authenticator app.
-	bsecPeriod = 30
 	// bsecScenarioTimeout bounds the tab of TestBrowserSecurity: besides
 	// the usual steps it waits for a fresh TOTP time step (up to 30 s).
 	bsecScenarioTimeout = 3 * time.Minute
 )
 
-// bsecTOTP computes the RFC 6238 code of a base32 secret for a time step:
-// HMAC-SHA1 of the big-endian step, dynamic truncation (RFC 4226), 6
-// digits. Written here from the RFCs, independent of the server's code.
-func bsecTOTP(t testing.TB, secret string, step int64) string {
-	t.Helper()
-	s := strings.ToUpper(strings.TrimRight(strings.ReplaceAll(secret, " ", ""), "="))
-	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(s)
-	if err != nil || len(key) == 0 {
-		t.Fatalf("the TOTP key %q is not base32: %v", secret, err)
-	}
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], uint64(step))
-	mac := hmac.New(sha1.New, key)
-	mac.Write(msg[:])
-	sum := mac.Sum(nil)
-	off := sum[len(sum)-1] & 0x0f
-	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	return fmt.Sprintf("%06d", bin%1_000_000)
-}
 
-// bsecStep is the TOTP time step of now.
-func bsecStep() int64 { return time.Now().Unix() / bsecPeriod }
 
 // bsecStepAfter waits until the TOTP time step is past used and returns
 // it: the server accepts each step's code once, and no earlier one after
 // it.
 func bsecStepAfter(t testing.TB, used int64) int64 {
 	t.Helper()
-	deadline := time.Now().Add(2 * bsecPeriod * time.Second)
-	for bsecStep() <= used {
+	deadline := time.Now().Add(2 * totpPeriod * time.Second)
+	for totpNow() <= used {
 		if time.Now().After(deadline) {
 			t.Fatalf("the TOTP step did not move past %d", used)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return bsecStep()
+	return totpNow()
 }
 
 // bsecWrongCode returns a well-formed code that no step near now
 // accepts: the code of a long past step, unless it happens to match one.
 func bsecWrongCode(t testing.TB, secret string) string {
 	t.Helper()
-	cur := bsecStep()
+	cur := totpNow()
 	near := map[string]bool{}
 	for s := cur - 2; s <= cur+3; s++ {
-		near[bsecTOTP(t, secret, s)] = true
+		near[totpAt(t, secret, s)] = true
 	}
 	for s := cur - 100; ; s-- {
-		if c := bsecTOTP(t, secret, s); !near[c] {
+		if c := totpAt(t, secret, s); !near[c] {
 			return c
 		}
 	}
@@ -316,8 +288,8 @@ func TestBrowserSecurity(t *testing.T) {
 				t.Fatal("a wrong code showed recovery codes")
 			}
 
-			usedStep = bsecStep()
-			b.fill(t, "#totp-code", bsecTOTP(t, secret, usedStep))
+			usedStep = totpNow()
+			b.fill(t, "#totp-code", totpAt(t, secret, usedStep))
 			b.click(t, "#totp-confirm")
 			b.do(t, "waiting for the recovery codes", chromedp.WaitVisible(chromedp.CSS("#totp-codes")))
 			recovery = browserEval[[]string](t, b, `[...document.querySelectorAll("#totp-recovery-list li")].map((li) => li.innerText.trim())`)
@@ -378,7 +350,7 @@ func TestBrowserSecurity(t *testing.T) {
 			}
 
 			// The code the enrolment spent is refused (replay).
-			b.fill(t, "#login-totp", bsecTOTP(t, secret, usedStep))
+			b.fill(t, "#login-totp", totpAt(t, secret, usedStep))
 			b.click(t, "#login-submit")
 			b.do(t, "waiting for the refusal", chromedp.WaitVisible(chromedp.CSS("#login-error")))
 			if got := b.assertVisible(t, "#login-error"); !strings.Contains(got, "already used") {
@@ -392,7 +364,7 @@ func TestBrowserSecurity(t *testing.T) {
 		}},
 		{"a fresh code logs in", func(t *testing.T) {
 			usedStep = bsecStepAfter(t, usedStep)
-			b.fill(t, "#login-totp", bsecTOTP(t, secret, usedStep))
+			b.fill(t, "#login-totp", totpAt(t, secret, usedStep))
 			b.click(t, "#login-submit")
 			b.waitPage(t, "overview")
 			if p := b.location(t).Path; p != "/" {
@@ -634,7 +606,7 @@ func TestBrowserSecurity(t *testing.T) {
 				t.Fatalf("POST /api/account/totp as the viewer: %d %s", resp.StatusCode, raw)
 			}
 			vsecret, _ := decode(t, raw)["secret"].(string)
-			resp, raw = viewer.PostJSON("/api/account/totp/confirm", map[string]string{"code": bsecTOTP(t, vsecret, bsecStep())})
+			resp, raw = viewer.PostJSON("/api/account/totp/confirm", map[string]string{"code": totpAt(t, vsecret, totpNow())})
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("POST /api/account/totp/confirm as the viewer: %d %s", resp.StatusCode, raw)
 			}

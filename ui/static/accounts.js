@@ -9,6 +9,8 @@
 (function () {
   const P = window.ProxyOS;
   const { $, $$, el, authed, show, errorMessage, stripField, capitalize, confirmDialog, wirePasswordReveal } = P;
+  const when = P.timeEl;
+  const send = P.sendFrom;
 
   // fieldErrors shows an API error next to its field: fields maps the
   // API's field names to input ids. It returns the input it marked, or null.
@@ -34,30 +36,7 @@
   }
 
 
-  // when renders a time as a <time> with the date and, as a title, how
-  // long ago it was.
-  function when(iso) {
-    const d = new Date(iso);
-    const t = el('time', null, isNaN(d) ? String(iso || '') : P.formatDate(d));
-    if (!isNaN(d)) {
-      t.dateTime = d.toISOString();
-      t.title = P.relativeTime(d);
-    }
-    return t;
-  }
 
-  // send calls the API from a button, showing failures in box. It resolves
-  // to the response, or null after a network error or a 401.
-  async function send(box, method, path, body) {
-    try {
-      return await authed(method, path, body);
-    } catch (err) {
-      if (err instanceof P.NeedLogin) return null;
-      show(box, P.networkError(err));
-      box.focus();
-      return null;
-    }
-  }
 
   const roleLabels = { admin: 'admin', operator: 'operator', viewer: 'viewer' };
 

@@ -182,6 +182,33 @@
     form.setAttribute('aria-busy', String(on));
   }
 
+  // timeEl renders a time as a <time> with the date and, as a title, how
+  // far away it is; no time is shown as the muted text none.
+  function timeEl(iso, none) {
+    if (!iso && none !== undefined) return el('span', { class: 'muted' }, none);
+    const d = new Date(iso);
+    const t = el('time', null, isNaN(d) ? String(iso || '') : formatDate(d));
+    if (!isNaN(d)) {
+      t.dateTime = d.toISOString();
+      t.title = relativeTime(d);
+    }
+    return t;
+  }
+
+  // sendFrom calls the API from a control, showing failures in box. It
+  // resolves to the response, or null after a network error or a 401
+  // (which has sent the browser to the login page).
+  async function sendFrom(box, method, path, body) {
+    try {
+      return await authed(method, path, body);
+    } catch (err) {
+      if (err instanceof NeedLogin) return null;
+      show(box, networkError(err));
+      box.focus();
+      return null;
+    }
+  }
+
   function formatDate(d) {
     return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
   }
@@ -731,7 +758,7 @@
     api, authed, NeedLogin, NetworkError,
     $, $$, el, template, mount, done, show, busy,
     errorMessage, stripField, capitalize, networkError, formatDate, relativeTime,
-    sessionOrLogin, shell, confirmDialog, wirePasswordReveal, copyText,
+    sessionOrLogin, shell, confirmDialog, wirePasswordReveal, copyText, timeEl, sendFrom,
     register(path, page) {
       pages[path] = page;
     },

@@ -10,6 +10,8 @@
 (function () {
   const P = window.ProxyOS;
   const { $, el, authed, show, errorMessage, stripField, capitalize, confirmDialog } = P;
+  const when = P.timeEl;
+  const send = P.sendFrom;
 
   // scopeLabels say what each scope allows. Scopes the server adds later
   // are offered with their name alone.
@@ -32,31 +34,7 @@
     return 'active';
   }
 
-  // when renders a time as a <time> with the date and, as a title, how
-  // far away it is; empty is shown as the text none.
-  function when(iso, none) {
-    if (!iso) return el('span', { class: 'muted' }, none);
-    const d = new Date(iso);
-    const t = el('time', null, isNaN(d) ? String(iso) : P.formatDate(d));
-    if (!isNaN(d)) {
-      t.dateTime = d.toISOString();
-      t.title = P.relativeTime(d);
-    }
-    return t;
-  }
 
-  // send calls the API from a control, showing failures in box. It
-  // resolves to the response, or null after a network error or a 401.
-  async function send(box, method, path, body) {
-    try {
-      return await authed(method, path, body);
-    } catch (err) {
-      if (err instanceof P.NeedLogin) return null;
-      show(box, P.networkError(err));
-      box.focus();
-      return null;
-    }
-  }
 
   async function keysPage() {
     const s = await P.sessionOrLogin();
