@@ -20,9 +20,6 @@ import (
 // locked-out account and the audit trail of all of it, against real
 // Caddy processes over HTTP.
 
-
-
-
 // acsWrongCodes returns n distinct six-digit codes that are the code of
 // no time step near now, so the server cannot accept them by chance.
 func acsWrongCodes(t testing.TB, secret string, n int) []string {

@@ -30,8 +30,6 @@ const (
 	bsecScenarioTimeout = 3 * time.Minute
 )
 
-
-
 // bsecStepAfter waits until the TOTP time step is past used and returns
 // it: the server accepts each step's code once, and no earlier one after
 // it.
