@@ -474,6 +474,34 @@ func TestBrowserRoutes(t *testing.T) {
 				}
 			}
 		}},
+		{"a login route the session cookie cannot reach is explained", func(t *testing.T) {
+			// The dashboard's cookie is host-only, so a browser would loop
+			// between this host and the login page: the list says why.
+			const privateHost = "private.proxyos.test"
+			b.navigate(t, dashURL+"/routes")
+			b.waitPage(t, "routes")
+			b.click(t, "#route-new")
+			b.waitPage(t, "route-edit")
+			b.fill(t, "#route-hosts", privateHost)
+			brtSelect(t, b, "#route-kind", "static")
+			brtSelect(t, b, "#route-tls", "off")
+			b.fill(t, "#route-static-body", "private")
+			b.click(t, "#route-auth-login")
+			b.click(t, "#route-save")
+			b.waitPage(t, "routes")
+			id := brtRowID(t, b, privateHost)
+			warning := b.assertVisible(t, fmt.Sprintf(`tr[data-route-id=%q] .route-warning`, id))
+			if !strings.Contains(warning, privateHost) || !strings.Contains(warning, "cookie_domain") {
+				t.Errorf("the row's warning = %q, want it to name %s and cookie_domain", warning, privateHost)
+			}
+			if got := b.assertVisible(t, "#routes-notice"); !strings.Contains(got, "warning") {
+				t.Errorf("#routes-notice = %q, want it to point at the warning", got)
+			}
+			if n := browserEval[int](t, b, `document.querySelectorAll(".route-warning").length`); n != 1 {
+				t.Errorf("%d warnings on the page, want only the login route's", n)
+			}
+			brtAdminAPI(t, inst).delete(id)
+		}},
 		{"route pages fit a 375 px screen", func(t *testing.T) {
 			b.do(t, "emulating a phone", chromedp.EmulateViewport(375, 800))
 			b.navigate(t, dashURL+"/routes")

@@ -197,6 +197,10 @@ type rtRoute struct {
 			Healthy bool   `json:"healthy"`
 		} `json:"upstreams"`
 	} `json:"status"`
+	Warnings []struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	} `json:"warnings"`
 }
 
 func (a rtAPI) decodeRoute(raw []byte) rtRoute {

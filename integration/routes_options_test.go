@@ -369,7 +369,12 @@ func rtTestStaticNoPlaceholders(t *testing.T, e *rtEnv) {
 func rtTestRequireLogin(t *testing.T, e *rtEnv) {
 	up := rtNewUpstream(t, "login", false)
 	const host = "private.proxyos.test"
-	e.dash.create(rtWith(rtProxy(host, "off", up.URL), "auth", map[string]any{"require_login": true, "roles": []string{"admin"}}))
+	created := e.dash.create(rtWith(rtProxy(host, "off", up.URL), "auth", map[string]any{"require_login": true, "roles": []string{"admin"}}))
+	// The dashboard's cookie is host-only for localhost, so a browser would
+	// never send it to this host: the API says so before anyone loops.
+	if len(created.Warnings) != 1 || created.Warnings[0].Field != "hosts[0]" || !strings.Contains(created.Warnings[0].Message, "cookie_domain") {
+		t.Errorf("warnings of a login route outside the cookie's scope: %+v, want one on hosts[0] naming cookie_domain", created.Warnings)
+	}
 
 	resp, raw := e.get(host, "/x", "Accept", "application/json")
 	if resp.StatusCode != http.StatusUnauthorized {

@@ -61,6 +61,11 @@
       }
       wrap.append(list);
     }
+    // Warnings explain settings that will not work in a browser, such as
+    // a login that would loop because the cookie does not reach a host.
+    for (const w of (Array.isArray(r.warnings) ? r.warnings : [])) {
+      wrap.append(el('p', { class: 'route-warning' }, String(w.message || '')));
+    }
     return wrap;
   }
 
@@ -118,7 +123,10 @@
     const saved = params.get('saved');
     if (saved) {
       const r = routes.find((x) => x.id === saved);
-      if (r) show(notice, 'Saved “' + displayName(r) + '”. The change is live.');
+      if (r) {
+        const warned = Array.isArray(r.warnings) && r.warnings.length > 0;
+        show(notice, 'Saved “' + displayName(r) + '”. The change is live.' + (warned ? ' See the warning under its status.' : ''));
+      }
       history.replaceState(null, '', location.pathname);
     }
 
