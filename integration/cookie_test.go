@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // cookieAttrs parses the attributes of a Set-Cookie line into a map of
@@ -42,6 +43,17 @@ func TestCookieAttributes(t *testing.T) {
 	))
 	inst.Start()
 	inst.CreateUser("admin@example.com", "admin password", "admin")
+	// Caddy obtains the internal certificate in the background after
+	// start-up; a busy machine can take a moment.
+	probe := hostClient(t, "")
+	eventually(t, 30*time.Second, 100*time.Millisecond, func() (bool, string) {
+		resp, err := probe.Get(fmt.Sprintf("https://localhost:%d/api/setup/status", tlsPort))
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return true, ""
+	})
 
 	tests := []struct {
 		name       string

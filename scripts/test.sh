@@ -36,6 +36,10 @@ grep -E '^(ok|FAIL|---|panic:)|^\s+--- FAIL' "$tmp/test.log" | grep -v -- '--- P
 if [ "$status" -ne 0 ]; then
 	echo "== failures (test output without Caddy's JSON log lines)"
 	grep -v '^\s*{"level"' "$tmp/test.log" | grep -B 3 -A 25 -E -- '--- FAIL|^panic:|\[build failed\]' | head -n 300
+	# With -v, parallel tests print their messages where they happen, far
+	# from their FAIL line: show every test message too.
+	echo "== test messages"
+	grep -E '^\s+[A-Za-z0-9_]+_test\.go:[0-9]+: ' "$tmp/test.log" | grep -v 'caddy log:$' | head -n 200
 	exit "$status"
 fi
 if grep -q -- '--- SKIP' "$tmp/test.log"; then
