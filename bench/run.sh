@@ -11,6 +11,10 @@
 # Environment: WRK_THREADS (default 1), WRK_CONNS (default 32),
 # RESULTS (report path), KEEP=1 (keep the temporary directory and logs).
 # Needs Go and wrk (installed with apt-get when missing and run as root).
+# oauth2-proxy, the realistic forward_auth peer, is built by
+# bench/oauth2proxy.sh into the temporary directory: about 50 s the first
+# time on 2 cores (module download and compile), then the Go build cache
+# makes it a link of a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -73,6 +77,9 @@ caddy=$tmp/caddy
 tool=$tmp/benchtool
 go build -o "$caddy" ./cmd/caddy
 go build -o "$tool" ./bench/benchtool
+echo "== building oauth2-proxy (bench/oauth2proxy.sh)"
+o2p=$tmp/oauth2-proxy
+bench/oauth2proxy.sh build "$o2p"
 
 {
 	printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -82,6 +89,7 @@ go build -o "$tool" ./bench/benchtool
 	printf 'loadavg\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 	printf 'caddy_version\t%s\n' "$("$caddy" version | cut -d' ' -f1)"
 	printf 'go_version\t%s\n' "$(go env GOVERSION)"
+	printf 'oauth2_proxy_version\t%s\n' "$("$o2p/oauth2-proxy" --version)"
 	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit + uncommitted changes"; fi
 	printf 'commit\t%s\n' "$commit"
@@ -98,10 +106,11 @@ echo "== go test -bench (in process)"
 go test -run '^$' -bench . -benchmem "${gobench_args[@]}" -timeout 60m ./bench/ | tee "$tmp/gobench.txt"
 
 # ---------------------------------------------------------------- processes
-mapfile -t ports < <("$tool" ports -n 14)
+mapfile -t ports < <("$tool" ports -n 16)
 up=${ports[0]} authp=${ports[1]} front_admin=${ports[2]} dash=${ports[3]} plain=${ports[4]}
 gate=${ports[5]} basic=${ports[6]} fwd=${ports[7]} routes1=${ports[8]} nat1=${ports[9]}
 px_admin=${ports[10]} pxp=${ports[11]} nat_admin=${ports[12]} natp=${ports[13]}
+o2p_port=${ports[14]} fwd_o2p=${ports[15]}
 
 # global prints the global options block shared by every Caddyfile.
 global() { # admin-address [extra-lines]
@@ -142,7 +151,7 @@ ready() { # name url [host [status]]
 	fi
 }
 
-echo "== upstream and auth server"
+echo "== upstream and auth servers (a Caddy answering 200; oauth2-proxy)"
 global off >"$tmp/upstream.Caddyfile"
 printf 'http://:%s {\n\trespond "ok"\n}\n' "$up" >>"$tmp/upstream.Caddyfile"
 global off >"$tmp/authsrv.Caddyfile"
@@ -151,6 +160,21 @@ start_caddy upstream "$tmp/upstream.Caddyfile"
 start_caddy authsrv "$tmp/authsrv.Caddyfile"
 ready upstream "http://127.0.0.1:$up/"
 ready authsrv "http://127.0.0.1:$authp/"
+# oauth2proxy.sh logs in with a random htpasswd password and checks that
+# /oauth2/auth answers 202 with the session cookie and 401 without; it
+# prints the pid, then the Cookie header line (whose value contains "|":
+# it stays the last field of its scenario line). A command substitution,
+# not a process substitution, so that a failed start ends the run.
+o2p_out=$(CADDY=$caddy bench/oauth2proxy.sh start "$o2p" "$o2p_port")
+pid_of[oauth2proxy]=${o2p_out%%$'\n'*}
+o2p_cookie=${o2p_out#*$'\n'}
+# What copy_headers has to copy: with an htpasswd login the session has a
+# user but no email, so only X-Auth-Request-User is set.
+o2p_headers=$(curl -sS -D - -o /dev/null -H "$o2p_cookie" "http://127.0.0.1:$o2p_port/oauth2/auth" | tr -d '\r')
+if ! grep -qix 'X-Auth-Request-User: bench' <<<"$o2p_headers"; then
+	echo "oauth2-proxy: /oauth2/auth with the session cookie set no X-Auth-Request-User: bench" >&2
+	exit 1
+fi
 
 echo "== native configs (Caddyfile site blocks, adapted to JSON)"
 for n in "${apply_counts[@]}"; do
@@ -163,7 +187,7 @@ host=$("$tool" middle -config "$tmp/native-$routes-a.json")
 printf 'route_host\t%s\n' "$host" >>"$tmp/meta.tsv"
 echo "routing throughput host: $host"
 
-echo "== front: reverse_proxy alone, behind proxyos_auth, basic_auth and forward_auth; 1 managed route; 1 site block"
+echo "== front: reverse_proxy alone, behind proxyos_auth, basic_auth, forward_auth to Caddy and to oauth2-proxy; 1 managed route; 1 site block"
 hash=$("$caddy" hash-password --plaintext bench-password-0123)
 {
 	global "127.0.0.1:$front_admin" "$(printf '\tproxyos {\n\t\tsecret %s\n\t\tdatabase sqlite %s\n\t\turl http://127.0.0.1:%s\n\t}\n' "$secret" "$tmp/front/proxyos.db" "$dash")"
@@ -172,6 +196,7 @@ hash=$("$caddy" hash-password --plaintext bench-password-0123)
 	printf 'http://:%s {\n\tproxyos_auth\n\treverse_proxy 127.0.0.1:%s\n}\n\n' "$gate" "$up"
 	printf 'http://:%s {\n\tbasic_auth {\n\t\tbench %s\n\t}\n\treverse_proxy 127.0.0.1:%s\n}\n\n' "$basic" "$hash" "$up"
 	printf 'http://:%s {\n\tforward_auth 127.0.0.1:%s {\n\t\turi /auth\n\t\tcopy_headers X-Bench-User\n\t}\n\treverse_proxy 127.0.0.1:%s\n}\n\n' "$fwd" "$authp" "$up"
+	printf 'http://:%s {\n\tforward_auth 127.0.0.1:%s {\n\t\turi /oauth2/auth\n\t\tcopy_headers X-Auth-Request-User X-Auth-Request-Email\n\t}\n\treverse_proxy 127.0.0.1:%s\n}\n\n' "$fwd_o2p" "$o2p_port" "$up"
 	printf 'http://:%s {\n\tproxyos_routes\n\trespond "no route" 404\n}\n\n' "$routes1"
 	printf 'http://%s:%s {\n\treverse_proxy 127.0.0.1:%s\n}\n' "$host" "$nat1" "$up"
 } >"$tmp/front.Caddyfile"
@@ -225,18 +250,19 @@ done
 "$tool" heap -admin "127.0.0.1:$nat_admin" -name "heap/native/$routes" | tee -a "$samples"
 
 # ---------------------------------------------------------------- throughput
-# name|url|Host header|extra header
+# name|url|Host header|extra header (last: it may contain "|")
 scenarios=(
 	"auth/none|http://127.0.0.1:$plain/||"
 	"auth/proxyos_auth|http://127.0.0.1:$gate/||Cookie: proxyos_session=$cookie"
 	"auth/basic_auth|http://127.0.0.1:$basic/||Authorization: Basic $(printf 'bench:bench-password-0123' | base64)"
 	"auth/forward_auth|http://127.0.0.1:$fwd/||"
+	"auth/forward_auth_oauth2proxy|http://127.0.0.1:$fwd_o2p/||$o2p_cookie"
 	"routing/proxyos_1|http://127.0.0.1:$routes1/|$host|"
 	"routing/proxyos_$routes|http://127.0.0.1:$pxp/|$host|"
 	"routing/native_1|http://127.0.0.1:$nat1/|$host|"
 	"routing/native_$routes|http://127.0.0.1:$natp/|$host|"
 )
-echo "== checking every scenario answers 200 ok"
+echo "== checking every scenario answers 200 ok (and forward_auth to oauth2-proxy 401 without its cookie)"
 for s in "${scenarios[@]}"; do
 	IFS='|' read -r name url vhost extra <<<"$s"
 	args=(-sS -o "$tmp/check.body" -w '%{http_code}')
@@ -248,6 +274,13 @@ for s in "${scenarios[@]}"; do
 		exit 1
 	fi
 done
+# Without the session cookie, oauth2-proxy's 401 must reach the client:
+# otherwise the scenario would not be checking anything.
+code=$(curl -sS -o "$tmp/check.body" -w '%{http_code}' "http://127.0.0.1:$fwd_o2p/")
+if [ "$code" != 401 ]; then
+	echo "auth/forward_auth_oauth2proxy: without the session cookie answered $code, not 401: $(head -c 200 "$tmp/check.body")" >&2
+	exit 1
+fi
 
 echo "== wrk: $runs × ${duration}s per scenario, interleaved"
 for run in $(seq "$runs"); do
@@ -264,11 +297,13 @@ for run in $(seq "$runs"); do
 		fi
 		rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 		printf 'rps/%s\t%s\treq/s\n' "$name" "$rps" >>"$samples"
-		printf '   run %s %-24s %10s req/s\n' "$run" "$name" "$rps"
+		printf '   run %s %-30s %10s req/s\n' "$run" "$name" "$rps"
 	done
 done
 
 for name in px nat front upstream authsrv; do stop_caddy "$name"; done
+bench/oauth2proxy.sh stop "$o2p"
+unset 'pid_of[oauth2proxy]'
 
 echo "== report"
 "$tool" report -dir "$tmp" -out "$results"
