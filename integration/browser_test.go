@@ -82,6 +82,9 @@ func newBrowserTab(t *testing.T) *browserTab {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
+		// Test hosts on other "domains" (e.g. app.proxyos.test) reach the
+		// Caddy under test on loopback.
+		chromedp.Flag("host-resolver-rules", "MAP *.proxyos.test 127.0.0.1"),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 		chromedp.CombinedOutput(chromeOut),

@@ -62,6 +62,7 @@ var apiRoutes = []apiRoute{
 	{"POST /api/auth/logout", public, "", (*Dashboard).apiLogout},
 	{"GET /api/auth/session", public, "", (*Dashboard).apiSession},
 	{"GET /api/auth/diagnose", public, "", (*Dashboard).apiDiagnose},
+	{"POST /api/auth/handoff", viewer, "", (*Dashboard).apiHandoff},
 
 	{"GET /api/routes", viewer, ScopeRoutesRead, (*Dashboard).apiListRoutes},
 	{"POST /api/routes", operator, ScopeRoutesWrite, (*Dashboard).apiCreateRoute},
@@ -322,7 +323,7 @@ func (d *Dashboard) apiSetup(w http.ResponseWriter, r *http.Request) error {
 	}
 	d.app.audit(r.Context(), auditEvent{Actor: Actor{Name: u.Email, Kind: ActorUser, ClientIP: ip}, Action: "setup",
 		Target: u.Email, After: toAuditUser(u)})
-	return d.startSession(w, r, u, http.StatusCreated, "/")
+	return d.startSession(w, r, u, http.StatusCreated, "")
 }
 
 // apiLogin checks credentials and starts a new session. The token is
@@ -371,19 +372,43 @@ func (d *Dashboard) apiLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	d.logger.Info("login", zap.String("user_id", u.ID), zap.String("remote_ip", ip))
 	d.app.audit(r.Context(), auditEvent{Actor: Actor{Name: u.Email, Kind: ActorUser, ClientIP: ip}, Action: "login", Target: u.Email})
-	return d.startSession(w, r, u, http.StatusOK, d.app.safeReturnURL(body.ReturnTo, r))
+	return d.startSession(w, r, u, http.StatusOK, body.ReturnTo)
 }
 
 // startSession creates a session for u, sets its cookie and answers the
-// user and where the page should go next.
-func (d *Dashboard) startSession(w http.ResponseWriter, r *http.Request, u store.User, status int, next string) error {
+// user and where the page should go next (see nextURL: returnTo, made
+// safe, or a handoff to it).
+func (d *Dashboard) startSession(w http.ResponseWriter, r *http.Request, u store.User, status int, returnTo string) error {
 	ttl := time.Duration(d.app.SessionTTL)
-	cookie, _, err := d.app.state.sessions.create(r.Context(), d.app.keyring, u, ttl, clientIP(r), r.UserAgent())
+	cookie, id, err := d.app.state.sessions.create(r.Context(), d.app.keyring, u, ttl, clientIP(r), r.UserAgent())
+	if err != nil {
+		return d.writeAPIError(w, err)
+	}
+	next, err := d.app.nextURL(r.Context(), id.SessionID, returnTo, r)
 	if err != nil {
 		return d.writeAPIError(w, err)
 	}
 	d.setSessionCookie(w, r, cookie, ttl)
 	writeJSON(w, status, map[string]any{"user": toUserJSON(u), "redirect": next})
+	return nil
+}
+
+// apiHandoff answers where a logged-in browser goes for the return URL
+// return_to: the URL made safe, or a one-time handoff to a managed host
+// behind the login that the session cookie does not reach. The login page
+// calls it when it opens with a return URL and a session.
+func (d *Dashboard) apiHandoff(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		ReturnTo string `json:"return_to"`
+	}
+	if err := decodeJSON(w, r, &body); err != nil {
+		return d.writeAPIError(w, err)
+	}
+	next, err := d.app.nextURL(r.Context(), caller(r).SessionID, body.ReturnTo, r)
+	if err != nil {
+		return d.writeAPIError(w, err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"redirect": next})
 	return nil
 }
 
@@ -408,9 +433,7 @@ func (d *Dashboard) apiLogout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// apiSession answers who is logged in, or 401 with the reason. With
-// ?return=, it also answers that URL made safe (see safeReturnURL) as
-// "redirect", for a login page opened by someone already logged in.
+// apiSession answers who is logged in, or 401 with the reason.
 func (d *Dashboard) apiSession(w http.ResponseWriter, r *http.Request) error {
 	e, reason, err := d.session(r)
 	if err != nil {
@@ -420,17 +443,11 @@ func (d *Dashboard) apiSession(w http.ResponseWriter, r *http.Request) error {
 		writeUnauthenticated(w, reason)
 		return nil
 	}
-	out := map[string]any{
+	writeJSON(w, http.StatusOK, map[string]any{
 		"user":       userJSON{ID: e.id.UserID, Email: e.id.Email, Role: e.id.Role},
 		"session_id": e.id.SessionID,
 		"expires_at": time.Unix(0, e.expiresAt).UTC(),
-	}
-	if ret := r.URL.Query().Get("return"); ret != "" {
-		// where a login page opened while logged in should go, checked
-		// like the return URL of a login
-		out["redirect"] = d.app.safeReturnURL(ret, r)
-	}
-	writeJSON(w, http.StatusOK, out)
+	})
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -495,13 +494,14 @@ func TestSessionEndpoint(t *testing.T) {
 			"https://evil.example": "/",
 			"//evil.example/x":     "/",
 		} {
-			rec := serve(t, d, withCookie(apiRequest(http.MethodGet, "/api/auth/session?return="+url.QueryEscape(ret), ""), cookie))
-			var body struct {
+			req, _ := json.Marshal(map[string]string{"return_to": ret})
+			rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/auth/handoff", string(req)), cookie))
+			var out struct {
 				Redirect string `json:"redirect"`
 			}
-			decodeBody(t, rec, &body)
-			if body.Redirect != want {
-				t.Errorf("return %q: redirect %q, want %q", ret, body.Redirect, want)
+			decodeBody(t, rec, &out)
+			if out.Redirect != want {
+				t.Errorf("return %q: redirect %q, want %q", ret, out.Redirect, want)
 			}
 		}
 	})

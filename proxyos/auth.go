@@ -85,6 +85,9 @@ const identityHeaderPrefix = "X-Proxyos-"
 
 // ServeHTTP verifies the session and passes the request on.
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if r.URL.Path == handoffPath {
+		return h.serveCallback(w, r)
+	}
 	stripIdentity(r.Header)
 	e, reason, err := h.app.verifyRequest(r)
 	if err != nil {

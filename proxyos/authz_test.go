@@ -22,6 +22,7 @@ var wantRules = map[string]struct {
 	"POST /api/auth/logout":  {public, ""},
 	"GET /api/auth/session":  {public, ""},
 	"GET /api/auth/diagnose": {public, ""},
+	"POST /api/auth/handoff": {viewer, ""},
 
 	"GET /api/routes":                {viewer, ScopeRoutesRead},
 	"POST /api/routes":               {operator, ScopeRoutesWrite},

@@ -99,6 +99,8 @@ func (g *Diagnosis) fix(httpsAvailable bool) string {
 		return "The session was logged out or revoked: log in again."
 	case ReasonUserDisabled:
 		return "The account is disabled: ask an admin to enable it."
+	case ReasonOtherHost:
+		return "The cookie belongs to a login handed off to another host and is valid only there: log in here."
 	}
 	return ""
 }

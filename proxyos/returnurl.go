@@ -14,26 +14,12 @@ import (
 // (other sites, "//evil.example", backslash tricks, javascript: URLs,
 // credentials in the URL) would make the login page an open redirect.
 func (a *App) safeReturnURL(raw string, r *http.Request) string {
-	if raw == "" || len(raw) > 4096 || strings.ContainsAny(raw, "\\\x00\r\n\t") {
+	u := parseReturnURL(raw)
+	if u == nil {
 		return "/"
 	}
-	for _, c := range raw {
-		if c < 0x20 || c == 0x7f {
-			return "/"
-		}
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "/"
-	}
-	if u.Scheme == "" && u.Host == "" && u.User == nil && strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, "//") {
-		// Re-encoding may turn an escaped slash into a real one
-		// ("/%2F%20evil" → "//%20evil"), which a browser reads as
-		// another host: only a result that is still a plain path goes.
-		if out := u.RequestURI() + fragment(u); !strings.HasPrefix(out, "//") {
-			return out
-		}
-		return "/"
+	if strings.HasPrefix(raw, "/") {
+		return localPath(raw)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "" {
 		return "/"
@@ -42,6 +28,42 @@ func (a *App) safeReturnURL(raw string, r *http.Request) string {
 		return "/"
 	}
 	return u.String()
+}
+
+// maxReturnURL bounds return URLs.
+const maxReturnURL = 4096
+
+// parseReturnURL parses a return URL, or returns nil for one with control
+// characters or backslashes (which browsers read in surprising ways).
+func parseReturnURL(raw string) *url.URL {
+	if raw == "" || len(raw) > maxReturnURL || strings.ContainsAny(raw, "\\\x00\r\n\t") {
+		return nil
+	}
+	for _, c := range raw {
+		if c < 0x20 || c == 0x7f {
+			return nil
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	return u
+}
+
+// localPath returns raw when it is a path on this host ("/x?y#z"), else
+// "/". Re-encoding may turn an escaped slash into a real one
+// ("/%2F%20evil" → "//%20evil"), which a browser reads as another host:
+// only a result that is still a plain path goes.
+func localPath(raw string) string {
+	u := parseReturnURL(raw)
+	if u == nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") {
+		return "/"
+	}
+	if out := u.RequestURI() + fragment(u); !strings.HasPrefix(out, "//") {
+		return out
+	}
+	return "/"
 }
 
 func fragment(u *url.URL) string {

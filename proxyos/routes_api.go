@@ -3,9 +3,7 @@ package proxyos
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/proxyos/caddy-proxyos/proxyos/route"
 	"github.com/proxyos/caddy-proxyos/proxyos/store"
@@ -47,36 +45,15 @@ func (a *App) WithStatus(r *route.Route) RouteJSON {
 }
 
 // routeWarnings explains, for a route behind the login, why a browser
-// would loop between the login page and the route: the session cookie
-// does not reach one of its hosts (it is host-only for the dashboard
-// unless cookie_domain is set), or the gate does not know where the login
-// page is (no url).
+// would not reach the login page: without the app's url the gate cannot
+// send it there. (Hosts the session cookie does not reach are fine: the
+// login is handed off to them, see nextURL.)
 func (a *App) routeWarnings(r *route.Route) []RouteWarning {
-	if r.Auth == nil || !r.Auth.RequireLogin {
+	if r.Auth == nil || !r.Auth.RequireLogin || a.canonical != nil {
 		return nil
 	}
-	if a.canonical == nil {
-		return []RouteWarning{{Field: "auth.require_login", Message: "the proxyos app has no url, so browsers without a session get 401 " +
-			"instead of the login page: set url to the dashboard's address"}}
-	}
-	dash := a.canonical.Hostname()
-	var out []RouteWarning
-	for i, h := range r.Hosts {
-		host := strings.TrimPrefix(h, "*.")
-		var msg string
-		switch {
-		case a.CookieDomain != "" && !hostWithin(host, a.CookieDomain):
-			msg = fmt.Sprintf("browsers will not send the login cookie to %s: it is set for %s (cookie_domain), so logging in "+
-				"would lead back to the login page; use a host under %s or widen cookie_domain", h, a.CookieDomain, a.CookieDomain)
-		case a.CookieDomain == "" && !strings.EqualFold(host, dash):
-			msg = fmt.Sprintf("browsers will not send the login cookie to %s: it is set for %s only, so logging in would lead back "+
-				"to the login page; set the app's cookie_domain to a domain both share (e.g. the parent of %s)", h, dash, dash)
-		default:
-			continue
-		}
-		out = append(out, RouteWarning{Field: fmt.Sprintf("hosts[%d]", i), Message: msg})
-	}
-	return out
+	return []RouteWarning{{Field: "auth.require_login", Message: "the proxyos app has no url, so browsers without a session get 401 " +
+		"instead of the login page: set url to the dashboard's address"}}
 }
 
 // RouteErrorStatus maps an error of a route change to an HTTP status and

@@ -29,6 +29,7 @@ const (
 	ReasonIdleTimeout  Reason = "idle_timeout"  // unused for longer than session_idle
 	ReasonRevoked      Reason = "revoked"       // logged out or revoked
 	ReasonUserDisabled Reason = "user_disabled" // the account is disabled
+	ReasonOtherHost    Reason = "other_host"    // a handoff session used on another host than its own
 )
 
 // Identity is who a verified session belongs to.
@@ -48,6 +49,7 @@ type sessionEntry struct {
 	revoked   atomic.Bool
 	lastSeen  atomic.Int64 // unix nanoseconds
 	flushed   atomic.Int64 // lastSeen value last written to the store
+	host      string       // a handoff session is valid on this host only; "" for any
 
 	// What proxyos_auth gives every request of this session, made once
 	// from id when the session is cached, so that passing the gate need
@@ -92,22 +94,34 @@ func newSessionCache(s *store.Store, now func() time.Time) *sessionCache {
 
 // create starts a new session for u and returns its cookie value.
 func (c *sessionCache) create(ctx context.Context, k *Keyring, u store.User, ttl time.Duration, clientIP, userAgent string) (string, Identity, error) {
+	return c.createSession(ctx, k, Identity{UserID: u.ID, Email: u.Email, Role: u.Role}, c.now().Add(ttl), clientIP, userAgent, "", "")
+}
+
+// createChild starts a handoff session from parent, valid on host only
+// and ending when parent ends, and returns its cookie value.
+func (c *sessionCache) createChild(ctx context.Context, k *Keyring, parent store.SessionUser, host, clientIP, userAgent string) (string, Identity, error) {
+	id := Identity{UserID: parent.UserID, Email: parent.Email, Role: parent.Role}
+	return c.createSession(ctx, k, id, parent.ExpiresAt, clientIP, userAgent, parent.ID, host)
+}
+
+func (c *sessionCache) createSession(ctx context.Context, k *Keyring, id Identity, expires time.Time, clientIP, userAgent, parentID, host string) (string, Identity, error) {
 	tok := newSessionToken()
 	key := tok.cacheKey()
 	now := c.now()
-	id := Identity{SessionID: uuid.NewString(), UserID: u.ID, Email: u.Email, Role: u.Role}
+	id.SessionID = uuid.NewString()
 	if len(userAgent) > 512 {
 		userAgent = userAgent[:512]
 	}
 	err := c.store.CreateSession(ctx, store.Session{
-		ID: id.SessionID, TokenHash: hex.EncodeToString(key[:]), UserID: u.ID,
-		CreatedAt: now, ExpiresAt: now.Add(ttl), LastSeenAt: now,
-		ClientIP: clientIP, UserAgent: userAgent,
+		ID: id.SessionID, TokenHash: hex.EncodeToString(key[:]), UserID: id.UserID,
+		CreatedAt: now, ExpiresAt: expires, LastSeenAt: now,
+		ClientIP: clientIP, UserAgent: userAgent, ParentID: parentID, Host: host,
 	})
 	if err != nil {
 		return "", Identity{}, err
 	}
-	e := newSessionEntry(id, now.Add(ttl).UnixNano())
+	e := newSessionEntry(id, expires.UnixNano())
+	e.host = host
 	e.lastSeen.Store(now.UnixNano())
 	e.flushed.Store(now.UnixNano())
 	c.mu.Lock()
@@ -177,6 +191,7 @@ func (c *sessionCache) loadOnce(ctx context.Context, key [sha256.Size]byte, gen 
 		return nil, err
 	}
 	e := newSessionEntry(Identity{SessionID: su.ID, UserID: su.UserID, Email: su.Email, Role: su.Role}, su.ExpiresAt.UnixNano())
+	e.host = su.Host
 	e.disabled.Store(su.Disabled)
 	e.revoked.Store(!su.RevokedAt.IsZero())
 	e.lastSeen.Store(su.LastSeenAt.UnixNano())
@@ -195,10 +210,14 @@ func (c *sessionCache) loadOnce(ctx context.Context, key [sha256.Size]byte, gen 
 
 // revoke revokes one session in the store and the cache.
 func (c *sessionCache) revoke(ctx context.Context, e *sessionEntry) error {
-	if err := c.store.RevokeSession(ctx, e.id.SessionID, c.now()); err != nil {
+	ids, err := c.store.RevokeSession(ctx, e.id.SessionID, c.now())
+	if err != nil {
 		return err
 	}
 	e.revoked.Store(true)
+	if len(ids) > 0 { // its handoff sessions on other hosts end with it
+		c.markRevoked(e.id.UserID, ids)
+	}
 	return nil
 }
 
@@ -250,6 +269,9 @@ func (a *App) verifyRequest(r *http.Request) (*sessionEntry, Reason, error) {
 		e, reason, err := a.state.sessions.verify(r.Context(), a.keyring, cookie, idle)
 		if err != nil {
 			return nil, "", err
+		}
+		if reason == "" && e.host != "" && normalizeHost(r.Host) != e.host {
+			reason = ReasonOtherHost // a handoff cookie copied to another host
 		}
 		if reason == "" {
 			return e, "", nil

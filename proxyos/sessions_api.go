@@ -22,6 +22,7 @@ type sessionJSON struct {
 	ExpiresAt  time.Time `json:"expires_at"`
 	ClientIP   string    `json:"client_ip"`
 	UserAgent  string    `json:"user_agent"`
+	Host       string    `json:"host,omitempty"` // a login handed off to this host; ends with the session it came from
 	Current    bool      `json:"current"`
 }
 
@@ -58,10 +59,13 @@ func (a *App) ActiveSessions(ctx context.Context, userID string) ([]store.Sessio
 // the session cache, so the next request with its cookie is refused at
 // the dashboard and at every proxyos_auth gate.
 func (a *App) RevokeSession(ctx context.Context, s store.Session) error {
-	if err := a.state.store.RevokeSession(ctx, s.ID, a.now()); err != nil {
+	ids, err := a.state.store.RevokeSession(ctx, s.ID, a.now())
+	if err != nil {
 		return fmt.Errorf("revoking session: %w", err)
 	}
-	a.state.sessions.markRevoked(s.UserID, []string{s.ID})
+	if len(ids) > 0 {
+		a.state.sessions.markRevoked(s.UserID, ids)
+	}
 	return nil
 }
 
@@ -167,7 +171,7 @@ func (d *Dashboard) apiListSessions(w http.ResponseWriter, r *http.Request) erro
 	for _, s := range ss {
 		out = append(out, sessionJSON{
 			ID: s.ID, CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt, ExpiresAt: s.ExpiresAt,
-			ClientIP: s.ClientIP, UserAgent: s.UserAgent, Current: s.ID == id.SessionID,
+			ClientIP: s.ClientIP, UserAgent: s.UserAgent, Host: s.Host, Current: s.ID == id.SessionID,
 		})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"user_id": target, "sessions": out})

@@ -149,7 +149,7 @@ func TestSessionReasons(t *testing.T) {
 			f.evict()
 		}, ReasonRevoked},
 		{"revoked in the store by another node", func(t *testing.T, f *sessionFixture, e *sessionEntry) {
-			if err := f.store.RevokeSession(context.Background(), e.id.SessionID, f.clock.Now()); err != nil {
+			if _, err := f.store.RevokeSession(context.Background(), e.id.SessionID, f.clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 			f.cache.forgetUser(f.user.ID)

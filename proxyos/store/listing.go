@@ -128,7 +128,7 @@ func (s *Store) checkNotLastAdmin(ctx context.Context, tx *sql.Tx, id string) er
 	return nil
 }
 
-const sessionColumns = `id, token_hash, user_id, created_at, expires_at, last_seen_at, revoked_at, client_ip, user_agent`
+const sessionColumns = `id, token_hash, user_id, created_at, expires_at, last_seen_at, revoked_at, client_ip, user_agent, parent_id, host`
 
 func scanSession(row interface{ Scan(...any) error }) (Session, error) {
 	var (
@@ -136,7 +136,7 @@ func scanSession(row interface{ Scan(...any) error }) (Session, error) {
 		created, expires, seen int64
 		revoked                sql.NullInt64
 	)
-	err := row.Scan(&ss.ID, &ss.TokenHash, &ss.UserID, &created, &expires, &seen, &revoked, &ss.ClientIP, &ss.UserAgent)
+	err := row.Scan(&ss.ID, &ss.TokenHash, &ss.UserID, &created, &expires, &seen, &revoked, &ss.ClientIP, &ss.UserAgent, &ss.ParentID, &ss.Host)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, ErrNotFound
 	}

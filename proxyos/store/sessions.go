@@ -19,6 +19,8 @@ type Session struct {
 	RevokedAt  time.Time // zero while active
 	ClientIP   string
 	UserAgent  string
+	ParentID   string // the session a handoff made this one from, or ""
+	Host       string // the only host a handoff session is valid on, or ""
 }
 
 // SessionUser is a session together with the user it belongs to, as the
@@ -33,9 +35,10 @@ type SessionUser struct {
 // CreateSession inserts a new session.
 func (s *Store) CreateSession(ctx context.Context, ss Session) error {
 	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO sessions
-		(id, token_hash, user_id, created_at, expires_at, last_seen_at, client_ip, user_agent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-		ss.ID, ss.TokenHash, ss.UserID, millis(ss.CreatedAt), millis(ss.ExpiresAt), millis(ss.LastSeenAt), ss.ClientIP, ss.UserAgent)
+		(id, token_hash, user_id, created_at, expires_at, last_seen_at, client_ip, user_agent, parent_id, host)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		ss.ID, ss.TokenHash, ss.UserID, millis(ss.CreatedAt), millis(ss.ExpiresAt), millis(ss.LastSeenAt), ss.ClientIP, ss.UserAgent,
+		ss.ParentID, ss.Host)
 	return err
 }
 
@@ -47,10 +50,10 @@ func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash string) (Sessi
 		revoked                sql.NullInt64
 	)
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT s.id, s.token_hash, s.user_id, s.created_at, s.expires_at,
-			s.last_seen_at, s.revoked_at, s.client_ip, s.user_agent, u.email, u.role, u.disabled
+			s.last_seen_at, s.revoked_at, s.client_ip, s.user_agent, s.parent_id, s.host, u.email, u.role, u.disabled
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`), tokenHash).
 		Scan(&su.ID, &su.TokenHash, &su.UserID, &created, &expires, &seen, &revoked,
-			&su.ClientIP, &su.UserAgent, &su.Email, &su.Role, &su.Disabled)
+			&su.ClientIP, &su.UserAgent, &su.ParentID, &su.Host, &su.Email, &su.Role, &su.Disabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return SessionUser{}, ErrNotFound
 	}
@@ -64,17 +67,16 @@ func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash string) (Sessi
 	return su, nil
 }
 
-// RevokeSession marks a session revoked. Revoking twice keeps the first time.
-func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`), millis(at), id)
-	return err
+// RevokeSession marks a session revoked, with the handoff sessions made
+// from it, and returns the ids it revoked. Revoking twice keeps the
+// first time.
+func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) ([]string, error) {
+	return s.revokeReturning(ctx, `UPDATE sessions SET revoked_at = ?
+		WHERE (id = ? OR parent_id = ?) AND revoked_at IS NULL RETURNING id`, millis(at), id, id)
 }
 
-// RevokeUserSessions revokes every active session of a user except the
-// one with id except (which may be empty). It returns the revoked ids.
-func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`UPDATE sessions SET revoked_at = ?
-		WHERE user_id = ? AND id <> ? AND revoked_at IS NULL RETURNING id`), millis(at), userID, except)
+func (s *Store) revokeReturning(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +90,15 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, a
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
+}
+
+// RevokeUserSessions revokes every active session of a user except the
+// one with id except (which may be empty). It returns the revoked ids.
+func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) ([]string, error) {
+	// except's handoff sessions belong to the same login and stay too
+	return s.revokeReturning(ctx, `UPDATE sessions SET revoked_at = ?
+		WHERE user_id = ? AND id <> ? AND NOT (parent_id <> '' AND parent_id = ?) AND revoked_at IS NULL RETURNING id`,
+		millis(at), userID, except, except)
 }
 
 // TouchSessions records last-seen times, batched by the caller.
@@ -116,9 +127,61 @@ func (s *Store) TouchSessions(ctx context.Context, seen map[string]time.Time) er
 // PruneSessions deletes sessions that expired or were revoked before the
 // given time, and returns how many went.
 func (s *Store) PruneSessions(ctx context.Context, before time.Time) (int64, error) {
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM handoff_codes WHERE expires_at < ?`), millis(before)); err != nil {
+		return 0, err
+	}
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?`), millis(before), millis(before))
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// CreateHandoff stores the hash of a one-time handoff code for the
+// session, valid on host until expiresAt.
+func (s *Store) CreateHandoff(ctx context.Context, codeHash, sessionID, host string, expiresAt time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO handoff_codes (code_hash, session_id, host, expires_at) VALUES (?, ?, ?, ?)`),
+		codeHash, sessionID, host, millis(expiresAt))
+	return err
+}
+
+// RedeemHandoff uses up a handoff code and returns its session with the
+// user. A code works once, on its host, before it expires; anything else
+// is ErrNotFound (and a code presented on another host is used up too).
+func (s *Store) RedeemHandoff(ctx context.Context, codeHash, host string, now time.Time) (SessionUser, error) {
+	var (
+		sessionID, codeHost string
+		expires             int64
+	)
+	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM handoff_codes WHERE code_hash = ? RETURNING session_id, host, expires_at`), codeHash).
+		Scan(&sessionID, &codeHost, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return SessionUser{}, ErrNotFound
+	}
+	if err != nil {
+		return SessionUser{}, err
+	}
+	if codeHost != host || millis(now) >= expires {
+		return SessionUser{}, ErrNotFound
+	}
+	var (
+		su                 SessionUser
+		created, exp, seen int64
+		revoked            sql.NullInt64
+	)
+	err = s.db.QueryRowContext(ctx, s.q(`SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_seen_at, s.revoked_at,
+			s.parent_id, s.host, u.email, u.role, u.disabled
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`), sessionID).
+		Scan(&su.ID, &su.UserID, &created, &exp, &seen, &revoked, &su.ParentID, &su.Host, &su.Email, &su.Role, &su.Disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return SessionUser{}, ErrNotFound
+	}
+	if err != nil {
+		return SessionUser{}, err
+	}
+	su.CreatedAt, su.ExpiresAt, su.LastSeenAt = fromMillis(created), fromMillis(exp), fromMillis(seen)
+	if revoked.Valid {
+		su.RevokedAt = fromMillis(revoked.Int64)
+	}
+	return su, nil
 }

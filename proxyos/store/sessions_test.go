@@ -124,7 +124,7 @@ func TestRevokeSession(t *testing.T) {
 		}
 		for _, st := range steps {
 			t.Run(st.name, func(t *testing.T) {
-				if err := s.RevokeSession(ctx, ss.ID, st.at); err != nil {
+				if _, err := s.RevokeSession(ctx, ss.ID, st.at); err != nil {
 					t.Fatalf("RevokeSession: %v", err)
 				}
 				if got := mustSession(t, s, ss.TokenHash).RevokedAt; !got.Equal(first) {
@@ -133,7 +133,7 @@ func TestRevokeSession(t *testing.T) {
 			})
 		}
 		t.Run("unknown id is harmless", func(t *testing.T) {
-			if err := s.RevokeSession(ctx, "nope", second); err != nil {
+			if _, err := s.RevokeSession(ctx, "nope", second); err != nil {
 				t.Errorf("RevokeSession(unknown): %v", err)
 			}
 		})
@@ -168,7 +168,7 @@ func TestRevokeUserSessions(t *testing.T) {
 					}
 				}
 				earlier := t0.Add(time.Minute)
-				if err := s.RevokeSession(ctx, "b-old", earlier); err != nil {
+				if _, err := s.RevokeSession(ctx, "b-old", earlier); err != nil {
 					t.Fatalf("RevokeSession: %v", err)
 				}
 
@@ -286,7 +286,7 @@ func TestPruneSessions(t *testing.T) {
 				t.Fatalf("CreateSession(%s): %v", ss.id, err)
 			}
 			if !ss.revokedAt.IsZero() {
-				if err := s.RevokeSession(ctx, ss.id, ss.revokedAt); err != nil {
+				if _, err := s.RevokeSession(ctx, ss.id, ss.revokedAt); err != nil {
 					t.Fatalf("RevokeSession(%s): %v", ss.id, err)
 				}
 			}

@@ -572,7 +572,8 @@
     function sessionRow(x) {
       const head = el('div', { class: 'history-head' },
         el('strong', null, describeAgent(x.user_agent)),
-        x.current ? el('span', { class: 'badge badge-good session-current' }, 'this session') : null);
+        x.current ? el('span', { class: 'badge badge-good session-current' }, 'this session') : null,
+        x.host ? el('span', { class: 'badge session-host', title: 'A login handed off to this site; it ends with the dashboard session it came from.' }, 'on ' + String(x.host)) : null);
       const detail = el('div', { class: 'small muted' },
         (x.client_ip || 'unknown IP') + ' · last seen ', when(x.last_seen_at), ' · signed in ', when(x.created_at));
       const li = el('li', { 'data-session-id': x.id }, el('div', { class: 'history-text' }, head, detail));

@@ -310,6 +310,7 @@
     idle_timeout: 'Your session ended after a period of inactivity. Please log in again.',
     revoked: 'You were logged out. Log in again to continue.',
     user_disabled: 'Your account is disabled. Ask an administrator to enable it.',
+    other_host: 'Your session belongs to another site. Please log in again.',
   };
 
   async function loginPage() {
@@ -318,16 +319,24 @@
     const reason = params.get('reason') || '';
 
     // Already logged in? Go where the gate sent us, or to the overview.
-    // The return URL is only ever followed after the server has
-    // validated it (it answers the safe form as "redirect").
+    // The return URL is only ever followed after the server has checked
+    // it: it answers the safe form, or a one-time handoff to a managed
+    // host on another domain, as "redirect".
     let session;
     try {
-      session = await api('GET', '/api/auth/session' + (returnTo ? '?return=' + encodeURIComponent(returnTo) : ''));
+      session = await api('GET', '/api/auth/session');
+      if (session.status === 200 && returnTo) {
+        const h = await api('POST', '/api/auth/handoff', { return_to: returnTo });
+        if (h.status === 200 && h.data && h.data.redirect) {
+          location.replace(h.data.redirect);
+          return;
+        }
+      }
     } catch (_) {
       session = null;
     }
     if (session && session.status === 200) {
-      location.replace((session.data && session.data.redirect) || '/');
+      location.replace('/');
       return;
     }
 
@@ -559,6 +568,7 @@
     idle_timeout: 'unused for longer than session_idle',
     revoked: 'logged out or revoked',
     user_disabled: 'the account is disabled',
+    other_host: 'a handoff session of another host',
   };
 
   // absentText is shown for fields the server left out of the report.
