@@ -405,9 +405,22 @@ func rtTestRequireLogin(t *testing.T, e *rtEnv) {
 	// never sends it to this host: the login is handed off with a
 	// one-time code to the route's callback, which sets a cookie of this
 	// host's own.
+	// The gate gives the browser a state cookie and names the state in
+	// the login URL, so that only this browser can use the code.
 	ret := "http://" + host + ":" + strconv.Itoa(e.HTTPPort) + "/x?y=1"
+	resp, _ = e.get(host, "/x?y=1", "Accept", "text/html")
+	var stateCk *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "proxyos_handoff" {
+			stateCk = c
+		}
+	}
+	loginURL, _ := url.Parse(resp.Header.Get("Location"))
+	if stateCk == nil || loginURL == nil || loginURL.Query().Get("state") != stateCk.Value {
+		t.Fatalf("gate redirect %q with cookies %v, want a handoff state cookie named in the login URL", resp.Header.Get("Location"), resp.Cookies())
+	}
 	resp, raw = do(t, rtHTTP, http.MethodPost, "http://localhost:"+strconv.Itoa(e.DashPort)+"/api/auth/handoff",
-		strings.NewReader(`{"return_to":`+strconv.Quote(ret)+`}`), http.Header{
+		strings.NewReader(`{"return_to":`+strconv.Quote(ret)+`,"state":`+strconv.Quote(stateCk.Value)+`}`), http.Header{
 			"Content-Type": {"application/json"}, "Origin": {"http://localhost:" + strconv.Itoa(e.DashPort)},
 			"Cookie": {sessionCookieName + "=" + e.adminCk},
 		})
@@ -416,7 +429,18 @@ func rtTestRequireLogin(t *testing.T, e *rtEnv) {
 		!strings.HasPrefix(handoff.Redirect, "http://"+host+":"+strconv.Itoa(e.HTTPPort)+"/.proxyos/callback?code=") {
 		t.Fatalf("handoff: %d %s, want a callback URL on %s", resp.StatusCode, raw, host)
 	}
-	resp, _ = e.fetch(handoff.Redirect, "Accept", "text/html")
+	if resp, _ := e.fetch(handoff.Redirect, "Accept", "text/html"); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the code in a browser without the state cookie (login CSRF): %d, want 400", resp.StatusCode)
+	}
+	resp, raw = do(t, rtHTTP, http.MethodPost, "http://localhost:"+strconv.Itoa(e.DashPort)+"/api/auth/handoff",
+		strings.NewReader(`{"return_to":`+strconv.Quote(ret)+`,"state":`+strconv.Quote(stateCk.Value)+`}`), http.Header{
+			"Content-Type": {"application/json"}, "Origin": {"http://localhost:" + strconv.Itoa(e.DashPort)},
+			"Cookie": {sessionCookieName + "=" + e.adminCk},
+		})
+	if err := json.Unmarshal(raw, &handoff); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("second handoff: %d %s", resp.StatusCode, raw)
+	}
+	resp, _ = e.fetch(handoff.Redirect, "Accept", "text/html", "Cookie", "proxyos_handoff="+stateCk.Value)
 	var child string
 	for _, c := range resp.Cookies() {
 		if c.Name == sessionCookieName && c.Domain == "" {
@@ -429,7 +453,7 @@ func rtTestRequireLogin(t *testing.T, e *rtEnv) {
 	if resp, raw := e.get(host, "/x", "Cookie", sessionCookieName+"="+child); resp.StatusCode != http.StatusOK || rtSeenOf(t, raw).Header.Get("X-Proxyos-Email") != e.adminEmail {
 		t.Errorf("the handed-off session on %s: %d %s", host, resp.StatusCode, raw)
 	}
-	if resp, _ := e.fetch(handoff.Redirect); resp.StatusCode != http.StatusBadRequest {
+	if resp, _ := e.fetch(handoff.Redirect, "Cookie", "proxyos_handoff="+stateCk.Value); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("the same code again: %d, want 400", resp.StatusCode)
 	}
 

@@ -323,7 +323,7 @@ func (d *Dashboard) apiSetup(w http.ResponseWriter, r *http.Request) error {
 	}
 	d.app.audit(r.Context(), auditEvent{Actor: Actor{Name: u.Email, Kind: ActorUser, ClientIP: ip}, Action: "setup",
 		Target: u.Email, After: toAuditUser(u)})
-	return d.startSession(w, r, u, http.StatusCreated, "")
+	return d.startSession(w, r, u, http.StatusCreated, "", "")
 }
 
 // apiLogin checks credentials and starts a new session. The token is
@@ -335,6 +335,7 @@ func (d *Dashboard) apiLogin(w http.ResponseWriter, r *http.Request) error {
 		Password string `json:"password"`
 		TOTP     string `json:"totp"` // a code from the authenticator app, or a recovery code
 		ReturnTo string `json:"return_to"`
+		State    string `json:"state"` // the handoff state the gate gave the browser, if any
 	}
 	if err := decodeJSON(w, r, &body); err != nil {
 		return d.writeAPIError(w, err)
@@ -372,19 +373,19 @@ func (d *Dashboard) apiLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	d.logger.Info("login", zap.String("user_id", u.ID), zap.String("remote_ip", ip))
 	d.app.audit(r.Context(), auditEvent{Actor: Actor{Name: u.Email, Kind: ActorUser, ClientIP: ip}, Action: "login", Target: u.Email})
-	return d.startSession(w, r, u, http.StatusOK, body.ReturnTo)
+	return d.startSession(w, r, u, http.StatusOK, body.ReturnTo, body.State)
 }
 
 // startSession creates a session for u, sets its cookie and answers the
 // user and where the page should go next (see nextURL: returnTo, made
 // safe, or a handoff to it).
-func (d *Dashboard) startSession(w http.ResponseWriter, r *http.Request, u store.User, status int, returnTo string) error {
+func (d *Dashboard) startSession(w http.ResponseWriter, r *http.Request, u store.User, status int, returnTo, state string) error {
 	ttl := time.Duration(d.app.SessionTTL)
 	cookie, id, err := d.app.state.sessions.create(r.Context(), d.app.keyring, u, ttl, clientIP(r), r.UserAgent())
 	if err != nil {
 		return d.writeAPIError(w, err)
 	}
-	next, err := d.app.nextURL(r.Context(), id.SessionID, returnTo, r)
+	next, err := d.app.nextURL(r.Context(), id.SessionID, returnTo, state, r)
 	if err != nil {
 		return d.writeAPIError(w, err)
 	}
@@ -400,11 +401,12 @@ func (d *Dashboard) startSession(w http.ResponseWriter, r *http.Request, u store
 func (d *Dashboard) apiHandoff(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		ReturnTo string `json:"return_to"`
+		State    string `json:"state"`
 	}
 	if err := decodeJSON(w, r, &body); err != nil {
 		return d.writeAPIError(w, err)
 	}
-	next, err := d.app.nextURL(r.Context(), caller(r).SessionID, body.ReturnTo, r)
+	next, err := d.app.nextURL(r.Context(), caller(r).SessionID, body.ReturnTo, body.State, r)
 	if err != nil {
 		return d.writeAPIError(w, err)
 	}
@@ -420,7 +422,17 @@ func (d *Dashboard) apiLogout(w http.ResponseWriter, r *http.Request) error {
 		return d.writeAPIError(w, err)
 	}
 	d.clearSessionCookie(w, r)
-	if reason != "" {
+	switch reason {
+	case "":
+	case ReasonIdleTimeout, ReasonExpired:
+		// Ended, but its handoff sessions on other hosts may not be:
+		// logging out ends them too.
+		if err := d.app.state.sessions.revoke(r.Context(), e); err != nil {
+			return d.writeAPIError(w, err)
+		}
+		writeUnauthenticated(w, reason)
+		return nil
+	default:
 		writeUnauthenticated(w, reason)
 		return nil
 	}

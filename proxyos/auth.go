@@ -46,6 +46,9 @@ type Auth struct {
 	// session's cached header values themselves (see ServeHTTP). The
 	// router sets it for the gates of the routes it compiles.
 	sharedHeaders bool
+	// managed: the gate of a managed route (set by the router), whose
+	// hosts proxyos knows, so logins may be handed off to it.
+	managed bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -85,7 +88,7 @@ const identityHeaderPrefix = "X-Proxyos-"
 
 // ServeHTTP verifies the session and passes the request on.
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if r.URL.Path == handoffPath {
+	if r.URL.Path == handoffPath && h.managed {
 		return h.serveCallback(w, r)
 	}
 	stripIdentity(r.Header)
@@ -159,8 +162,14 @@ func stripIdentity(h http.Header) {
 func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, reason Reason) error {
 	if c := h.app.canonical; c != nil && isNavigation(r) {
 		back := requestScheme(r) + "://" + r.Host + r.URL.RequestURI()
+		login := c.String() + "/login?return=" + url.QueryEscape(back)
+		if h.managed && !h.app.sessionCookieReaches(r.Host) {
+			// the login will be handed back here (see nextURL), for
+			// this browser only
+			login += "&state=" + url.QueryEscape(newHandoffState(w, r))
+		}
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, c.String()+"/login?return="+url.QueryEscape(back), http.StatusFound)
+		http.Redirect(w, r, login, http.StatusFound)
 		return nil
 	}
 	writeUnauthenticated(w, reason)

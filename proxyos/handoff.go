@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/proxyos/caddy-proxyos/proxyos/route"
 	"github.com/proxyos/caddy-proxyos/proxyos/store"
 )
 
@@ -37,62 +38,116 @@ var errHandoffInvalid = errors.New("this login link expired, was used already or
 
 // nextURL is where a browser goes after logging in with the return URL
 // raw: a handoff to raw's host when that is a managed route behind the
-// login that the session cookie does not reach, else safeReturnURL.
-func (a *App) nextURL(ctx context.Context, sessionID, raw string, r *http.Request) (string, error) {
-	if target := a.handoffTarget(raw, r); target != nil {
-		return a.issueHandoff(ctx, sessionID, target)
+// login that the session cookie does not reach (and the browser brought
+// the state the route's gate gave it), else safeReturnURL.
+func (a *App) nextURL(ctx context.Context, sessionID, raw, state string, r *http.Request) (string, error) {
+	if target, rt := a.handoffTarget(raw, r); target != nil && state != "" {
+		return a.issueHandoff(ctx, sessionID, target, rt, state)
 	}
 	return a.safeReturnURL(raw, r), nil
 }
 
-// handoffTarget returns raw parsed when it is an absolute http(s) URL on a
-// host the session cookie does not reach and a live managed route that
-// requires login serves it: the only hosts a login is handed to, so the
-// handoff is no open redirect and no code goes to a host proxyos does not
-// guard.
-func (a *App) handoffTarget(raw string, r *http.Request) *url.URL {
+// handoffTarget returns raw parsed, with its route, when it is an absolute
+// http(s) URL on a host the session cookie does not reach and a live
+// managed route that requires login serves it: the only hosts a login is
+// handed to, so the handoff is no open redirect and no code goes to a
+// host proxyos does not guard.
+func (a *App) handoffTarget(raw string, r *http.Request) (*url.URL, *route.Route) {
 	u := parseReturnURL(raw)
 	if u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "" {
-		return nil
+		return nil, nil
 	}
 	host := strings.ToLower(u.Hostname())
 	if a.allowedReturnHost(host, r) || a.router == nil {
-		return nil // the cookie works there already
+		return nil, nil // the cookie works there already
 	}
 	lr := a.router.lookup(host)
 	if lr == nil || lr.route.Auth == nil || !lr.route.Auth.RequireLogin {
-		return nil
+		return nil, nil
 	}
-	return u
+	return u, lr.route
 }
 
 // issueHandoff stores a one-time code for the session, bound to target's
-// host, and returns the callback URL that carries it there.
-func (a *App) issueHandoff(ctx context.Context, sessionID string, target *url.URL) (string, error) {
+// host and the browser's state, and returns the callback URL that
+// carries it there. The scheme is the route's: https unless its TLS is
+// off, so a return URL cannot downgrade the code to plain HTTP; the port
+// is kept only with the route's scheme, else the default port is used.
+func (a *App) issueHandoff(ctx context.Context, sessionID string, target *url.URL, rt *route.Route, state string) (string, error) {
 	raw := make([]byte, 32)
 	rand.Read(raw) //nolint:errcheck // never fails
 	code := base64.RawURLEncoding.EncodeToString(raw)
 	host := normalizeHost(target.Host)
-	if err := a.state.store.CreateHandoff(ctx, handoffHash(code), sessionID, host, a.now().Add(handoffTTL)); err != nil {
+	if err := a.state.store.CreateHandoff(ctx, handoffHash(code), sessionID, host, handoffHash(state), a.now().Add(handoffTTL)); err != nil {
 		return "", fmt.Errorf("storing handoff: %w", err)
 	}
+	scheme, hostPort := "https", target.Host
+	if rt.TLS == route.TLSOff {
+		scheme = "http"
+	}
+	if scheme != target.Scheme {
+		hostPort = target.Hostname()
+		if strings.Contains(hostPort, ":") {
+			hostPort = "[" + hostPort + "]"
+		}
+	}
 	q := url.Values{"code": {code}, "return": {target.RequestURI() + fragment(target)}}
-	cb := url.URL{Scheme: target.Scheme, Host: target.Host, Path: handoffPath, RawQuery: q.Encode()}
+	cb := url.URL{Scheme: scheme, Host: hostPort, Path: handoffPath, RawQuery: q.Encode()}
 	return cb.String(), nil
 }
+
+// sessionCookieReaches reports whether browsers send the dashboard's
+// session cookie to host: the dashboard's own host, or within
+// cookie_domain.
+func (a *App) sessionCookieReaches(host string) bool {
+	host = normalizeHost(host)
+	return (a.canonical != nil && host == strings.ToLower(a.canonical.Hostname())) ||
+		(a.CookieDomain != "" && hostWithin(host, a.CookieDomain))
+}
+
+// handoffStateCookie is the cookie that binds a handoff to the browser
+// that asked for it: on HTTPS with the __Host- prefix, so no sibling
+// subdomain can plant one.
+func handoffStateCookie(r *http.Request) string {
+	if requestScheme(r) == "https" {
+		return "__Host-proxyos_handoff"
+	}
+	return "proxyos_handoff"
+}
+
+// newHandoffState sets a fresh state cookie on this host and returns its
+// value, which travels to the login page with the return URL. Only this
+// browser can then redeem the code the dashboard issues for it: an
+// attacker cannot log a victim in as the attacker (login CSRF) with a
+// code of their own.
+func newHandoffState(w http.ResponseWriter, r *http.Request) string {
+	raw := make([]byte, 16)
+	rand.Read(raw) //nolint:errcheck // never fails
+	state := base64.RawURLEncoding.EncodeToString(raw)
+	http.SetCookie(w, &http.Cookie{
+		Name: handoffStateCookie(r), Value: state, Path: "/", MaxAge: int(handoffStateTTL / time.Second),
+		HttpOnly: true, Secure: requestScheme(r) == "https", SameSite: http.SameSiteLaxMode,
+	})
+	return state
+}
+
+// handoffStateTTL bounds the time from the gate's redirect to the
+// callback: a login, with two-factor, in between.
+const handoffStateTTL = 15 * time.Minute
 
 func handoffHash(code string) string {
 	sum := sha256.Sum256([]byte("proxyos handoff v1:" + code))
 	return hex.EncodeToString(sum[:])
 }
 
-// redeemHandoff uses up a code on host and starts the host's session,
-// returning its cookie value and when it expires.
-func (a *App) redeemHandoff(ctx context.Context, code, host, clientIP, userAgent string) (string, time.Time, error) {
-	if code == "" || len(code) > 100 {
+// redeemHandoff uses up a code on host for the browser holding state and
+// starts the host's session, returning its cookie value and when it
+// expires.
+func (a *App) redeemHandoff(ctx context.Context, code, state, host, clientIP, userAgent string) (string, time.Time, error) {
+	if code == "" || len(code) > 100 || state == "" || len(state) > 100 {
 		return "", time.Time{}, errHandoffInvalid
 	}
-	parent, err := a.state.store.RedeemHandoff(ctx, handoffHash(code), host, a.now())
+	parent, err := a.state.store.RedeemHandoff(ctx, handoffHash(code), host, handoffHash(state), a.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return "", time.Time{}, errHandoffInvalid
 	}
@@ -115,22 +170,33 @@ func (a *App) redeemHandoff(ctx context.Context, code, host, clientIP, userAgent
 
 // serveCallback answers handoffPath on a host behind proxyos_auth: it
 // exchanges the code for a host-only session cookie and sends the browser
-// on to the page it wanted, a path on this host.
+// on to the page it wanted, a path on this host. A code that does not
+// work for this browser sets nothing.
 func (h *Auth) serveCallback(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
 		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("the login callback takes GET"))
 	}
 	q := r.URL.Query()
-	cookie, expires, err := h.app.redeemHandoff(r.Context(), q.Get("code"), normalizeHost(r.Host), clientIP(r), r.UserAgent())
+	next := localPath(q.Get("return"))
+	state := ""
+	if c, err := r.Cookie(handoffStateCookie(r)); err == nil {
+		state = c.Value
+	}
+	cookie, expires, err := h.app.redeemHandoff(r.Context(), q.Get("code"), state, normalizeHost(r.Host), clientIP(r), r.UserAgent())
 	switch {
 	case errors.Is(err, errHandoffInvalid):
+		if e, reason, _ := h.app.verifyRequest(r); e != nil && reason == "" {
+			http.Redirect(w, r, next, http.StatusFound) // back button: already logged in here
+			return nil
+		}
 		if isNavigation(r) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprintln(w, "Login failed: "+err.Error()+".") //nolint:errcheck // client gone
+			fmt.Fprintf(w, "Login failed: %s.\nThe link works once, for a minute, in the browser that opened the page.\nOpen %s again to log in.\n", //nolint:errcheck // client gone
+				err, next)
 			return nil
 		}
 		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Reason: ReasonHandoffInvalid})
@@ -139,10 +205,12 @@ func (h *Auth) serveCallback(w http.ResponseWriter, r *http.Request) error {
 		h.logger.Error("login handoff", zap.Error(err))
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
+	http.SetCookie(w, &http.Cookie{Name: handoffStateCookie(r), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: requestScheme(r) == "https", SameSite: http.SameSiteLaxMode})
 	http.SetCookie(w, &http.Cookie{
 		Name: CookieName, Value: cookie, Path: "/", MaxAge: int(time.Until(expires) / time.Second),
 		HttpOnly: true, Secure: requestScheme(r) == "https", SameSite: http.SameSiteLaxMode,
 	})
-	http.Redirect(w, r, localPath(q.Get("return")), http.StatusFound)
+	http.Redirect(w, r, next, http.StatusFound)
 	return nil
 }

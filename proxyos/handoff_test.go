@@ -26,6 +26,7 @@ type handoffFixture struct {
 	gate   *Auth
 	email  string
 	cookie string // the dashboard session
+	state  string // the handoff state the browser holds on handoffHost
 }
 
 const handoffHost = "app.other.test"
@@ -63,14 +64,14 @@ func newHandoffFixture(t *testing.T) *handoffFixture {
 		}
 	}
 	u := a.addUser(t, "ada@example.com", testPassword, RoleViewer)
-	return &handoffFixture{a: a, d: a.dashboard(), gate: &Auth{app: a.App, logger: zap.NewNop()}, email: u.Email,
-		cookie: a.newSession(t, u)}
+	return &handoffFixture{a: a, d: a.dashboard(), gate: &Auth{app: a.App, logger: zap.NewNop(), managed: true}, email: u.Email,
+		cookie: a.newSession(t, u), state: "browser-state-1"}
 }
 
 // handoff asks the dashboard where to go for ret, as the login page does.
 func (f *handoffFixture) handoff(t *testing.T, ret string) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"return_to": ret})
+	body, _ := json.Marshal(map[string]string{"return_to": ret, "state": f.state})
 	rec := serve(t, f.d, withCookie(apiRequest(http.MethodPost, "/api/auth/handoff", string(body)), f.cookie))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("handoff %s: %d %s", ret, rec.Code, rec.Body)
@@ -89,6 +90,9 @@ func (f *handoffFixture) callback(t *testing.T, cb, host string) *httptest.Respo
 		req.Host = host
 	}
 	req.Header.Set("Accept", "text/html")
+	if f.state != "" {
+		req.AddCookie(&http.Cookie{Name: "proxyos_handoff", Value: f.state})
+	}
 	rec, next, err := gate(t, f.gate, req)
 	if err != nil {
 		t.Fatalf("callback: %v", err)
@@ -211,7 +215,7 @@ func TestHandoffNoOpenRedirect(t *testing.T) {
 // A login with a return URL on a handoff host answers the callback URL.
 func TestLoginAnswersHandoff(t *testing.T) {
 	f := newHandoffFixture(t)
-	body, _ := json.Marshal(map[string]string{"email": f.email, "password": testPassword, "return_to": "http://" + handoffHost + "/x"})
+	body, _ := json.Marshal(map[string]string{"email": f.email, "password": testPassword, "return_to": "http://" + handoffHost + "/x", "state": f.state})
 	rec := serve(t, f.d, apiRequest(http.MethodPost, "/api/auth/login", string(body)))
 	var out struct{ Redirect string }
 	decodeBody(t, rec, &out)
@@ -220,6 +224,151 @@ func TestLoginAnswersHandoff(t *testing.T) {
 	}
 	if rec := f.callback(t, out.Redirect, ""); rec.Code != http.StatusFound || rec.Header().Get("Location") != "/x" {
 		t.Fatalf("callback after login: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+}
+
+// Attack: login CSRF. A code minted with the attacker's own session and
+// sent to a victim's browser must not log the victim in as the attacker:
+// it works only with the state cookie of the browser whose gate visit
+// asked for it.
+func TestHandoffBoundToBrowser(t *testing.T) {
+	f := newHandoffFixture(t)
+	cb := f.handoff(t, "http://"+handoffHost+"/")
+	victim := *f
+	victim.state = "" // a browser that never visited the gate for this code
+	if rec := victim.callback(t, cb, ""); rec.Code != http.StatusBadRequest || responseCookie(rec) != nil {
+		t.Fatalf("code in a browser without the state cookie: %d cookie %v", rec.Code, responseCookie(rec))
+	}
+	cb = f.handoff(t, "http://"+handoffHost+"/")
+	victim.state = "someone-elses-state"
+	if rec := victim.callback(t, cb, ""); rec.Code != http.StatusBadRequest || responseCookie(rec) != nil {
+		t.Fatalf("code in a browser with another state: %d", rec.Code)
+	}
+	// Without a state the dashboard hands nothing off.
+	f.state = ""
+	if got := f.handoff(t, "http://"+handoffHost+"/"); got != "/" {
+		t.Fatalf("handoff without a state: %q, want /", got)
+	}
+}
+
+// The gate gives browsers it sends to the login a state cookie, on hosts
+// the session cookie does not reach, and names the state in the login
+// URL.
+func TestGateStartsHandoff(t *testing.T) {
+	f := newHandoffFixture(t)
+	req := httptest.NewRequest(http.MethodGet, "http://"+handoffHost+"/x", nil)
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	rec, next, _ := gate(t, f.gate, req)
+	loc, _ := url.Parse(rec.Header().Get("Location"))
+	var state *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "proxyos_handoff" {
+			state = c
+		}
+	}
+	if next.called || rec.Code != http.StatusFound || loc == nil || loc.Host != testHost || state == nil || !state.HttpOnly ||
+		loc.Query().Get("state") != state.Value || loc.Query().Get("return") != "http://"+handoffHost+"/x" {
+		t.Fatalf("gate: %d Location %q state cookie %+v", rec.Code, rec.Header().Get("Location"), state)
+	}
+	req = httptest.NewRequest(http.MethodGet, "http://"+testHost+"/x", nil)
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	rec, _, _ = gate(t, f.gate, req)
+	if loc, _ := url.Parse(rec.Header().Get("Location")); loc == nil || loc.Query().Has("state") || len(rec.Result().Cookies()) != 0 {
+		t.Fatalf("gate on the dashboard's host: Location %q cookies %v, want no handoff state", rec.Header().Get("Location"), rec.Result().Cookies())
+	}
+	// A proxyos_auth directive (not a managed route) hands nothing off and
+	// leaves the callback path to its site.
+	directive := &Auth{app: f.a.App, logger: zap.NewNop()}
+	for _, path := range []string{"/x", handoffPath + "?code=x"} {
+		req = httptest.NewRequest(http.MethodGet, "http://"+handoffHost+path, nil)
+		req.Header.Set("Sec-Fetch-Mode", "navigate")
+		rec, _, _ = gate(t, directive, req)
+		if loc, _ := url.Parse(rec.Header().Get("Location")); rec.Code != http.StatusFound || loc == nil || loc.Path != "/login" || loc.Query().Has("state") {
+			t.Fatalf("directive gate on %s: %d Location %q, want the login without a handoff state", path, rec.Code, rec.Header().Get("Location"))
+		}
+	}
+}
+
+// Attack: downgrading the code to plain HTTP (or another port) through
+// the return URL. The callback takes the route's scheme.
+func TestHandoffCallbackUsesRouteScheme(t *testing.T) {
+	f := newHandoffFixture(t)
+	r := &route.Route{Enabled: true, Hosts: []string{"tls.other.test"}, Kind: route.KindStatic, TLS: route.TLSInternal,
+		Static: &route.Static{Status: 200, Body: "ok"}, Auth: &route.Auth{RequireLogin: true}}
+	if _, err := f.a.CreateRoute(context.Background(), r, Actor{Name: "test", Kind: ActorSystem}); err != nil {
+		t.Fatal(err)
+	}
+	for ret, want := range map[string]string{
+		"http://tls.other.test:9999/x":  "https://tls.other.test" + handoffPath,
+		"https://tls.other.test:8443/x": "https://tls.other.test:8443" + handoffPath,
+	} {
+		if got := f.handoff(t, ret); !strings.HasPrefix(got, want+"?") {
+			t.Errorf("return %s: callback %q, want %s", ret, got, want)
+		}
+	}
+}
+
+func TestHandoffCallbackDetails(t *testing.T) {
+	f := newHandoffFixture(t)
+	cb := f.handoff(t, "http://"+handoffHost+"/x")
+	req := httptest.NewRequest(http.MethodHead, cb, nil)
+	req.AddCookie(&http.Cookie{Name: "proxyos_handoff", Value: f.state})
+	if _, _, err := gate(t, f.gate, req); err == nil {
+		t.Fatal("HEAD redeemed the code")
+	}
+	child := responseCookie(f.callback(t, cb, "")).Value
+	// Back button: the used code again, with the session it made, goes on.
+	req = httptest.NewRequest(http.MethodGet, cb, nil)
+	withCookie(req, child)
+	rec, _, _ := gate(t, f.gate, req)
+	if rec.Code != http.StatusFound || rec.Header().Get("Location") != "/x" {
+		t.Fatalf("used code with a valid session: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
+}
+
+// Logging out an idle dashboard session still ends its handoff sessions.
+func TestHandoffLogoutAfterIdle(t *testing.T) {
+	f := newHandoffFixture(t)
+	child := responseCookie(f.callback(t, f.handoff(t, "http://"+handoffHost+"/"), "")).Value
+	use := func() Reason {
+		req := httptest.NewRequest(http.MethodGet, "http://"+handoffHost+"/", nil)
+		withCookie(req, child)
+		_, reason, _ := f.a.verifyRequest(req)
+		return reason
+	}
+	// The handoff session stays in use while the dashboard one idles out.
+	f.a.clock.Advance(DefaultSessionIdle / 2)
+	if r := use(); r != "" {
+		t.Fatalf("handoff session in use: %q", r)
+	}
+	f.a.clock.Advance(DefaultSessionIdle/2 + time.Minute)
+	if r := use(); r != "" {
+		t.Fatalf("handoff session in use: %q", r)
+	}
+	rec := serve(t, f.d, withCookie(apiRequest(http.MethodPost, "/api/auth/logout", "{}"), f.cookie))
+	if rec.Code != http.StatusUnauthorized {
+		t.Fatalf("logout of an idle session: %d", rec.Code)
+	}
+	if r := use(); r != ReasonRevoked {
+		t.Fatalf("handoff session after logging out the idle dashboard session: %q, want revoked", r)
+	}
+}
+
+// An admin who changes their own role keeps their session and its
+// handoff sessions, with the new role everywhere.
+func TestHandoffSessionsFollowRoleChange(t *testing.T) {
+	f := newHandoffFixture(t)
+	u, _ := f.a.state.store.UserByEmail(context.Background(), f.email)
+	child := responseCookie(f.callback(t, f.handoff(t, "http://"+handoffHost+"/"), "")).Value
+	keep := sessionIDOf(t, f.a, f.cookie)
+	role := RoleOperator
+	if _, err := f.a.UpdateUserByID(context.Background(), u.ID, UserChange{Role: &role}, keep); err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "http://"+handoffHost+"/", nil)
+	withCookie(req, child)
+	if e, reason, _ := f.a.verifyRequest(req); reason != "" || e.id.Role != RoleOperator {
+		t.Fatalf("handoff session after a role change: reason %q role %v", reason, e)
 	}
 }
 

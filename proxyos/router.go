@@ -222,6 +222,7 @@ func shareIdentityHeaders(list caddyhttp.RouteList) {
 	for i, h := range handlers {
 		if gate, ok := h.(*Auth); ok {
 			gate.sharedHeaders = leaveHeaders(handlers[i+1:])
+			gate.managed = true
 		}
 	}
 }

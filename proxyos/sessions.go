@@ -50,6 +50,7 @@ type sessionEntry struct {
 	lastSeen  atomic.Int64 // unix nanoseconds
 	flushed   atomic.Int64 // lastSeen value last written to the store
 	host      string       // a handoff session is valid on this host only; "" for any
+	parentID  string       // the session a handoff session came from
 
 	// What proxyos_auth gives every request of this session, made once
 	// from id when the session is cached, so that passing the gate need
@@ -121,7 +122,7 @@ func (c *sessionCache) createSession(ctx context.Context, k *Keyring, id Identit
 		return "", Identity{}, err
 	}
 	e := newSessionEntry(id, expires.UnixNano())
-	e.host = host
+	e.host, e.parentID = host, parentID
 	e.lastSeen.Store(now.UnixNano())
 	e.flushed.Store(now.UnixNano())
 	c.mu.Lock()
@@ -191,7 +192,7 @@ func (c *sessionCache) loadOnce(ctx context.Context, key [sha256.Size]byte, gen 
 		return nil, err
 	}
 	e := newSessionEntry(Identity{SessionID: su.ID, UserID: su.UserID, Email: su.Email, Role: su.Role}, su.ExpiresAt.UnixNano())
-	e.host = su.Host
+	e.host, e.parentID = su.Host, su.ParentID
 	e.disabled.Store(su.Disabled)
 	e.revoked.Store(!su.RevokedAt.IsZero())
 	e.lastSeen.Store(su.LastSeenAt.UnixNano())

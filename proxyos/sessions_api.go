@@ -109,14 +109,15 @@ func (c *sessionCache) markDisabled(userID string, disabled bool) {
 	}
 }
 
-// forgetSession drops a session from the cache, so the next request
-// reloads it (with the user's current role) from the store.
+// forgetSession drops a session and its handoff sessions from the cache,
+// so the next request reloads them (with the user's current role) from
+// the store.
 func (c *sessionCache) forgetSession(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
 	for k, e := range c.entries {
-		if e.id.SessionID == id {
+		if e.id.SessionID == id || e.parentID == id { // and its handoff sessions
 			delete(c.entries, k)
 		}
 	}

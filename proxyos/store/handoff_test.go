@@ -29,25 +29,29 @@ func TestHandoffCodesAndChildSessions(t *testing.T) {
 			t.Fatalf("child session read back as %+v, %v", su, err)
 		}
 
-		if err := s.CreateHandoff(ctx, "code1", "p", "a.test", at.Add(time.Minute)); err != nil {
+		if err := s.CreateHandoff(ctx, "code1", "p", "a.test", "st", at.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.RedeemHandoff(ctx, "code1", "b.test", at); !errors.Is(err, ErrNotFound) {
+		if _, err := s.RedeemHandoff(ctx, "code1", "b.test", "st", at); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("code on another host: %v", err)
 		}
-		if _, err := s.RedeemHandoff(ctx, "code1", "a.test", at); !errors.Is(err, ErrNotFound) {
+		if _, err := s.RedeemHandoff(ctx, "code1", "a.test", "st", at); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("code after a try on another host: %v, want it spent", err)
 		}
-		s.CreateHandoff(ctx, "code2", "p", "a.test", at.Add(time.Minute)) //nolint:errcheck // checked by the redeem
-		if _, err := s.RedeemHandoff(ctx, "code2", "a.test", at.Add(time.Minute)); !errors.Is(err, ErrNotFound) {
+		s.CreateHandoff(ctx, "code2", "p", "a.test", "st", at.Add(time.Minute)) //nolint:errcheck // checked by the redeem
+		if _, err := s.RedeemHandoff(ctx, "code2", "a.test", "st", at.Add(time.Minute)); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("expired code: %v", err)
 		}
-		s.CreateHandoff(ctx, "code3", "p", "a.test", at.Add(time.Minute)) //nolint:errcheck // checked by the redeem
-		su, err := s.RedeemHandoff(ctx, "code3", "a.test", at)
+		s.CreateHandoff(ctx, "code5", "p", "a.test", "st", at.Add(time.Minute)) //nolint:errcheck // checked by the redeem
+		if _, err := s.RedeemHandoff(ctx, "code5", "a.test", "other state", at); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("code with another browser's state: %v", err)
+		}
+		s.CreateHandoff(ctx, "code3", "p", "a.test", "st", at.Add(time.Minute)) //nolint:errcheck // checked by the redeem
+		su, err := s.RedeemHandoff(ctx, "code3", "a.test", "st", at)
 		if err != nil || su.ID != "p" || su.Email != u.Email || !su.ExpiresAt.Equal(at.Add(time.Hour)) {
 			t.Fatalf("RedeemHandoff = %+v, %v", su, err)
 		}
-		if _, err := s.RedeemHandoff(ctx, "code3", "a.test", at); !errors.Is(err, ErrNotFound) {
+		if _, err := s.RedeemHandoff(ctx, "code3", "a.test", "st", at); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("code used twice: %v", err)
 		}
 
@@ -62,11 +66,11 @@ func TestHandoffCodesAndChildSessions(t *testing.T) {
 		if err != nil || !slices.Equal(ids, []string{"c1", "c2", "p"}) {
 			t.Fatalf("RevokeSession(p) = %v, %v; want p and its handoffs", ids, err)
 		}
-		s.CreateHandoff(ctx, "code4", "p", "a.test", at.Add(time.Minute)) //nolint:errcheck // pruned below
+		s.CreateHandoff(ctx, "code4", "p", "a.test", "st", at.Add(time.Minute)) //nolint:errcheck // pruned below
 		if _, err := s.PruneSessions(ctx, at.Add(2*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.RedeemHandoff(ctx, "code4", "a.test", at); !errors.Is(err, ErrNotFound) {
+		if _, err := s.RedeemHandoff(ctx, "code4", "a.test", "st", at); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("pruned code still redeems: %v", err)
 		}
 	})

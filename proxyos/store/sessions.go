@@ -138,30 +138,31 @@ func (s *Store) PruneSessions(ctx context.Context, before time.Time) (int64, err
 }
 
 // CreateHandoff stores the hash of a one-time handoff code for the
-// session, valid on host until expiresAt.
-func (s *Store) CreateHandoff(ctx context.Context, codeHash, sessionID, host string, expiresAt time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO handoff_codes (code_hash, session_id, host, expires_at) VALUES (?, ?, ?, ?)`),
-		codeHash, sessionID, host, millis(expiresAt))
+// session, valid on host until expiresAt for the browser holding the
+// state whose hash is stateHash.
+func (s *Store) CreateHandoff(ctx context.Context, codeHash, sessionID, host, stateHash string, expiresAt time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO handoff_codes (code_hash, session_id, host, state_hash, expires_at) VALUES (?, ?, ?, ?, ?)`),
+		codeHash, sessionID, host, stateHash, millis(expiresAt))
 	return err
 }
 
 // RedeemHandoff uses up a handoff code and returns its session with the
-// user. A code works once, on its host, before it expires; anything else
-// is ErrNotFound (and a code presented on another host is used up too).
-func (s *Store) RedeemHandoff(ctx context.Context, codeHash, host string, now time.Time) (SessionUser, error) {
+// user. A code works once, on its host, with its browser's state, before
+// it expires; anything else is ErrNotFound (and the code is used up).
+func (s *Store) RedeemHandoff(ctx context.Context, codeHash, host, stateHash string, now time.Time) (SessionUser, error) {
 	var (
-		sessionID, codeHost string
-		expires             int64
+		sessionID, codeHost, codeState string
+		expires                        int64
 	)
-	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM handoff_codes WHERE code_hash = ? RETURNING session_id, host, expires_at`), codeHash).
-		Scan(&sessionID, &codeHost, &expires)
+	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM handoff_codes WHERE code_hash = ? RETURNING session_id, host, state_hash, expires_at`), codeHash).
+		Scan(&sessionID, &codeHost, &codeState, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return SessionUser{}, ErrNotFound
 	}
 	if err != nil {
 		return SessionUser{}, err
 	}
-	if codeHost != host || millis(now) >= expires {
+	if codeHost != host || codeState != stateHash || stateHash == "" || millis(now) >= expires {
 		return SessionUser{}, ErrNotFound
 	}
 	var (

@@ -326,7 +326,7 @@
     try {
       session = await api('GET', '/api/auth/session');
       if (session.status === 200 && returnTo) {
-        const h = await api('POST', '/api/auth/handoff', { return_to: returnTo });
+        const h = await api('POST', '/api/auth/handoff', { return_to: returnTo, state: params.get('state') || '' });
         if (h.status === 200 && h.data && h.data.redirect) {
           location.replace(h.data.redirect);
           return;
@@ -395,7 +395,7 @@
         (email ? $('#login-password') : $('#login-email')).focus();
         return;
       }
-      const body = { email: email, password: password, return_to: returnTo };
+      const body = { email: email, password: password, return_to: returnTo, state: params.get('state') || '' };
       const code = totpField.hidden ? '' : totpInput.value.replace(/\s+/g, '');
       if (!totpField.hidden) {
         if (!code) {
