@@ -64,16 +64,7 @@
     const errorBox = $('#users-error', root);
     wirePasswordReveal(root);
 
-    function fail(msg) {
-      show(notice, '');
-      show(errorBox, msg);
-      errorBox.focus();
-    }
-
-    function done(msg) {
-      show(errorBox, '');
-      show(notice, msg);
-    }
+    const { fail, done } = P.messages(notice, errorBox);
 
     async function reload() {
       const r = await authed('GET', '/api/users');
@@ -335,11 +326,7 @@
       show(errorBox, '');
     }
 
-    function fail(msg) {
-      show(notice, '');
-      show(errorBox, msg);
-      errorBox.focus();
-    }
+    const { fail } = P.messages(notice, errorBox);
 
     // forget removes the enrolment's key and QR code from the page.
     function forget() {

@@ -195,6 +195,23 @@
     return t;
   }
 
+  // messages returns a page's two message boxes as functions: fail shows
+  // an error (and moves the focus to it), done a notice; each hides the
+  // other box.
+  function messages(notice, errorBox) {
+    return {
+      fail(msg) {
+        show(notice, '');
+        show(errorBox, msg);
+        errorBox.focus();
+      },
+      done(msg) {
+        show(errorBox, '');
+        show(notice, msg);
+      },
+    };
+  }
+
   // sendFrom calls the API from a control, showing failures in box. It
   // resolves to the response, or null after a network error or a 401
   // (which has sent the browser to the login page).
@@ -768,7 +785,7 @@
     api, authed, NeedLogin, NetworkError,
     $, $$, el, template, mount, done, show, busy,
     errorMessage, stripField, capitalize, networkError, formatDate, relativeTime,
-    sessionOrLogin, shell, confirmDialog, wirePasswordReveal, copyText, timeEl, sendFrom,
+    sessionOrLogin, shell, confirmDialog, wirePasswordReveal, copyText, timeEl, sendFrom, messages,
     register(path, page) {
       pages[path] = page;
     },

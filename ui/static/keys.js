@@ -72,16 +72,7 @@
     const secret = $('#key-secret', root);
     let keys = [];
 
-    function fail(msg) {
-      show(notice, '');
-      show(errorBox, msg);
-      errorBox.focus();
-    }
-
-    function done(msg) {
-      show(errorBox, '');
-      show(notice, msg);
-    }
+    const { fail, done } = P.messages(notice, errorBox);
 
     // Field errors of the create form: the API's field names and their
     // inputs (the scopes' error belongs to the fieldset).

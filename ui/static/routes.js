@@ -183,11 +183,7 @@
       render();
     }
 
-    function fail(msg) {
-      show(notice, '');
-      show(errorBox, msg);
-      errorBox.focus();
-    }
+    const { fail } = P.messages(notice, errorBox);
 
     async function toggleRoute(r, btn) {
       show(errorBox, '');
