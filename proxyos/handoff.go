@@ -161,6 +161,16 @@ func (a *App) redeemHandoff(ctx context.Context, code, state, host, clientIP, us
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("creating session: %w", err)
 	}
+	// The parent may have been revoked after it was read and before the
+	// new session was stored, which that revocation then missed: look
+	// again, and end the new session with it.
+	if p, err := a.state.store.SessionByID(ctx, parent.ID); err != nil || !p.RevokedAt.IsZero() {
+		if _, rerr := a.state.store.RevokeSession(ctx, id.SessionID, a.now()); rerr != nil {
+			return "", time.Time{}, fmt.Errorf("revoking session: %w", rerr)
+		}
+		a.state.sessions.forgetSession(id.SessionID)
+		return "", time.Time{}, errHandoffInvalid
+	}
 	a.logger.Info("login handed off", zap.String("user_id", id.UserID), zap.String("host", host),
 		zap.String("session_id", id.SessionID), zap.String("parent_session_id", parent.ID))
 	a.audit(ctx, auditEvent{Actor: Actor{Name: parent.Email, Kind: ActorUser, ClientIP: clientIP}, Action: "login.handoff",
@@ -208,7 +218,7 @@ func (h *Auth) serveCallback(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, &http.Cookie{Name: handoffStateCookie(r), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: requestScheme(r) == "https", SameSite: http.SameSiteLaxMode})
 	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: cookie, Path: "/", MaxAge: int(time.Until(expires) / time.Second),
+		Name: CookieName, Value: cookie, Path: "/", MaxAge: int(expires.Sub(h.app.now()) / time.Second),
 		HttpOnly: true, Secure: requestScheme(r) == "https", SameSite: http.SameSiteLaxMode,
 	})
 	http.Redirect(w, r, next, http.StatusFound)

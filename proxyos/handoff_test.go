@@ -115,7 +115,7 @@ func TestHandoffLogin(t *testing.T) {
 		t.Fatalf("callback: %d Location %q %s", rec.Code, rec.Header().Get("Location"), rec.Body)
 	}
 	c := responseCookie(rec)
-	if c == nil || c.Domain != "" || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.MaxAge <= 0 {
+	if c == nil || c.Domain != "" || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.MaxAge != int(DefaultSessionTTL/time.Second) {
 		t.Fatalf("callback cookie %+v, want a host-only HttpOnly Lax session cookie", c)
 	}
 	if rec.Header().Get("Referrer-Policy") != "no-referrer" || rec.Header().Get("Cache-Control") != "no-store" {
@@ -370,6 +370,59 @@ func TestHandoffSessionsFollowRoleChange(t *testing.T) {
 	if e, reason, _ := f.a.verifyRequest(req); reason != "" || e.id.Role != RoleOperator {
 		t.Fatalf("handoff session after a role change: reason %q role %v", reason, e)
 	}
+}
+
+// A logout landing between reading the dashboard session and storing the
+// handoff session made from it must not leave that new session alive.
+func TestHandoffRacingLogout(t *testing.T) {
+	f := newHandoffFixture(t)
+	cb := f.handoff(t, "http://"+handoffHost+"/")
+	afterSessionInsert = func() {
+		afterSessionInsert = nil
+		rec := serve(t, f.d, withCookie(apiRequest(http.MethodPost, "/api/auth/logout", "{}"), f.cookie))
+		if rec.Code != http.StatusNoContent {
+			t.Errorf("logout: %d", rec.Code)
+		}
+	}
+	t.Cleanup(func() { afterSessionInsert = nil })
+	rec := f.callback(t, cb, "")
+	if c := responseCookie(rec); rec.Code != http.StatusBadRequest || c != nil {
+		t.Fatalf("callback racing a logout: %d cookie %v, want 400 and no session", rec.Code, c)
+	}
+	sessions, _ := f.a.ActiveSessions(context.Background(), sessionUserID(t, f))
+	if len(sessions) != 0 {
+		t.Fatalf("%d sessions alive after the logout: %+v", len(sessions), sessions)
+	}
+}
+
+// A session whose user changes while it is being created is not cached
+// with the old state: the revocation of everything the user had, landing
+// right after the insert, holds for the new session too.
+func TestSessionCreateRacingRevocation(t *testing.T) {
+	a := newTestApp(t)
+	u := a.addUser(t, "ada@example.com", testPassword, RoleViewer)
+	afterSessionInsert = func() {
+		afterSessionInsert = nil
+		if _, err := a.RevokeUserSessions(context.Background(), u.ID, ""); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(func() { afterSessionInsert = nil })
+	cookie := a.newSession(t, u)
+	req := httptest.NewRequest(http.MethodGet, "http://"+testHost+"/", nil)
+	withCookie(req, cookie)
+	if _, reason, _ := a.verifyRequest(req); reason != ReasonRevoked {
+		t.Fatalf("session revoked while it was created: %q, want revoked", reason)
+	}
+}
+
+func sessionUserID(t *testing.T, f *handoffFixture) string {
+	t.Helper()
+	u, err := f.a.state.store.UserByEmail(context.Background(), f.email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
 }
 
 func auditFilterAction(action string) store.AuditFilter { return store.AuditFilter{Action: action} }

@@ -113,6 +113,9 @@ func (c *sessionCache) createSession(ctx context.Context, k *Keyring, id Identit
 	if len(userAgent) > 512 {
 		userAgent = userAgent[:512]
 	}
+	c.mu.RLock()
+	gen := c.gen
+	c.mu.RUnlock()
 	err := c.store.CreateSession(ctx, store.Session{
 		ID: id.SessionID, TokenHash: hex.EncodeToString(key[:]), UserID: id.UserID,
 		CreatedAt: now, ExpiresAt: expires, LastSeenAt: now,
@@ -121,15 +124,27 @@ func (c *sessionCache) createSession(ctx context.Context, k *Keyring, id Identit
 	if err != nil {
 		return "", Identity{}, err
 	}
+	if afterSessionInsert != nil {
+		afterSessionInsert()
+	}
 	e := newSessionEntry(id, expires.UnixNano())
 	e.host, e.parentID = host, parentID
 	e.lastSeen.Store(now.UnixNano())
 	e.flushed.Store(now.UnixNano())
 	c.mu.Lock()
-	c.entries[key] = e
+	// A user or session change since the insert (a revocation of the
+	// parent, a disabled account) may not be in e: then the first request
+	// loads the session from the store instead.
+	if c.gen == gen {
+		c.entries[key] = e
+	}
 	c.mu.Unlock()
 	return k.signToken(tok), id, nil
 }
+
+// afterSessionInsert, when a test sets it, runs between storing a new
+// session and caching it, where a concurrent change can land.
+var afterSessionInsert func()
 
 // verify checks a cookie value. On success it returns the identity and
 // an empty reason, and records the use for idle expiry. err is non-nil
