@@ -259,7 +259,7 @@ func TestBrowserAccounts(t *testing.T) {
 			} {
 				b.navigate(t, base+p.path)
 				b.waitPage(t, p.page)
-				brtFits(t, b)
+				browserFits(t, b)
 				b.shot(t, p.page+"-375")
 			}
 		}},

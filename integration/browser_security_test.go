@@ -543,22 +543,22 @@ func TestBrowserSecurity(t *testing.T) {
 			b.do(t, "emulating a phone", chromedp.EmulateViewport(375, 800))
 			b.navigate(t, base+"/keys")
 			b.waitPage(t, "keys")
-			brtFits(t, b)
+			browserFits(t, b)
 			b.fill(t, "#key-name", "phone")
 			b.click(t, `#key-scope-list input[value="routes:read"]`)
 			b.fill(t, "#key-password", browserPassword)
 			b.click(t, "#key-create")
 			b.do(t, "waiting for the new key", chromedp.WaitVisible(chromedp.CSS("#key-created")))
-			brtFits(t, b)
+			browserFits(t, b)
 			b.shot(t, "keys-375")
 			b.navigate(t, base+"/account")
 			b.waitPage(t, "account")
-			brtFits(t, b)
+			browserFits(t, b)
 			b.shot(t, "account-375")
 			b.logout(t)
 			b.login(t, email, browserPassword)
 			b.do(t, "waiting for the code field", chromedp.WaitVisible(chromedp.CSS("#login-totp")))
-			brtFits(t, b)
+			browserFits(t, b)
 			b.shot(t, "login-totp-375")
 		}},
 		{"log in on the page with a recovery code", func(t *testing.T) {
@@ -619,7 +619,7 @@ func TestBrowserSecurity(t *testing.T) {
 			if n := browserEval[int](t, b, fmt.Sprintf(`document.querySelectorAll('#users-list li:not([data-user-id=%q]) .user-reset-totp').length`, viewerID)); n != 0 {
 				t.Errorf("%d users without two-factor have a Reset two-factor button", n)
 			}
-			brtFits(t, b)
+			browserFits(t, b)
 			b.click(t, row+" button.user-reset-totp")
 			b.do(t, "waiting for the confirm dialog", chromedp.WaitVisible(chromedp.CSS("#confirm-dialog")))
 			if got := b.text(t, "#confirm-text"); !strings.Contains(got, viewerEmail) {
@@ -665,7 +665,7 @@ func TestBrowserSecurity(t *testing.T) {
 			if len(names) != 1 || names[0] != name {
 				t.Fatalf("another user's keys page lists %q, want only %q", names, name)
 			}
-			brtFits(t, b)
+			browserFits(t, b)
 			b.click(t, "#keys-list li[data-key-id] button.key-revoke")
 			b.do(t, "waiting for the confirm dialog", chromedp.WaitVisible(chromedp.CSS("#confirm-dialog")))
 			b.click(t, "#confirm-yes")

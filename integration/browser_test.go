@@ -660,39 +660,11 @@ func TestBrowserMobileWidth(t *testing.T) {
 	b := newBrowserTab(t)
 	b.do(t, "emulating a phone", chromedp.EmulateViewport(375, 800))
 
-	fits := func(t *testing.T) {
-		t.Helper()
-		type width struct {
-			Scroll    int      `json:"scroll"`
-			Inner     int      `json:"inner"`
-			Offenders []string `json:"offenders"`
-		}
-		w := browserEval[width](t, b, `(() => {
-			const inner = window.innerWidth;
-			const offenders = [];
-			for (const e of document.body.querySelectorAll("*")) {
-				const r = e.getBoundingClientRect();
-				if (r.width > 0 && r.right > inner + 1 && offenders.length < 5) {
-					offenders.push(e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") +
-						(e.className && typeof e.className === "string" ? "." + e.className.trim().split(/\s+/).join(".") : "") +
-						" right=" + Math.round(r.right));
-				}
-			}
-			return {scroll: document.documentElement.scrollWidth, inner: inner, offenders: offenders};
-		})()`)
-		if w.Inner != 375 {
-			t.Fatalf("viewport is %d px wide, want 375", w.Inner)
-		}
-		if w.Scroll > 375 {
-			t.Errorf("page scrolls horizontally at 375 px: scrollWidth %d; wide elements: %v", w.Scroll, w.Offenders)
-		}
-	}
-
 	b.runSteps(t, []browserStep{
 		{"setup", func(t *testing.T) {
 			b.navigate(t, dashURL+"/setup")
 			b.waitPage(t, "setup")
-			fits(t)
+			browserFits(t, b)
 			b.fill(t, "#setup-email", email)
 			b.fill(t, "#setup-password", browserPassword)
 			b.fill(t, "#setup-code", inst.SetupCode())
@@ -703,23 +675,52 @@ func TestBrowserMobileWidth(t *testing.T) {
 			if got := b.text(t, "#current-user"); !strings.Contains(got, email) {
 				t.Errorf("#current-user = %q, want %s", got, email)
 			}
-			fits(t)
+			browserFits(t, b)
 		}},
 		{"diagnostics", func(t *testing.T) {
 			b.navigate(t, dashURL+"/diagnostics")
 			b.waitPage(t, "diagnostics")
-			fits(t)
+			browserFits(t, b)
 		}},
 		{"login", func(t *testing.T) {
 			b.navigate(t, dashURL+"/")
 			b.waitPage(t, "overview")
 			b.logout(t)
 			b.assertVisible(t, "#http-warning")
-			fits(t)
+			browserFits(t, b)
 			b.login(t, email, "not the password")
 			b.do(t, "waiting for #login-error", chromedp.WaitVisible(chromedp.CSS("#login-error")))
-			fits(t)
+			browserFits(t, b)
 		}},
 	})
 	b.assertClean(t)
+}
+
+// browserFits fails when the page scrolls horizontally at 375 px.
+func browserFits(t testing.TB, b *browserTab) {
+	t.Helper()
+	type width struct {
+		Scroll    int      `json:"scroll"`
+		Inner     int      `json:"inner"`
+		Offenders []string `json:"offenders"`
+	}
+	w := browserEval[width](t, b, `(() => {
+		const inner = window.innerWidth;
+		const offenders = [];
+		for (const e of document.body.querySelectorAll("*")) {
+			const r = e.getBoundingClientRect();
+			if (r.width > 0 && r.right > inner + 1 && offenders.length < 5) {
+				offenders.push(e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") +
+					(e.className && typeof e.className === "string" ? "." + e.className.trim().split(/\s+/).join(".") : "") +
+					" right=" + Math.round(r.right));
+			}
+		}
+		return {scroll: document.documentElement.scrollWidth, inner: inner, offenders: offenders};
+	})()`)
+	if w.Inner != 375 {
+		t.Fatalf("viewport is %d px wide, want 375", w.Inner)
+	}
+	if w.Scroll > 375 {
+		t.Errorf("page scrolls horizontally at 375 px: scrollWidth %d; wide elements: %v", w.Scroll, w.Offenders)
+	}
 }

@@ -54,7 +54,7 @@ func (a *App) nextURL(ctx context.Context, sessionID, raw, state string, r *http
 // host proxyos does not guard.
 func (a *App) handoffTarget(raw string, r *http.Request) (*url.URL, *route.Route) {
 	u := parseReturnURL(raw)
-	if u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "" {
+	if u == nil || !isWebURL(u) {
 		return nil, nil
 	}
 	host := strings.ToLower(u.Hostname())

@@ -21,13 +21,16 @@ func (a *App) safeReturnURL(raw string, r *http.Request) string {
 	if strings.HasPrefix(raw, "/") {
 		return localPath(raw)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "" {
-		return "/"
-	}
-	if !a.allowedReturnHost(u.Hostname(), r) {
+	if !isWebURL(u) || !a.allowedReturnHost(u.Hostname(), r) {
 		return "/"
 	}
 	return u.String()
+}
+
+// isWebURL reports whether u is an absolute http(s) URL with a host and
+// no credentials.
+func isWebURL(u *url.URL) bool {
+	return (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil && u.Opaque == ""
 }
 
 // maxReturnURL bounds return URLs.

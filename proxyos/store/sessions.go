@@ -44,6 +44,12 @@ func (s *Store) CreateSession(ctx context.Context, ss Session) error {
 
 // SessionByTokenHash loads a session and its user by token hash.
 func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash string) (SessionUser, error) {
+	return s.sessionUser(ctx, "s.token_hash", tokenHash)
+}
+
+// sessionUser loads the session whose column (of sessions s) is value,
+// with its user.
+func (s *Store) sessionUser(ctx context.Context, column, value string) (SessionUser, error) {
 	var (
 		su                     SessionUser
 		created, expires, seen int64
@@ -51,7 +57,7 @@ func (s *Store) SessionByTokenHash(ctx context.Context, tokenHash string) (Sessi
 	)
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT s.id, s.token_hash, s.user_id, s.created_at, s.expires_at,
 			s.last_seen_at, s.revoked_at, s.client_ip, s.user_agent, s.parent_id, s.host, u.email, u.role, u.disabled
-		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`), tokenHash).
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE `+column+` = ?`), value).
 		Scan(&su.ID, &su.TokenHash, &su.UserID, &created, &expires, &seen, &revoked,
 			&su.ClientIP, &su.UserAgent, &su.ParentID, &su.Host, &su.Email, &su.Role, &su.Disabled)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -165,24 +171,5 @@ func (s *Store) RedeemHandoff(ctx context.Context, codeHash, host, stateHash str
 	if codeHost != host || codeState != stateHash || stateHash == "" || millis(now) >= expires {
 		return SessionUser{}, ErrNotFound
 	}
-	var (
-		su                 SessionUser
-		created, exp, seen int64
-		revoked            sql.NullInt64
-	)
-	err = s.db.QueryRowContext(ctx, s.q(`SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_seen_at, s.revoked_at,
-			s.parent_id, s.host, u.email, u.role, u.disabled
-		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`), sessionID).
-		Scan(&su.ID, &su.UserID, &created, &exp, &seen, &revoked, &su.ParentID, &su.Host, &su.Email, &su.Role, &su.Disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		return SessionUser{}, ErrNotFound
-	}
-	if err != nil {
-		return SessionUser{}, err
-	}
-	su.CreatedAt, su.ExpiresAt, su.LastSeenAt = fromMillis(created), fromMillis(exp), fromMillis(seen)
-	if revoked.Valid {
-		su.RevokedAt = fromMillis(revoked.Int64)
-	}
-	return su, nil
+	return s.sessionUser(ctx, "s.id", sessionID)
 }
