@@ -34,6 +34,11 @@ func init() {
 //		session_idle     <duration>
 //		cookie_domain    <domain>
 //		audit_retention  <duration>
+//		upstream_networks {
+//			allow <cidr...>
+//			deny  <cidr...>
+//		}
+//		upstream_resolvers <host[:port]...>
 //	}
 //
 // The block is optional. Each subdirective may appear once, so a second
@@ -93,6 +98,18 @@ func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 			if err := durationArg(d, &app.AuditRetention); err != nil {
 				return nil, err
 			}
+		case "upstream_networks":
+			n, err := parseUpstreamNetworks(d)
+			if err != nil {
+				return nil, err
+			}
+			app.UpstreamNetworks = n
+		case "upstream_resolvers":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return nil, d.ArgErr()
+			}
+			app.UpstreamResolvers = args
 		default:
 			return nil, d.Errf("unrecognized subdirective '%s'", d.Val())
 		}
@@ -101,6 +118,37 @@ func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 		Name:  "proxyos",
 		Value: caddyconfig.JSON(app, nil),
 	}, nil
+}
+
+// parseUpstreamNetworks reads the block of the upstream_networks option:
+//
+//	upstream_networks {
+//		allow <cidr...>
+//		deny  <cidr...>
+//	}
+//
+// allow and deny may each appear more than once; their networks add up.
+func parseUpstreamNetworks(d *caddyfile.Dispenser) (*proxyos.UpstreamNetworks, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	n := new(proxyos.UpstreamNetworks)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		kind := d.Val()
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return nil, d.ArgErr()
+		}
+		switch kind {
+		case "allow":
+			n.Allow = append(n.Allow, args...)
+		case "deny":
+			n.Deny = append(n.Deny, args...)
+		default:
+			return nil, d.Errf("unrecognized subdirective '%s'", kind)
+		}
+	}
+	return n, nil
 }
 
 // parseDashboard sets up the dashboard handler:

@@ -257,6 +257,33 @@ var appCases = []struct {
 		name:  "cookie_domain with two values",
 		input: "proxyos {\n\tcookie_domain a.example b.example\n}",
 		err:   &parseErr{"after 'b.example'", 2},
+	}, {
+		name:  "upstream networks and resolvers",
+		input: "proxyos {\n\tupstream_networks {\n\t\tallow 169.254.10.0/24 127.0.0.1\n\t\tdeny 10.0.0.0/8\n\t\tallow ::1\n\t}\n\tupstream_resolvers 10.0.0.53 10.0.0.54:5353\n}",
+		want: &proxyos.App{
+			UpstreamNetworks:  &proxyos.UpstreamNetworks{Allow: []string{"169.254.10.0/24", "127.0.0.1", "::1"}, Deny: []string{"10.0.0.0/8"}},
+			UpstreamResolvers: []string{"10.0.0.53", "10.0.0.54:5353"},
+		},
+	},
+	{
+		name:  "upstream_networks with an argument",
+		input: "proxyos {\n\tupstream_networks all {\n\t}\n}",
+		err:   &parseErr{"after 'all'", 2},
+	},
+	{
+		name:  "upstream_networks with an unknown subdirective",
+		input: "proxyos {\n\tupstream_networks {\n\t\tpermit 10.0.0.0/8\n\t}\n}",
+		err:   &parseErr{"unrecognized subdirective 'permit'", 3},
+	},
+	{
+		name:  "upstream_networks allow without networks",
+		input: "proxyos {\n\tupstream_networks {\n\t\tallow\n\t}\n}",
+		err:   &parseErr{"after 'allow'", 3},
+	},
+	{
+		name:  "upstream_resolvers without servers",
+		input: "proxyos {\n\tupstream_resolvers\n}",
+		err:   &parseErr{"after 'upstream_resolvers'", 2},
 	},
 }
 

@@ -29,6 +29,11 @@ type rtEnv struct {
 	// IssuerBlock, when set before start, is the block of options of
 	// the site's "issuer proxyos", such as " {\n acme {…} }".
 	IssuerBlock string
+	// ProxyosExtra, when set before start, are more lines of the proxyos
+	// global option.
+	ProxyosExtra string
+	// Sites, when set before start, are more site blocks.
+	Sites string
 
 	admin      *client // the dashboard, logged in as the first admin
 	adminEmail string
@@ -41,7 +46,7 @@ type rtEnv struct {
 // rtCaddyfile is the issue's Caddyfile with the test's ports, the tls
 // block choosing the issuer per route (issuer proxyos, with the options
 // in issuerBlock) and extra global options.
-func rtCaddyfile(admin string, httpPort, httpsPort, dashPort int, global, issuerBlock string) string {
+func rtCaddyfile(admin string, httpPort, httpsPort, dashPort int, global, issuerBlock, proxyosExtra, sites string) string {
 	return fmt.Sprintf(`{
 	admin %[1]s
 	default_bind 127.0.0.1
@@ -55,6 +60,7 @@ func rtCaddyfile(admin string, httpPort, httpsPort, dashPort int, global, issuer
 	}
 	proxyos {
 		url http://localhost:%[4]d
+		%[7]s
 	}
 }
 
@@ -75,7 +81,9 @@ http:// {
 	proxyos_routes
 	respond "no route" 404
 }
-`, admin, httpPort, httpsPort, dashPort, global, issuerBlock)
+
+%[8]s
+`, admin, httpPort, httpsPort, dashPort, global, issuerBlock, proxyosExtra, sites)
 }
 
 // rtAdminPassword is the password of every user the route tests create.
@@ -101,7 +109,7 @@ func rtPrepare(t testing.TB) *rtEnv {
 func (e *rtEnv) start(global string, env ...string) {
 	e.t.Helper()
 	e.inst.Env = env
-	e.inst.WriteConfig(rtCaddyfile(e.inst.Admin, e.HTTPPort, e.HTTPSPort, e.DashPort, global, e.IssuerBlock))
+	e.inst.WriteConfig(rtCaddyfile(e.inst.Admin, e.HTTPPort, e.HTTPSPort, e.DashPort, global, e.IssuerBlock, e.ProxyosExtra, e.Sites))
 	e.inst.Start()
 	e.admin = newClient(e.t, fmt.Sprintf("http://localhost:%d", e.DashPort))
 	e.adminEmail = "admin@proxyos.test"

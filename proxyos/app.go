@@ -20,6 +20,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/proxyos/caddy-proxyos/internal/upstream"
 	"github.com/proxyos/caddy-proxyos/proxyos/store"
 )
 
@@ -83,9 +84,23 @@ type App struct {
 	// (2160h).
 	AuditRetention caddy.Duration `json:"audit_retention,omitempty"`
 
+	// UpstreamNetworks widens or narrows the networks that the upstreams
+	// of managed routes may reach. Whatever it says, no route reaches
+	// Caddy's admin endpoint. Default: anything but link-local and cloud
+	// metadata addresses and this Caddy's own listeners.
+	UpstreamNetworks *UpstreamNetworks `json:"upstream_networks,omitempty"`
+
+	// UpstreamResolvers are DNS servers (host or host:port) that resolve
+	// the names of upstreams, for a network whose names only its own
+	// DNS knows. The hosts file still applies. Default: the system's
+	// resolver.
+	UpstreamResolvers []string `json:"upstream_resolvers,omitempty"`
+
 	keyring   *Keyring
 	state     *state
 	router    *router
+	upstreams *upstream.Guard
+	ctx       caddy.Context
 	poolKey   string
 	canonical *url.URL
 	logger    *zap.Logger
@@ -114,6 +129,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision opens (or joins) the database and builds the key ring.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.ctx = ctx
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -135,6 +151,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.canonical = u
 	}
 	a.CookieDomain = strings.TrimPrefix(strings.ToLower(a.CookieDomain), ".")
+	if err := a.provisionUpstreams(ctx); err != nil {
+		return err
+	}
 
 	driver, dsn := store.SQLite, filepath.Join(caddy.AppDataDir(), "proxyos", "proxyos.db")
 	if a.Database != nil {
@@ -157,7 +176,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.state = val.(*state)
 	a.state.auditRetention.Store(int64(a.AuditRetention))
 
-	a.router = newRouter(ctx, a.logger)
+	a.router = newRouter(ctx, a.logger, a.upstreams)
 	loadCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	return a.router.load(loadCtx, a.state.store)
@@ -225,6 +244,7 @@ func (a *App) Validate() error {
 // and logs where the dashboard is and, on a fresh instance, the one-time
 // setup code.
 func (a *App) Start() error {
+	a.watchListeners()
 	fields := []zap.Field{zap.String("database", a.state.store.Driver()), zap.String("key_id", a.keyring.CurrentID())}
 	if a.canonical != nil {
 		fields = append(fields, zap.String("dashboard", a.canonical.String()))

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/rewrite"
 	"go.uber.org/zap"
 
+	"github.com/proxyos/caddy-proxyos/internal/upstream"
 	"github.com/proxyos/caddy-proxyos/proxyos/route"
 	"github.com/proxyos/caddy-proxyos/proxyos/store"
 )
@@ -50,9 +51,14 @@ type router struct {
 // routes made directly under it would close the logs each time one was
 // replaced. The router's context has none, and is never cancelled
 // itself: it ends with the app's.
-func newRouter(ctx caddy.Context, logger *zap.Logger) *router {
+//
+// The routes' transports find guard, which checks every upstream
+// connection, in their context (see Transport).
+func newRouter(ctx caddy.Context, logger *zap.Logger, guard *upstream.Guard) *router {
 	base, _ := caddy.NewContext(ctx)
-	return &router{ctx: base, logger: logger, byID: make(map[string]*liveRoute)}
+	base = base.WithValue(upstreamGuardKey{}, guard)
+	return &router{ctx: base, logger: logger, byID: make(map[string]*liveRoute),
+		opts: route.Options{Transport: "proxyos"}}
 }
 
 // lookup finds the live route for a request host (any case, with or

@@ -21,6 +21,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard" // the encoders compressing routes load
 	"go.uber.org/zap"
 
+	"github.com/proxyos/caddy-proxyos/internal/upstream"
 	"github.com/proxyos/caddy-proxyos/proxyos/route"
 )
 
@@ -43,7 +44,7 @@ func rtuCaddyContext(tb testing.TB) caddy.Context {
 // Caddy context; it stops every live route when the test ends.
 func rtuNewRouter(t *testing.T) *router {
 	t.Helper()
-	rt := newRouter(rtuCaddyContext(t), zap.NewNop())
+	rt := newRouter(rtuCaddyContext(t), zap.NewNop(), rtuGuard())
 	t.Cleanup(rt.stop)
 	return rt
 }
@@ -116,7 +117,7 @@ func rtuPublish(rt *router, id string, lr *liveRoute) {
 }
 
 func TestRouterLookup(t *testing.T) {
-	rt := newRouter(rtuCaddyContext(t), zap.NewNop())
+	rt := newRouter(rtuCaddyContext(t), zap.NewNop(), rtuGuard())
 	exact, _ := rtuFake("exact", "app.example.com", "10.0.0.1", "::1")
 	wild, _ := rtuFake("wild", "*.example.com")
 	specific, _ := rtuFake("specific", "x.example.com")
@@ -201,7 +202,7 @@ func TestRouterNormalizeHost(t *testing.T) {
 }
 
 func TestRouterPublish(t *testing.T) {
-	rt := newRouter(rtuCaddyContext(t), zap.NewNop())
+	rt := newRouter(rtuCaddyContext(t), zap.NewNop(), rtuGuard())
 	v1, v1Cancels := rtuFake("r1", "a.example.com", "b.example.com", "*.w.example.com")
 	other, otherCancels := rtuFake("r2", "d.example.com")
 	rtuPublish(rt, "r1", v1)
@@ -478,7 +479,7 @@ func TestRouterKeepsAppCleanups(t *testing.T) {
 	appCtx := rtuCaddyContext(t)
 	var ran atomic.Int32
 	appCtx.OnCancel(func() { ran.Add(1) })
-	rt := newRouter(appCtx, zap.NewNop())
+	rt := newRouter(appCtx, zap.NewNop(), rtuGuard())
 	t.Cleanup(rt.stop)
 	shared, _ := caddy.NewContext(rt.ctx)
 	loaded, _ := rtuCompileShared(t, rt, rtuStaticRoute("r1", "one", "a.example.com"), shared)
@@ -564,3 +565,9 @@ func rtuWaitFor(t *testing.T, what string, cond func() bool) {
 
 // hostSink keeps normalizeHost's result alive in allocation tests.
 var hostSink string
+
+// rtuGuard returns an upstream guard that keeps routes from a made-up
+// admin endpoint only, so the tests' loopback upstreams are reachable.
+func rtuGuard() *upstream.Guard {
+	return upstream.NewGuard(upstream.Policy{Admin: []upstream.Endpoint{{FirstPort: 1, LastPort: 1}}}, nil)
+}

@@ -167,6 +167,9 @@ func (a *App) saveRoute(ctx context.Context, r *route.Route, prev *route.Route, 
 		}
 		return nil, err
 	}
+	if err := a.checkUpstreams(ctx, r); err != nil {
+		return nil, err
+	}
 	r.Version = prevVersion + 1
 	r.UpdatedAt = a.now().UTC().Truncate(time.Millisecond)
 

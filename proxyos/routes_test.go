@@ -424,7 +424,7 @@ func TestAppRouteLoad(t *testing.T) {
 	if _, err := a.CreateRoute(ctx, r, Actor{Name: "alice", Kind: ActorUser}); err != nil {
 		t.Fatal(err)
 	}
-	rt := newRouter(a.router.ctx, zap.NewNop())
+	rt := newRouter(a.router.ctx, zap.NewNop(), a.upstreams)
 	t.Cleanup(rt.stop)
 	if err := rt.load(ctx, a.state.store); err != nil {
 		t.Fatalf("load: %v", err)

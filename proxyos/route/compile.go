@@ -9,7 +9,11 @@ import (
 )
 
 // Options are facts about the server that compiled routes depend on.
-type Options struct{}
+type Options struct {
+	// Transport is the reverse_proxy transport module (its "protocol")
+	// that proxy routes use. Default: Caddy's "http".
+	Transport string
+}
 
 // HTTPSPortVar is the request variable holding ":<port>" when HTTPS is
 // not on port 443; force_https redirects include it. The proxyos_routes
@@ -78,7 +82,7 @@ func Compile(r *Route, opts Options) (caddyhttp.RouteList, error) {
 	}
 	switch r.Kind {
 	case KindProxy:
-		rp, err := reverseProxy(r)
+		rp, err := reverseProxy(r, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +120,7 @@ func Compile(r *Route, opts Options) (caddyhttp.RouteList, error) {
 	return list, nil
 }
 
-func reverseProxy(r *Route) (map[string]any, error) {
+func reverseProxy(r *Route, opts Options) (map[string]any, error) {
 	var (
 		ups    []map[string]any
 		scheme string
@@ -130,6 +134,10 @@ func reverseProxy(r *Route) (map[string]any, error) {
 		ups = append(ups, map[string]any{"dial": dial})
 	}
 	rp := map[string]any{"handler": "reverse_proxy", "upstreams": ups}
+	transport := map[string]any{"protocol": "http"}
+	if opts.Transport != "" {
+		transport["protocol"] = opts.Transport
+	}
 	if scheme == "https" {
 		tls := map[string]any{}
 		if t := r.UpstreamTLS; t != nil {
@@ -140,7 +148,15 @@ func reverseProxy(r *Route) (map[string]any, error) {
 				tls["server_name"] = t.ServerName
 			}
 		}
-		rp["transport"] = map[string]any{"protocol": "http", "tls": tls}
+		transport["tls"] = tls
+	}
+	if scheme == "https" || opts.Transport != "" {
+		rp["transport"] = transport
+	}
+	if r.UpstreamHost != "" {
+		// reverse_proxy's own header edit sets the request's Host for
+		// the upstream; not a placeholder field once escaped
+		rp["headers"] = map[string]any{"request": map[string]any{"set": map[string][]string{"Host": {escape(r.UpstreamHost)}}}}
 	}
 	if lb := r.LoadBalancing; lb != nil {
 		rp["load_balancing"] = map[string]any{"selection_policy": map[string]any{"policy": lb.Policy}}

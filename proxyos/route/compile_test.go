@@ -812,3 +812,41 @@ func TestCompiledRedirectAndStatic(t *testing.T) {
 		})
 	}
 }
+
+// TestCompileUpstreamHostAndTransport checks that upstream_host becomes
+// reverse_proxy's own Host edit (escaped, so it is never a placeholder)
+// and that Options.Transport names the transport of every proxy route,
+// plain HTTP upstreams included.
+func TestCompileUpstreamHostAndTransport(t *testing.T) {
+	r := rtuProxy()
+	r.UpstreamHost = "grafana.lan:8443"
+	list, err := Compile(r, Options{Transport: "proxyos"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []rtuCompiled
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	rtuAssertJSON(t, "reverse_proxy", got[len(got)-1].Handle[0], `{"handler":"reverse_proxy",
+		"upstreams":[{"dial":"10.0.0.5:3000"}],
+		"transport":{"protocol":"proxyos"},
+		"headers":{"request":{"set":{"Host":["grafana.lan:8443"]}}}}`)
+
+	r.Upstreams = []string{"https://nas.lan"}
+	r.UpstreamHost = ""
+	got = nil
+	list, err = Compile(r, Options{Transport: "proxyos"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = json.Marshal(list)
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	rtuAssertJSON(t, "https transport", got[len(got)-1].Handle[0]["transport"], `{"protocol":"proxyos","tls":{}}`)
+}

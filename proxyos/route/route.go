@@ -50,6 +50,7 @@ type Route struct {
 	TLS     string   `json:"tls"`
 
 	Upstreams     []string       `json:"upstreams,omitempty"`
+	UpstreamHost  string         `json:"upstream_host,omitempty"`
 	LoadBalancing *LoadBalancing `json:"load_balancing,omitempty"`
 	UpstreamTLS   *UpstreamTLS   `json:"upstream_tls,omitempty"`
 	Redirect      *Redirect      `json:"redirect,omitempty"`
@@ -221,7 +222,7 @@ func (r *Route) Validate() error {
 	default:
 		return errf("kind", "%q is not a kind (proxy, redirect or static)", r.Kind)
 	}
-	if r.Kind != KindProxy && (len(r.Upstreams) > 0 || r.LoadBalancing != nil || r.UpstreamTLS != nil) {
+	if r.Kind != KindProxy && (len(r.Upstreams) > 0 || r.LoadBalancing != nil || r.UpstreamTLS != nil || r.UpstreamHost != "") {
 		return errf("upstreams", "only a proxy route has upstreams")
 	}
 	if r.Kind != KindRedirect && r.Redirect != nil {
@@ -277,6 +278,15 @@ func (r *Route) validateProxy() error {
 			return errf(fmt.Sprintf("upstreams[%d]", i), "all upstreams must use the same scheme")
 		}
 		scheme = s
+	}
+	if r.UpstreamHost != "" {
+		host, port, err := net.SplitHostPort(r.UpstreamHost)
+		if err != nil {
+			host, port = r.UpstreamHost, ""
+		}
+		if ValidHost(host) != nil || strings.HasPrefix(host, "*") || (port != "" && !validPort(port)) {
+			return errf("upstream_host", "%q is not a host name with an optional port", r.UpstreamHost)
+		}
 	}
 	if r.UpstreamTLS != nil && scheme != "https" {
 		return errf("upstream_tls", "needs https:// upstreams")
@@ -346,6 +356,9 @@ func (r *Route) validateHeaders() error {
 			if side == "request" && isIdentityHeader(name) {
 				return errf("headers.request.set", "%q is set by the login gate only", name)
 			}
+			if why := reservedHeader(name); why != "" {
+				return errf("headers."+side+".set", "%q %s", name, why)
+			}
 			if strings.ContainsAny(val, "\r\n") {
 				return errf("headers."+side+".set", "value of %q must be one line", name)
 			}
@@ -357,6 +370,9 @@ func (r *Route) validateHeaders() error {
 			if side == "request" && isIdentityHeader(name) {
 				return errf("headers.request.delete", "%q is set by the login gate only", name)
 			}
+			if why := reservedHeader(name); why != "" {
+				return errf("headers."+side+".delete", "%q %s", name, why)
+			}
 		}
 	}
 	return nil
@@ -367,6 +383,29 @@ func (r *Route) validateHeaders() error {
 // route may not forge or remove them.
 func isIdentityHeader(name string) bool {
 	return len(name) >= len("X-Proxyos-") && strings.EqualFold(name[:len("X-Proxyos-")], "X-Proxyos-")
+}
+
+// reservedHeader says why a route may not set or delete the header name,
+// or "" if it may. Host decides which site the upstream serves (with
+// it, a route could pass the host check of Caddy's admin endpoint): the
+// upstream_host field sets it, validated. The hop-by-hop and framing
+// headers belong to each connection and to the HTTP implementation:
+// setting them could split or smuggle requests.
+func reservedHeader(name string) string {
+	switch n := strings.ToLower(name); {
+	case n == "host":
+		return "cannot be set by header edits; use upstream_host"
+	case hopByHop[n] || strings.HasPrefix(n, "proxy-"):
+		return "is a hop-by-hop or framing header, which routes cannot change"
+	}
+	return ""
+}
+
+// hopByHop are the connection-level and framing headers (RFC 9110
+// section 7.6.1 and the message framing of RFC 9112), in lower case.
+var hopByHop = map[string]bool{
+	"connection": true, "keep-alive": true, "te": true, "trailer": true,
+	"transfer-encoding": true, "upgrade": true, "content-length": true,
 }
 
 func validHeaderName(s string) bool {
@@ -433,13 +472,41 @@ func ParseUpstream(s string) (scheme, dial string, err error) {
 	if strings.ContainsAny(host, "{}") {
 		return "", "", fmt.Errorf("placeholders are not allowed")
 	}
+	if numericHost(host) {
+		return "", "", fmt.Errorf("%q is no host name: write an IPv4 address as four decimal numbers, such as 10.0.0.5", host)
+	}
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+	if !validPort(port) {
 		return "", "", fmt.Errorf("port %q out of range", port)
 	}
 	return u.Scheme, net.JoinHostPort(host, port), nil
+}
+
+func validPort(port string) bool {
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == port
+}
+
+// numericHost reports whether host is some other spelling of an IPv4
+// address than four decimal numbers: a decimal or hex number
+// ("2130706433", "0x7f000001"), octal parts ("0177.0.0.1"), fewer parts
+// ("127.1"). Resolvers turn these into addresses in surprising ways, and
+// no DNS name ends in a numeric label.
+func numericHost(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return false
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	last := strings.ToLower(labels[len(labels)-1])
+	if last == "" {
+		return false
+	}
+	if hex, ok := strings.CutPrefix(last, "0x"); ok {
+		return strings.Trim(hex, "0123456789abcdef") == ""
+	}
+	return strings.Trim(last, "0123456789") == ""
 }
 
 // parseCIDR accepts a CIDR range or a single IP.

@@ -185,6 +185,14 @@ func TestValidate(t *testing.T) {
 		{"https upstreams", rtuProxy, func(r *Route) { r.Upstreams = []string{"https://nas.lan:8443", "https://10.0.0.6"} }, ""},
 		{"ipv6 upstream", rtuProxy, func(r *Route) { r.Upstreams = []string{"http://[2001:db8::5]:8080"} }, ""},
 		{"upstream with trailing slash", rtuProxy, func(r *Route) { r.Upstreams = []string{"http://app:80/"} }, ""},
+		{"upstream_host", rtuProxy, func(r *Route) { r.UpstreamHost = "grafana.lan" }, ""},
+		{"upstream_host with port", rtuProxy, func(r *Route) { r.UpstreamHost = "grafana.lan:8443" }, ""},
+		{"ordinary request and response headers", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{
+				Request:  &HeaderOps{Set: map[string]string{"Authorization": "Bearer x", "X-Forwarded-Prefix": "/a"}, Delete: []string{"Cookie"}},
+				Response: &HeaderOps{Set: map[string]string{"X-Frame-Options": "DENY"}, Delete: []string{"Server"}},
+			}
+		}, ""},
 		{"upstream tls skip verify and sni", rtuProxy, func(r *Route) {
 			r.Upstreams = []string{"https://nas.lan:8443"}
 			r.UpstreamTLS = &UpstreamTLS{SkipVerify: true, ServerName: "nas.example.com"}
@@ -390,6 +398,62 @@ func TestValidate(t *testing.T) {
 		{"request header deleting the gate's identity", rtuProxy, func(r *Route) {
 			r.Headers = &Headers{Request: &HeaderOps{Delete: []string{"X-Proxyos-User"}}}
 		}, "headers.request.delete"},
+		// Reaching Caddy's admin API through a route: a Host header set by
+		// the route would pass the admin endpoint's host check, and
+		// hop-by-hop or framing headers could split or smuggle requests.
+		// Neither side of a route may set or remove any of them.
+		{"request header Host (admin API attack)", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"Host": "127.0.0.1:2019"}}}
+		}, "headers.request.set"},
+		{"request header host in lower case", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"host": "localhost:2019"}}}
+		}, "headers.request.set"},
+		{"request header Host deleted", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Request: &HeaderOps{Delete: []string{"HOST"}}}
+		}, "headers.request.delete"},
+		{"request header Connection", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"Connection": "close"}}}
+		}, "headers.request.set"},
+		{"request header Content-Length", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"Content-Length": "0"}}}
+		}, "headers.request.set"},
+		{"request header Transfer-Encoding", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"Transfer-Encoding": "chunked"}}}
+		}, "headers.request.set"},
+		{"request header Upgrade", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"Upgrade": "websocket"}}}
+		}, "headers.request.set"},
+		{"request header TE", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"TE": "trailers"}}}
+		}, "headers.request.set"},
+		{"request header Trailer", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"Trailer": "X"}}}
+		}, "headers.request.set"},
+		{"request header Keep-Alive", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"Keep-Alive": "timeout=5"}}}
+		}, "headers.request.set"},
+		{"request header Proxy-Authorization", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"Proxy-Authorization": "Basic eA=="}}}
+		}, "headers.request.set"},
+		{"request header Proxy-Connection deleted", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Request: &HeaderOps{Delete: []string{"proxy-connection"}}}
+		}, "headers.request.delete"},
+		{"response header Transfer-Encoding", rtuProxy, func(r *Route) {
+			r.Headers = &Headers{Response: &HeaderOps{Set: map[string]string{"Transfer-Encoding": "identity"}}}
+		}, "headers.response.set"},
+		{"response header Connection deleted", rtuStatic, func(r *Route) {
+			r.Headers = &Headers{Response: &HeaderOps{Delete: []string{"Connection"}}}
+		}, "headers.response.delete"},
+		{"upstream_host with a wildcard", rtuProxy, func(r *Route) { r.UpstreamHost = "*.example.com" }, "upstream_host"},
+		{"upstream_host with a path", rtuProxy, func(r *Route) { r.UpstreamHost = "example.com/x" }, "upstream_host"},
+		{"upstream_host with a bad port", rtuProxy, func(r *Route) { r.UpstreamHost = "example.com:99999" }, "upstream_host"},
+		{"upstream_host with a placeholder", rtuProxy, func(r *Route) { r.UpstreamHost = "{http.request.host}" }, "upstream_host"},
+		{"upstream_host on a redirect", rtuRedirect, func(r *Route) { r.UpstreamHost = "example.com" }, "upstreams"},
+		{"upstream in decimal (admin API attack)", rtuProxy, func(r *Route) { r.Upstreams = []string{"http://2130706433:2019"} }, "upstreams[0]"},
+		{"upstream in hex", rtuProxy, func(r *Route) { r.Upstreams = []string{"http://0x7f000001:2019"} }, "upstreams[0]"},
+		{"upstream in octal parts", rtuProxy, func(r *Route) { r.Upstreams = []string{"http://0177.0.0.1:2019"} }, "upstreams[0]"},
+		{"upstream with hex parts", rtuProxy, func(r *Route) { r.Upstreams = []string{"http://0x7f.0.0.0x1:2019"} }, "upstreams[0]"},
+		{"upstream with two parts", rtuProxy, func(r *Route) { r.Upstreams = []string{"http://127.1:2019"} }, "upstreams[0]"},
 		{"redirect preserve_path with a query", rtuRedirect, func(r *Route) {
 			r.Redirect.To, r.Redirect.PreservePath = "https://new.example.com/?a=1", true
 		}, "redirect.to"},
@@ -476,6 +540,13 @@ func TestParseUpstream(t *testing.T) {
 		{"http://{env.HOST}:80", "", ""},
 		{"http://app\n:80", "", ""},
 		{"%zz", "", ""},
+		{"http://2130706433", "", ""},
+		{"http://0x7F000001:80", "", ""},
+		{"http://127.1", "", ""},
+		{"http://10.0.0.5.:80", "", ""},
+		{"http://app1.lan", "http", "app1.lan:80"},
+		{"http://0x.lan", "http", "0x.lan:80"},
+		{"http://[::ffff:127.0.0.1]:2019", "http", "[::ffff:127.0.0.1]:2019"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
