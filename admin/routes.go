@@ -34,7 +34,11 @@ func (a *API) handleRoutes(w http.ResponseWriter, r *http.Request) error {
 		if err := decode(w, r, &in); err != nil {
 			return err
 		}
-		rt, err := px.CreateRoute(r.Context(), in.Resolve(), proxyos.AdminAPIActor(r.RemoteAddr))
+		nr, err := in.Resolve(nil)
+		if err != nil {
+			return routeError(err)
+		}
+		rt, err := px.CreateRoute(r.Context(), nr, proxyos.AdminAPIActor(r.RemoteAddr))
 		if err != nil {
 			return routeError(err)
 		}
@@ -65,7 +69,15 @@ func (a *API) handleRoute(w http.ResponseWriter, r *http.Request) error {
 		if err := decode(w, r, &in); err != nil {
 			return err
 		}
-		rt, err := px.UpdateRoute(r.Context(), id, in.Resolve(), proxyos.AdminAPIActor(r.RemoteAddr))
+		prev, err := px.Route(r.Context(), id)
+		if err != nil {
+			return routeError(err)
+		}
+		nr, err := in.Resolve(prev)
+		if err != nil {
+			return routeError(err)
+		}
+		rt, err := px.UpdateRoute(r.Context(), id, nr, proxyos.AdminAPIActor(r.RemoteAddr))
 		if err != nil {
 			return routeError(err)
 		}

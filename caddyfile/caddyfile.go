@@ -4,6 +4,8 @@
 package caddyfile
 
 import (
+	"strconv"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -39,6 +41,7 @@ func init() {
 //			deny  <cidr...>
 //		}
 //		upstream_resolvers <host[:port]...>
+//		on_demand_limit    <names> <interval>
 //	}
 //
 // The block is optional. Each subdirective may appear once, so a second
@@ -110,6 +113,12 @@ func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.ArgErr()
 			}
 			app.UpstreamResolvers = args
+		case "on_demand_limit":
+			l, err := parseOnDemandLimit(d)
+			if err != nil {
+				return nil, err
+			}
+			app.OnDemandLimit = l
 		default:
 			return nil, d.Errf("unrecognized subdirective '%s'", d.Val())
 		}
@@ -149,6 +158,29 @@ func parseUpstreamNetworks(d *caddyfile.Dispenser) (*proxyos.UpstreamNetworks, e
 		}
 	}
 	return n, nil
+}
+
+// parseOnDemandLimit reads the arguments of the on_demand_limit option:
+// at most <names> new names per route per <interval>.
+//
+//	on_demand_limit <names> <interval>
+func parseOnDemandLimit(d *caddyfile.Dispenser) (*proxyos.OnDemandLimit, error) {
+	args := d.RemainingArgs()
+	if len(args) != 2 {
+		return nil, d.ArgErr()
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 1 {
+		return nil, d.Errf("on_demand_limit: '%s' is not a number of names of at least 1", args[0])
+	}
+	dur, err := caddy.ParseDuration(args[1])
+	if err != nil {
+		return nil, d.Errf("on_demand_limit: %v", err)
+	}
+	if dur <= 0 {
+		return nil, d.Errf("on_demand_limit: interval must be positive")
+	}
+	return &proxyos.OnDemandLimit{Names: n, Interval: caddy.Duration(dur)}, nil
 }
 
 // parseDashboard sets up the dashboard handler:

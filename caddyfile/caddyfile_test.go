@@ -285,6 +285,66 @@ var appCases = []struct {
 		input: "proxyos {\n\tupstream_resolvers\n}",
 		err:   &parseErr{"after 'upstream_resolvers'", 2},
 	},
+	{
+		name:  "on_demand_limit",
+		input: "proxyos {\n\ton_demand_limit 5 1d\n}",
+		want:  &proxyos.App{OnDemandLimit: &proxyos.OnDemandLimit{Names: 5, Interval: hours(24)}},
+	},
+	{
+		name:  "on_demand_limit without arguments",
+		input: "proxyos {\n\ton_demand_limit\n}",
+		err:   &parseErr{"after 'on_demand_limit'", 2},
+	},
+	{
+		name:  "on_demand_limit without interval",
+		input: "proxyos {\n\ton_demand_limit 20\n}",
+		err:   &parseErr{"after '20'", 2},
+	},
+	{
+		name:  "on_demand_limit with an extra argument",
+		input: "proxyos {\n\ton_demand_limit 20 1h per_route\n}",
+		err:   &parseErr{"after 'per_route'", 2},
+	},
+	{
+		name:  "on_demand_limit names not a number",
+		input: "proxyos {\n\ton_demand_limit many 1h\n}",
+		err:   &parseErr{"on_demand_limit: 'many' is not a number of names of at least 1", 2},
+	},
+	{
+		name:  "on_demand_limit of zero names",
+		input: "proxyos {\n\ton_demand_limit 0 1h\n}",
+		err:   &parseErr{"on_demand_limit: '0' is not a number of names of at least 1", 2},
+	},
+	{
+		name:  "on_demand_limit of negative names",
+		input: "proxyos {\n\ton_demand_limit -5 1h\n}",
+		err:   &parseErr{"on_demand_limit: '-5' is not a number of names of at least 1", 2},
+	},
+	{
+		name:  "on_demand_limit interval not a duration",
+		input: "proxyos {\n\ton_demand_limit 20 hourly\n}",
+		err:   &parseErr{`on_demand_limit: time: invalid duration "hourly"`, 2},
+	},
+	{
+		name:  "on_demand_limit interval zero",
+		input: "proxyos {\n\ton_demand_limit 20 0s\n}",
+		err:   &parseErr{"on_demand_limit: interval must be positive", 2},
+	},
+	{
+		name:  "on_demand_limit interval negative",
+		input: "proxyos {\n\ton_demand_limit 20 -1h\n}",
+		err:   &parseErr{"on_demand_limit: interval must be positive", 2},
+	},
+	{
+		name:  "on_demand_limit with a block",
+		input: "proxyos {\n\ton_demand_limit 20 1h {\n\t}\n}",
+		err:   &parseErr{"unrecognized subdirective '{'", 2},
+	},
+	{
+		name:  "on_demand_limit given twice",
+		input: "proxyos {\n\ton_demand_limit 20 1h\n\ton_demand_limit 40 1h\n}",
+		err:   &parseErr{"on_demand_limit: given more than once", 3},
+	},
 }
 
 func TestParseApp(t *testing.T) {

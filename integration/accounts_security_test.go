@@ -659,7 +659,7 @@ func TestAccountSecurity(t *testing.T) {
 			}
 		}
 		acsAuditHas(t, es, "login", "totp@example.com", "failure", "totp_invalid")
-		acsAuditHas(t, es, "login", "totp@example.com", "failure", "rate_limited")
+		acsAuditHas(t, es, "login.lock", "totp@example.com", "failure", "too_many_failures")
 		acsAuditHas(t, es, "login", "totp@example.com", "success", "")
 		for _, name := range []string{"ci read", "ci write", "short lived"} {
 			if e := acsAuditHas(t, es, "key.create", name, "success", ""); e.Actor != "keys@example.com" {

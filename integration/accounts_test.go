@@ -223,7 +223,12 @@ func TestUsersAPILastAdmin(t *testing.T) {
 		if statuses[1] == http.StatusOK {
 			winner = yCookie
 		}
-		resp, raw = acctSend(t, base, winner, http.MethodPut, "/api/users/"+secondID, map[string]any{"role": "admin"})
+		winnerPassword := "x password 1"
+		if winner == yCookie {
+			winnerPassword = "y password 1"
+		}
+		resp, raw = acctSend(t, base, winner, http.MethodPut, "/api/users/"+secondID,
+			map[string]any{"role": "admin", "confirm_password": winnerPassword})
 		acctWant(t, "restore second", resp, raw, http.StatusOK)
 		_, second = newClient(t, base).Login("second@example.com", "second password")
 		for _, id := range []string{xID, yID} {

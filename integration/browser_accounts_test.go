@@ -169,6 +169,44 @@ func TestBrowserAccounts(t *testing.T) {
 				}
 			}
 		}},
+		{"make the operator an admin: the page asks for the admin's password", func(t *testing.T) {
+			row := fmt.Sprintf(`#users-list li[data-user-id=%q]`, opID)
+			role := func() string {
+				for _, u := range bacUsers(t, base, adminCookie) {
+					if u.ID == opID {
+						return u.Role
+					}
+				}
+				return ""
+			}
+			brtSelect(t, b, row+" select.user-role-select", "admin")
+			b.assertVisible(t, "#promote-dialog")
+			b.click(t, "#promote-cancel")
+			b.waitJS(t, "the role select back at operator", fmt.Sprintf(`document.querySelector(%q).value === "operator" && !document.querySelector("#promote-dialog").open`,
+				row+" select.user-role-select"))
+			if got := role(); got != "operator" {
+				t.Fatalf("role after Cancel: %q, want operator", got)
+			}
+			brtSelect(t, b, row+" select.user-role-select", "admin")
+			b.fill(t, "#promote-password", "not my password")
+			b.click(t, "#promote-submit")
+			b.waitJS(t, "the password error", `!document.querySelector("#promote-password-error").hidden`)
+			if got := b.assertVisible(t, "#promote-password-error"); !strings.Contains(got, "password") {
+				t.Errorf("#promote-password-error = %q, want it to say the password is wrong", got)
+			}
+			if got := role(); got != "operator" {
+				t.Fatalf("role after a wrong password: %q, want operator", got)
+			}
+			b.fill(t, "#promote-password", browserPassword)
+			b.click(t, "#promote-submit")
+			b.waitJS(t, "the operator shown as admin", fmt.Sprintf(`(() => {
+				const li = document.querySelector(%q);
+				return li && li.querySelector(".role-admin") && !document.querySelector("#promote-dialog").open;
+			})()`, row))
+			if got := role(); got != "admin" {
+				t.Fatalf("role after the right password: %q, want admin", got)
+			}
+		}},
 		{"sessions on the account page, revoke one", func(t *testing.T) {
 			second := bacLogin(t, base, email, browserPassword, bacUserAgent)
 			wantSession(t, base, second, "")

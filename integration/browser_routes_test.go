@@ -505,6 +505,53 @@ func TestBrowserRoutes(t *testing.T) {
 			b.navigate(t, dashURL+"/routes/new")
 			b.waitPage(t, "route-edit")
 			browserFits(t, b)
+			b.do(t, "back to a desktop", chromedp.EmulateViewport(1280, 900))
+		}},
+		{"a request header's value is never shown again, and kept when saving", func(t *testing.T) {
+			const host, token = "secret.proxyos.test", "browser-upstream-token-5d2e"
+			echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, "auth="+r.Header.Get("X-Upstream-Auth")+" host="+r.Host) //nolint:errcheck // test upstream
+			}))
+			t.Cleanup(echo.Close)
+			b.navigate(t, dashURL+"/routes/new")
+			b.waitPage(t, "route-edit")
+			b.fill(t, "#route-name", "Secret")
+			b.fill(t, "#route-hosts", host)
+			b.fill(t, "#route-upstreams", echo.URL)
+			brtSelect(t, b, "#route-tls", "off")
+			b.fill(t, "#route-upstream-host", "nas.lan")
+			b.fill(t, "#route-req-headers", "X-Upstream-Auth: "+token)
+			b.click(t, "#route-save")
+			b.waitPage(t, "routes")
+			brtServes(t, routesPort, host, http.StatusOK, "auth="+token+" host=nas.lan")
+			id := brtRowID(t, b, host)
+
+			b.click(t, fmt.Sprintf(`tr[data-route-id=%q] a.route-edit`, id))
+			b.waitPage(t, "route-edit")
+			b.do(t, "waiting for the history", chromedp.WaitVisible(chromedp.CSS(`section#route-history li[data-version="1"]`)))
+			if got := browserRun(t, b, "reading #route-req-headers", chromedp.Value(chromedp.CSS("#route-req-headers"))); got != "X-Upstream-Auth: (unchanged)" {
+				t.Errorf("the form shows request headers %q, want the name with (unchanged)", got)
+			}
+			if browserEval[bool](t, b, fmt.Sprintf(`document.documentElement.outerHTML.includes(%q)`, token)) {
+				t.Fatal("the edit page holds the header's value")
+			}
+			b.fill(t, "#route-name", "Secret, renamed")
+			b.click(t, "#route-save")
+			b.waitPage(t, "routes")
+			brtServes(t, routesPort, host, http.StatusOK, "auth="+token+" host=nas.lan")
+			if r := brtAdminAPI(t, inst).get(id); r.Version != 2 || r.Name != "Secret, renamed" {
+				t.Errorf("after saving the stored route is %+v, want version 2 renamed", r)
+			}
+
+			// Host and hop-by-hop headers are refused in the page.
+			b.click(t, fmt.Sprintf(`tr[data-route-id=%q] a.route-edit`, id))
+			b.waitPage(t, "route-edit")
+			b.fill(t, "#route-req-headers", "Host: 127.0.0.1:2019")
+			b.click(t, "#route-save")
+			b.waitJS(t, "the page's header error", `!document.querySelector("#route-req-headers-error").hidden`)
+			if got := b.assertVisible(t, "#route-req-headers-error"); !strings.Contains(got, "Host header to the upstream") {
+				t.Errorf("#route-req-headers-error = %q, want it to point at the upstream_host field", got)
+			}
 		}},
 	})
 	b.assertClean(t)

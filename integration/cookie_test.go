@@ -98,12 +98,20 @@ func TestCookieAttributes(t *testing.T) {
 				t.Fatalf("login: %d %s", resp.StatusCode, raw)
 			}
 			line := setCookieLine(resp)
-			h.Set("Cookie", sessionCookieName+"="+mustSessionCookie(t, resp).Value)
+			ck := mustSessionCookie(t, resp)
+			h.Set("Cookie", ck.Name+"="+ck.Value)
 			attrs := cookieAttrs(line)
+			// On HTTPS a host-only cookie has the __Host- prefix, which no
+			// sibling subdomain can set.
+			wantName := sessionCookieName
+			if tt.wantSecure && tt.wantDomain == "" {
+				wantName = hostSessionCookieName
+			}
 			checks := []struct {
 				attr string
 				ok   bool
 			}{
+				{"name " + wantName, ck.Name == wantName},
 				{"httponly", attrs["httponly"] == "" && hasKey(attrs, "httponly")},
 				{"samesite=Lax", attrs["samesite"] == "Lax"},
 				{"path=/", attrs["path"] == "/"},
@@ -152,7 +160,7 @@ func TestCookieAttributes(t *testing.T) {
 			cleared := false
 			for _, l := range resp.Header.Values("Set-Cookie") {
 				c := cookieAttrs(l)
-				if strings.HasPrefix(l, sessionCookieName+"=;") && c["max-age"] == "0" && c["path"] == "/" && c["domain"] == tt.wantDomain {
+				if strings.HasPrefix(l, wantName+"=;") && c["max-age"] == "0" && c["path"] == "/" && c["domain"] == tt.wantDomain {
 					cleared = true
 				}
 			}
@@ -187,4 +195,84 @@ func TestCookieAttributes(t *testing.T) {
 func hasKey(m map[string]string, k string) bool {
 	_, ok := m[k]
 	return ok
+}
+
+// TestCookieTossingIgnored prevents cookie tossing: a page on a sibling
+// subdomain (evil.proxyos.test) plants proxyos_session=<the attacker's
+// valid session>; Domain=proxyos.test in the victim's browser, which then
+// sends it to the dashboard on dash.proxyos.test, first (its Path is
+// longer than that of the victim's own cookie). On HTTPS without
+// cookie_domain the dashboard reads only its __Host- cookie, which no
+// other host can set: the victim stays themselves, and a browser holding
+// only the planted cookie is not logged in at all.
+func TestCookieTossingIgnored(t *testing.T) {
+	t.Parallel()
+	inst := newInstance(t)
+	port := freePort(t)
+	dash := fmt.Sprintf("https://dash.proxyos.test:%d", port)
+	inst.WriteConfig(testCaddyfile(inst.Admin, "auto_https disable_redirects", "url "+dash,
+		fmt.Sprintf("https://dash.proxyos.test:%d {\n\ttls internal\n\tproxyos_dashboard\n}", port),
+		// the sibling: plants the session value it is given for the parent domain
+		fmt.Sprintf("https://evil.proxyos.test:%d {\n\ttls internal\n\theader Set-Cookie \"%s={query.v}; Domain=proxyos.test; Path={query.path}; Secure; HttpOnly\"\n\trespond \"planted\"\n}",
+			port, sessionCookieName),
+	))
+	inst.Start()
+	inst.CreateUser("victim@example.com", "victim password", "admin")
+	inst.CreateUser("attacker@example.com", "attacker password", "viewer")
+	probe := hostClient(t, "")
+	eventually(t, 30*time.Second, 100*time.Millisecond, func() (bool, string) {
+		resp, err := probe.Get(dash + "/api/setup/status")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return true, ""
+	})
+	login := func(hc *http.Client, email, password string) {
+		t.Helper()
+		resp, raw := do(t, hc, http.MethodPost, dash+"/api/auth/login", strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q}`, email, password)),
+			http.Header{"Content-Type": {"application/json"}, "Origin": {dash}})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("login %s: %d %s", email, resp.StatusCode, raw)
+		}
+	}
+	// The attacker's own, valid session.
+	attacker := hostClient(t, "")
+	login(attacker, "attacker@example.com", "attacker password")
+	var attackerCk string
+	for _, c := range attacker.Jar.Cookies(mustURL(t, dash)) {
+		attackerCk = c.Value
+	}
+	plant := func(hc *http.Client, path string) {
+		t.Helper()
+		resp, raw := do(t, hc, http.MethodGet, fmt.Sprintf("https://evil.proxyos.test:%d/?v=%s&path=%s", port, url.QueryEscape(attackerCk), url.QueryEscape(path)), nil, nil)
+		if resp.StatusCode != http.StatusOK || len(hc.Jar.Cookies(mustURL(t, dash+path))) == 0 {
+			t.Fatalf("planting the cookie: %d %s, jar for the dashboard %v", resp.StatusCode, raw, hc.Jar.Cookies(mustURL(t, dash)))
+		}
+	}
+	whoami := func(hc *http.Client) (int, string) {
+		t.Helper()
+		resp, raw := do(t, hc, http.MethodGet, dash+"/api/auth/session", nil, nil)
+		m := decode(t, raw)
+		if u, ok := m["user"].(map[string]any); ok {
+			return resp.StatusCode, fmt.Sprint(u["email"])
+		}
+		return resp.StatusCode, fmt.Sprint(m["reason"])
+	}
+
+	t.Run("planted cookie only", func(t *testing.T) {
+		hc := hostClient(t, "")
+		plant(hc, "/")
+		if status, who := whoami(hc); status != http.StatusUnauthorized || who != "no_cookie" {
+			t.Errorf("a browser holding only the planted cookie: %d %s, want 401 no_cookie", status, who)
+		}
+	})
+	t.Run("planted beside the victim's own", func(t *testing.T) {
+		hc := hostClient(t, "")
+		login(hc, "victim@example.com", "victim password")
+		plant(hc, "/api/") // the longer path is sent first
+		if status, who := whoami(hc); status != http.StatusOK || who != "victim@example.com" {
+			t.Errorf("the victim's browser with a planted cookie: %d %s, want the victim", status, who)
+		}
+	})
 }

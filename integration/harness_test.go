@@ -386,8 +386,12 @@ func (c *instance) CreateUser(email, password, role string) string {
 
 // Dashboard API helpers.
 
-// sessionCookieName is the dashboard's session cookie.
-const sessionCookieName = "proxyos_session"
+// Names of the dashboard's session cookie: on HTTPS, unless
+// cookie_domain covers the host, it is hostSessionCookieName.
+const (
+	sessionCookieName     = "proxyos_session"
+	hostSessionCookieName = "__Host-" + sessionCookieName
+)
 
 // Setup creates the first admin with the instance's setup code and
 // returns the new session cookie's value; the client keeps the cookie.
@@ -416,10 +420,11 @@ func (c *client) Login(email, password string) (userID, cookie string) {
 	return userID, mustSessionCookie(c.t, resp).Value
 }
 
-// sessionCookieOf returns the session cookie a response sets, or nil.
+// sessionCookieOf returns the session cookie a response sets, by either
+// name, or nil.
 func sessionCookieOf(resp *http.Response) *http.Cookie {
 	for _, ck := range resp.Cookies() {
-		if ck.Name == sessionCookieName {
+		if ck.Name == sessionCookieName || ck.Name == hostSessionCookieName {
 			return ck
 		}
 	}
@@ -436,10 +441,10 @@ func mustSessionCookie(t testing.TB, resp *http.Response) *http.Cookie {
 }
 
 // setCookieLine returns the raw Set-Cookie header line for the session
-// cookie, or "".
+// cookie (by either name), or "".
 func setCookieLine(resp *http.Response) string {
 	for _, line := range resp.Header.Values("Set-Cookie") {
-		if strings.HasPrefix(line, sessionCookieName+"=") {
+		if strings.HasPrefix(line, sessionCookieName+"=") || strings.HasPrefix(line, hostSessionCookieName+"=") {
 			return line
 		}
 	}

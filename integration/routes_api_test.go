@@ -174,6 +174,7 @@ func rtTestValidation(t *testing.T, e *rtEnv) {
 	}{
 		{"host with space", func(s map[string]any) map[string]any { return rtWith(s, "hosts", []string{"exa mple.com"}) }, "hosts[0]"},
 		{"double wildcard", func(s map[string]any) map[string]any { return rtWith(s, "hosts", []string{"*.*.x"}) }, "hosts[0]"},
+		{"wildcard under a public suffix", func(s map[string]any) map[string]any { return rtWith(s, "hosts", []string{"*.co.uk"}) }, "hosts[0]"},
 		{"no host", func(s map[string]any) map[string]any { return rtWith(s, "hosts", []string{}) }, "hosts"},
 		{"upstream ftp", func(s map[string]any) map[string]any { return rtWith(s, "upstreams", []string{"ftp://x"}) }, "upstreams[0]"},
 		{"upstream with path", func(s map[string]any) map[string]any { return rtWith(s, "upstreams", []string{"http://x/path"}) }, "upstreams[0]"},

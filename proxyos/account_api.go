@@ -124,7 +124,8 @@ func (a *App) DisableOwnTOTP(ctx context.Context, userID, password, code, ip str
 	if password == "" {
 		return &FieldError{"password", "enter your password to confirm"}
 	}
-	if err := a.countAttempt(ctx, u.Email, ip); err != nil {
+	limits := attemptLimits(u.Email, ip, "")
+	if err := a.countAttempt(ctx, limits, ip); err != nil {
 		return err
 	}
 	if !a.passwordMatches(u, password) {
@@ -139,7 +140,7 @@ func (a *App) DisableOwnTOTP(ctx context.Context, userID, password, code, ip str
 	if err := a.state.store.DisableTOTP(ctx, u.ID); err != nil {
 		return fmt.Errorf("storing two-factor state: %w", err)
 	}
-	if err := a.refundAttempt(ctx, u.Email, ip); err != nil {
+	if err := a.refundAttempt(ctx, limits); err != nil {
 		return err
 	}
 	a.logger.Info("two-factor authentication disabled", zap.String("user_id", u.ID))
@@ -156,13 +157,14 @@ func (a *App) checkOwnPassword(ctx context.Context, u store.User, password, ip s
 	if password == "" {
 		return &FieldError{"password", "enter your password to confirm"}
 	}
-	if err := a.countAttempt(ctx, u.Email, ip); err != nil {
+	limits := attemptLimits(u.Email, ip, "")
+	if err := a.countAttempt(ctx, limits, ip); err != nil {
 		return err
 	}
 	if !a.passwordMatches(u, password) {
 		return &FieldError{"password", ErrWrongPassword.Error()}
 	}
-	return a.refundAttempt(ctx, u.Email, ip)
+	return a.refundAttempt(ctx, limits)
 }
 
 // passwordMatches verifies a password against the user's hash.

@@ -288,12 +288,8 @@ func (d *Dashboard) apiSetup(w http.ResponseWriter, r *http.Request) error {
 	ip := clientIP(r)
 	attempt := auditEvent{Actor: Actor{Name: anonymous, Kind: ActorUser, ClientIP: ip}, Action: "setup",
 		Target: auditTarget(body.Email), Outcome: OutcomeFailure}
-	if err := d.app.checkLimits(r.Context(), ipLimitKey(ip)); err != nil {
-		var rl *RateLimitedError
-		if errors.As(err, &rl) {
-			attempt.Reason = auditRateLimited
-			d.app.audit(r.Context(), attempt)
-		}
+	limits := networkLimits(ip)
+	if err := d.app.countAttempt(r.Context(), limits, ip); err != nil {
 		return d.writeAPIError(w, err)
 	}
 	code, err := d.app.SetupCode(r.Context())
@@ -305,13 +301,13 @@ func (d *Dashboard) apiSetup(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if !constantTimeEqual(normalizeSetupCode(body.SetupCode), normalizeSetupCode(code)) {
-		if err := d.app.recordFailure(r.Context(), "", ip); err != nil {
-			return d.writeAPIError(w, err)
-		}
 		attempt.Reason = auditWrongSetupCode
 		d.app.audit(r.Context(), attempt)
 		writeJSON(w, http.StatusForbidden, apiError{Error: "wrong setup code; it is in Caddy's log", Field: "setup_code"})
 		return nil
+	}
+	if err := d.app.refundAttempt(r.Context(), limits); err != nil {
+		return d.writeAPIError(w, err)
 	}
 	u, err := d.app.setup(r.Context(), body.Email, body.Password)
 	if errors.Is(err, ErrSetupDone) {
@@ -341,10 +337,9 @@ func (d *Dashboard) apiLogin(w http.ResponseWriter, r *http.Request) error {
 		return d.writeAPIError(w, err)
 	}
 	ip := clientIP(r)
-	u, err := d.app.authenticate(r.Context(), body.Email, body.Password, body.TOTP, ip)
+	u, err := d.app.authenticate(r.Context(), body.Email, body.Password, body.TOTP, ip, cookieValue(r, deviceCookie))
 	failed := auditEvent{Actor: Actor{Name: anonymous, Kind: ActorUser, ClientIP: ip}, Action: "login",
 		Target: auditTarget(body.Email), Outcome: OutcomeFailure}
-	var rl *RateLimitedError
 	switch {
 	case errors.Is(err, ErrBadCredentials):
 		d.logger.Info("login failed", zap.String("remote_ip", ip))
@@ -361,13 +356,12 @@ func (d *Dashboard) apiLogin(w http.ResponseWriter, r *http.Request) error {
 		d.app.audit(r.Context(), failed)
 		writeJSON(w, http.StatusUnauthorized, apiError{Error: err.Error(), Reason: ReasonTOTPInvalid})
 		return nil
-	case errors.As(err, &rl):
-		failed.Reason = auditRateLimited
-		d.app.audit(r.Context(), failed)
-		return d.writeAPIError(w, err)
 	case err != nil:
+		// a refusal by the rate limits (429) is not recorded one by
+		// one: see countAttempt
 		return d.writeAPIError(w, err)
 	}
+	d.setDeviceCookie(w, r, u.Email)
 	if e, reason, _ := d.app.verifyRequest(r); e != nil && reason == "" {
 		d.app.state.sessions.revoke(r.Context(), e) //nolint:errcheck // best effort
 	}

@@ -197,6 +197,10 @@ func TestSessionCookieAttributes(t *testing.T) {
 			if c.Secure != tt.wantSecure {
 				t.Errorf("Secure = %v, want %v", c.Secure, tt.wantSecure)
 			}
+			// on HTTPS the host-only cookie no other host can plant
+			if want := map[bool]string{true: HostCookieName, false: CookieName}[tt.wantSecure]; c.Name != want || c.Domain != "" {
+				t.Errorf("cookie %s on %s, want %s without Domain", c.Name, tt.name, want)
+			}
 			if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
 				t.Errorf("cookie %s", c)
 			}

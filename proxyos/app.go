@@ -20,6 +20,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/proxyos/caddy-proxyos/internal/certlimit"
 	"github.com/proxyos/caddy-proxyos/internal/upstream"
 	"github.com/proxyos/caddy-proxyos/proxyos/store"
 )
@@ -70,13 +71,17 @@ type App struct {
 	// SessionTTL is the absolute lifetime of a session. Default: 168h.
 	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
 
-	// SessionIdle ends a session unused for this long. Default: 24h.
+	// SessionIdle ends a session unused for this long; such sessions also
+	// leave the in-memory session cache. Default: 24h.
 	SessionIdle caddy.Duration `json:"session_idle,omitempty"`
 
 	// CookieDomain shares the session cookie with every subdomain of this
 	// domain (for proxyos_auth on app.example.com with the dashboard on
-	// proxy.example.com). Default: host-only cookie, sent back only to
-	// the dashboard's own host.
+	// proxy.example.com). Any of those subdomains can then also set a
+	// session cookie for the others. Default: host-only cookie, sent back
+	// only to the dashboard's own host; over HTTPS it is named
+	// __Host-proxyos_session, which no other host can set (a cookie
+	// named proxyos_session is then ignored).
 	CookieDomain string `json:"cookie_domain,omitempty"`
 
 	// AuditRetention is how long audit log entries are kept; older ones
@@ -96,6 +101,24 @@ type App struct {
 	// resolver.
 	UpstreamResolvers []string `json:"upstream_resolvers,omitempty"`
 
+	// OnDemandLimit bounds the certificates that anyone can make the
+	// server obtain on demand (with `permission proxyos`) by making up
+	// names under a route's wildcard host: at most so many new names
+	// per route per interval. A route's exact hosts are not limited (its
+	// author chose them), and a name allowed before or whose certificate
+	// is in Caddy's storage is never counted again, so restarts and
+	// renewals are not refused. Handshakes for names past the limit fail
+	// until the interval ends; the first refusal of each interval is
+	// logged as a warning with the route id, the refusals since the
+	// previous such line and when the route may get new names again.
+	// Each node counts for itself. Default: 20 names per 1h, room for a
+	// burst of new subdomains, while a client making up names gets at
+	// most 480 certificates a day per route. That bounds the server's
+	// work and storage, but can still use up an ACME CA's quota for the
+	// domain (Let's Encrypt: 50 certificates per registered domain per
+	// week): where new names are rare, set less (such as 5 per 24h).
+	OnDemandLimit *OnDemandLimit `json:"on_demand_limit,omitempty"`
+
 	keyring   *Keyring
 	state     *state
 	router    *router
@@ -105,6 +128,7 @@ type App struct {
 	canonical *url.URL
 	logger    *zap.Logger
 	now       func() time.Time
+	ports     *atomic.Pointer[listenPorts] // see handoffPorts
 }
 
 // Database selects the store.
@@ -130,6 +154,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.ctx = ctx
+	a.ports = new(atomic.Pointer[listenPorts])
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -154,6 +179,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.provisionUpstreams(ctx); err != nil {
 		return err
 	}
+	a.OnDemandLimit = a.OnDemandLimit.withDefaults()
+	if err := a.OnDemandLimit.validate(); err != nil {
+		return err // before the shared state gets the limit
+	}
 
 	driver, dsn := store.SQLite, filepath.Join(caddy.AppDataDir(), "proxyos", "proxyos.db")
 	if a.Database != nil {
@@ -175,11 +204,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.state = val.(*state)
 	a.state.auditRetention.Store(int64(a.AuditRetention))
+	a.state.sessionIdle.Store(int64(a.SessionIdle))
+	a.state.certLimits.SetLimit(a.OnDemandLimit.Names, time.Duration(a.OnDemandLimit.Interval))
 
 	a.router = newRouter(ctx, a.logger, a.upstreams)
 	loadCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	return a.router.load(loadCtx, a.state.store)
+	return a.router.load(loadCtx, a.state.store, a.openRoute)
 }
 
 // provisionKeyring resolves the secrets and derives the key ring.
@@ -231,6 +262,9 @@ func (a *App) Validate() error {
 	if a.AuditRetention < 0 {
 		return errors.New("audit_retention: must not be negative")
 	}
+	if err := a.OnDemandLimit.validate(); err != nil {
+		return err
+	}
 	if strings.ContainsAny(a.CookieDomain, " ;,/:") {
 		return fmt.Errorf("cookie_domain: %q is not a domain name", a.CookieDomain)
 	}
@@ -245,6 +279,7 @@ func (a *App) Validate() error {
 // setup code.
 func (a *App) Start() error {
 	a.watchListeners()
+	a.handoffPorts()
 	fields := []zap.Field{zap.String("database", a.state.store.Driver()), zap.String("key_id", a.keyring.CurrentID())}
 	if a.canonical != nil {
 		fields = append(fields, zap.String("dashboard", a.canonical.String()))
@@ -253,6 +288,7 @@ func (a *App) Start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.resealAll(ctx)
+	a.resealRoutes(ctx)
 	if code, err := a.state.setupCodeIfNeeded(ctx); err != nil {
 		a.logger.Error("checking for users", zap.Error(err))
 	} else if code != "" {
@@ -363,6 +399,14 @@ type state struct {
 
 	auditRetention atomic.Int64 // nanoseconds, of the latest config
 	lastAuditPrune time.Time    // only the maintenance loop uses it
+	sessionIdle    atomic.Int64 // nanoseconds, of the latest config
+
+	handoffCodes codeLimiter // handoff codes issued per session
+
+	certLimits *certlimit.Limiter // new on-demand names per route (see Permission)
+
+	refusals    *refusalCounter // attempts refused by login limits, not yet recorded
+	auditBudget auditBudget     // of entries anonymous clients cause
 }
 
 func newState(logger *zap.Logger, driver, dsn string) (*state, error) {
@@ -372,7 +416,9 @@ func newState(logger *zap.Logger, driver, dsn string) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
-	s := &state{store: st, sessions: newSessionCache(st, time.Now), logger: logger, done: make(chan struct{})}
+	s := &state{store: st, sessions: newSessionCache(st, time.Now), logger: logger, done: make(chan struct{}),
+		refusals: newRefusalCounter()}
+	s.certLimits = certlimit.New(DefaultOnDemandNames, DefaultOnDemandInterval, time.Now)
 	var bg context.Context
 	bg, s.cancel = context.WithCancel(context.Background())
 	go s.maintain(bg)
@@ -396,7 +442,7 @@ func (s *state) maintain(ctx context.Context) {
 		if err := s.sessions.flush(ctx); err != nil && ctx.Err() == nil {
 			s.logger.Error("recording session activity", zap.Error(err))
 		}
-		s.sessions.prune(0) // idle limits are per config; the store answers those
+		s.pruneSessionCache()
 		now := time.Now()
 		if _, err := s.store.PruneSessions(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 			s.logger.Error("pruning sessions", zap.Error(err))
@@ -405,7 +451,17 @@ func (s *state) maintain(ctx context.Context) {
 			s.logger.Error("pruning login limits", zap.Error(err))
 		}
 		s.pruneAudit(ctx, now)
+		s.flushRefusals(ctx, now)
+		s.flushSuppressed(ctx, now)
 	}
+}
+
+// pruneSessionCache drops cached sessions that expired or went idle
+// under the latest config's session_idle, so that the cache holds the
+// sessions in use rather than every session made until its absolute
+// expiry.
+func (s *state) pruneSessionCache() {
+	s.sessions.prune(time.Duration(s.sessionIdle.Load()))
 }
 
 // Destruct stops background work, records activity and closes the store.
@@ -417,6 +473,8 @@ func (s *state) Destruct() error {
 	if err := s.sessions.flush(ctx); err != nil {
 		s.logger.Error("recording session activity", zap.Error(err))
 	}
+	s.flushRefusals(ctx, time.Time{})
+	s.flushSuppressed(ctx, time.Now())
 	return s.store.Close()
 }
 

@@ -32,9 +32,18 @@ const (
 
 // Reasons of failed logins and setups in the audit log.
 const (
-	auditBadCredentials = "bad_credentials"
-	auditRateLimited    = "rate_limited"
-	auditWrongSetupCode = "wrong_setup_code"
+	auditBadCredentials  = "bad_credentials"
+	auditWrongSetupCode  = "wrong_setup_code"
+	auditTooManyFailures = "too_many_failures"
+)
+
+// Audit actions of the login rate limits. A refused attempt is never an
+// entry of its own: a lock is one entry when it starts and one, with the
+// number of attempts it refused, when it ends.
+const (
+	AuditLoginLock    = "login.lock"       // a limit locked after too many failures
+	AuditLoginRefused = "login.refused"    // attempts a lock refused, recorded when it ended
+	AuditSuppressed   = "audit.suppressed" // entries of anonymous clients beyond their budget
 )
 
 // anonymous is the actor of actions by someone not logged in.
@@ -79,6 +88,15 @@ type auditEvent struct {
 // failure to record is logged and does not fail it; the entry is written
 // even when the request that caused it has gone.
 func (a *App) audit(ctx context.Context, ev auditEvent) {
+	now := a.now()
+	if ev.Actor.Name == anonymous && ev.Actor.Kind == ActorUser && !a.state.auditBudget.allow(now) {
+		return
+	}
+	a.state.record(ctx, now, ev)
+}
+
+// record writes ev as of the time at.
+func (s *state) record(ctx context.Context, at time.Time, ev auditEvent) {
 	if ev.Outcome == "" {
 		ev.Outcome = OutcomeSuccess
 	}
@@ -92,14 +110,14 @@ func (a *App) audit(ctx context.Context, ev auditEvent) {
 	}
 	details, err := auditDetails(ev.Before, ev.After, ev.Extra)
 	if err != nil {
-		a.logger.Error("encoding audit details", zap.String("action", ev.Action), zap.Error(err))
+		s.logger.Error("encoding audit details", zap.String("action", ev.Action), zap.Error(err))
 	}
-	_, err = a.state.store.AddAudit(context.WithoutCancel(ctx), store.AuditEntry{
-		At: a.now().UTC(), Actor: ev.Actor.Name, ActorKind: ev.Actor.Kind, Action: ev.Action,
+	_, err = s.store.AddAudit(context.WithoutCancel(ctx), store.AuditEntry{
+		At: at.UTC(), Actor: ev.Actor.Name, ActorKind: ev.Actor.Kind, Action: ev.Action,
 		Target: ev.Target, ClientIP: ev.Actor.ClientIP, Outcome: ev.Outcome, Reason: ev.Reason, Details: details,
 	})
 	if err != nil {
-		a.logger.Error("recording audit entry", zap.String("action", ev.Action), zap.String("target", ev.Target), zap.Error(err))
+		s.logger.Error("recording audit entry", zap.String("action", ev.Action), zap.String("target", ev.Target), zap.Error(err))
 	}
 }
 

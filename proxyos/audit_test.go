@@ -256,17 +256,60 @@ func TestAuditNoSecrets(t *testing.T) {
 	findAudit(t, es, "route.delete", created.ID, OutcomeSuccess)
 }
 
-// TestAuditLoginRateLimited records logins refused by the rate limit.
-func TestAuditLoginRateLimited(t *testing.T) {
+// TestRefusedAttemptsAreNotAuditRows prevents anonymous audit-log and
+// disk flooding: attempts refused by a lock write nothing; the lock is
+// one entry when it starts and one, with the number it refused, once it
+// has ended.
+func TestRefusedAttemptsAreNotAuditRows(t *testing.T) {
 	a := newTestApp(t)
 	d := a.dashboard()
 	a.addUser(t, "bob@example.com", "bob password", RoleViewer)
-	for range accountFailures + 1 {
+	for range accountFailures + 100 {
 		serve(t, d, apiRequest(http.MethodPost, "/api/auth/login", `{"email":"Bob@example.com","password":"nope nope"}`))
 	}
-	e := findAudit(t, auditEntries(t, a.App), "login", "bob@example.com", OutcomeFailure)
-	if e.Reason != auditRateLimited {
-		t.Errorf("last failed login reason %q, want %q", e.Reason, auditRateLimited)
+	es := auditEntries(t, a.App)
+	if n := len(es); n != accountFailures+1 {
+		t.Fatalf("%d audit entries after %d failures and 100 refusals, want %d (the failures and the lock)", n, accountFailures, accountFailures+1)
+	}
+	lock := findAudit(t, es, AuditLoginLock, "bob@example.com", OutcomeFailure)
+	if det := auditDetailsOf(t, lock); det["scope"] != "account_network" || det["locked_until"] == nil {
+		t.Errorf("lock entry details %v", det)
+	}
+	// While locked, nothing more is recorded; after the lock, one entry
+	// counts the refusals.
+	a.state.flushRefusals(context.Background(), a.now())
+	if n := len(auditEntries(t, a.App)); n != accountFailures+1 {
+		t.Fatalf("%d audit entries while locked, want %d", n, accountFailures+1)
+	}
+	a.clock.Advance(limitLockout)
+	a.state.flushRefusals(context.Background(), a.now())
+	refused := findAudit(t, auditEntries(t, a.App), AuditLoginRefused, "bob@example.com", OutcomeFailure)
+	if det := auditDetailsOf(t, refused); det["refused"] != float64(100) {
+		t.Errorf("refusals entry details %v, want refused: 100", det)
+	}
+}
+
+// TestAnonymousAuditBudget bounds what clients who are not logged in can
+// make the audit log store, from however many networks: beyond the
+// budget, failures are counted and recorded as one entry.
+func TestAnonymousAuditBudget(t *testing.T) {
+	a := newTestApp(t)
+	ev := auditEvent{Actor: Actor{Name: anonymous, Kind: ActorUser}, Action: "login", Target: "x@example.com", Outcome: OutcomeFailure}
+	for range anonAuditBurst + 50 {
+		a.audit(context.Background(), ev)
+	}
+	if n := len(auditEntries(t, a.App)); n != anonAuditBurst {
+		t.Fatalf("%d entries, want the burst of %d", n, anonAuditBurst)
+	}
+	a.state.flushSuppressed(context.Background(), a.now())
+	e := findAudit(t, auditEntries(t, a.App), AuditSuppressed, "", OutcomeFailure)
+	if det := auditDetailsOf(t, e); det["suppressed"] != float64(50) {
+		t.Errorf("suppressed entry details %v, want 50", det)
+	}
+	a.clock.Advance(time.Second)
+	a.audit(context.Background(), ev)
+	if n := len(auditEntries(t, a.App)); n != anonAuditBurst+2 {
+		t.Fatalf("%d entries after the budget refilled, want %d", n, anonAuditBurst+2)
 	}
 }
 

@@ -19,6 +19,9 @@ func init() {
 // Auth puts the dashboard's login in front of a site. It verifies the
 // proxyos_session cookie set by the dashboard, which reaches sites on the
 // dashboard's host and, with the app's cookie_domain, on its subdomains.
+// Over HTTPS on a host that cookie_domain does not cover, the cookie is
+// __Host-proxyos_session and a plain proxyos_session cookie is ignored:
+// a sibling subdomain could have planted it.
 //
 // With a valid session, it sets the placeholders {http.auth.user.id},
 // {http.auth.user.email} and {http.auth.user.role}, and gives the next

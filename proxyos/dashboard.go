@@ -129,10 +129,12 @@ func (d *Dashboard) canonicalRedirect(r *http.Request) string {
 
 // setSessionCookie sends the session cookie. Secure follows the real
 // scheme of the browser's connection, so a browser on plain HTTP keeps it
-// (no login loop) and one on HTTPS never sends it in the clear.
+// (no login loop) and one on HTTPS never sends it in the clear; there,
+// unless cookie_domain shares it, it is the __Host- cookie that no other
+// host can plant (see HostCookieName).
 func (d *Dashboard) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, maxAge time.Duration) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     CookieName,
+		Name:     d.app.sessionCookieName(r),
 		Value:    value,
 		Path:     "/",
 		Domain:   d.cookieDomain(r),
@@ -143,19 +145,23 @@ func (d *Dashboard) setSessionCookie(w http.ResponseWriter, r *http.Request, val
 	})
 }
 
-// clearSessionCookie tells the browser to drop the session cookie, both
-// the cookie_domain one and a host-only one left from before cookie_domain
-// was set.
+// clearSessionCookie tells the browser to drop the session cookie: the
+// cookie_domain one, a host-only one left from before cookie_domain was
+// set and, on HTTPS, the __Host- one.
 func (d *Dashboard) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
-	domains := []string{""}
-	if cd := d.cookieDomain(r); cd != "" {
-		domains = append(domains, cd)
-	}
-	for _, domain := range domains {
+	secure := requestScheme(r) == "https"
+	clear := func(name, domain string) {
 		http.SetCookie(w, &http.Cookie{
-			Name: CookieName, Value: "", Path: "/", Domain: domain, MaxAge: -1,
-			HttpOnly: true, Secure: requestScheme(r) == "https", SameSite: http.SameSiteLaxMode,
+			Name: name, Value: "", Path: "/", Domain: domain, MaxAge: -1,
+			HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
 		})
+	}
+	if secure {
+		clear(HostCookieName, "")
+	}
+	clear(CookieName, "")
+	if cd := d.cookieDomain(r); cd != "" {
+		clear(CookieName, cd)
 	}
 }
 
@@ -163,10 +169,7 @@ func (d *Dashboard) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 // cookie_domain when the request's host is within it (a browser would
 // reject it otherwise, looping the login), else host-only.
 func (d *Dashboard) cookieDomain(r *http.Request) string {
-	if cd := d.app.CookieDomain; cd != "" && hostWithin(hostOnly(r.Host), cd) {
-		return cd
-	}
-	return ""
+	return d.app.cookieDomainFor(r.Host)
 }
 
 // Interface guards

@@ -38,7 +38,7 @@ func (d *Dashboard) apiDiagnose(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return d.writeAPIError(w, err)
 	}
-	cookie, _ := sessionCookie(r.Header)
+	cookie, _ := sessionCookie(r.Header, d.app.sessionCookieName(r))
 	diag := Diagnosis{
 		Scheme:         requestScheme(r),
 		Host:           r.Host,

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -38,11 +40,18 @@ var errHandoffInvalid = errors.New("this login link expired, was used already or
 
 // nextURL is where a browser goes after logging in with the return URL
 // raw: a handoff to raw's host when that is a managed route behind the
-// login that the session cookie does not reach (and the browser brought
-// the state the route's gate gave it), else safeReturnURL.
+// login that the session cookie does not reach, on a port where this
+// Caddy serves it (and the browser brought the state the route's gate
+// gave it), else safeReturnURL.
 func (a *App) nextURL(ctx context.Context, sessionID, raw, state string, r *http.Request) (string, error) {
 	if target, rt := a.handoffTarget(raw, r); target != nil && state != "" {
-		return a.issueHandoff(ctx, sessionID, target, rt, state)
+		cb, ok := a.callbackTarget(target, rt)
+		if ok {
+			return a.issueHandoff(ctx, sessionID, target, cb, state)
+		}
+		if ce := a.logger.Check(zap.DebugLevel, "no login handoff to a port this caddy does not serve"); ce != nil {
+			ce.Write(zap.String("host", cb.Host), zap.String("scheme", cb.Scheme), zap.Int("port", cb.Port))
+		}
 	}
 	return a.safeReturnURL(raw, r), nil
 }
@@ -68,32 +77,108 @@ func (a *App) handoffTarget(raw string, r *http.Request) (*url.URL, *route.Route
 	return u, lr.route
 }
 
-// issueHandoff stores a one-time code for the session, bound to target's
-// host and the browser's state, and returns the callback URL that
-// carries it there. The scheme is the route's: https unless its TLS is
-// off, so a return URL cannot downgrade the code to plain HTTP; the port
-// is kept only with the route's scheme, else the default port is used.
-func (a *App) issueHandoff(ctx context.Context, sessionID string, target *url.URL, rt *route.Route, state string) (string, error) {
+// callbackTarget returns where the handoff for target goes. The scheme
+// is the route's: https unless its TLS is off, so a return URL cannot
+// downgrade the code to plain HTTP; the port is target's with the
+// route's scheme, else that scheme's default port. ok is false unless an
+// HTTP server of this Caddy serves that scheme on that port: another
+// port of the host may be anyone's, and the code must not go there.
+func (a *App) callbackTarget(target *url.URL, rt *route.Route) (cb store.HandoffTarget, ok bool) {
+	cb = store.HandoffTarget{Scheme: "https", Host: normalizeHost(target.Host)}
+	if rt.TLS == route.TLSOff {
+		cb.Scheme = "http"
+	}
+	cb.Port = defaultPort(cb.Scheme)
+	if p := target.Port(); p != "" && target.Scheme == cb.Scheme {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return cb, false
+		}
+		cb.Port = n
+	}
+	return cb, a.handoffPorts().serves(cb.Scheme, cb.Port)
+}
+
+// issueHandoff stores a one-time code for the session, bound to cb (the
+// callback's scheme, host and port) and the browser's state, and returns
+// the callback URL that carries it there. A session is issued at most
+// handoffCodesPerMinute codes a minute.
+func (a *App) issueHandoff(ctx context.Context, sessionID string, target *url.URL, cb store.HandoffTarget, state string) (string, error) {
+	if wait, ok := a.state.handoffCodes.take(sessionID, a.now()); !ok {
+		return "", &RateLimitedError{RetryAfter: wait, What: "login handoffs"}
+	}
 	raw := make([]byte, 32)
 	rand.Read(raw) //nolint:errcheck // never fails
 	code := base64.RawURLEncoding.EncodeToString(raw)
-	host := normalizeHost(target.Host)
-	if err := a.state.store.CreateHandoff(ctx, handoffHash(code), sessionID, host, handoffHash(state), a.now().Add(handoffTTL)); err != nil {
+	if err := a.state.store.CreateHandoff(ctx, handoffHash(code), sessionID, cb, handoffHash(state), a.now().Add(handoffTTL)); err != nil {
 		return "", fmt.Errorf("storing handoff: %w", err)
 	}
-	scheme, hostPort := "https", target.Host
-	if rt.TLS == route.TLSOff {
-		scheme = "http"
+	hostPort := target.Hostname()
+	if strings.Contains(hostPort, ":") {
+		hostPort = "[" + hostPort + "]"
 	}
-	if scheme != target.Scheme {
-		hostPort = target.Hostname()
-		if strings.Contains(hostPort, ":") {
-			hostPort = "[" + hostPort + "]"
-		}
+	if cb.Port != defaultPort(cb.Scheme) {
+		hostPort += ":" + strconv.Itoa(cb.Port)
 	}
 	q := url.Values{"code": {code}, "return": {target.RequestURI() + fragment(target)}}
-	cb := url.URL{Scheme: scheme, Host: hostPort, Path: handoffPath, RawQuery: q.Encode()}
-	return cb.String(), nil
+	u := url.URL{Scheme: cb.Scheme, Host: hostPort, Path: handoffPath, RawQuery: q.Encode()}
+	return u.String(), nil
+}
+
+// defaultPort is the port of scheme (http or https) when a URL names none.
+func defaultPort(scheme string) int {
+	if scheme == "https" {
+		return 443
+	}
+	return 80
+}
+
+// handoffCodesPerMinute bounds the handoff codes one session is issued a
+// minute (answered 429 beyond), so that a logged-in user cannot fill the
+// handoff_codes table. Logging in to a few dozen hosts at once stays
+// well within it.
+const handoffCodesPerMinute = 30
+
+// codeLimiter counts the handoff codes issued to each session in fixed
+// one-minute windows. It lives in memory: codes live a minute, so it
+// bounds the rows one session can have in flight through this node.
+type codeLimiter struct {
+	mu      sync.Mutex
+	windows map[string]codeWindow // by session id
+	swept   time.Time
+}
+
+type codeWindow struct {
+	start time.Time
+	n     int
+}
+
+// take counts a code for the session at now, or reports how long until
+// the session may have another.
+func (l *codeLimiter) take(sessionID string, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.windows == nil {
+		l.windows = make(map[string]codeWindow)
+	}
+	if now.Sub(l.swept) >= time.Minute { // forget windows that are over
+		for id, w := range l.windows {
+			if now.Sub(w.start) >= time.Minute {
+				delete(l.windows, id)
+			}
+		}
+		l.swept = now
+	}
+	w := l.windows[sessionID]
+	if d := now.Sub(w.start); d >= time.Minute || d < 0 {
+		w = codeWindow{start: now}
+	}
+	if w.n >= handoffCodesPerMinute {
+		return w.start.Add(time.Minute).Sub(now), false
+	}
+	w.n++
+	l.windows[sessionID] = w
+	return 0, true
 }
 
 // sessionCookieReaches reports whether browsers send the dashboard's
@@ -140,14 +225,14 @@ func handoffHash(code string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// redeemHandoff uses up a code on host for the browser holding state and
-// starts the host's session, returning its cookie value and when it
-// expires.
-func (a *App) redeemHandoff(ctx context.Context, code, state, host, clientIP, userAgent string) (string, time.Time, error) {
+// redeemHandoff uses up a code presented at at (the callback request's
+// scheme, host and local port) for the browser holding state and starts
+// the host's session, returning its cookie value and when it expires.
+func (a *App) redeemHandoff(ctx context.Context, code, state string, at store.HandoffTarget, clientIP, userAgent string) (string, time.Time, error) {
 	if code == "" || len(code) > 100 || state == "" || len(state) > 100 {
 		return "", time.Time{}, errHandoffInvalid
 	}
-	parent, err := a.state.store.RedeemHandoff(ctx, handoffHash(code), host, handoffHash(state), a.now())
+	parent, err := a.state.store.RedeemHandoff(ctx, handoffHash(code), at, handoffHash(state), a.now())
 	if errors.Is(err, store.ErrNotFound) {
 		return "", time.Time{}, errHandoffInvalid
 	}
@@ -157,6 +242,7 @@ func (a *App) redeemHandoff(ctx context.Context, code, state, host, clientIP, us
 	if parent.Disabled || !parent.RevokedAt.IsZero() || !a.now().Before(parent.ExpiresAt) || parent.Host != "" {
 		return "", time.Time{}, errHandoffInvalid
 	}
+	host := at.Host
 	cookie, id, err := a.state.sessions.createChild(ctx, a.keyring, parent, host, clientIP, userAgent)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("creating session: %w", err)
@@ -195,7 +281,10 @@ func (h *Auth) serveCallback(w http.ResponseWriter, r *http.Request) error {
 	if c, err := r.Cookie(handoffStateCookie(r)); err == nil {
 		state = c.Value
 	}
-	cookie, expires, err := h.app.redeemHandoff(r.Context(), q.Get("code"), state, normalizeHost(r.Host), clientIP(r), r.UserAgent())
+	// The port is the one the connection arrived on: the client chooses
+	// the Host header's.
+	at := store.HandoffTarget{Scheme: requestScheme(r), Host: normalizeHost(r.Host), Port: localPort(r)}
+	cookie, expires, err := h.app.redeemHandoff(r.Context(), q.Get("code"), state, at, clientIP(r), r.UserAgent())
 	switch {
 	case errors.Is(err, errHandoffInvalid):
 		if e, reason, _ := h.app.verifyRequest(r); e != nil && reason == "" {
@@ -217,8 +306,8 @@ func (h *Auth) serveCallback(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.SetCookie(w, &http.Cookie{Name: handoffStateCookie(r), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: requestScheme(r) == "https", SameSite: http.SameSiteLaxMode})
-	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: cookie, Path: "/", MaxAge: int(expires.Sub(h.app.now()) / time.Second),
+	http.SetCookie(w, &http.Cookie{ // host-only: __Host- on HTTPS (see HostCookieName)
+		Name: h.app.sessionCookieName(r), Value: cookie, Path: "/", MaxAge: int(expires.Sub(h.app.now()) / time.Second),
 		HttpOnly: true, Secure: requestScheme(r) == "https", SameSite: http.SameSiteLaxMode,
 	})
 	http.Redirect(w, r, next, http.StatusFound)

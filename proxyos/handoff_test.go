@@ -3,10 +3,12 @@ package proxyos
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +55,7 @@ func newHandoffFixture(t *testing.T) *handoffFixture {
 	a := &testApp{App: v.(*App), clock: clock}
 	t.Cleanup(func() { a.Cleanup() }) //nolint:errcheck // best effort
 	a.logger, a.now, a.state.sessions.now = zap.NewNop(), clock.Now, clock.Now
+	a.ports.Store(&listenPorts{http: []portRange{{80, 80}, {8080, 8080}}, https: []portRange{{443, 443}, {8443, 8443}}})
 	for _, r := range []*route.Route{
 		{Enabled: true, Hosts: []string{handoffHost}, Kind: route.KindStatic, TLS: route.TLSOff,
 			Static: &route.Static{Status: 200, Body: "ok"}, Auth: &route.Auth{RequireLogin: true}},
@@ -85,7 +88,14 @@ func (f *handoffFixture) handoff(t *testing.T, ret string) string {
 // when set) and returns the response.
 func (f *handoffFixture) callback(t *testing.T, cb, host string) *httptest.ResponseRecorder {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, cb, nil)
+	return f.callbackOn(t, cb, host, 0)
+}
+
+// callbackOn follows a callback URL as callback does, the connection
+// arriving on port (0: the URL's).
+func (f *handoffFixture) callbackOn(t *testing.T, cb, host string, port int) *httptest.ResponseRecorder {
+	t.Helper()
+	req := onPort(httptest.NewRequest(http.MethodGet, cb, nil), port)
 	if host != "" {
 		req.Host = host
 	}
@@ -426,3 +436,125 @@ func sessionUserID(t *testing.T, f *handoffFixture) string {
 }
 
 func auditFilterAction(action string) store.AuditFilter { return store.AuditFilter{Action: action} }
+
+// onPort gives req the local address of a connection that arrived on
+// port (0: the port of req's URL, or its scheme's default), as Caddy's
+// server does.
+func onPort(req *http.Request, port int) *http.Request {
+	if port == 0 {
+		port = map[string]int{"http": 80, "https": 443}[req.URL.Scheme]
+		if p, err := strconv.Atoi(req.URL.Port()); err == nil {
+			port = p
+		}
+	}
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	return req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, addr))
+}
+
+// Attack: a handoff code sent to a port of the route's host that this
+// Caddy does not serve (return_to=http://app.test:4444/x), where whoever
+// listens there would receive the code. No code is issued: the browser
+// goes to the dashboard instead.
+func TestHandoffOnlyToServedPorts(t *testing.T) {
+	f := newHandoffFixture(t)
+	r := &route.Route{Enabled: true, Hosts: []string{"tls.other.test"}, Kind: route.KindStatic, TLS: route.TLSInternal,
+		Static: &route.Static{Status: 200, Body: "ok"}, Auth: &route.Auth{RequireLogin: true}}
+	if _, err := f.a.CreateRoute(context.Background(), r, Actor{Name: "test", Kind: ActorSystem}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ret := range []string{
+		"http://" + handoffHost + ":4444/x",
+		"http://" + handoffHost + ":443/x", // an HTTPS port, for a plain HTTP route
+		"https://tls.other.test:4444/x",
+		"https://tls.other.test:8080/x", // an HTTP port, for an HTTPS route
+		"http://" + handoffHost + ":99999/x",
+	} {
+		if got := f.handoff(t, ret); got != "/" {
+			t.Errorf("return_to %s: redirect %q, want / (no code)", ret, got)
+		}
+	}
+	for ret, want := range map[string]string{
+		"http://" + handoffHost + "/x":       "http://" + handoffHost + handoffPath,
+		"http://" + handoffHost + ":8080/x":  "http://" + handoffHost + ":8080" + handoffPath,
+		"https://" + handoffHost + ":4444/x": "http://" + handoffHost + handoffPath, // the route's scheme, its default port
+		"https://tls.other.test:8443/x":      "https://tls.other.test:8443" + handoffPath,
+	} {
+		if got := f.handoff(t, ret); !strings.HasPrefix(got, want+"?code=") {
+			t.Errorf("return_to %s: redirect %q, want %s", ret, got, want)
+		}
+	}
+}
+
+// Attack: a code issued for one port (or scheme) of a host presented on
+// another, with the Host header naming the first: the code is bound to
+// the port the connection arrives on, which the client cannot choose.
+func TestHandoffCodeBoundToPort(t *testing.T) {
+	f := newHandoffFixture(t)
+	cb := f.handoff(t, "http://"+handoffHost+":8080/x")
+	if rec := f.callbackOn(t, cb, "", 80); rec.Code != http.StatusBadRequest || responseCookie(rec) != nil {
+		t.Fatalf("code for port 8080 on port 80: %d cookie set %v, want 400 and none", rec.Code, responseCookie(rec) != nil)
+	}
+	if rec := f.callback(t, cb, ""); rec.Code != http.StatusBadRequest {
+		t.Fatalf("code after a try on another port: %d, want it spent", rec.Code)
+	}
+	cb = f.handoff(t, "http://"+handoffHost+":8080/x")
+	if rec := f.callback(t, strings.Replace(cb, "http://", "https://", 1), ""); rec.Code != http.StatusBadRequest || responseCookie(rec) != nil {
+		t.Fatalf("code for http presented over https: %d", rec.Code)
+	}
+	cb = f.handoff(t, "http://"+handoffHost+":8080/x")
+	if rec := f.callback(t, cb, ""); rec.Code != http.StatusFound || responseCookie(rec) == nil {
+		t.Fatalf("code on its own port: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// Attack: minting sessions through the handoff. Logging in to one host
+// again from the same dashboard session reuses that host's session with
+// a new token (the previous cookie stops working) instead of adding one.
+func TestHandoffReusesSession(t *testing.T) {
+	f := newHandoffFixture(t)
+	first := responseCookie(f.callback(t, f.handoff(t, "http://"+handoffHost+"/"), "")).Value
+	firstID := sessionIDOf(t, f.a, first)
+	var last string
+	for range 5 {
+		last = responseCookie(f.callback(t, f.handoff(t, "http://"+handoffHost+"/"), "")).Value
+	}
+	if id := sessionIDOf(t, f.a, last); id != firstID {
+		t.Errorf("session of the sixth handoff %s, want the first one's %s", id, firstID)
+	}
+	req := httptest.NewRequest(http.MethodGet, "http://"+handoffHost+"/", nil)
+	withCookie(req, first)
+	if _, reason, _ := f.a.verifyRequest(req); reason != ReasonRevoked {
+		t.Errorf("the replaced cookie: reason %q, want %s", reason, ReasonRevoked)
+	}
+	sessions, err := f.a.ActiveSessions(context.Background(), sessionUserID(t, f))
+	if err != nil || len(sessions) != 2 {
+		t.Fatalf("sessions after six handoffs to one host: %d (%v), want the dashboard's and one", len(sessions), err)
+	}
+}
+
+// Attack: filling the handoff_codes table from one session. A session
+// gets handoffCodesPerMinute codes a minute, then 429 with Retry-After.
+func TestHandoffCodesRateLimited(t *testing.T) {
+	f := newHandoffFixture(t)
+	for i := range handoffCodesPerMinute {
+		if got := f.handoff(t, "http://"+handoffHost+"/"); !strings.Contains(got, "?code=") {
+			t.Fatalf("code %d: redirect %q", i+1, got)
+		}
+	}
+	body, _ := json.Marshal(map[string]string{"return_to": "http://" + handoffHost + "/", "state": f.state})
+	rec := serve(t, f.d, withCookie(apiRequest(http.MethodPost, "/api/auth/handoff", string(body)), f.cookie))
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "60" {
+		t.Fatalf("code %d within a minute: %d Retry-After %q, want 429 and 60", handoffCodesPerMinute+1, rec.Code, rec.Header().Get("Retry-After"))
+	}
+	// Another session of the same user has its own budget.
+	u, _ := f.a.state.store.UserByEmail(context.Background(), f.email)
+	other := *f
+	other.cookie = f.a.newSession(t, u)
+	if got := other.handoff(t, "http://"+handoffHost+"/"); !strings.Contains(got, "?code=") {
+		t.Errorf("another session: redirect %q", got)
+	}
+	f.a.clock.Advance(time.Minute)
+	if got := f.handoff(t, "http://"+handoffHost+"/"); !strings.Contains(got, "?code=") {
+		t.Errorf("a minute later: redirect %q", got)
+	}
+}

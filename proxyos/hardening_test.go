@@ -37,7 +37,7 @@ func TestUsersAPIRefusesSelfAndKeyTakeover(t *testing.T) {
 			}
 		}
 	}
-	if _, err := a.authenticate(context.Background(), root.Email, testPassword, "", "192.0.2.9"); err != nil {
+	if _, err := a.authenticate(context.Background(), root.Email, testPassword, "", "192.0.2.9", ""); err != nil {
 		t.Fatalf("the admin's password changed: %v", err)
 	}
 	// What stays allowed: an admin session resetting someone else, a key

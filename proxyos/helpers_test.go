@@ -235,10 +235,11 @@ func serve(t *testing.T, d *Dashboard, req *http.Request) *httptest.ResponseReco
 	return rec
 }
 
-// responseCookie returns the session cookie set by a response, or nil.
+// responseCookie returns the session cookie set by a response, by
+// either name, or nil.
 func responseCookie(rec *httptest.ResponseRecorder) *http.Cookie {
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == CookieName {
+		if c.Name == CookieName || c.Name == HostCookieName {
 			return c
 		}
 	}

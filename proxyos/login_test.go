@@ -1,8 +1,11 @@
 package proxyos
 
 import (
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -40,18 +43,95 @@ func TestLoginRateLimitUnderConcurrency(t *testing.T) {
 	}
 }
 
-// TestIPLimitKey checks that IPv6 clients are limited by /64, so one
-// subscriber cannot rotate through its addresses to dodge the limit.
-func TestIPLimitKey(t *testing.T) {
-	for ip, want := range map[string]string{
-		"192.0.2.7":            "ip:192.0.2.7",
-		"2001:db8:1:2:3:4:5:6": "ip:2001:db8:1:2::/64",
-		"2001:db8:1:2:ffff::1": "ip:2001:db8:1:2::/64",
-		"::ffff:192.0.2.7":     "ip:::ffff:192.0.2.7",
-		"not an ip":            "ip:not an ip",
+// TestNetworkLimits checks the networks a client is limited by: an IPv4
+// address, and for IPv6 its /64, /56 and /48, so a subscriber cannot
+// rotate through the addresses (or subnets) it holds to dodge the limit.
+func TestNetworkLimits(t *testing.T) {
+	for ip, want := range map[string][]string{
+		"192.0.2.7":            {"ip:192.0.2.7"},
+		"::ffff:192.0.2.7":     {"ip:192.0.2.7"},
+		"2001:db8:1:2:3:4:5:6": {"ip:2001:db8:1:2::/64", "ip:2001:db8:1::/56", "ip:2001:db8:1::/48"},
+		"2001:db8:1:2ff::1":    {"ip:2001:db8:1:2ff::/64", "ip:2001:db8:1:200::/56", "ip:2001:db8:1::/48"},
+		"not an ip":            {"ip:not an ip"},
 	} {
-		if got := ipLimitKey(ip); got != want {
-			t.Errorf("ipLimitKey(%q) = %q, want %q", ip, got, want)
+		var got []string
+		for _, l := range networkLimits(ip) {
+			got = append(got, l.key)
 		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("networkLimits(%q) = %q, want %q", ip, got, want)
+		}
+	}
+}
+
+// loginFrom posts a login from the client address ip (with the device
+// cookie, if any) and returns the status and the response.
+func loginFrom(t *testing.T, d *Dashboard, ip, email, password, device string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := apiRequest(http.MethodPost, "/api/auth/login", fmt.Sprintf(`{"email":%q,"password":%q}`, email, password))
+	req.RemoteAddr = net.JoinHostPort(ip, "1234")
+	if device != "" {
+		req.AddCookie(&http.Cookie{Name: deviceCookie, Value: device})
+	}
+	return serve(t, d, req)
+}
+
+// TestStrangersCannotLockOutTheOwner prevents a denial of service: five
+// wrong passwords from strangers' networks used to lock an account for
+// everyone. Now they lock it for those networks only; the owner logs in
+// from theirs. Guessing spread over many networks still stops at the
+// account's total limit, which the owner's known device gets through.
+func TestStrangersCannotLockOutTheOwner(t *testing.T) {
+	a := newTestApp(t)
+	a.addUser(t, "ada@example.com", "ada password", RoleViewer)
+	d := a.dashboard()
+
+	// The owner logs in once: the browser becomes a known device.
+	rec := loginFrom(t, d, "198.51.100.1", "ada@example.com", "ada password", "")
+	var device string
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == deviceCookie {
+			device = c.Value
+			if !c.HttpOnly || c.Path != "/api/auth/" || c.SameSite != http.SameSiteStrictMode {
+				t.Errorf("device cookie %+v, want HttpOnly, Path /api/auth/, SameSite Strict", c)
+			}
+		}
+	}
+	if rec.Code != http.StatusOK || device == "" {
+		t.Fatalf("owner's login: %d, device cookie %q", rec.Code, device)
+	}
+
+	// A stranger locks the account from their network only.
+	for range accountFailures {
+		loginFrom(t, d, "203.0.113.9", "ada@example.com", "guess", "")
+	}
+	if rec := loginFrom(t, d, "203.0.113.9", "ada@example.com", "ada password", ""); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("stranger's network after %d failures: %d, want 429", accountFailures, rec.Code)
+	}
+	if rec := loginFrom(t, d, "198.51.100.1", "ada@example.com", "ada password", ""); rec.Code != http.StatusOK {
+		t.Fatalf("owner's network while a stranger's is locked: %d %s, want 200", rec.Code, rec.Body)
+	}
+
+	// Guesses from many networks reach the account's total limit.
+	for i := 0; i < accountTotalFailures; i++ {
+		loginFrom(t, d, fmt.Sprintf("10.%d.%d.1", i/200, i%200), "ada@example.com", "guess", "")
+	}
+	if rec := loginFrom(t, d, "198.51.100.77", "ada@example.com", "ada password", ""); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("new network after %d failures in total: %d, want 429", accountTotalFailures, rec.Code)
+	}
+	// The owner's known device still gets in; a device cookie of
+	// another account does not help a stranger.
+	if rec := loginFrom(t, d, "198.51.100.77", "ada@example.com", "ada password", device); rec.Code != http.StatusOK {
+		t.Fatalf("owner's known device: %d %s, want 200", rec.Code, rec.Body)
+	}
+	a.addUser(t, "eve@example.com", "eve password", RoleViewer)
+	eveDevice := ""
+	for _, c := range loginFrom(t, d, "198.51.100.66", "eve@example.com", "eve password", "").Result().Cookies() {
+		if c.Name == deviceCookie {
+			eveDevice = c.Value
+		}
+	}
+	if rec := loginFrom(t, d, "198.51.100.66", "ada@example.com", "ada password", eveDevice); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("another account's device cookie: %d, want 429", rec.Code)
 	}
 }

@@ -2,11 +2,18 @@ package proxyos
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
 
 	"github.com/proxyos/caddy-proxyos/proxyos/route"
 )
@@ -25,8 +32,16 @@ func init() {
 //			permission proxyos
 //		}
 //	}
+//
+// Names under a route's wildcard host are anyone's to make up: the app's
+// on_demand_limit bounds how many new ones each route gets certificates
+// for per interval. Caddy asks the permission whenever a name's
+// certificate is not in memory, before it loads one from storage (after
+// a restart) and before it renews one: names allowed before, and names
+// with a certificate in storage, are always allowed and not counted.
 type Permission struct {
-	app *App
+	app     *App
+	storage certmagic.Storage
 }
 
 // CaddyModule returns the Caddy module information.
@@ -44,11 +59,14 @@ func (p *Permission) Provision(ctx caddy.Context) error {
 		return err
 	}
 	p.app = app.(*App)
+	p.storage = ctx.Storage()
 	return nil
 }
 
-// CertificateAllowed allows name if an enabled route with TLS serves it.
-func (p *Permission) CertificateAllowed(_ context.Context, name string) error {
+// CertificateAllowed allows name if an enabled route with TLS serves it
+// and, for a name under the route's wildcard host, the route's limit of
+// new names allows it.
+func (p *Permission) CertificateAllowed(ctx context.Context, name string) error {
 	lr := p.app.router.lookup(name)
 	if lr == nil {
 		return fmt.Errorf("%s: no enabled proxyos route: %w", name, caddytls.ErrPermissionDenied)
@@ -56,7 +74,55 @@ func (p *Permission) CertificateAllowed(_ context.Context, name string) error {
 	if lr.route.TLS == route.TLSOff {
 		return fmt.Errorf("%s: route %s has tls off: %w", name, lr.route.ID, caddytls.ErrPermissionDenied)
 	}
+	host := normalizeHost(name)
+	if slices.Contains(lr.route.Hosts, host) {
+		return nil // an exact host
+	}
+	limits, id := p.app.state.certLimits, lr.route.ID
+	if limits.Known(id, host) {
+		return nil
+	}
+	if p.stored(ctx, host) {
+		limits.Remember(id, host)
+		return nil
+	}
+	d := limits.Allow(id, host)
+	if d.Report {
+		limit := p.app.OnDemandLimit
+		p.app.logger.Warn("on-demand certificate limit reached for route; further refusals are not logged until it resets",
+			zap.String("route_id", id), zap.Int("limit", limit.Names), zap.Duration("interval", time.Duration(limit.Interval)),
+			zap.Int("refused", d.Refused), zap.Time("resets_at", d.ResetAt))
+	}
+	if !d.Allowed {
+		return fmt.Errorf("%s: route %s got certificates for its limit of new names, until %s: %w",
+			name, id, d.ResetAt.UTC().Format(time.RFC3339), caddytls.ErrPermissionDenied)
+	}
 	return nil
+}
+
+// stored reports whether Caddy's storage holds a certificate from any
+// issuer for name, or for the wildcard name covering it: Caddy then
+// loads it, obtaining none.
+func (p *Permission) stored(ctx context.Context, name string) bool {
+	if p.storage == nil {
+		return false
+	}
+	issuers, err := p.storage.List(ctx, "certificates", false)
+	if err != nil {
+		return false // none yet, or unreadable: count the name
+	}
+	names := []string{name}
+	if _, parent, ok := strings.Cut(name, "."); ok {
+		names = append(names, "*."+parent)
+	}
+	for _, dir := range issuers {
+		for _, n := range names {
+			if p.storage.Exists(ctx, certmagic.StorageKeys.SiteCert(path.Base(dir), n)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // UnmarshalCaddyfile accepts the bare module name, as in
@@ -68,6 +134,52 @@ func (p *Permission) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	if d.NextBlock(0) {
 		return d.Errf("unrecognized subdirective '%s'", d.Val())
+	}
+	return nil
+}
+
+// Defaults of the on_demand_limit option.
+const (
+	DefaultOnDemandNames    = 20
+	DefaultOnDemandInterval = time.Hour
+)
+
+// OnDemandLimit is at most Names new names per route per Interval (see
+// App.OnDemandLimit).
+type OnDemandLimit struct {
+	// Names is how many names under its wildcard hosts a route may get
+	// new certificates for in an interval, at least 1. Default: 20.
+	Names int `json:"names,omitempty"`
+
+	// Interval starts with a route's first new name; the first new name
+	// after its end starts the next one. Default: 1h.
+	Interval caddy.Duration `json:"interval,omitempty"`
+}
+
+// withDefaults returns a copy of l (which may be nil) with the defaults
+// filled in.
+func (l *OnDemandLimit) withDefaults() *OnDemandLimit {
+	out := OnDemandLimit{Names: DefaultOnDemandNames, Interval: caddy.Duration(DefaultOnDemandInterval)}
+	if l != nil {
+		if l.Names != 0 {
+			out.Names = l.Names
+		}
+		if l.Interval != 0 {
+			out.Interval = l.Interval
+		}
+	}
+	return &out
+}
+
+func (l *OnDemandLimit) validate() error {
+	if l == nil {
+		return nil
+	}
+	if l.Names < 0 {
+		return errors.New("on_demand_limit: names must be at least 1")
+	}
+	if l.Interval < 0 {
+		return errors.New("on_demand_limit: interval must be positive")
 	}
 	return nil
 }

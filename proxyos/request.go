@@ -12,8 +12,43 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
-// CookieName is the name of the session cookie.
-const CookieName = "proxyos_session"
+// Names of the session cookie. Over HTTPS, where the cookie is host-only
+// (no cookie_domain covers the host), it is HostCookieName: browsers take
+// a __Host- cookie only with Secure, Path=/ and no Domain, so a sibling
+// subdomain cannot plant one with Domain=<parent> (cookie tossing), and a
+// cookie named CookieName is ignored there. Over plain HTTP, and where
+// cookie_domain shares it, it is CookieName.
+const (
+	CookieName     = "proxyos_session"
+	HostCookieName = "__Host-" + CookieName
+)
+
+// sessionCookieName returns the name of the session cookie on r's host
+// (see HostCookieName). It does not allocate: the gate calls it on every
+// request.
+func (a *App) sessionCookieName(r *http.Request) string {
+	if requestScheme(r) == "https" && a.cookieDomainFor(r.Host) == "" {
+		return HostCookieName
+	}
+	return CookieName
+}
+
+// cookieDomainFor returns cookie_domain when host is within it, else ""
+// (host-only: a browser would reject the Domain attribute there).
+func (a *App) cookieDomainFor(host string) string {
+	cd := a.CookieDomain
+	if cd == "" {
+		return ""
+	}
+	// hostOnly, without allocating
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+		host = host[:i]
+	}
+	if hostWithin(strings.Trim(host, "[]"), cd) {
+		return cd
+	}
+	return ""
+}
 
 // maxBodyBytes bounds JSON request bodies.
 const maxBodyBytes = 1 << 20
@@ -67,10 +102,17 @@ func hostOnly(hostport string) string {
 	return strings.ToLower(strings.Trim(hostport, "[]"))
 }
 
-// hostWithin reports whether host is domain or one of its subdomains.
+// hostWithin reports whether host is domain or one of its subdomains,
+// ignoring case, without allocating.
 func hostWithin(host, domain string) bool {
-	host, domain = strings.ToLower(host), strings.ToLower(domain)
-	return domain != "" && (host == domain || strings.HasSuffix(host, "."+domain))
+	switch n := len(host) - len(domain); {
+	case domain == "" || n < 0:
+		return false
+	case n == 0:
+		return strings.EqualFold(host, domain)
+	default:
+		return host[n-1] == '.' && strings.EqualFold(host[n:], domain)
+	}
 }
 
 // errCrossSite is why a state-changing request was refused.
@@ -103,26 +145,27 @@ func checkSameOrigin(r *http.Request) error {
 	return nil
 }
 
-// sessionCookie returns the value of the first session cookie without
+// sessionCookie returns the value of the first cookie named name without
 // parsing every cookie of the request (and without allocating).
-func sessionCookie(h http.Header) (string, bool) {
-	for v := range sessionCookies(h) {
+func sessionCookie(h http.Header, name string) (string, bool) {
+	for v := range sessionCookies(h, name) {
 		return v, true
 	}
 	return "", false
 }
 
-// sessionCookies yields the value of every session cookie of the request:
-// a browser may hold a host-only one and one for cookie_domain.
-func sessionCookies(h http.Header) func(yield func(string) bool) {
+// sessionCookies yields the value of every cookie named name (a session
+// cookie name, see sessionCookieName) of the request: a browser may hold
+// a host-only one and one for cookie_domain.
+func sessionCookies(h http.Header, name string) func(yield func(string) bool) {
 	return func(yield func(string) bool) {
 		for _, line := range h["Cookie"] {
 			for line != "" {
 				var part string
 				part, line, _ = strings.Cut(line, ";")
 				part = strings.TrimSpace(part)
-				name, val, ok := strings.Cut(part, "=")
-				if ok && name == CookieName && !yield(strings.Trim(val, `"`)) {
+				n, val, ok := strings.Cut(part, "=")
+				if ok && n == name && !yield(strings.Trim(val, `"`)) {
 					return
 				}
 			}
@@ -130,10 +173,11 @@ func sessionCookies(h http.Header) func(yield func(string) bool) {
 	}
 }
 
-// stripSessionCookie removes the session cookies from the request's
-// Cookie headers, so upstreams never see them, and keeps every other
-// cookie, in one Cookie line. It allocates only to keep other cookies
-// beside a session cookie; lines without one are left as they are.
+// stripSessionCookie removes the session cookies (of either name) from
+// the request's Cookie headers, so upstreams never see them, and keeps
+// every other cookie, in one Cookie line. It allocates only to keep other
+// cookies beside a session cookie; lines without one are left as they
+// are.
 func stripSessionCookie(h http.Header) {
 	found, size := false, 0 // size: the kept cookies joined with "; "
 	for _, line := range h["Cookie"] {
@@ -178,10 +222,10 @@ func stripSessionCookie(h http.Header) {
 }
 
 // isSessionCookie reports whether a trimmed name=value pair of a Cookie
-// header is the session cookie.
+// header is a session cookie, by either name.
 func isSessionCookie(part string) bool {
 	name, _, _ := strings.Cut(part, "=")
-	return name == CookieName
+	return name == CookieName || name == HostCookieName
 }
 
 // decodeJSON reads a JSON body of at most maxBodyBytes into v, refusing

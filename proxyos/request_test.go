@@ -209,21 +209,65 @@ func TestSessionCookie(t *testing.T) {
 		{"first wins", []string{"proxyos_session=one; proxyos_session=two"}, "one", true},
 		{"similar names", []string{"xproxyos_session=x; proxyos_session_old=y; proxyos_sessio=z"}, "", false},
 		{"name without value", []string{"proxyos_session"}, "", false},
+		{"the other name", []string{"__Host-proxyos_session=abc"}, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := http.Header{"Cookie": tt.headers}
-			got, ok := sessionCookie(h)
+			got, ok := sessionCookie(h, CookieName)
 			if got != tt.want || ok != tt.ok {
 				t.Errorf("sessionCookie = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
 			}
 		})
 	}
+	t.Run("__Host- name", func(t *testing.T) {
+		h := http.Header{"Cookie": {"proxyos_session=planted; __Host-proxyos_session=abc"}}
+		if got, ok := sessionCookie(h, HostCookieName); got != "abc" || !ok {
+			t.Errorf("sessionCookie(__Host-) = %q, %v; want abc, true", got, ok)
+		}
+	})
 	t.Run("does not allocate", func(t *testing.T) {
 		skipAllocsUnderRace(t)
 		h := http.Header{"Cookie": {"a=1; b=2", "c=3; proxyos_session=abc; d=4"}}
-		if n := testing.AllocsPerRun(100, func() { sessionCookie(h) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { sessionCookie(h, CookieName) }); n != 0 {
 			t.Errorf("sessionCookie allocates %.1f times per call", n)
+		}
+	})
+}
+
+// TestSessionCookieName checks which session cookie a request's host
+// uses: __Host- on HTTPS unless cookie_domain covers the host, the plain
+// name otherwise; and that choosing it does not allocate.
+func TestSessionCookieName(t *testing.T) {
+	a := &App{CookieDomain: "example.com"}
+	for _, tt := range []struct {
+		url  string
+		want string
+	}{
+		{"https://other.test/", HostCookieName},
+		{"https://other.test:8443/", HostCookieName},
+		{"https://[::1]:8443/", HostCookieName},
+		{"https://dash.example.com/", CookieName},
+		{"https://Dash.Example.com:8443/", CookieName},
+		{"https://example.com.evil.test/", HostCookieName},
+		{"http://other.test/", CookieName},
+		{"http://dash.example.com/", CookieName},
+	} {
+		req := httptest.NewRequest(http.MethodGet, tt.url, nil)
+		if got := a.sessionCookieName(req); got != tt.want {
+			t.Errorf("%s: %s, want %s", tt.url, got, tt.want)
+		}
+	}
+	if got := (&App{}).sessionCookieName(httptest.NewRequest(http.MethodGet, "https://dash.example.com/", nil)); got != HostCookieName {
+		t.Errorf("HTTPS without cookie_domain: %s, want %s", got, HostCookieName)
+	}
+	t.Run("does not allocate", func(t *testing.T) {
+		skipAllocsUnderRace(t)
+		for _, u := range []string{"https://App.Example.com:8443/", "https://other.test/", "http://other.test/"} {
+			req := httptest.NewRequest(http.MethodGet, u, nil)
+			if n := testing.AllocsPerRun(100, func() { a.sessionCookieName(req) }); n != 0 {
+				t.Errorf("%s: sessionCookieName allocates %.1f times per call", u, n)
+			}
 		}
 	})
 }
@@ -243,6 +287,8 @@ func TestStripSessionCookie(t *testing.T) {
 		{"keeps others", []string{"a=1; proxyos_session=abc; b=2"}, []string{"a=1; b=2"}},
 		{"several headers", []string{"a=1", "proxyos_session=abc", "b=2;c=3"}, []string{"a=1; b=2; c=3"}},
 		{"similar names kept", []string{"xproxyos_session=1; proxyos_session=abc; proxyos_session_old=2"}, []string{"xproxyos_session=1; proxyos_session_old=2"}},
+		{"__Host- name", []string{"a=1; __Host-proxyos_session=abc"}, []string{"a=1"}},
+		{"both names", []string{"__Host-proxyos_session=abc; proxyos_session=def"}, nil},
 		{"empty parts dropped", []string{"a=1;; ;proxyos_session=abc"}, []string{"a=1"}},
 		{"no session cookie: left as sent", []string{"a=1;b=2", "c=3"}, []string{"a=1;b=2", "c=3"}},
 	}
@@ -257,8 +303,10 @@ func TestStripSessionCookie(t *testing.T) {
 			if strings.Join(got, "|") != strings.Join(tt.want, "|") || (got == nil) != (tt.want == nil) {
 				t.Errorf("Cookie = %q, want %q", got, tt.want)
 			}
-			if _, ok := sessionCookie(h); ok {
-				t.Error("session cookie still present")
+			for _, name := range []string{CookieName, HostCookieName} {
+				if _, ok := sessionCookie(h, name); ok {
+					t.Errorf("session cookie %s still present", name)
+				}
 			}
 			if h.Get("Other") != "x" {
 				t.Error("other headers changed")

@@ -291,9 +291,10 @@ func containsHost(hosts []string, h string) bool {
 	return false
 }
 
-// load compiles and publishes every enabled stored route. A route that
-// no longer provisions is logged and left out; the others still serve.
-func (rt *router) load(ctx context.Context, st *store.Store) error {
+// load compiles and publishes every enabled stored route, opening its
+// sealed values with open. A route that cannot be opened or no longer
+// provisions is logged and left out; the others still serve.
+func (rt *router) load(ctx context.Context, st *store.Store, open func(*route.Route) (*route.Route, error)) error {
 	stored, err := st.ListRoutes(ctx)
 	if err != nil {
 		return fmt.Errorf("loading routes: %w", err)
@@ -306,6 +307,9 @@ func (rt *router) load(ctx context.Context, st *store.Store) error {
 			continue
 		}
 		r, err := decodeStoredRoute(sr)
+		if err == nil {
+			r, err = open(r)
+		}
 		if err != nil {
 			rt.logger.Error("route cannot be read", zap.String("route_id", sr.ID), zap.Error(err))
 			continue

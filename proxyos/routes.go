@@ -116,18 +116,19 @@ func (a *App) DeleteRoute(ctx context.Context, id string, version int, actor Act
 		return err
 	}
 	a.router.publish(id, nil)
+	a.state.certLimits.Forget(id)
 	a.logger.Info("route deleted", zap.String("route_id", id), zap.String("actor", actor.Name))
-	a.audit(ctx, auditEvent{Actor: actor, Action: "route.delete", Target: id, Before: before, Extra: routeContext(before)})
+	a.audit(ctx, auditEvent{Actor: actor, Action: "route.delete", Target: id, Before: ViewOf(before), Extra: routeContext(before)})
 	return nil
 }
 
 // RouteVersion is one entry of a route's history.
 type RouteVersion struct {
-	Version int          `json:"version"`
-	Action  string       `json:"action"`
-	Actor   string       `json:"actor"`
-	At      string       `json:"at"`
-	Route   *route.Route `json:"route"`
+	Version int       `json:"version"`
+	Action  string    `json:"action"`
+	Actor   string    `json:"actor"`
+	At      string    `json:"at"`
+	Route   RouteView `json:"route"`
 }
 
 // RouteHistory returns a route's versions, newest first.
@@ -145,7 +146,7 @@ func (a *App) RouteHistory(ctx context.Context, id string) ([]RouteVersion, erro
 		if err := json.Unmarshal(v.Spec, r); err != nil {
 			return nil, err
 		}
-		out = append(out, RouteVersion{Version: v.Version, Action: v.Action, Actor: v.Actor, At: v.At.Format("2006-01-02T15:04:05.000Z07:00"), Route: r})
+		out = append(out, RouteVersion{Version: v.Version, Action: v.Action, Actor: v.Actor, At: v.At.Format("2006-01-02T15:04:05.000Z07:00"), Route: ViewOf(r)})
 	}
 	return out, nil
 }
@@ -158,6 +159,11 @@ func (a *App) saveRoute(ctx context.Context, r *route.Route, prev *route.Route, 
 	prevVersion := 0
 	if prev != nil {
 		prevVersion = prev.Version
+	}
+	// Request header values kept from a stored version arrive sealed.
+	r, err := a.openRoute(r)
+	if err != nil {
+		return nil, err
 	}
 	r.Normalize()
 	if err := r.Validate(); err != nil {
@@ -179,7 +185,12 @@ func (a *App) saveRoute(ctx context.Context, r *route.Route, prev *route.Route, 
 	if err != nil {
 		return nil, &FieldError{"route", "cannot be served: " + err.Error()}
 	}
-	spec, err := json.Marshal(r)
+	sealed, err := a.sealRoute(r)
+	if err != nil {
+		lr.cancel()
+		return nil, err
+	}
+	spec, err := json.Marshal(sealed)
 	if err != nil {
 		lr.cancel()
 		return nil, err
@@ -209,7 +220,19 @@ func (a *App) saveRoute(ctx context.Context, r *route.Route, prev *route.Route, 
 		auditAction = "route.rollback"
 		extra["rolled_back_to"] = strings.TrimPrefix(action, "rollback to ")
 	}
-	a.audit(ctx, auditEvent{Actor: actor, Action: auditAction, Target: r.ID, Before: prev, After: r, Extra: extra})
+	if prev != nil {
+		if opened, err := a.openRoute(prev); err == nil {
+			prev = opened
+		}
+	}
+	if names := changedSecrets(prev, r); len(names) > 0 {
+		extra["secret_headers_changed"] = names
+	}
+	ev := auditEvent{Actor: actor, Action: auditAction, Target: r.ID, After: ViewOf(r), Extra: extra}
+	if prev != nil {
+		ev.Before = ViewOf(prev)
+	}
+	a.audit(ctx, ev)
 	return r, nil
 }
 

@@ -9,10 +9,10 @@ import (
 	"github.com/proxyos/caddy-proxyos/proxyos/store"
 )
 
-// RouteJSON is a route as the APIs show it: the stored route and its live
-// status.
+// RouteJSON is a route as the APIs show it: the route (request header
+// values hidden, see RouteView) and its live status.
 type RouteJSON struct {
-	*route.Route
+	RouteView
 	Status   RouteStatus    `json:"status"`
 	Warnings []RouteWarning `json:"warnings,omitempty"`
 }
@@ -25,23 +25,33 @@ type RouteWarning struct {
 }
 
 // RouteInput is a route as the APIs accept it. A route is enabled unless
-// "enabled" is false; the read-only status a client may send back is
-// ignored.
+// "enabled" is false; a request header value of null keeps the stored
+// one (the APIs show them as null); the read-only status and warnings a
+// client may send back are ignored.
 type RouteInput struct {
 	route.Route
-	Enabled *bool           `json:"enabled,omitempty"`
-	Status  json.RawMessage `json:"status,omitempty"`
+	Enabled  *bool           `json:"enabled,omitempty"`
+	Headers  *HeadersView    `json:"headers,omitempty"`
+	Status   json.RawMessage `json:"status,omitempty"`
+	Warnings json.RawMessage `json:"warnings,omitempty"`
 }
 
-// Resolve returns the route the input describes.
-func (in *RouteInput) Resolve() *route.Route {
+// Resolve returns the route the input describes. prev is the stored route
+// it changes (nil for a new route), whose request header values it keeps
+// where the input has null.
+func (in *RouteInput) Resolve(prev *route.Route) (*route.Route, error) {
 	in.Route.Enabled = in.Enabled == nil || *in.Enabled
-	return &in.Route
+	h, err := resolveHeaders(in.Headers, prev)
+	if err != nil {
+		return nil, err
+	}
+	in.Route.Headers = h
+	return &in.Route, nil
 }
 
 // WithStatus pairs a route with its live status.
 func (a *App) WithStatus(r *route.Route) RouteJSON {
-	return RouteJSON{Route: r, Status: a.RouteStatus(r.ID), Warnings: a.routeWarnings(r)}
+	return RouteJSON{RouteView: ViewOf(r), Status: a.RouteStatus(r.ID), Warnings: a.routeWarnings(r)}
 }
 
 // routeWarnings explains, for a route behind the login, why a browser
@@ -127,7 +137,11 @@ func (d *Dashboard) apiCreateRoute(w http.ResponseWriter, r *http.Request) error
 	if err := decodeJSON(w, r, &in); err != nil {
 		return d.writeAPIError(w, err)
 	}
-	rt, err := d.app.CreateRoute(r.Context(), in.Resolve(), actorOf(r))
+	nr, err := in.Resolve(nil)
+	if err != nil {
+		return d.writeRouteError(w, err)
+	}
+	rt, err := d.app.CreateRoute(r.Context(), nr, actorOf(r))
 	if err != nil {
 		return d.writeRouteError(w, err)
 	}
@@ -140,7 +154,15 @@ func (d *Dashboard) apiUpdateRoute(w http.ResponseWriter, r *http.Request) error
 	if err := decodeJSON(w, r, &in); err != nil {
 		return d.writeAPIError(w, err)
 	}
-	rt, err := d.app.UpdateRoute(r.Context(), r.PathValue("id"), in.Resolve(), actorOf(r))
+	prev, err := d.app.Route(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return d.writeRouteError(w, err)
+	}
+	nr, err := in.Resolve(prev)
+	if err != nil {
+		return d.writeRouteError(w, err)
+	}
+	rt, err := d.app.UpdateRoute(r.Context(), r.PathValue("id"), nr, actorOf(r))
 	if err != nil {
 		return d.writeRouteError(w, err)
 	}

@@ -19,7 +19,11 @@ func TestRouteInputEnabledDefault(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &in); err != nil {
 			t.Fatalf("%s: %v", body, err)
 		}
-		if got := in.Resolve().Enabled; got != want {
+		r, err := in.Resolve(nil)
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		if got := r.Enabled; got != want {
 			t.Errorf("%s: enabled %v, want %v", body, got, want)
 		}
 	}

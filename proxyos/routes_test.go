@@ -426,7 +426,7 @@ func TestAppRouteLoad(t *testing.T) {
 	}
 	rt := newRouter(a.router.ctx, zap.NewNop(), a.upstreams)
 	t.Cleanup(rt.stop)
-	if err := rt.load(ctx, a.state.store); err != nil {
+	if err := rt.load(ctx, a.state.store, a.openRoute); err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	lr := rt.lookup("one.example.com")

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -21,7 +22,7 @@ type Reason string
 
 // The reasons a session is refused.
 const (
-	ReasonNoCookie     Reason = "no_cookie"     // no proxyos_session cookie arrived
+	ReasonNoCookie     Reason = "no_cookie"     // no session cookie (proxyos_session, on HTTPS __Host-proxyos_session) arrived
 	ReasonMalformed    Reason = "malformed"     // the cookie is not a proxyos token
 	ReasonUnknownKey   Reason = "unknown_key"   // signed with a secret no longer configured
 	ReasonBadSignature Reason = "bad_signature" // tampered or forged
@@ -39,6 +40,13 @@ type Identity struct {
 	Email     string
 	Role      string
 }
+
+// MaxSessionsPerUser bounds the active sessions of one user, handoff
+// sessions included. A new session beyond it revokes the user's least
+// recently used ones (with their handoff sessions), never the new one or
+// the session it was handed off from, so that no account can fill the
+// sessions table or the session cache however often it logs in.
+const MaxSessionsPerUser = 100
 
 // sessionEntry is a cached session. Immutable fields are set once; the
 // rest are atomics so verification needs only a read lock.
@@ -99,7 +107,9 @@ func (c *sessionCache) create(ctx context.Context, k *Keyring, u store.User, ttl
 }
 
 // createChild starts a handoff session from parent, valid on host only
-// and ending when parent ends, and returns its cookie value.
+// and ending when parent ends, and returns its cookie value. A parent has
+// one handoff session per host: handing off to the host again gives that
+// session a new token, and the one it had stops working.
 func (c *sessionCache) createChild(ctx context.Context, k *Keyring, parent store.SessionUser, host, clientIP, userAgent string) (string, Identity, error) {
 	id := Identity{UserID: parent.UserID, Email: parent.Email, Role: parent.Role}
 	return c.createSession(ctx, k, id, parent.ExpiresAt, clientIP, userAgent, parent.ID, host)
@@ -116,11 +126,20 @@ func (c *sessionCache) createSession(ctx context.Context, k *Keyring, id Identit
 	c.mu.RLock()
 	gen := c.gen
 	c.mu.RUnlock()
-	err := c.store.CreateSession(ctx, store.Session{
+	ss := store.Session{
 		ID: id.SessionID, TokenHash: hex.EncodeToString(key[:]), UserID: id.UserID,
 		CreatedAt: now, ExpiresAt: expires, LastSeenAt: now,
 		ClientIP: clientIP, UserAgent: userAgent, ParentID: parentID, Host: host,
-	})
+	}
+	var (
+		replaced string // the token hash a reused handoff session had
+		err      error
+	)
+	if parentID == "" {
+		err = c.store.CreateSession(ctx, ss)
+	} else {
+		id.SessionID, replaced, err = c.store.SaveChildSession(ctx, ss)
+	}
 	if err != nil {
 		return "", Identity{}, err
 	}
@@ -138,7 +157,23 @@ func (c *sessionCache) createSession(ctx context.Context, k *Keyring, id Identit
 	if c.gen == gen {
 		c.entries[key] = e
 	}
+	if replaced != "" {
+		// The reused session's previous token no longer verifies; a load
+		// of it that read the row before the update does not cache it.
+		if old, err := hex.DecodeString(replaced); err == nil && len(old) == sha256.Size {
+			delete(c.entries, [sha256.Size]byte(old))
+		}
+		c.gen++
+	}
 	c.mu.Unlock()
+	keep := []string{id.SessionID, parentID}
+	revoked, err := c.store.CapUserSessions(ctx, id.UserID, MaxSessionsPerUser, keep, now)
+	if err != nil {
+		return "", Identity{}, fmt.Errorf("revoking sessions over the limit: %w", err)
+	}
+	if len(revoked) > 0 {
+		c.markRevoked(id.UserID, revoked)
+	}
 	return k.signToken(tok), id, nil
 }
 
@@ -270,8 +305,11 @@ func (c *sessionCache) prune(idle time.Duration) {
 	}
 }
 
-// verifyRequest verifies the request's session cookies and returns the
-// first valid session, or the reason the first cookie was refused. Trying
+// verifyRequest verifies the request's session cookies of the name this
+// request's cookie has (see sessionCookieName: on HTTPS a plain
+// proxyos_session cookie may have been planted by a sibling subdomain
+// and is not looked at) and returns the first valid session, or the
+// reason the first cookie was refused. Trying
 // each one keeps a stale host-only cookie from hiding a valid
 // cookie_domain one (which would loop the login).
 func (a *App) verifyRequest(r *http.Request) (*sessionEntry, Reason, error) {
@@ -281,7 +319,7 @@ func (a *App) verifyRequest(r *http.Request) (*sessionEntry, Reason, error) {
 		idle    = time.Duration(a.SessionIdle)
 		checked bool
 	)
-	for cookie := range sessionCookies(r.Header) {
+	for cookie := range sessionCookies(r.Header, a.sessionCookieName(r)) {
 		e, reason, err := a.state.sessions.verify(r.Context(), a.keyring, cookie, idle)
 		if err != nil {
 			return nil, "", err

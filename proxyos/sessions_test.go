@@ -3,9 +3,13 @@ package proxyos
 import (
 	"context"
 	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 
 	"github.com/proxyos/caddy-proxyos/proxyos/store"
 )
@@ -385,5 +389,73 @@ func TestSessionConcurrent(t *testing.T) {
 	}
 	if revoked == 0 {
 		t.Error("no revocation reached the store")
+	}
+}
+
+// Attack: growing the session cache without bound. Sessions that went
+// idle under the config's session_idle leave the cache at the next
+// maintenance run, not only at their absolute expiry; one still in use
+// stays.
+func TestIdleSessionsPrunedFromCache(t *testing.T) {
+	a := newTestApp(t, func(a *App) { a.SessionIdle = caddy.Duration(time.Hour) })
+	u := a.addUser(t, "ada@example.com", testPassword, RoleViewer)
+	idle, used := a.newSession(t, u), a.newSession(t, u)
+	use := func(cookie string) Reason {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodGet, "http://"+testHost+"/", nil)
+		withCookie(req, cookie)
+		_, reason, err := a.verifyRequest(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reason
+	}
+	a.clock.Advance(30 * time.Minute)
+	if r := use(used); r != "" {
+		t.Fatalf("session in use: %q", r)
+	}
+	a.clock.Advance(31 * time.Minute)
+	a.state.pruneSessionCache()
+	a.state.sessions.mu.RLock()
+	n := len(a.state.sessions.entries)
+	a.state.sessions.mu.RUnlock()
+	if n != 1 {
+		t.Fatalf("%d sessions cached after one went idle, want 1 (the one in use)", n)
+	}
+	if r := use(idle); r != ReasonIdleTimeout {
+		t.Errorf("the pruned idle session: reason %q, want %s", r, ReasonIdleTimeout)
+	}
+	if r := use(used); r != "" {
+		t.Errorf("the session in use: reason %q", r)
+	}
+}
+
+// Attack: minting sessions without bound by logging in again and again.
+// A user keeps MaxSessionsPerUser active sessions; the least recently
+// used beyond that are revoked, in the cache at once.
+func TestSessionsCappedPerUser(t *testing.T) {
+	a := newTestApp(t)
+	u := a.addUser(t, "ada@example.com", testPassword, RoleViewer)
+	oldest := a.newSession(t, u)
+	if e, reason, _ := a.state.sessions.verify(context.Background(), a.keyring, oldest, 0); e == nil || reason != "" {
+		t.Fatalf("first session: %q", reason) // cached
+	}
+	for range MaxSessionsPerUser - 1 {
+		a.clock.Advance(time.Second)
+		a.newSession(t, u)
+	}
+	if _, reason, _ := a.state.sessions.verify(context.Background(), a.keyring, oldest, 0); reason != "" {
+		t.Fatalf("the oldest of %d sessions: reason %q, want valid", MaxSessionsPerUser, reason)
+	}
+	a.clock.Advance(time.Second)
+	newest := a.newSession(t, u)
+	if _, reason, _ := a.state.sessions.verify(context.Background(), a.keyring, oldest, 0); reason != ReasonRevoked {
+		t.Errorf("the oldest session after one more: reason %q, want %s", reason, ReasonRevoked)
+	}
+	if _, reason, _ := a.state.sessions.verify(context.Background(), a.keyring, newest, 0); reason != "" {
+		t.Errorf("the newest session: reason %q", reason)
+	}
+	if ss, err := a.ActiveSessions(context.Background(), u.ID); err != nil || len(ss) != MaxSessionsPerUser {
+		t.Errorf("active sessions: %d (%v), want %d", len(ss), err, MaxSessionsPerUser)
 	}
 }

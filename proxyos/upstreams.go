@@ -10,7 +10,6 @@ import (
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/proxyos/caddy-proxyos/internal/upstream"
@@ -167,12 +166,8 @@ func (a *App) provisionUpstreams(ctx caddy.Context) error {
 // policy, so no route proxies to them. The HTTP app is provisioned by
 // the time apps start.
 func (a *App) watchListeners() {
-	v, err := a.ctx.AppIfConfigured("http")
-	if err != nil {
-		return
-	}
-	httpApp, ok := v.(*caddyhttp.App)
-	if !ok {
+	httpApp := a.httpApp()
+	if httpApp == nil {
 		return
 	}
 	var eps []upstream.Endpoint

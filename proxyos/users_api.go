@@ -199,19 +199,50 @@ func (d *Dashboard) apiListUsers(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// apiCreateUser creates an account.
+// apiCreateUser creates an account. API keys cannot: every account has a
+// password, and one a key chose would outlive the key. Creating an admin
+// needs the caller's own password (confirm_password), so a stolen
+// session cannot add an admin that outlives it.
 func (d *Dashboard) apiCreateUser(w http.ResponseWriter, r *http.Request) error {
-	var nu NewUser
-	if err := decodeJSON(w, r, &nu); err != nil {
+	var body struct {
+		NewUser
+		ConfirmPassword string `json:"confirm_password"`
+	}
+	if err := decodeJSON(w, r, &body); err != nil {
 		return d.writeAPIError(w, err)
 	}
-	u, err := d.app.CreateUser(r.Context(), nu, actorOf(r))
+	if callerKey(r) != nil {
+		writeJSON(w, http.StatusForbidden, apiError{Error: "API keys cannot create users; an admin adds them in the dashboard"})
+		return nil
+	}
+	if body.Role == RoleAdmin {
+		if err := d.confirmCaller(r, body.ConfirmPassword); err != nil {
+			return d.writeAPIError(w, err)
+		}
+	}
+	u, err := d.app.CreateUser(r.Context(), body.NewUser, actorOf(r))
 	if err != nil {
 		return d.writeUserError(w, err)
 	}
 	// CreateUser records user.create in the audit log.
 	writeJSON(w, http.StatusCreated, toAccountJSON(u))
 	return nil
+}
+
+// confirmCaller checks the caller's own password, given as
+// confirm_password, before an action a stolen session must not take
+// (making an admin). It counts against the login limits like a login.
+func (d *Dashboard) confirmCaller(r *http.Request, password string) error {
+	me, err := d.app.state.store.UserByID(r.Context(), caller(r).UserID)
+	if err != nil {
+		return notFoundAsUser(err)
+	}
+	err = d.app.checkOwnPassword(r.Context(), me, password, clientIP(r))
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return &FieldError{"confirm_password", strings.Replace(fe.Message, "enter your password", "enter your own password", 1)}
+	}
+	return err
 }
 
 // apiGetUser shows one account.
@@ -230,10 +261,14 @@ func (d *Dashboard) apiGetUser(w http.ResponseWriter, r *http.Request) error {
 // apiUpdateUser changes an account's role, disabled flag or password.
 // Admins editing themselves keep their current session.
 func (d *Dashboard) apiUpdateUser(w http.ResponseWriter, r *http.Request) error {
-	var c UserChange
-	if err := decodeJSON(w, r, &c); err != nil {
+	var body struct {
+		UserChange
+		ConfirmPassword string `json:"confirm_password"`
+	}
+	if err := decodeJSON(w, r, &body); err != nil {
 		return d.writeAPIError(w, err)
 	}
+	c := body.UserChange
 	id, target := caller(r), r.PathValue("id")
 	// A password or two-factor change here needs no proof of the old
 	// ones, so it is for admins helping someone else, in person: not for
@@ -254,19 +289,35 @@ func (d *Dashboard) apiUpdateUser(w http.ResponseWriter, r *http.Request) error 
 			return nil
 		}
 	}
+	prev, prevErr := d.app.state.store.UserByID(r.Context(), target)
+	if prevErr != nil {
+		return d.writeUserError(w, notFoundAsUser(prevErr))
+	}
+	// Admins are the accounts that can mint keys and add users: a key
+	// never makes one or changes one, and a session makes one only with
+	// the caller's password.
+	promote := c.Role != nil && *c.Role == RoleAdmin && prev.Role != RoleAdmin
+	switch {
+	case callerKey(r) != nil && promote:
+		writeJSON(w, http.StatusForbidden, apiError{Error: "API keys cannot make admins; an admin does it in the dashboard", Field: "role"})
+		return nil
+	case callerKey(r) != nil && prev.Role == RoleAdmin:
+		writeJSON(w, http.StatusForbidden, apiError{Error: "API keys cannot change admins; an admin does it in the dashboard"})
+		return nil
+	case promote:
+		if err := d.confirmCaller(r, body.ConfirmPassword); err != nil {
+			return d.writeAPIError(w, err)
+		}
+	}
 	keep := ""
 	if target == id.UserID {
 		keep = id.SessionID
 	}
-	prev, prevErr := d.app.state.store.UserByID(r.Context(), target)
 	u, err := d.app.UpdateUserByID(r.Context(), target, c, keep)
 	if err != nil {
 		return d.writeUserError(w, err)
 	}
-	ev := auditEvent{Actor: actorOf(r), Action: "user.update", Target: u.Email, After: toAuditUser(u)}
-	if prevErr == nil {
-		ev.Before = toAuditUser(prev)
-	}
+	ev := auditEvent{Actor: actorOf(r), Action: "user.update", Target: u.Email, After: toAuditUser(u), Before: toAuditUser(prev)}
 	if c.Password != nil {
 		ev.Extra = map[string]any{"password_changed": true}
 	}
@@ -282,6 +333,12 @@ func (d *Dashboard) apiDeleteUser(w http.ResponseWriter, r *http.Request) error 
 	if target == id.UserID {
 		writeJSON(w, http.StatusConflict, apiError{Error: "you cannot delete your own account; another admin can"})
 		return nil
+	}
+	if callerKey(r) != nil {
+		if u, err := d.app.state.store.UserByID(r.Context(), target); err == nil && u.Role == RoleAdmin {
+			writeJSON(w, http.StatusForbidden, apiError{Error: "API keys cannot change admins; an admin does it in the dashboard"})
+			return nil
+		}
 	}
 	deleted, err := d.app.DeleteUserByID(r.Context(), target)
 	if err != nil {

@@ -409,3 +409,74 @@ func TestSessionsAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestKeysCannotMakeOrChangeAdmins prevents a leaked users:write key from
+// taking over: it used to create an admin with a password of its
+// choosing, which outlives revoking the key and can mint more keys. Keys
+// can no longer create users, make admins, or change or delete admins;
+// they still manage the other accounts.
+func TestKeysCannotMakeOrChangeAdmins(t *testing.T) {
+	a := newTestApp(t)
+	d := a.dashboard()
+	owner := a.addUser(t, "owner@example.com", testPassword, RoleAdmin)
+	other := a.addUser(t, "other-admin@example.com", testPassword, RoleAdmin)
+	ops := a.addUser(t, "ops@example.com", testPassword, RoleOperator)
+	key, _ := createKey(t, d, a.newSession(t, owner), `{"name":"users","scopes":["users:write"]}`)
+	for _, tt := range []struct{ name, method, path, body string }{
+		{"create an admin", http.MethodPost, "/api/users", `{"email":"evil@example.com","password":"evil password","role":"admin"}`},
+		{"create a viewer", http.MethodPost, "/api/users", `{"email":"evil@example.com","password":"evil password","role":"viewer"}`},
+		{"promote to admin", http.MethodPut, "/api/users/" + ops.ID, `{"role":"admin"}`},
+		{"demote an admin", http.MethodPut, "/api/users/" + other.ID, `{"role":"viewer"}`},
+		{"disable an admin", http.MethodPut, "/api/users/" + other.ID, `{"disabled":true}`},
+		{"revoke an admin's keys", http.MethodPut, "/api/users/" + other.ID, `{"revoke_keys":true}`},
+		{"delete an admin", http.MethodDelete, "/api/users/" + other.ID, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := serve(t, d, bearer(tt.method, tt.path, tt.body, key))
+			if rec.Code != http.StatusForbidden {
+				t.Fatalf("%s %s with a users:write key: %d %s, want 403", tt.method, tt.path, rec.Code, rec.Body)
+			}
+		})
+	}
+	if _, err := a.state.store.UserByEmail(context.Background(), "evil@example.com"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a key created a user: %v", err)
+	}
+	for _, u := range []store.User{other, ops} {
+		got, err := a.state.store.UserByID(context.Background(), u.ID)
+		if err != nil || got.Role != u.Role || got.Disabled {
+			t.Fatalf("%s after the key's attempts: %+v %v", u.Email, got, err)
+		}
+	}
+	// What the scope is for still works: other accounts.
+	if rec := serve(t, d, bearer(http.MethodPut, "/api/users/"+ops.ID, `{"role":"viewer"}`, key)); rec.Code != http.StatusOK {
+		t.Fatalf("demoting an operator with the key: %d %s", rec.Code, rec.Body)
+	}
+	if rec := serve(t, d, bearer(http.MethodPut, "/api/users/"+ops.ID, `{"disabled":true}`, key)); rec.Code != http.StatusOK {
+		t.Fatalf("disabling an operator with the key: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestMakingAnAdminNeedsThePassword prevents a stolen admin session from
+// adding an admin that outlives it: creating an admin or promoting
+// someone to admin asks for the caller's own password; a wrong one
+// counts towards the login limits.
+func TestMakingAnAdminNeedsThePassword(t *testing.T) {
+	a := newTestApp(t)
+	d := a.dashboard()
+	owner := a.addUser(t, "owner@example.com", testPassword, RoleAdmin)
+	ops := a.addUser(t, "ops@example.com", testPassword, RoleOperator)
+	cookie := a.newSession(t, owner)
+
+	create := `{"email":"second@example.com","password":"second password","role":"admin"%s}`
+	wantStatus(t, call(t, d, cookie, http.MethodPost, "/api/users", fmt.Sprintf(create, "")), http.StatusBadRequest, "confirm_password")
+	wantStatus(t, call(t, d, cookie, http.MethodPost, "/api/users", fmt.Sprintf(create, `,"confirm_password":"wrong password"`)), http.StatusBadRequest, "confirm_password")
+	wantStatus(t, call(t, d, cookie, http.MethodPut, "/api/users/"+ops.ID, `{"role":"admin"}`), http.StatusBadRequest, "confirm_password")
+	if got, _ := a.state.store.UserByID(context.Background(), ops.ID); got.Role != RoleOperator {
+		t.Fatalf("promoted without the password: %+v", got)
+	}
+	wantStatus(t, call(t, d, cookie, http.MethodPost, "/api/users", fmt.Sprintf(create, fmt.Sprintf(`,"confirm_password":%q`, testPassword))), http.StatusCreated, "")
+	wantStatus(t, call(t, d, cookie, http.MethodPut, "/api/users/"+ops.ID, fmt.Sprintf(`{"role":"admin","confirm_password":%q}`, testPassword)), http.StatusOK, "")
+	// Other changes need no password, and neither do non-admins.
+	wantStatus(t, call(t, d, cookie, http.MethodPost, "/api/users", `{"email":"viewer@example.com","password":"viewer password","role":"viewer"}`), http.StatusCreated, "")
+	wantStatus(t, call(t, d, cookie, http.MethodPut, "/api/users/"+ops.ID, `{"disabled":true}`), http.StatusOK, "")
+}

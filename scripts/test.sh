@@ -50,7 +50,7 @@ fi
 passed=$(grep -c -- '--- PASS' "$tmp/test.log" || true)
 
 echo "== go test -race (plain-Go packages)"
-go test -count=1 -race ./proxyos/...
+go test -count=1 -race ./proxyos/... ./internal/...
 
 echo "== fuzz (5s each)"
 grep -rlE '^func Fuzz' --include='*_test.go' . | while read -r file; do

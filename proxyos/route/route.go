@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"golang.org/x/net/publicsuffix"
 )
 
 // minHealthCheckPeriod is the shortest health check interval and timeout
@@ -182,6 +183,9 @@ func (r *Route) Validate() error {
 	seen := make(map[string]bool)
 	for i, h := range r.Hosts {
 		if err := ValidHost(h); err != nil {
+			return errf(fmt.Sprintf("hosts[%d]", i), "%q: %v", h, err)
+		}
+		if err := ownWildcard(h); err != nil {
 			return errf(fmt.Sprintf("hosts[%d]", i), "%q: %v", h, err)
 		}
 		if seen[h] {
@@ -448,6 +452,24 @@ func ValidHost(h string) error {
 				return fmt.Errorf("invalid character %q", c)
 			}
 		}
+	}
+	return nil
+}
+
+// ownWildcard refuses a wildcard host directly under a public suffix
+// (*.com, *.co.uk, *.github.io), where other people register their
+// names: such a route would claim their sites and let anyone make the
+// server obtain certificates for names of their choosing. A single label
+// counts as a suffix too (*.lan, *.localhost), as the public suffix
+// list's default rule says. Other hosts pass.
+func ownWildcard(h string) error {
+	base, ok := strings.CutPrefix(h, "*.")
+	if !ok {
+		return nil
+	}
+	if suffix, _ := publicsuffix.PublicSuffix(base); suffix == base {
+		return fmt.Errorf("%q is a public suffix, under which anyone can register names: "+
+			"a wildcard needs a domain of your own, as in *.example.%s", base, base)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package route
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -161,6 +162,22 @@ func TestNormalizeThenValidate(t *testing.T) {
 	}
 }
 
+// TestValidateWildcardUnderSuffix checks that the refusal of a wildcard
+// directly under a public suffix (the unbounded certificates attack: any
+// client could make the server obtain certificates for names under *.com)
+// names the suffix and shows what to write instead.
+func TestValidateWildcardUnderSuffix(t *testing.T) {
+	for host, suffix := range map[string]string{"*.com": "com", "*.co.uk": "co.uk", "*.github.io": "github.io", "*.lan": "lan"} {
+		r := rtuProxy()
+		r.Hosts = []string{host}
+		err := r.Validate()
+		want := fmt.Sprintf(`hosts[0]: %q: %q is a public suffix, under which anyone can register names: a wildcard needs a domain of your own, as in *.example.%s`, host, suffix, suffix)
+		if err == nil || err.Error() != want {
+			t.Errorf("Validate(%s) = %v, want %s", host, err, want)
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	long := func(n int) string { return strings.Repeat("a", n) }
 	tests := []struct {
@@ -175,6 +192,10 @@ func TestValidate(t *testing.T) {
 		{"static minimal", rtuStatic, func(r *Route) {}, ""},
 		{"several hosts", rtuProxy, func(r *Route) { r.Hosts = []string{"a.example.com", "b.example.com", "*.c.example.com"} }, ""},
 		{"wildcard host", rtuProxy, func(r *Route) { r.Hosts = []string{"*.example.com"} }, ""},
+		{"wildcard under an unlisted tld", rtuProxy, func(r *Route) { r.Hosts = []string{"*.proxyos.test"} }, ""},
+		{"wildcard under a domain under a two-label suffix", rtuProxy, func(r *Route) { r.Hosts = []string{"*.apps.example.co.uk"} }, ""},
+		{"wildcard under a private suffix's customer", rtuProxy, func(r *Route) { r.Hosts = []string{"*.me.github.io"} }, ""},
+		{"exact public suffix host", rtuProxy, func(r *Route) { r.Hosts = []string{"co.uk"} }, ""},
 		{"ipv4 host", rtuProxy, func(r *Route) { r.Hosts = []string{"192.0.2.10"} }, ""},
 		{"ipv6 host", rtuProxy, func(r *Route) { r.Hosts = []string{"2001:db8::1"} }, ""},
 		{"single-label host", rtuProxy, func(r *Route) { r.Hosts = []string{"localhost"} }, ""},
@@ -256,6 +277,15 @@ func TestValidate(t *testing.T) {
 			r.Hosts = []string{strings.Repeat(long(60)+".", 4) + "example.com"}
 		}, "hosts[0]"},
 		{"second host invalid", rtuProxy, func(r *Route) { r.Hosts = []string{"ok.example.com", "bad!.example.com"} }, "hosts[1]"},
+		// Unbounded certificates: a wildcard directly under a public
+		// suffix would let anyone make the server obtain certificates for
+		// names of their choosing (and claim other people's sites).
+		{"wildcard under a tld", rtuProxy, func(r *Route) { r.Hosts = []string{"*.com"} }, "hosts[0]"},
+		{"wildcard under a two-label suffix", rtuProxy, func(r *Route) { r.Hosts = []string{"*.co.uk"} }, "hosts[0]"},
+		{"wildcard under a private suffix", rtuProxy, func(r *Route) { r.Hosts = []string{"*.github.io"} }, "hosts[0]"},
+		{"wildcard under a single unlisted label", rtuProxy, func(r *Route) { r.Hosts = []string{"*.lan"} }, "hosts[0]"},
+		{"wildcard under localhost", rtuProxy, func(r *Route) { r.Hosts = []string{"*.localhost"} }, "hosts[0]"},
+		{"second host a wildcard under a suffix", rtuProxy, func(r *Route) { r.Hosts = []string{"*.example.com", "*.test"} }, "hosts[1]"},
 
 		// Kind and TLS.
 		{"empty kind", rtuProxy, func(r *Route) { r.Kind = "" }, "kind"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -30,6 +31,37 @@ func (s *Store) LoginLimit(ctx context.Context, key string) (LoginLimit, error) 
 	}
 	l.WindowStart, l.LockedUntil = fromMillis(start), fromMillis(locked)
 	return l, nil
+}
+
+// LoginLimits returns the counters of keys, in one query; a missing key
+// has no entry (a zero counter).
+func (s *Store) LoginLimits(ctx context.Context, keys []string) (map[string]LoginLimit, error) {
+	out := make(map[string]LoginLimit, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT key, failures, window_start, locked_until FROM login_limits WHERE key IN (?`+
+		strings.Repeat(", ?", len(keys)-1)+`)`), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			l             LoginLimit
+			start, locked int64
+		)
+		if err := rows.Scan(&l.Key, &l.Failures, &start, &locked); err != nil {
+			return nil, err
+		}
+		l.WindowStart, l.LockedUntil = fromMillis(start), fromMillis(locked)
+		out[l.Key] = l
+	}
+	return out, rows.Err()
 }
 
 // RecordLoginFailure counts one failure for key within a window that

@@ -235,3 +235,59 @@ func (s *Store) addVersion(ctx context.Context, tx *sql.Tx, v RouteVersion) erro
 		v.RouteID, v.Version, v.Action, string(v.Spec), v.Actor, millis(v.At))
 	return err
 }
+
+// RouteSpec is the spec of a route or of one of its versions, for
+// re-sealing the secrets in it.
+type RouteSpec struct {
+	RouteID string
+	Version int // 0 for the current route in the routes table
+	Spec    []byte
+}
+
+// RouteSpecs lists the spec of every route and of every version.
+func (s *Store) RouteSpecs(ctx context.Context) ([]RouteSpec, error) {
+	var out []RouteSpec
+	for _, q := range []string{`SELECT id, 0, spec FROM routes`, `SELECT route_id, version, spec FROM route_versions`} {
+		rows, err := s.db.QueryContext(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var (
+				rs   RouteSpec
+				spec string
+			)
+			if err := rows.Scan(&rs.RouteID, &rs.Version, &spec); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			rs.Spec = []byte(spec)
+			out = append(out, rs)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ReplaceRouteSpec stores a spec with re-sealed secrets if the row still
+// holds the old one. It reports whether it did.
+func (s *Store) ReplaceRouteSpec(ctx context.Context, old RouteSpec, spec []byte) (bool, error) {
+	var (
+		res sql.Result
+		err error
+	)
+	if old.Version == 0 {
+		res, err = s.db.ExecContext(ctx, s.q(`UPDATE routes SET spec = ? WHERE id = ? AND spec = ?`), string(spec), old.RouteID, string(old.Spec))
+	} else {
+		res, err = s.db.ExecContext(ctx, s.q(`UPDATE route_versions SET spec = ? WHERE route_id = ? AND version = ? AND spec = ?`),
+			string(spec), old.RouteID, old.Version, string(old.Spec))
+	}
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}

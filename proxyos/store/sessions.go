@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -143,33 +145,143 @@ func (s *Store) PruneSessions(ctx context.Context, before time.Time) (int64, err
 	return res.RowsAffected()
 }
 
+// HandoffTarget is where a handoff code may be redeemed: the scheme, host
+// and port of the callback URL it was issued for.
+type HandoffTarget struct {
+	Scheme string
+	Host   string
+	Port   int
+}
+
 // CreateHandoff stores the hash of a one-time handoff code for the
-// session, valid on host until expiresAt for the browser holding the
+// session, valid at target until expiresAt for the browser holding the
 // state whose hash is stateHash.
-func (s *Store) CreateHandoff(ctx context.Context, codeHash, sessionID, host, stateHash string, expiresAt time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO handoff_codes (code_hash, session_id, host, state_hash, expires_at) VALUES (?, ?, ?, ?, ?)`),
-		codeHash, sessionID, host, stateHash, millis(expiresAt))
+func (s *Store) CreateHandoff(ctx context.Context, codeHash, sessionID string, target HandoffTarget, stateHash string, expiresAt time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO handoff_codes (code_hash, session_id, host, scheme, port, state_hash, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		codeHash, sessionID, target.Host, target.Scheme, target.Port, stateHash, millis(expiresAt))
 	return err
 }
 
-// RedeemHandoff uses up a handoff code and returns its session with the
-// user. A code works once, on its host, with its browser's state, before
-// it expires; anything else is ErrNotFound (and the code is used up).
-func (s *Store) RedeemHandoff(ctx context.Context, codeHash, host, stateHash string, now time.Time) (SessionUser, error) {
+// RedeemHandoff uses up a handoff code presented at target and returns
+// its session with the user. A code works once, at its scheme, host and
+// port, with its browser's state, before it expires; anything else is
+// ErrNotFound (and the code is used up).
+func (s *Store) RedeemHandoff(ctx context.Context, codeHash string, target HandoffTarget, stateHash string, now time.Time) (SessionUser, error) {
 	var (
-		sessionID, codeHost, codeState string
-		expires                        int64
+		sessionID, codeState string
+		code                 HandoffTarget
+		expires              int64
 	)
-	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM handoff_codes WHERE code_hash = ? RETURNING session_id, host, state_hash, expires_at`), codeHash).
-		Scan(&sessionID, &codeHost, &codeState, &expires)
+	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM handoff_codes WHERE code_hash = ?
+		RETURNING session_id, host, scheme, port, state_hash, expires_at`), codeHash).
+		Scan(&sessionID, &code.Host, &code.Scheme, &code.Port, &codeState, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return SessionUser{}, ErrNotFound
 	}
 	if err != nil {
 		return SessionUser{}, err
 	}
-	if codeHost != host || codeState != stateHash || stateHash == "" || millis(now) >= expires {
+	if code != target || code.Scheme == "" || code.Port == 0 || codeState != stateHash || stateHash == "" || millis(now) >= expires {
 		return SessionUser{}, ErrNotFound
 	}
 	return s.sessionUser(ctx, "s.id", sessionID)
+}
+
+// SaveChildSession stores the handoff session of ss.ParentID on ss.Host.
+// A parent has at most one active handoff session per host: when it has
+// one, that row gets ss's token hash, client and last-seen time (its id,
+// creation and expiry stay) and SaveChildSession returns its id and the
+// token hash it replaced, which no longer verifies; else ss is inserted
+// and replaced is "".
+func (s *Store) SaveChildSession(ctx context.Context, ss Session) (id, replaced string, err error) {
+	if ss.ParentID == "" || ss.Host == "" {
+		return "", "", errors.New("handoff session: missing parent or host")
+	}
+	// Compare-and-swap on the token hash, so that of two handoffs racing
+	// for one parent and host each learns the token it replaced; the
+	// unique index sessions_parent_host keeps a second row out.
+	for range 5 {
+		var cur string
+		err := s.db.QueryRowContext(ctx, s.q(`SELECT id, token_hash FROM sessions
+			WHERE parent_id = ? AND host = ? AND revoked_at IS NULL`), ss.ParentID, ss.Host).Scan(&id, &cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			err := s.CreateSession(ctx, ss)
+			if isUniqueViolation(err) {
+				continue // another handoff for this parent and host came first
+			}
+			if err != nil {
+				return "", "", err
+			}
+			return ss.ID, "", nil
+		}
+		if err != nil {
+			return "", "", err
+		}
+		res, err := s.db.ExecContext(ctx, s.q(`UPDATE sessions SET token_hash = ?, last_seen_at = ?, client_ip = ?, user_agent = ?
+			WHERE id = ? AND token_hash = ? AND revoked_at IS NULL`),
+			ss.TokenHash, millis(ss.LastSeenAt), ss.ClientIP, ss.UserAgent, id, cur)
+		if err != nil {
+			return "", "", err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return "", "", err
+		} else if n == 1 {
+			return id, cur, nil
+		}
+	}
+	return "", "", errors.New("handoff session: too many concurrent handoffs for one session and host")
+}
+
+// CapUserSessions keeps a user at no more than limit active sessions (not
+// revoked, not expired at now): beyond that it revokes the least recently
+// used ones, never those in keep, with the handoff sessions made from
+// them, and returns the ids it revoked.
+func (s *Store) CapUserSessions(ctx context.Context, userID string, limit int, keep []string, now time.Time) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
+		ORDER BY last_seen_at DESC, created_at DESC, id DESC`), userID, millis(now))
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(ids) <= limit {
+		return nil, nil
+	}
+	room := limit
+	var others []string
+	for _, id := range ids {
+		if slices.Contains(keep, id) {
+			room--
+		} else {
+			others = append(others, id)
+		}
+	}
+	if room >= len(others) {
+		return nil, nil
+	}
+	victims := others[max(room, 0):]
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(victims)), ", ")
+	args := make([]any, 0, 1+2*len(victims))
+	args = append(args, millis(now))
+	for range 2 {
+		for _, id := range victims {
+			args = append(args, id)
+		}
+	}
+	return s.revokeReturning(ctx, `UPDATE sessions SET revoked_at = ?
+		WHERE (id IN (`+marks+`) OR parent_id IN (`+marks+`)) AND revoked_at IS NULL RETURNING id`, args...)
 }

@@ -101,6 +101,9 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// After a checkpoint the WAL is cut back to this size, so a burst of
+	// writes does not leave a large file behind.
+	q.Add("_pragma", "journal_size_limit(8388608)")
 	q.Set("_txlock", "immediate")
 	return "file:" + sqlitePathEscaper.Replace(path) + "?" + q.Encode()
 }

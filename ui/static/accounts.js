@@ -95,8 +95,11 @@
         if (r === u.role) o.selected = true;
         select.append(o);
       }
-      select.addEventListener('change', () => update(u, { role: select.value }, select, rowError,
-        'Changed the role of ' + u.email + ' to ' + select.value + '. Their sessions ended.'));
+      select.addEventListener('change', () => {
+        const message = 'Changed the role of ' + u.email + ' to ' + select.value + '. Their sessions ended.';
+        if (select.value === 'admin' && u.role !== 'admin') promote(u, select, rowError, message);
+        else update(u, { role: select.value }, select, rowError, message);
+      });
       const roleField = el('div', { class: 'field' },
         el('label', { for: selectId }, 'Role'), select);
 
@@ -192,6 +195,59 @@
         'Reset the two-factor authentication of ' + u.email + '. They can set it up again under Account.');
     }
 
+    // promote makes u an admin after asking for the caller's own password
+    // in the promote dialog; Cancel puts the role back.
+    function promote(u, select, rowError, message) {
+      const dialog = $('#promote-dialog', root);
+      const form = $('#promote-form', root);
+      const input = $('#promote-password', root);
+      const errs = fieldErrors({ confirm_password: 'promote-password' });
+      $('#promote-title', root).textContent = 'Make ' + u.email + ' an admin';
+      input.value = '';
+      errs.clear();
+      let saved = false;
+      function close() {
+        form.removeEventListener('submit', onSubmit);
+        $('#promote-cancel', root).removeEventListener('click', close);
+        dialog.removeEventListener('close', onClose);
+        if (dialog.open) dialog.close();
+        input.value = '';
+        if (!saved) select.value = u.role;
+        if (select.isConnected) select.focus();
+      }
+      async function onSubmit(ev) {
+        ev.preventDefault();
+        errs.clear();
+        show(rowError, '');
+        P.busy(form, true, 'Saving…');
+        const r = await send(errorBox, 'PUT', userPath(u), { role: 'admin', confirm_password: input.value });
+        P.busy(form, false);
+        if (r && r.status === 200) {
+          saved = true;
+          close();
+          users = users.map((x) => (x.id === u.id ? r.data : x));
+          render();
+          done(message);
+          return;
+        }
+        const marked = r && errs.mark(r);
+        if (marked) {
+          marked.focus();
+          return;
+        }
+        close();
+        if (r) show(rowError, errorMessage(r));
+      }
+      // A close event still queued from the previous opening must not
+      // close this one: only a dialog that is really closed counts.
+      const onClose = () => { if (!dialog.open) close(); };
+      form.addEventListener('submit', onSubmit);
+      $('#promote-cancel', root).addEventListener('click', close);
+      dialog.addEventListener('close', onClose);
+      dialog.showModal();
+      input.focus();
+    }
+
     // resetPassword asks for a new password in the reset dialog.
     function resetPassword(u, rowError) {
       const dialog = $('#reset-dialog', root);
@@ -205,7 +261,7 @@
       function close() {
         form.removeEventListener('submit', onSubmit);
         $('#reset-cancel', root).removeEventListener('click', close);
-        dialog.removeEventListener('close', close);
+        dialog.removeEventListener('close', onClose);
         if (dialog.open) dialog.close();
         input.value = '';
         if (opener && opener.isConnected) opener.focus();
@@ -234,16 +290,24 @@
         close();
         show(rowError, errorMessage(r));
       }
+      const onClose = () => { if (!dialog.open) close(); };
       form.addEventListener('submit', onSubmit);
       $('#reset-cancel', root).addEventListener('click', close);
-      dialog.addEventListener('close', close);
+      dialog.addEventListener('close', onClose);
       dialog.showModal();
       input.focus();
     }
 
     // The create form.
     const form = $('#user-create-form', root);
-    const createErrs = fieldErrors({ email: 'user-email', password: 'user-password', role: 'user-role' });
+    const createErrs = fieldErrors({ email: 'user-email', password: 'user-password', role: 'user-role', confirm_password: 'user-confirm-password' });
+    const roleSelect = $('#user-role', root);
+    const confirmField = $('#user-confirm-field', root);
+    // Adding an admin asks for the caller's own password.
+    roleSelect.addEventListener('change', () => {
+      confirmField.hidden = roleSelect.value !== 'admin';
+      if (confirmField.hidden) $('#user-confirm-password', root).value = '';
+    });
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       createErrs.clear();
@@ -253,12 +317,14 @@
         password: $('#user-password', root).value,
         role: $('#user-role', root).value,
       };
+      if (body.role === 'admin') body.confirm_password = $('#user-confirm-password', root).value;
       P.busy(form, true, 'Adding…');
       const r = await send(errorBox, 'POST', '/api/users', body);
       P.busy(form, false);
       if (!r) return;
       if (r.status === 201) {
         form.reset();
+        confirmField.hidden = true;
         await reload();
         done('Added ' + r.data.email + ' as ' + r.data.role + '.');
         $('#user-email', root).focus();

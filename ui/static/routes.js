@@ -268,8 +268,13 @@
 
   const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-  // parseHeaders reads "Name: value" (set) and "-Name" (delete) lines.
-  function parseHeaders(text) {
+  // unchanged stands for a request header value the server keeps secret:
+  // the API shows such values as null, and takes null to keep them.
+  const unchanged = '(unchanged)';
+
+  // parseHeaders reads "Name: value" (set) and "-Name" (delete) lines;
+  // with secret, a value of "(unchanged)" keeps the stored one.
+  function parseHeaders(text, secret) {
     const ops = { set: {}, delete: [] };
     const errors = [];
     text.split('\n').forEach((raw, i) => {
@@ -292,7 +297,8 @@
         errors.push(where + '“' + name + '” is not a header name.');
         return;
       }
-      ops.set[name] = line.slice(colon + 1).trim();
+      const value = line.slice(colon + 1).trim();
+      ops.set[name] = secret && value === unchanged ? null : value;
     });
     const empty = Object.keys(ops.set).length === 0 && ops.delete.length === 0;
     if (!Object.keys(ops.set).length) delete ops.set;
@@ -303,7 +309,7 @@
   function formatHeaders(ops) {
     if (!ops) return '';
     const lines = [];
-    for (const [k, v] of Object.entries(ops.set || {})) lines.push(k + ': ' + v);
+    for (const [k, v] of Object.entries(ops.set || {})) lines.push(k + ': ' + (v === null ? unchanged : v));
     for (const k of ops.delete || []) lines.push('-' + k);
     return lines.join('\n');
   }
@@ -312,7 +318,7 @@
   const ids = [
     'name', 'hosts', 'kind', 'tls', 'enabled',
     'upstreams', 'lb-policy', 'hc-path', 'hc-interval', 'hc-timeout',
-    'upstream-skip-verify', 'upstream-server-name', 'strip-prefix',
+    'upstream-skip-verify', 'upstream-server-name', 'upstream-host', 'strip-prefix',
     'redirect-to', 'redirect-status', 'redirect-preserve',
     'static-status', 'static-content-type', 'static-body',
     'hsts', 'force-https', 'compress', 'access-allow', 'access-deny',
@@ -334,7 +340,7 @@
   // The Route fields the form edits. Other fields of a loaded route (ones
   // a newer server added) are sent back unchanged.
   const managedFields = [
-    'name', 'enabled', 'hosts', 'kind', 'tls', 'upstreams', 'load_balancing', 'upstream_tls',
+    'name', 'enabled', 'hosts', 'kind', 'tls', 'upstreams', 'upstream_host', 'load_balancing', 'upstream_tls',
     'redirect', 'static', 'headers', 'hsts', 'force_https', 'compress', 'strip_prefix', 'access', 'auth',
   ];
 
@@ -367,6 +373,7 @@
         if (checked('upstream-skip-verify')) r.upstream_tls.skip_verify = true;
         if (sn) r.upstream_tls.server_name = sn;
       }
+      if (val('upstream-host').trim()) r.upstream_host = val('upstream-host').trim();
       if (val('strip-prefix').trim()) r.strip_prefix = val('strip-prefix').trim();
     } else if (kind === 'redirect') {
       r.redirect = {
@@ -382,7 +389,7 @@
     }
     const headers = {};
     if (kind === 'proxy') {
-      const req = parseHeaders(val('req-headers')).ops;
+      const req = parseHeaders(val('req-headers'), true).ops;
       if (req) headers.request = req;
     }
     const resp = parseHeaders(val('resp-headers')).ops;
@@ -429,6 +436,7 @@
     input('hc-timeout').value = hc.timeout || '';
     input('upstream-skip-verify').checked = !!ut.skip_verify;
     input('upstream-server-name').value = ut.server_name || '';
+    input('upstream-host').value = r.upstream_host || '';
     input('strip-prefix').value = r.strip_prefix || '';
     input('redirect-to').value = rd.to || '';
     input('redirect-status').value = String(rd.status || 308);
@@ -573,9 +581,29 @@
       if (roles.length && !checked('auth-login')) return 'Roles apply only with “Require a dashboard login” checked.';
       return '';
     },
-    'req-headers': () => (val('kind') === 'proxy' ? parseHeaders(val('req-headers')).errors[0] || '' : ''),
+    'req-headers': () => (val('kind') === 'proxy' ? parseHeaders(val('req-headers'), true).errors[0] || checkRequestHeaders() : ''),
+    'upstream-host': () => {
+      const h = val('upstream-host').trim();
+      if (val('kind') !== 'proxy' || !h) return '';
+      if (!/^[a-z0-9_.-]+(:\d{1,5})?$/i.test(h) || h.startsWith('*')) return 'Enter a host name, optionally with a port, e.g. nas.lan or nas.lan:8443.';
+      return '';
+    },
     'resp-headers': () => parseHeaders(val('resp-headers')).errors[0] || '',
   };
+
+  // checkRequestHeaders refuses what the server refuses: Host (the
+  // upstream_host field sets it) and the hop-by-hop headers.
+  function checkRequestHeaders() {
+    const ops = parseHeaders(val('req-headers'), true).ops || {};
+    for (const name of Object.keys(ops.set || {}).concat(ops.delete || [])) {
+      const n = name.toLowerCase();
+      if (n === 'host') return 'Set the Host header with “Host header to the upstream” above.';
+      if (['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length'].includes(n) || n.startsWith('proxy-')) {
+        return '“' + name + '” is a hop-by-hop header, which routes cannot change.';
+      }
+    }
+    return '';
+  }
 
   function checkDuration(name, final) {
     if (val('kind') !== 'proxy') return '';
@@ -623,6 +651,7 @@
       'upstream_tls': 'upstream-skip-verify',
       'upstream_tls.skip_verify': 'upstream-skip-verify',
       'upstream_tls.server_name': 'upstream-server-name',
+      'upstream_host': 'upstream-host',
       'strip_prefix': 'strip-prefix',
       'redirect': 'redirect-to',
       'redirect.to': 'redirect-to',
