@@ -67,14 +67,6 @@ func (d *Dashboard) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// pages are the dashboard paths that serve the single-page shell.
-var pages = map[string]bool{
-	"/": true, "/login": true, "/setup": true, "/diagnostics": true,
-	"/routes": true, "/routes/new": true, "/routes/edit": true,
-	"/users": true, "/account": true, "/keys": true,
-	"/audit": true,
-}
-
 // contentSecurityPolicy allows nothing but the dashboard's own files.
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -99,7 +91,7 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 		return nil
 	}
 	switch {
-	case pages[r.URL.Path]:
+	case ui.IsPage(r.URL.Path):
 		h.Set("Cache-Control", "no-store")
 		http.ServeFileFS(w, r, ui.FS, "static/index.html")
 		return nil

@@ -1,0 +1,151 @@
+// ProxyOS dashboard: the login page, with the two-factor step and the
+// warning on plain HTTP.
+
+import { api, errorMessage, networkError } from './api.js';
+import { $, busy, mount, rendered, show, template, wirePasswordReveal } from './dom.js';
+
+// reasonMessages explain, in words, why the login page was shown. The
+// reason comes from the URL, so only known reasons are shown.
+const reasonMessages = {
+  no_cookie: 'Log in to continue.',
+  malformed: 'Your session cookie was not recognised. Please log in again.',
+  unknown_key: 'The server\'s secret changed (unknown_key), so your previous session is no longer valid. Please log in again.',
+  bad_signature: 'Your session cookie failed verification (bad_signature). Please log in again.',
+  expired: 'Your session expired. Please log in again.',
+  idle_timeout: 'Your session ended after a period of inactivity. Please log in again.',
+  revoked: 'You were logged out. Log in again to continue.',
+  user_disabled: 'Your account is disabled. Ask an administrator to enable it.',
+  other_host: 'Your session belongs to another site. Please log in again.',
+};
+
+export default async function loginPage(page) {
+  const params = new URLSearchParams(location.search);
+  const returnTo = params.get('return') || '';
+  const reason = params.get('reason') || '';
+
+  // Already logged in? Go where the gate sent us, or to the overview.
+  // The return URL is only ever followed after the server has checked
+  // it: it answers the safe form, or a one-time handoff to a managed
+  // host on another domain, as "redirect".
+  let session;
+  try {
+    session = await api('GET', '/api/auth/session');
+    if (session.status === 200 && returnTo) {
+      const h = await api('POST', '/api/auth/handoff', { return_to: returnTo, state: params.get('state') || '' });
+      if (h.status === 200 && h.data && h.data.redirect) {
+        location.replace(h.data.redirect);
+        return;
+      }
+    }
+  } catch (_) {
+    session = null;
+  }
+  if (session && session.status === 200) {
+    location.replace('/');
+    return;
+  }
+
+  mount(template(page.template));
+  const form = $('#login-form');
+  const errorBox = $('#login-error');
+  wirePasswordReveal(form);
+
+  if (reason) {
+    show($('#login-reason'), reasonMessages[reason] || 'Please log in again.');
+  }
+
+  if (location.protocol === 'http:') {
+    const warning = $('#http-warning');
+    warning.hidden = false;
+    try {
+      const diag = await api('GET', '/api/auth/diagnose');
+      const canonical = diag.status === 200 ? diag.data.canonical_url || '' : '';
+      if (canonical.startsWith('https://')) {
+        const target = new URL(location.pathname + location.search, canonical);
+        if (target.protocol === 'https:') {
+          const wrap = $('.http-warning-link', warning);
+          const a = $('a', wrap);
+          a.href = target.href;
+          a.textContent = target.origin;
+          wrap.hidden = false;
+        }
+      }
+    } catch (_) {
+      // The warning stands without the link.
+    }
+  }
+
+  // The second step: when the account has two-factor authentication,
+  // the server answers totp_required and the code field appears below
+  // the password, which stays filled in.
+  const totpField = $('#login-totp-field');
+  const totpInput = $('#login-totp');
+
+  function askForCode(msg) {
+    totpField.hidden = false;
+    if (msg) totpInput.setAttribute('aria-invalid', 'true');
+    else totpInput.removeAttribute('aria-invalid');
+    show(errorBox, msg);
+    totpInput.focus();
+    totpInput.select();
+  }
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    show(errorBox, '');
+    const email = $('#login-email').value.trim();
+    const password = $('#login-password').value;
+    if (!email || !password) {
+      show(errorBox, 'Enter your email and password.');
+      (email ? $('#login-password') : $('#login-email')).focus();
+      return;
+    }
+    const body = { email: email, password: password, return_to: returnTo, state: params.get('state') || '' };
+    const code = totpField.hidden ? '' : totpInput.value.replace(/\s+/g, '');
+    if (!totpField.hidden) {
+      if (!code) {
+        askForCode('Enter the code from your authenticator app or a recovery code.');
+        return;
+      }
+      body.totp = code;
+    }
+    busy(form, true, 'Logging in…');
+    let res;
+    try {
+      res = await api('POST', '/api/auth/login', body);
+    } catch (err) {
+      busy(form, false);
+      show(errorBox, networkError(err));
+      errorBox.focus();
+      return;
+    }
+    if (res.status === 200) {
+      location.assign(res.data.redirect || '/');
+      return;
+    }
+    busy(form, false);
+    if (res.status === 401 && res.data.reason === 'totp_required') {
+      askForCode(code ? 'Enter the code from your authenticator app or a recovery code.' : '');
+      return;
+    }
+    if (res.status === 401 && res.data.reason === 'totp_invalid') {
+      totpInput.value = '';
+      askForCode('That code is wrong or was already used. Wait for the app to show the next code, or use a recovery code you have not used yet.');
+      return;
+    }
+    if (res.status === 401) {
+      show(errorBox, 'Invalid email or password.');
+      totpField.hidden = true;
+      totpInput.value = '';
+      const pw = $('#login-password');
+      pw.value = '';
+      pw.focus();
+      return;
+    }
+    show(errorBox, errorMessage(res));
+    errorBox.focus();
+  });
+
+  $('#login-email').focus();
+  rendered('login', 'Log in');
+}
