@@ -198,8 +198,9 @@ func acsWantLogin(t testing.TB, base, email, password, code string, status int, 
 
 // acsRace sends n identical logins with a second factor at once and
 // returns the session cookies they got, failing on any answer but 200 or
-// 401 totp_invalid.
-func acsRace(t testing.TB, base, email, password, code string, n int) []string {
+// 401 totp_invalid. The logins come from client; each refused one counts
+// against the account from the client's address.
+func acsRace(t testing.TB, client *http.Client, base, email, password, code string, n int) []string {
 	t.Helper()
 	b, _ := json.Marshal(map[string]string{"email": email, "password": password, "totp": code})
 	type result struct {
@@ -220,7 +221,7 @@ func acsRace(t testing.TB, base, email, password, code string, n int) []string {
 			}
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Origin", base)
-			resp, err := plainHTTP.Do(req)
+			resp, err := client.Do(req)
 			if err != nil {
 				results <- result{err: err}
 				return
@@ -422,15 +423,11 @@ func acsUser(t testing.TB, inst *instance, base, email, role string) (*client, s
 // of it left (see the subtests for the attacks each prevents).
 func TestAccountSecurity(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", ""))
-	inst.Start()
-	base := fmt.Sprintf("http://localhost:%d", dash)
 	const adminEmail = "admin@example.com"
-	admin := newClient(t, base)
+	e := startDashboard(t, dashAdmin(adminEmail, acsPassword))
+	inst, base, admin := e.inst, e.Base, e.admin
 	secrets := acsSecrets{}
-	secrets.add("session cookie", admin.Setup(inst, adminEmail, acsPassword))
+	secrets.add("session cookie", e.adminCk)
 	secrets.add("password", acsPassword)
 
 	// Prevents TOTP code replay, recovery-code reuse and brute force of
@@ -460,7 +457,7 @@ func TestAccountSecurity(t *testing.T) {
 		acsWantLogin(t, base, email, acsPassword, totpAt(t, st.secret, confirmStep), http.StatusUnauthorized, "totp_invalid")
 
 		// A recovery code sent several times at once still works once.
-		cks := acsRace(t, base, email, acsPassword, st.codes[0], 3)
+		cks := acsRace(t, plainHTTP, base, email, acsPassword, st.codes[0], 3)
 		if len(cks) != 1 {
 			t.Fatalf("3 parallel logins with one recovery code: %d got a session, want exactly 1", len(cks))
 		}
@@ -707,16 +704,10 @@ func TestSealedSecretRotation(t *testing.T) {
 	t.Parallel()
 	const secretA, secretB = "acs-rotation-secret-A-5c1e9b7d2f", "acs-rotation-secret-B-8a4d0c6e3b"
 	const email = "admin@example.com"
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	base := fmt.Sprintf("http://localhost:%d", dash)
-	config := func(proxyos string) { inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", proxyos)) }
 	const resealed = "re-sealed stored secrets with the current key"
 
-	config("secret " + secretA)
-	inst.Start()
-	admin := newClient(t, base)
-	cookieA := admin.Setup(inst, email, acsPassword)
+	e := startDashboard(t, dashAdmin(email, acsPassword), dashProxyos("secret "+secretA))
+	inst, base, admin, cookieA := e.inst, e.Base, e.admin, e.adminCk
 	st := acsEnrol(t, admin, email)
 	key, _ := acsMustKey(t, admin, "rotation", "", "routes:read")
 	acsWantBearer(t, base, http.MethodGet, "/api/routes", key, nil, http.StatusOK, "")
@@ -724,7 +715,7 @@ func TestSealedSecretRotation(t *testing.T) {
 		t.Fatalf("re-sealing logged with nothing to re-seal")
 	}
 
-	config("secret " + secretB + "\n\t\tprevious_secrets " + secretA)
+	e.reconfigure("secret "+secretB, "previous_secrets "+secretA)
 	inst.Restart()
 	eventually(t, 10*time.Second, 100*time.Millisecond, func() (bool, string) {
 		return strings.Contains(inst.Log(), resealed), "the log never says " + resealed
@@ -735,7 +726,7 @@ func TestSealedSecretRotation(t *testing.T) {
 	acsWantBearer(t, base, http.MethodGet, "/api/routes", key, nil, http.StatusOK, "")
 	wantSession(t, base, cookieA, "")
 
-	config("secret " + secretB)
+	e.reconfigure("secret " + secretB)
 	inst.Restart()
 	acsWantBearer(t, base, http.MethodGet, "/api/routes", key, nil, http.StatusOK, "")
 	wantSession(t, base, cookieA, "unknown_key")
@@ -792,18 +783,14 @@ func mustURL(t testing.TB, s string) *url.URL {
 func TestAccountSecurityPostgres(t *testing.T) {
 	t.Parallel()
 	dsn := postgresDatabase(t)
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", "database postgres "+dsn+"\n\t\tsecret acs-postgres-secret-2d7f4a9c1e"))
-	inst.Start()
+	e := startDashboard(t, dashAdmin("admin@example.com", acsPassword), dashProxyos("database postgres "+dsn, "secret acs-postgres-secret-2d7f4a9c1e"))
+	inst, base, admin := e.inst, e.Base, e.admin
 	if !strings.Contains(inst.Log(), `"database":"postgres"`) {
 		t.Fatalf("proxyos does not report the postgres store at start-up")
 	}
-	base := fmt.Sprintf("http://localhost:%d", dash)
-	admin := newClient(t, base)
 	secrets := acsSecrets{}
 	secrets.add("password", acsPassword)
-	secrets.add("session cookie", admin.Setup(inst, "admin@example.com", acsPassword))
+	secrets.add("session cookie", e.adminCk)
 
 	const email = "pg@example.com"
 	c, ck := acsUser(t, inst, base, email, "operator")
@@ -812,13 +799,18 @@ func TestAccountSecurityPostgres(t *testing.T) {
 	secrets.addTOTP(email, st)
 	acsWantLogin(t, base, email, acsPassword, "", http.StatusUnauthorized, "totp_required")
 	code := st.nextCode(t)
-	cks := acsRace(t, base, email, acsPassword, code, 3)
+	cks := acsRace(t, plainHTTP, base, email, acsPassword, code, 3)
 	if len(cks) != 1 {
 		t.Fatalf("3 parallel logins with one fresh code: %d got a session, want exactly 1", len(cks))
 	}
 	secrets.add("session cookie", cks...)
 	acsWantLogin(t, base, email, acsPassword, code, http.StatusUnauthorized, "totp_invalid")
-	cks = acsRace(t, base, email, acsPassword, st.codes[0], 3)
+	// The first race and the replay leave up to 3 refusals counted from
+	// 127.0.0.1 (whether the successful login clears the count before or
+	// after the two losers are counted is a matter of timing); 3 more
+	// could reach the limit of the account from one network, which this
+	// test is not about. The second race comes from another address.
+	cks = acsRace(t, hostClient(t, "127.0.0.2"), base, email, acsPassword, st.codes[0], 3)
 	if len(cks) != 1 {
 		t.Fatalf("3 parallel logins with one recovery code: %d got a session, want exactly 1", len(cks))
 	}

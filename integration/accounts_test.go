@@ -39,28 +39,14 @@ func acctWant(t testing.TB, what string, resp *http.Response, raw []byte, status
 	}
 }
 
-// acctStart runs Caddy with a dashboard and a proxyos_auth site, sets up
-// the first admin and returns the dashboard and app base URLs and the
-// admin's cookie.
-func acctStart(t *testing.T) (inst *instance, base, appBase, adminCookie string) {
-	t.Helper()
-	inst = newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", ""))
-	inst.Start()
-	base = fmt.Sprintf("http://localhost:%d", dash)
-	appBase = fmt.Sprintf("http://localhost:%d", app)
-	adminCookie = newClient(t, base).Setup(inst, "admin@example.com", "admin password")
-	return inst, base, appBase, adminCookie
-}
-
 // TestUsersAPIAdminCRUD creates, reads, changes and deletes a user through
 // the dashboard API as an admin, and prevents privilege escalation:
 // operators and viewers get 403 on every users endpoint, and nothing
 // changes.
 func TestUsersAPIAdminCRUD(t *testing.T) {
 	t.Parallel()
-	_, base, appBase, admin := acctStart(t)
+	e := startDashboard(t)
+	base, appBase, admin := e.Base, e.AppBase, e.adminCk
 
 	resp, raw := acctSend(t, base, admin, http.MethodPost, "/api/users", map[string]string{"email": "Ops@Example.com", "password": "ops password", "role": "operator"})
 	acctWant(t, "create", resp, raw, http.StatusCreated)
@@ -153,7 +139,8 @@ func TestUsersAPIAdminCRUD(t *testing.T) {
 // other at the same moment.
 func TestUsersAPILastAdmin(t *testing.T) {
 	t.Parallel()
-	inst, base, _, admin := acctStart(t)
+	e := startDashboard(t)
+	inst, base, admin := e.inst, e.Base, e.adminCk
 	_, raw := acctGet(t, base, admin, "/api/auth/session")
 	adminID, _ := decode(t, raw)["user"].(map[string]any)["id"].(string)
 	var resp *http.Response
@@ -245,7 +232,8 @@ func TestUsersAPILastAdmin(t *testing.T) {
 // 404 like an unknown id, and the session stays valid.
 func TestSessionsAPIRevocation(t *testing.T) {
 	t.Parallel()
-	inst, base, appBase, admin := acctStart(t)
+	e := startDashboard(t)
+	inst, base, appBase, admin := e.inst, e.Base, e.AppBase, e.adminCk
 	inst.CreateUser("ada@example.com", "ada password", "viewer")
 	bobID := inst.CreateUser("bob@example.com", "bob password", "operator")
 
@@ -340,7 +328,8 @@ func TestSessionsAPIRevocation(t *testing.T) {
 // and keeps this one.
 func TestAccountPasswordChange(t *testing.T) {
 	t.Parallel()
-	inst, base, appBase, _ := acctStart(t)
+	e := startDashboard(t)
+	inst, base, appBase := e.inst, e.Base, e.AppBase
 	inst.CreateUser("ada@example.com", "ada password", "viewer")
 	_, here := newClient(t, base).Login("ada@example.com", "ada password")
 	_, elsewhere := newClient(t, base).Login("ada@example.com", "ada password")

@@ -69,8 +69,11 @@ func bacUserRow(t testing.TB, b *browserTab, email string) string {
 }
 
 // TestBrowserAccounts walks an admin through the account pages in
-// Chromium: creating an operator in the users page's form, disabling it
-// (its session ends with reason user_disabled), the account page's
+// Chromium: creating an operator in the users page's form, resetting its
+// password in the dialog (a refused password keeps the dialog open with
+// the server's message; a good one ends the operator's sessions),
+// disabling it (its session ends with reason user_disabled), making it an
+// admin with the admin's own password, the account page's
 // sessions list with this browser's session marked current and another
 // session revoked with its button, the audit log listing the login and
 // the user creation, and the three pages at phone width. Every page runs
@@ -78,11 +81,8 @@ func bacUserRow(t testing.TB, b *browserTab, email string) string {
 // the test.
 func TestBrowserAccounts(t *testing.T) {
 	browserExecPath(t) // fail before starting Caddy
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", ""))
-	inst.Start()
-	base := fmt.Sprintf("http://localhost:%d", dash)
+	e := startDashboard(t, dashNoAdmin())
+	inst, base := e.inst, e.Base
 	const (
 		email      = "accounts-admin@example.com"
 		opEmail    = "operator-one@example.com"
@@ -148,6 +148,40 @@ func TestBrowserAccounts(t *testing.T) {
 			wantSession(t, base, cookie, "")
 			opCookie = cookie
 		}},
+		{"reset the operator's password in the dialog", func(t *testing.T) {
+			const newPassword = "operator password 2"
+			row := fmt.Sprintf(`#users-list li[data-user-id=%q]`, opID)
+			b.click(t, row+" button.user-reset")
+			b.do(t, "waiting for the password field", chromedp.WaitVisible(chromedp.CSS("#confirm-password")))
+			if got := b.text(t, "#confirm-title"); !strings.Contains(got, opEmail) {
+				t.Errorf("#confirm-title = %q, want it to name %s", got, opEmail)
+			}
+			if got := browserEval[string](t, b, `document.querySelector("#confirm-password").autocomplete`); got != "new-password" {
+				t.Errorf("the dialog's password field has autocomplete %q, want new-password", got)
+			}
+			b.fill(t, "#confirm-password", "short")
+			b.click(t, "#confirm-yes")
+			b.waitJS(t, "the password error", `!document.querySelector("#confirm-password-error").hidden`)
+			if got := b.assertVisible(t, "#confirm-password-error"); !strings.Contains(got, "8") {
+				t.Errorf("#confirm-password-error = %q, want it to ask for at least 8 characters", got)
+			}
+			if open := browserEval[bool](t, b, `document.querySelector("#confirm-dialog").open`); !open {
+				t.Fatal("the dialog closed after the server refused the password")
+			}
+			wantSession(t, base, opCookie, "")
+			b.fill(t, "#confirm-password", newPassword)
+			b.click(t, "#confirm-yes")
+			b.waitJS(t, "the dialog to close with a notice", `!document.querySelector("#confirm-dialog").open && !document.querySelector("#users-notice").hidden`)
+			if got := b.assertVisible(t, "#users-notice"); !strings.Contains(got, "new password for "+opEmail) {
+				t.Errorf("#users-notice = %q, want it to name %s", got, opEmail)
+			}
+			wantSession(t, base, opCookie, "revoked")
+			if status, _, _ := bsecLogin(t, base, opEmail, opPassword, ""); status != http.StatusUnauthorized {
+				t.Errorf("login with the old password after the reset: %d, want 401", status)
+			}
+			_, opCookie = newClient(t, base).Login(opEmail, newPassword)
+			wantSession(t, base, opCookie, "")
+		}},
 		{"disable the operator with the toggle", func(t *testing.T) {
 			row := fmt.Sprintf(`#users-list li[data-user-id=%q]`, opID)
 			if got := b.text(t, row+" button.user-toggle"); got != "Disable" {
@@ -180,28 +214,28 @@ func TestBrowserAccounts(t *testing.T) {
 				return ""
 			}
 			brtSelect(t, b, row+" select.user-role-select", "admin")
-			b.assertVisible(t, "#promote-dialog")
-			b.click(t, "#promote-cancel")
-			b.waitJS(t, "the role select back at operator", fmt.Sprintf(`document.querySelector(%q).value === "operator" && !document.querySelector("#promote-dialog").open`,
+			b.assertVisible(t, "#confirm-dialog")
+			b.click(t, "#confirm-no")
+			b.waitJS(t, "the role select back at operator", fmt.Sprintf(`document.querySelector(%q).value === "operator" && !document.querySelector("#confirm-dialog").open`,
 				row+" select.user-role-select"))
 			if got := role(); got != "operator" {
 				t.Fatalf("role after Cancel: %q, want operator", got)
 			}
 			brtSelect(t, b, row+" select.user-role-select", "admin")
-			b.fill(t, "#promote-password", "not my password")
-			b.click(t, "#promote-submit")
-			b.waitJS(t, "the password error", `!document.querySelector("#promote-password-error").hidden`)
-			if got := b.assertVisible(t, "#promote-password-error"); !strings.Contains(got, "password") {
-				t.Errorf("#promote-password-error = %q, want it to say the password is wrong", got)
+			b.fill(t, "#confirm-password", "not my password")
+			b.click(t, "#confirm-yes")
+			b.waitJS(t, "the password error", `!document.querySelector("#confirm-password-error").hidden`)
+			if got := b.assertVisible(t, "#confirm-password-error"); !strings.Contains(got, "password") {
+				t.Errorf("#confirm-password-error = %q, want it to say the password is wrong", got)
 			}
 			if got := role(); got != "operator" {
 				t.Fatalf("role after a wrong password: %q, want operator", got)
 			}
-			b.fill(t, "#promote-password", browserPassword)
-			b.click(t, "#promote-submit")
+			b.fill(t, "#confirm-password", browserPassword)
+			b.click(t, "#confirm-yes")
 			b.waitJS(t, "the operator shown as admin", fmt.Sprintf(`(() => {
 				const li = document.querySelector(%q);
-				return li && li.querySelector(".role-admin") && !document.querySelector("#promote-dialog").open;
+				return li && li.querySelector(".role-admin") && !document.querySelector("#confirm-dialog").open;
 			})()`, row))
 			if got := role(); got != "admin" {
 				t.Fatalf("role after the right password: %q, want admin", got)

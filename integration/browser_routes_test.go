@@ -165,15 +165,16 @@ func brtIdle(t testing.TB, b *browserTab) {
 // at once, editing it, the server's validation messages next to the
 // fields (with nothing stored or changed live), rolling back from the
 // history, a static maintenance page created and deleted through the
-// confirmation dialog, the search box, and the pages at phone width. Every
+// confirmation dialog (whose Cancel does not close the next question),
+// the search box, and the pages at phone width. Every
 // page runs under the dashboard's CSP: a violation or an uncaught
 // exception fails the test. None of it reloads Caddy's config.
 func TestBrowserRoutes(t *testing.T) {
 	browserExecPath(t) // fail before starting Caddy
 	inst := newInstance(t)
-	routesPort, dash := freePort(t), freePort(t)
-	inst.WriteConfig(brtCaddyfile(inst.Admin, routesPort, dash))
+	inst.Configure(func() string { return brtCaddyfile(inst.Admin, inst.Port("routes"), inst.Port("dash")) })
 	inst.Start()
+	routesPort, dash := inst.Port("routes"), inst.Port("dash")
 	dashURL := fmt.Sprintf("http://localhost:%d", dash)
 	upA, upB := brtUpstream(t, "upstream A"), brtUpstream(t, "upstream B")
 	const (
@@ -384,8 +385,21 @@ func TestBrowserRoutes(t *testing.T) {
 			b.do(t, "waiting for the dialog to close", chromedp.WaitNotVisible(chromedp.CSS("#confirm-dialog")))
 			brtServes(t, routesPort, maintHost, http.StatusServiceUnavailable, maintBody)
 
+			// The close event of an answer comes after the answer: it must
+			// not close the next question. Cancel and Delete again in one
+			// go, as a quick double click would, and look at the dialog
+			// once that close event has been handled.
 			b.click(t, row+" button.route-delete")
 			b.do(t, "waiting for the dialog", chromedp.WaitVisible(chromedp.CSS("#confirm-dialog")))
+			open := browserRun(t, b, "cancelling and asking again", chromedp.Evaluate[bool](fmt.Sprintf(`new Promise((resolve) => {
+				const dialog = document.querySelector("#confirm-dialog");
+				dialog.addEventListener("close", () => setTimeout(() => resolve(dialog.open), 0), {once: true});
+				document.querySelector("#confirm-no").click();
+				document.querySelector(%q).click();
+			})`, row+" button.route-delete"), chromedp.EvalAwaitPromise))
+			if !open {
+				t.Fatal("the close event of the Cancel closed the next question")
+			}
 			b.shot(t, "confirm")
 			b.click(t, "#confirm-yes")
 			b.do(t, "waiting for the row to go", chromedp.WaitNotPresent(chromedp.CSS(row)))

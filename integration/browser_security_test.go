@@ -205,11 +205,8 @@ type bsecAuditRow struct {
 // exception fails the test.
 func TestBrowserSecurity(t *testing.T) {
 	browserExecPath(t) // fail before starting Caddy
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", ""))
-	inst.Start()
-	base := fmt.Sprintf("http://localhost:%d", dash)
+	e := startDashboard(t, dashNoAdmin())
+	inst, base := e.inst, e.Base
 	const (
 		email   = "security-admin@example.com"
 		keyName = "ci read-only"

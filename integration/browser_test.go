@@ -451,12 +451,8 @@ func (b *browserTab) runSteps(t *testing.T, steps []browserStep) {
 // or an uncaught exception fails the test.
 func TestBrowserLoginFlow(t *testing.T) {
 	browserExecPath(t) // fail before starting Caddy
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", ""))
-	inst.Start()
-	dashURL := fmt.Sprintf("http://localhost:%d", dash)
-	appURL := fmt.Sprintf("http://localhost:%d/hello?x=1", app)
+	e := startDashboard(t, dashNoAdmin())
+	inst, dashURL, appURL := e.inst, e.Base, e.AppBase+"/hello?x=1"
 	const email = "admin@example.com"
 	identity := "email=" + email + " role=admin"
 
@@ -650,11 +646,8 @@ func TestBrowserLoginFlow(t *testing.T) {
 // wide phone screen without horizontal scrolling.
 func TestBrowserMobileWidth(t *testing.T) {
 	browserExecPath(t) // fail before starting Caddy
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", ""))
-	inst.Start()
-	dashURL := fmt.Sprintf("http://localhost:%d", dash)
+	e := startDashboard(t, dashNoAdmin())
+	inst, dashURL := e.inst, e.Base
 	const email = "phone-admin-with-a-long-address@example.com"
 
 	b := newBrowserTab(t)

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"fmt"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -14,11 +13,8 @@ import (
 // both through the local admin API.
 func TestCLIUserRecovery(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", ""))
-	inst.Start()
-	base := fmt.Sprintf("http://localhost:%d", dash)
+	e := startDashboard(t, dashNoAdmin())
+	inst, base := e.inst, e.Base
 
 	cli := func(stdin string, args ...string) string {
 		t.Helper()

@@ -57,9 +57,11 @@ func TestConfigErrors(t *testing.T) {
 			t.Parallel()
 			inst := newInstance(t)
 			inst.Env = tt.env
-			inst.WriteConfig(testCaddyfile(inst.Admin, "", tt.proxyos,
-				fmt.Sprintf("http://localhost:%d {\n\tproxyos_dashboard\n}", freePort(t)),
-				fmt.Sprintf("http://localhost:%d {\n\tproxyos_auth {\n\t\t%s\n\t}\n\trespond ok\n}", freePort(t), tt.auth)))
+			inst.Configure(func() string {
+				return testCaddyfile(inst.Admin, "", tt.proxyos,
+					fmt.Sprintf("http://localhost:%d {\n\tproxyos_dashboard\n}", inst.Port("dash")),
+					fmt.Sprintf("http://localhost:%d {\n\tproxyos_auth {\n\t\t%s\n\t}\n\trespond ok\n}", inst.Port("app"), tt.auth))
+			})
 			if err := inst.TryStart(); err == nil {
 				t.Fatalf("caddy started; want an error containing %q", tt.want)
 			}

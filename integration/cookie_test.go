@@ -32,16 +32,19 @@ func cookieAttrs(line string) map[string]string {
 func TestCookieAttributes(t *testing.T) {
 	t.Parallel()
 	inst := newInstance(t)
-	dash, tlsPort, app := freePort(t), freePort(t), freePort(t)
 	const trustedPeer = "127.0.0.2" // Caddy listens on 127.0.0.1
-	inst.WriteConfig(testCaddyfile(inst.Admin,
-		"auto_https disable_redirects\n\tservers {\n\t\ttrusted_proxies static "+trustedPeer+"/32\n\t}",
-		fmt.Sprintf("url http://dash.proxyos.test:%d\n\t\tcookie_domain proxyos.test\n\t\tsession_ttl 12h", dash),
-		fmt.Sprintf("http://dash.proxyos.test:%[1]d, http://localhost:%[1]d {\n\tproxyos_dashboard\n}", dash),
-		fmt.Sprintf("https://localhost:%d {\n\ttls internal\n\tproxyos_dashboard\n}", tlsPort),
-		fmt.Sprintf("http://app.proxyos.test:%d {\n\tproxyos_auth\n\trespond \"hello {http.auth.user.email}\"\n}", app),
-	))
+	inst.Configure(func() string {
+		dash, tlsPort, app := inst.Port("dash"), inst.Port("tls"), inst.Port("app")
+		return testCaddyfile(inst.Admin,
+			"auto_https disable_redirects\n\tservers {\n\t\ttrusted_proxies static "+trustedPeer+"/32\n\t}",
+			fmt.Sprintf("url http://dash.proxyos.test:%d\n\t\tcookie_domain proxyos.test\n\t\tsession_ttl 12h", dash),
+			fmt.Sprintf("http://dash.proxyos.test:%[1]d, http://localhost:%[1]d {\n\tproxyos_dashboard\n}", dash),
+			fmt.Sprintf("https://localhost:%d {\n\ttls internal\n\tproxyos_dashboard\n}", tlsPort),
+			fmt.Sprintf("http://app.proxyos.test:%d {\n\tproxyos_auth\n\trespond \"hello {http.auth.user.email}\"\n}", app),
+		)
+	})
 	inst.Start()
+	dash, tlsPort, app := inst.Port("dash"), inst.Port("tls"), inst.Port("app")
 	inst.CreateUser("admin@example.com", "admin password", "admin")
 	// Caddy obtains the internal certificate in the background after
 	// start-up; a busy machine can take a moment.
@@ -208,15 +211,18 @@ func hasKey(m map[string]string, k string) bool {
 func TestCookieTossingIgnored(t *testing.T) {
 	t.Parallel()
 	inst := newInstance(t)
-	port := freePort(t)
-	dash := fmt.Sprintf("https://dash.proxyos.test:%d", port)
-	inst.WriteConfig(testCaddyfile(inst.Admin, "auto_https disable_redirects", "url "+dash,
-		fmt.Sprintf("https://dash.proxyos.test:%d {\n\ttls internal\n\tproxyos_dashboard\n}", port),
-		// the sibling: plants the session value it is given for the parent domain
-		fmt.Sprintf("https://evil.proxyos.test:%d {\n\ttls internal\n\theader Set-Cookie \"%s={query.v}; Domain=proxyos.test; Path={query.path}; Secure; HttpOnly\"\n\trespond \"planted\"\n}",
-			port, sessionCookieName),
-	))
+	inst.Configure(func() string {
+		port := inst.Port("https")
+		return testCaddyfile(inst.Admin, "auto_https disable_redirects", fmt.Sprintf("url https://dash.proxyos.test:%d", port),
+			fmt.Sprintf("https://dash.proxyos.test:%d {\n\ttls internal\n\tproxyos_dashboard\n}", port),
+			// the sibling: plants the session value it is given for the parent domain
+			fmt.Sprintf("https://evil.proxyos.test:%d {\n\ttls internal\n\theader Set-Cookie \"%s={query.v}; Domain=proxyos.test; Path={query.path}; Secure; HttpOnly\"\n\trespond \"planted\"\n}",
+				port, sessionCookieName),
+		)
+	})
 	inst.Start()
+	port := inst.Port("https")
+	dash := fmt.Sprintf("https://dash.proxyos.test:%d", port)
 	inst.CreateUser("victim@example.com", "victim password", "admin")
 	inst.CreateUser("attacker@example.com", "attacker password", "viewer")
 	probe := hostClient(t, "")

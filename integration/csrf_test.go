@@ -14,11 +14,8 @@ import (
 // change nothing: no setup, no login cookie, no logout.
 func TestCSRF(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash := freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, freePort(t), "", ""))
-	inst.Start()
-	base := fmt.Sprintf("http://localhost:%d", dash)
+	e := startDashboard(t, dashNoAdmin())
+	inst, base := e.inst, e.Base
 	c := newClient(t, base)
 
 	const json = "application/json"

@@ -14,11 +14,13 @@ func TestDiagnose(t *testing.T) {
 	t.Parallel()
 	const secret = "diagnose-secret-0f3a9c2b7e5d"
 	inst := newInstance(t)
-	dash := freePort(t)
-	inst.WriteConfig(testCaddyfile(inst.Admin, "",
-		fmt.Sprintf("url http://localhost:%d\n\t\tsecret %s", dash, secret),
-		fmt.Sprintf("http://localhost:%[1]d, http://127.0.0.1:%[1]d {\n\tproxyos_dashboard\n}", dash)))
+	inst.Configure(func() string {
+		return testCaddyfile(inst.Admin, "",
+			fmt.Sprintf("url http://localhost:%d\n\t\tsecret %s", inst.Port("dash"), secret),
+			fmt.Sprintf("http://localhost:%[1]d, http://127.0.0.1:%[1]d {\n\tproxyos_dashboard\n}", inst.Port("dash")))
+	})
 	inst.Start()
+	dash := inst.Port("dash")
 	canonical := fmt.Sprintf("http://localhost:%d", dash)
 	byIP := fmt.Sprintf("http://127.0.0.1:%d", dash)
 	rec := &recorder{base: http.DefaultTransport}

@@ -20,13 +20,8 @@ import (
 // the refusals.
 func TestRefusedAttemptsStoreNothing(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash := freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, freePort(t), "", ""))
-	inst.Start()
-	base := fmt.Sprintf("http://localhost:%d", dash)
-	admin := newClient(t, base)
-	admin.Setup(inst, "admin@example.com", "admin password")
+	e := startDashboard(t)
+	inst, base, admin := e.inst, e.Base, e.admin
 
 	// 20 failures lock the client's address.
 	for i := range 20 {

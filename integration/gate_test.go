@@ -78,6 +78,18 @@ func gateConfig(admin string, dash, app, admins, staff int, upstreamAddr string)
 	)
 }
 
+// startGate starts Caddy with gateConfig on ports the harness picks, named
+// dash, app, admins and staff.
+func startGate(t testing.TB, upstreamAddr string) *instance {
+	t.Helper()
+	inst := newInstance(t)
+	inst.Configure(func() string {
+		return gateConfig(inst.Admin, inst.Port("dash"), inst.Port("app"), inst.Port("admins"), inst.Port("staff"), upstreamAddr)
+	})
+	inst.Start()
+	return inst
+}
+
 // TestGateIdentity checks what proxyos_auth gives the upstream: the
 // identity headers and placeholders of the logged-in user, and neither
 // client-sent identity headers (identity-header spoofing) nor the
@@ -85,11 +97,8 @@ func gateConfig(admin string, dash, app, admins, staff int, upstreamAddr string)
 func TestGateIdentity(t *testing.T) {
 	t.Parallel()
 	up := newUpstream(t)
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(gateConfig(inst.Admin, dash, app, freePort(t), freePort(t), up.Listener.Addr().String()))
-	inst.Start()
-	base, appURL := fmt.Sprintf("http://localhost:%d", dash), fmt.Sprintf("http://localhost:%d/page?q=1", app)
+	inst := startGate(t, up.Listener.Addr().String())
+	base, appURL := fmt.Sprintf("http://localhost:%d", inst.Port("dash")), fmt.Sprintf("http://localhost:%d/page?q=1", inst.Port("app"))
 	newClient(t, base).Setup(inst, "admin@example.com", "admin password")
 	opsID := inst.CreateUser("ops@example.com", "operator password", "operator")
 	_, cookie := newClient(t, base).Login("ops@example.com", "operator password")
@@ -164,11 +173,9 @@ func TestGateIdentity(t *testing.T) {
 // placeholders work in respond.
 func TestGateRoles(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash, admins, staff := freePort(t), freePort(t), freePort(t)
-	inst.WriteConfig(gateConfig(inst.Admin, dash, freePort(t), admins, staff, "127.0.0.1:9"))
-	inst.Start()
-	base := fmt.Sprintf("http://localhost:%d", dash)
+	inst := startGate(t, "127.0.0.1:9")
+	admins, staff := inst.Port("admins"), inst.Port("staff")
+	base := fmt.Sprintf("http://localhost:%d", inst.Port("dash"))
 	sessions := map[string]string{"admin": newClient(t, base).Setup(inst, "admin@example.com", "admin password")}
 	for _, role := range []string{"operator", "viewer"} {
 		inst.CreateUser(role+"@example.com", role+" password", role)
@@ -204,12 +211,8 @@ func TestGateRoles(t *testing.T) {
 // to another site is never followed (open redirect).
 func TestGateLoginRedirect(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", ""))
-	inst.Start()
-	base := fmt.Sprintf("http://localhost:%d", dash)
-	newClient(t, base).Setup(inst, "admin@example.com", "admin password")
+	e := startDashboard(t)
+	base, app := e.Base, e.AppPort
 	original := fmt.Sprintf("http://localhost:%d/reports/q3?year=2024&tags=a%%20b&x=%%2F#top", app)
 	requested := strings.TrimSuffix(original, "#top") // browsers do not send the fragment
 	wantLocation := base + "/login?return=" + url.QueryEscape(requested)

@@ -24,9 +24,11 @@ type hoEnv struct {
 func hoStart(t *testing.T) *hoEnv {
 	t.Helper()
 	e := &hoEnv{rtEnv: rtPrepare(t), host: "handoff.proxyos.test"}
-	e.OtherPort = freePort(t)
-	e.Sites = fmt.Sprintf("http://:%d {\n\tproxyos_routes\n\trespond \"no route\" 404\n}", e.OtherPort)
+	e.Sites = func() string {
+		return fmt.Sprintf("http://:%d {\n\tproxyos_routes\n\trespond \"no route\" 404\n}", e.inst.Port("other"))
+	}
 	e.start("")
+	e.OtherPort = e.inst.Port("other")
 	up := rtNewUpstream(t, "handoff", false)
 	e.dash.create(rtWith(rtProxy(e.host, "off", up.URL), "auth", map[string]any{"require_login": true}))
 	resp, _ := e.get(e.host, "/x", "Accept", "text/html")

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -43,172 +42,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// instance is one Caddy process with its own data and config directories,
-// which survive Restart and Kill so state persists like on a real host.
-type instance struct {
-	t     testing.TB
-	Home  string // XDG_DATA_HOME and XDG_CONFIG_HOME live under here
-	Admin string // admin endpoint, host:port
-	Env   []string
-
-	config string
-	cmd    *exec.Cmd
-	log    *syncBuffer
-	logs   []*syncBuffer // every run's log, oldest first
-	done   chan struct{}
-}
-
-// newInstance prepares (but does not start) a Caddy process. Its admin
-// endpoint is on a free port; use inst.Admin in the Caddyfile's global
-// options as `admin <inst.Admin>`.
-func newInstance(t testing.TB) *instance {
-	t.Helper()
-	inst := &instance{t: t, Home: t.TempDir(), Admin: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	t.Cleanup(func() {
-		inst.Kill()
-		if t.Failed() {
-			t.Logf("caddy log:\n%s", inst.FullLog())
-		}
-	})
-	return inst
-}
-
-// WriteConfig sets the Caddyfile used by the next Start.
-func (c *instance) WriteConfig(caddyfile string) {
-	c.t.Helper()
-	c.config = filepath.Join(c.Home, "Caddyfile")
-	if err := os.WriteFile(c.config, []byte(caddyfile), 0o600); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-// Start runs Caddy and waits until its config is served.
-func (c *instance) Start() {
-	c.t.Helper()
-	if err := c.TryStart(); err != nil {
-		c.t.Fatalf("starting caddy: %v\nlog:\n%s", err, c.Log())
-	}
-}
-
-// TryStart runs Caddy and waits until its config is served, or returns
-// why it did not start.
-func (c *instance) TryStart() error {
-	c.t.Helper()
-	c.log = new(syncBuffer)
-	c.logs = append(c.logs, c.log)
-	c.cmd = exec.Command(caddyBin, "run", "--config", c.config, "--adapter", "caddyfile")
-	c.cmd.Env = append(os.Environ(),
-		"XDG_DATA_HOME="+filepath.Join(c.Home, "data"),
-		"XDG_CONFIG_HOME="+filepath.Join(c.Home, "config"),
-		"HOME="+c.Home,
-	)
-	c.cmd.Env = append(c.cmd.Env, c.Env...)
-	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
-	if err := c.cmd.Start(); err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	c.done = done
-	go func() { c.cmd.Wait(); close(done) }() //nolint:errcheck // exit status is in the log
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-done:
-			return fmt.Errorf("caddy exited")
-		default:
-		}
-		if strings.Contains(c.log.String(), "serving initial configuration") {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("caddy did not serve its config within 60s")
-}
-
-// Stop ends Caddy gracefully (SIGTERM) and waits for it.
-func (c *instance) Stop() {
-	c.t.Helper()
-	c.signal(syscall.SIGTERM)
-}
-
-// Kill ends Caddy at once (SIGKILL, as kill -9) and waits for it.
-func (c *instance) Kill() { c.signal(syscall.SIGKILL) }
-
-func (c *instance) signal(sig syscall.Signal) {
-	if c.cmd == nil || c.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-c.done:
-	default:
-		c.cmd.Process.Signal(sig) //nolint:errcheck // may have exited
-		select {
-		case <-c.done:
-		case <-time.After(30 * time.Second):
-			c.cmd.Process.Kill() //nolint:errcheck // last resort
-			<-c.done
-		}
-	}
-	c.cmd = nil
-}
-
-// Restart stops Caddy gracefully and starts it again with the same
-// directories and the current config.
-func (c *instance) Restart() {
-	c.t.Helper()
-	c.Stop()
-	c.Start()
-}
-
-// Log returns everything Caddy printed so far.
-func (c *instance) Log() string {
-	if c.log == nil {
-		return ""
-	}
-	return c.log.String()
-}
-
-// FullLog returns everything Caddy printed in every run of this instance.
-func (c *instance) FullLog() string {
-	var b strings.Builder
-	for i, l := range c.logs {
-		if i > 0 {
-			b.WriteString("--- restart ---\n")
-		}
-		b.WriteString(l.String())
-	}
-	return b.String()
 }
 
 // SetupCode asks the admin API for the one-time setup code.
@@ -295,6 +128,27 @@ func do(t testing.TB, hc *http.Client, method, url string, body io.Reader, h htt
 	return resp, raw
 }
 
+// tryGet is a GET that reports a failed connection instead of failing
+// the test, for polls across a reload: Caddy's listeners share their
+// ports (SO_REUSEPORT), so a connection that lands on the old listener
+// as it closes ends with EOF, and the next one reaches the new config.
+func tryGet(hc *http.Client, url string, h http.Header) (int, string, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	for k, vs := range h {
+		req.Header[k] = vs
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw), err
+}
+
 // decode unmarshals raw JSON into a map, failing the test on bad JSON.
 func decode(t testing.TB, raw []byte) map[string]any {
 	t.Helper()
@@ -303,34 +157,6 @@ func decode(t testing.TB, raw []byte) map[string]any {
 		t.Fatalf("not JSON: %v: %s", err, raw)
 	}
 	return m
-}
-
-// dashboardConfig returns a Caddyfile with the dashboard on dashPort, a
-// site behind proxyos_auth on appPort that echoes the identity it gets,
-// and extra lines inside the proxyos global option.
-func dashboardConfig(admin string, dashPort, appPort int, appExtra, proxyosExtra string) string {
-	return fmt.Sprintf(`{
-	admin %[1]s
-	default_bind 127.0.0.1
-	skip_install_trust
-	persist_config off
-	proxyos {
-		url http://localhost:%[2]d
-		%[5]s
-	}
-}
-
-http://localhost:%[2]d {
-	proxyos_dashboard
-}
-
-http://localhost:%[3]d {
-	proxyos_auth {
-		%[4]s
-	}
-	respond "user={http.auth.user.id} email={http.auth.user.email} role={http.auth.user.role} hdr={header.X-Proxyos-Email}" 200
-}
-`, admin, dashPort, appPort, appExtra, proxyosExtra)
 }
 
 // testCaddyfile returns a Caddyfile with the harness's global options, the

@@ -15,12 +15,8 @@ import (
 // the refusals of malformed requests.
 func TestLogin(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash := freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, freePort(t), "", ""))
-	inst.Start()
-	base := fmt.Sprintf("http://localhost:%d", dash)
-	newClient(t, base).Setup(inst, "admin@example.com", "admin password")
+	e := startDashboard(t)
+	inst, base := e.inst, e.Base
 	opsID := inst.CreateUser("ops@example.com", "operator password", "operator")
 
 	c := newClient(t, base)
@@ -79,12 +75,8 @@ func TestLogin(t *testing.T) {
 // token and revokes the session the browser had.
 func TestLoginSessionFixation(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash := freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, freePort(t), "", ""))
-	inst.Start()
-	base := fmt.Sprintf("http://localhost:%d", dash)
-	newClient(t, base).Setup(inst, "admin@example.com", "admin password")
+	e := startDashboard(t)
+	inst, base := e.inst, e.Base
 	inst.CreateUser("victim@example.com", "victim password", "viewer")
 
 	// The attacker's own valid session, planted in the victim's browser.
@@ -117,12 +109,8 @@ func TestLoginSessionFixation(t *testing.T) {
 // wrong passwords by the median and by the fastest attempt alike. It does
 // not run in parallel, so other tests' hashing disturbs it less.
 func TestLoginUserEnumeration(t *testing.T) {
-	inst := newInstance(t)
-	dash := freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, freePort(t), "", ""))
-	inst.Start()
-	base := fmt.Sprintf("http://localhost:%d", dash)
-	newClient(t, base).Setup(inst, "admin@example.com", "admin password")
+	e := startDashboard(t)
+	inst, base := e.inst, e.Base
 	// Three accounts, so wrong passwords stay below the per-account limit
 	// (5), and 1+2*9 attempts stay below the per-IP limit (20).
 	accounts := []string{"alice@example.com", "bob@example.com", "carol@example.com"}
@@ -184,12 +172,8 @@ func median(ds []time.Duration) time.Duration {
 // evade the limit (rate-limit evasion by header spoofing).
 func TestLoginRateLimit(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash := freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, freePort(t), "", ""))
-	inst.Start()
-	base := fmt.Sprintf("http://localhost:%d", dash)
-	newClient(t, base).Setup(inst, "admin@example.com", "admin password")
+	e := startDashboard(t)
+	inst, base := e.inst, e.Base
 	inst.CreateUser("alice@example.com", "alice password", "viewer")
 	inst.CreateUser("bob@example.com", "bob password", "viewer")
 

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -62,14 +61,12 @@ func TestPostgres(t *testing.T) {
 	t.Parallel()
 	dsn := postgresDatabase(t)
 	const secret = "postgres-test-secret-8f2d6b"
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", "database postgres "+dsn+"\n\t\tsecret "+secret))
-	inst.Start()
+	e := startDashboard(t, dashNoAdmin(), dashProxyos("database postgres "+dsn, "secret "+secret))
+	inst := e.inst
 	if !strings.Contains(inst.Log(), `"database":"postgres"`) {
 		t.Fatalf("proxyos does not report the postgres store at start-up")
 	}
-	base, appBase := fmt.Sprintf("http://localhost:%d", dash), fmt.Sprintf("http://localhost:%d", app)
+	base, appBase := e.Base, e.AppBase
 
 	c := newClient(t, base)
 	assertSetupRequired(t, c, true)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,12 +26,8 @@ func TestRestartKeepsState(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			inst := newInstance(t)
-			dash, app := freePort(t), freePort(t)
-			inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", ""))
-			inst.Start()
-			base, appBase := fmt.Sprintf("http://localhost:%d", dash), fmt.Sprintf("http://localhost:%d", app)
-			adminCookie := newClient(t, base).Setup(inst, "admin@example.com", "admin password")
+			e := startDashboard(t)
+			inst, base, appBase, adminCookie := e.inst, e.Base, e.AppBase, e.adminCk
 			opsID := inst.CreateUser("ops@example.com", "operator password", "operator")
 			_, opsCookie := newClient(t, base).Login("ops@example.com", "operator password")
 			out := newClient(t, base)
@@ -75,12 +70,8 @@ func TestRestartKeepsState(t *testing.T) {
 // sessions and revocations.
 func TestReloadKeepsSessions(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", "secret reload-test-secret-5e2c8a"))
-	inst.Start()
-	base, appBase := fmt.Sprintf("http://localhost:%d", dash), fmt.Sprintf("http://localhost:%d", app)
-	cookie := newClient(t, base).Setup(inst, "admin@example.com", "admin password")
+	e := startDashboard(t, dashProxyos("secret reload-test-secret-5e2c8a"))
+	inst, base, appBase, cookie := e.inst, e.Base, e.AppBase, e.adminCk
 	out := newClient(t, base)
 	_, outCookie := out.Login("admin@example.com", "admin password")
 	if resp, raw := out.PostJSON("/api/auth/logout", map[string]any{}); resp.StatusCode != http.StatusNoContent {
@@ -93,7 +84,7 @@ func TestReloadKeepsSessions(t *testing.T) {
 	}{
 		{"POST /load", func(t *testing.T, caddyfile string) {
 			inst.WriteConfig(caddyfile)
-			adapted, err := exec.Command(caddyBin, "adapt", "--config", filepath.Join(inst.Home, "Caddyfile"), "--adapter", "caddyfile").Output()
+			adapted, err := exec.Command(caddyBin, "adapt", "--config", inst.ConfigFile(), "--adapter", "caddyfile").Output()
 			if err != nil {
 				t.Fatalf("caddy adapt: %v", err)
 			}
@@ -105,7 +96,7 @@ func TestReloadKeepsSessions(t *testing.T) {
 		}},
 		{"caddy reload", func(t *testing.T, caddyfile string) {
 			inst.WriteConfig(caddyfile)
-			out, err := exec.Command(caddyBin, "reload", "--config", filepath.Join(inst.Home, "Caddyfile"), "--adapter", "caddyfile", "--address", inst.Admin).CombinedOutput()
+			out, err := exec.Command(caddyBin, "reload", "--config", inst.ConfigFile(), "--adapter", "caddyfile", "--address", inst.Admin).CombinedOutput()
 			if err != nil {
 				t.Fatalf("caddy reload: %v\n%s", err, out)
 			}
@@ -116,11 +107,11 @@ func TestReloadKeepsSessions(t *testing.T) {
 			// Each reload changes the gated site's response, so it is
 			// visibly a new config.
 			marker := fmt.Sprintf("reload-%d", i)
-			r.reload(t, strings.Replace(dashboardConfig(inst.Admin, dash, app, "", "secret reload-test-secret-5e2c8a"),
+			r.reload(t, strings.Replace(dashboardConfig(inst.Admin, e.DashPort, e.AppPort, "", "secret reload-test-secret-5e2c8a"),
 				`respond "user=`, `respond "`+marker+` user=`, 1))
 			eventually(t, 10*time.Second, 50*time.Millisecond, func() (bool, string) {
-				resp, raw := do(t, plainHTTP, http.MethodGet, appBase+"/", nil, withSession(cookie))
-				return resp.StatusCode == http.StatusOK && strings.HasPrefix(string(raw), marker+" "), fmt.Sprintf("gate: %d %s", resp.StatusCode, raw)
+				code, body, err := tryGet(plainHTTP, appBase+"/", withSession(cookie))
+				return err == nil && code == http.StatusOK && strings.HasPrefix(body, marker+" "), fmt.Sprintf("gate: %d %s %v", code, body, err)
 			})
 			wantSession(t, base, cookie, "")
 			wantSession(t, base, outCookie, "revoked")

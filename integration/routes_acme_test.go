@@ -55,6 +55,20 @@ func TestRouteACME(t *testing.T) {
 
 	pebbleAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	mgmtAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+
+	// The ACME options go in the issuer's block: with global acme_ca and
+	// acme_ca_root, the Caddyfile adapter makes a catch-all automation
+	// policy that conflicts with the hostless https:// site's issuer.
+	e.IssuerBlock = fmt.Sprintf(` {
+			acme {
+				dir https://%s/dir
+				trusted_roots %s
+			}
+		}`, pebbleAddr, caFile)
+	e.start("")
+
+	// Pebble validates challenges on Caddy's ports, known once it runs;
+	// Caddy asks Pebble for nothing until the first route is created.
 	cfg, err := json.Marshal(map[string]any{"pebble": map[string]any{
 		"listenAddress":                  pebbleAddr,
 		"managementListenAddress":        mgmtAddr,
@@ -90,16 +104,6 @@ func TestRouteACME(t *testing.T) {
 		return ""
 	})
 
-	// The ACME options go in the issuer's block: with global acme_ca and
-	// acme_ca_root, the Caddyfile adapter makes a catch-all automation
-	// policy that conflicts with the hostless https:// site's issuer.
-	e.IssuerBlock = fmt.Sprintf(` {
-			acme {
-				dir https://%s/dir
-				trusted_roots %s
-			}
-		}`, pebbleAddr, caFile)
-	e.start("")
 	up := rtNewUpstream(t, "acme", false)
 	e.dash.create(rtProxy("auto.proxyos.test", "auto", up.URL))
 	e.dash.create(rtProxy("internal.acme.proxyos.test", "internal", up.URL))

@@ -87,7 +87,7 @@ func TestRouteDurability(t *testing.T) {
 
 	// A config reload (POST /load of the same Caddyfile, forced) keeps
 	// every route served.
-	cfg, err := os.ReadFile(e.inst.config)
+	cfg, err := os.ReadFile(e.inst.ConfigFile())
 	if err != nil {
 		t.Fatal(err)
 	}

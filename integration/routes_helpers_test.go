@@ -19,7 +19,8 @@ import (
 
 // rtEnv is a running Caddy with the Caddyfile of the routes issue (a
 // dashboard, an https:// and an http:// catch-all site serving managed
-// routes) and a logged-in admin on the dashboard.
+// routes) and a logged-in admin on the dashboard. Its ports are known once
+// it started.
 type rtEnv struct {
 	t         testing.TB
 	inst      *instance
@@ -32,8 +33,9 @@ type rtEnv struct {
 	// ProxyosExtra, when set before start, are more lines of the proxyos
 	// global option.
 	ProxyosExtra string
-	// Sites, when set before start, are more site blocks.
-	Sites string
+	// Sites, when set before start, renders more site blocks; it reads
+	// their ports with e.inst.Port.
+	Sites func() string
 
 	admin      *client // the dashboard, logged in as the first admin
 	adminEmail string
@@ -98,19 +100,26 @@ func rtStart(t testing.TB, global string, env ...string) *rtEnv {
 	return e
 }
 
-// rtPrepare picks the ports of an environment without starting Caddy.
+// rtPrepare prepares an environment without starting Caddy.
 func rtPrepare(t testing.TB) *rtEnv {
 	t.Helper()
-	inst := newInstance(t)
-	return &rtEnv{t: t, inst: inst, HTTPPort: freePort(t), HTTPSPort: freePort(t), DashPort: freePort(t)}
+	return &rtEnv{t: t, inst: newInstance(t)}
 }
 
-// start writes the config, starts Caddy and sets up the first admin.
+// start starts Caddy with the routes Caddyfile on ports the harness picks
+// (again, should one be taken) and sets up the first admin.
 func (e *rtEnv) start(global string, env ...string) {
 	e.t.Helper()
 	e.inst.Env = env
-	e.inst.WriteConfig(rtCaddyfile(e.inst.Admin, e.HTTPPort, e.HTTPSPort, e.DashPort, global, e.IssuerBlock, e.ProxyosExtra, e.Sites))
+	e.inst.Configure(func() string {
+		sites := ""
+		if e.Sites != nil {
+			sites = e.Sites()
+		}
+		return rtCaddyfile(e.inst.Admin, e.inst.Port("http"), e.inst.Port("https"), e.inst.Port("dash"), global, e.IssuerBlock, e.ProxyosExtra, sites)
+	})
 	e.inst.Start()
+	e.HTTPPort, e.HTTPSPort, e.DashPort = e.inst.Port("http"), e.inst.Port("https"), e.inst.Port("dash")
 	e.admin = newClient(e.t, fmt.Sprintf("http://localhost:%d", e.DashPort))
 	e.adminEmail = "admin@proxyos.test"
 	e.adminCk = e.admin.Setup(e.inst, e.adminEmail, rtAdminPassword)

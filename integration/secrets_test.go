@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -18,18 +17,13 @@ import (
 func TestSecretRotation(t *testing.T) {
 	t.Parallel()
 	const secretA, secretB = "rotation-secret-A-6d1f0e9a4c", "rotation-secret-B-93b2a7c5e8"
-	inst := newInstance(t)
-	inst.Env = []string{"PROXYOS_IT_SECRET=" + secretB} // B comes from the environment
-	dash, app := freePort(t), freePort(t)
-	base, appBase := fmt.Sprintf("http://localhost:%d", dash), fmt.Sprintf("http://localhost:%d", app)
-
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", "secret "+secretA))
-	inst.Start()
-	cookieA := newClient(t, base).Setup(inst, "admin@example.com", "admin password")
+	e := startDashboard(t, dashEnvVars("PROXYOS_IT_SECRET="+secretB), // B comes from the environment
+		dashProxyos("secret "+secretA))
+	inst, base, appBase, cookieA := e.inst, e.Base, e.AppBase, e.adminCk
 	keyA := cookieA[:8]
 	wantSession(t, base, cookieA, "")
 
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", "secret {env.PROXYOS_IT_SECRET}\n\t\tprevious_secrets "+secretA))
+	e.reconfigure("secret {env.PROXYOS_IT_SECRET}", "previous_secrets "+secretA)
 	inst.Restart()
 	wantSession(t, base, cookieA, "")
 	if status, reason := gateReason(t, appBase, cookieA); status != http.StatusOK {
@@ -41,7 +35,7 @@ func TestSecretRotation(t *testing.T) {
 		t.Fatalf("new sessions are still signed with the previous key %s", keyA)
 	}
 
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", "secret {env.PROXYOS_IT_SECRET}"))
+	e.reconfigure("secret {env.PROXYOS_IT_SECRET}")
 	inst.Restart()
 	for range 3 {
 		wantSession(t, base, cookieA, "unknown_key")
@@ -75,12 +69,8 @@ func TestSecretRotation(t *testing.T) {
 // never logged, and the same after a restart, so sessions survive.
 func TestGeneratedSecret(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash := freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, freePort(t), "", ""))
-	inst.Start()
-	base := fmt.Sprintf("http://localhost:%d", dash)
-	cookie := newClient(t, base).Setup(inst, "admin@example.com", "admin password")
+	e := startDashboard(t)
+	inst, base, cookie := e.inst, e.Base, e.adminCk
 
 	path := filepath.Join(inst.Home, "data", "caddy", "proxyos", "secret")
 	fi, err := os.Stat(path)
@@ -117,11 +107,8 @@ func TestGeneratedSecret(t *testing.T) {
 func TestSecretNeverLeaks(t *testing.T) {
 	t.Parallel()
 	const secret, previous = "leak-test-current-4b8e1d7c2a9f", "leak-test-previous-7c3a5e0b9d1f"
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", "secret "+secret+"\n\t\tprevious_secrets "+previous))
-	inst.Start()
-	base, appBase := fmt.Sprintf("http://localhost:%d", dash), fmt.Sprintf("http://localhost:%d", app)
+	e := startDashboard(t, dashNoAdmin(), dashProxyos("secret "+secret, "previous_secrets "+previous))
+	inst, base, appBase := e.inst, e.Base, e.AppBase
 	rec := &recorder{base: http.DefaultTransport}
 	hc := &http.Client{Transport: rec, CheckRedirect: noRedirects}
 	c := newClient(t, base)

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -54,12 +53,8 @@ func padded(cookie string, i int) string {
 // of a valid cookie (the token or its MAC) must not yield a session.
 func TestSessionReasons(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", ""))
-	inst.Start()
-	base, appBase := fmt.Sprintf("http://localhost:%d", dash), fmt.Sprintf("http://localhost:%d", app)
-	valid := newClient(t, base).Setup(inst, "admin@example.com", "admin password")
+	e := startDashboard(t)
+	base, appBase, valid := e.Base, e.AppBase, e.adminCk
 
 	c := newClient(t, base)
 	_, loggedOut := c.Login("admin@example.com", "admin password")
@@ -153,12 +148,8 @@ func TestSessionLifetime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			inst := newInstance(t)
-			dash, app := freePort(t), freePort(t)
-			inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", tt.proxyos))
-			inst.Start()
-			base, appBase := fmt.Sprintf("http://localhost:%d", dash), fmt.Sprintf("http://localhost:%d", app)
-			cookie := newClient(t, base).Setup(inst, "admin@example.com", "admin password")
+			e := startDashboard(t, dashProxyos(tt.proxyos))
+			base, appBase, cookie := e.Base, e.AppBase, e.adminCk
 			start := time.Now()
 			for n := 0; ; n++ {
 				status, reason := sessionReason(t, base, cookie)

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -13,11 +12,8 @@ import (
 // page shell has no inline script the policy would block.
 func TestDashboardPages(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash := freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, freePort(t), "", ""))
-	inst.Start()
-	c := newClient(t, fmt.Sprintf("http://localhost:%d", dash))
+	e := startDashboard(t, dashNoAdmin())
+	c := newClient(t, e.Base)
 
 	var shell []byte
 	for _, path := range []string{"/", "/login", "/setup", "/diagnostics"} {
@@ -89,11 +85,8 @@ func assertStrictCSP(t testing.TB, resp *http.Response) {
 // once the first admin exists setup is closed for good.
 func TestFirstRunSetup(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash := freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, freePort(t), "", ""))
-	inst.Start()
-	c := newClient(t, fmt.Sprintf("http://localhost:%d", dash))
+	e := startDashboard(t, dashNoAdmin())
+	inst, c := e.inst, newClient(t, e.Base)
 
 	assertSetupRequired(t, c, true)
 	m := regexp.MustCompile(`"setup_code":"([^"]+)"`).FindStringSubmatch(inst.Log())
@@ -174,10 +167,8 @@ func assertSetupRequired(t testing.TB, c *client, want bool) {
 // created users can log in, and bad input is refused naming the field.
 func TestAdminAPIUsers(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash := freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, freePort(t), "", ""))
-	inst.Start()
+	e := startDashboard(t, dashNoAdmin())
+	inst := e.inst
 
 	tests := []struct {
 		name       string
@@ -220,7 +211,7 @@ func TestAdminAPIUsers(t *testing.T) {
 		t.Errorf("GET /proxyos/users: %d %s, want 405", resp.StatusCode, raw)
 	}
 
-	c := newClient(t, fmt.Sprintf("http://localhost:%d", dash))
+	c := newClient(t, e.Base)
 	c.Login("ops@example.com", "operator pass")
 	resp, raw := c.Get("/api/auth/session", nil)
 	if resp.StatusCode != http.StatusOK || userOf(t, raw)["role"] != "operator" {

@@ -128,8 +128,7 @@ func TestRouteCannotReachAdminAPI(t *testing.T) {
 		nextAdmin := fmt.Sprintf("127.0.0.1:%d", next)
 		r := opAPI.create(rtWith(rtProxy("moved.proxyos.test", "off", "http://"+nextAdmin), "upstream_host", nextAdmin))
 		e.inst.Stop()
-		e.inst.Admin = nextAdmin
-		e.inst.WriteConfig(rtCaddyfile(e.inst.Admin, e.HTTPPort, e.HTTPSPort, e.DashPort, "", "", e.ProxyosExtra, ""))
+		e.inst.Admin = nextAdmin // the Caddyfile follows
 		e.inst.Start()
 		before := adminUserCount(t, e)
 		body := strings.NewReader(`{"email":"evil2@proxyos.test","password":"evil password 2","role":"admin"}`)
@@ -173,10 +172,12 @@ func TestRouteCannotReachAdminAPI(t *testing.T) {
 func TestUpstreamNetworksOption(t *testing.T) {
 	t.Parallel()
 	e := rtPrepare(t)
-	site := freePort(t)
 	e.ProxyosExtra = "upstream_networks {\n\t\t\tallow 127.0.0.0/8 ::1\n\t\t\tdeny 10.0.0.0/8\n\t\t}"
-	e.Sites = fmt.Sprintf("http://127.0.0.1:%d {\n\trespond \"own site\" 200\n}\n", site)
+	e.Sites = func() string {
+		return fmt.Sprintf("http://127.0.0.1:%d {\n\trespond \"own site\" 200\n}\n", e.inst.Port("site"))
+	}
 	e.start("")
+	site := e.inst.Port("site")
 	_, adminPort, _ := net.SplitHostPort(e.inst.Admin)
 
 	// The site answers its own address only: upstream_host sends it

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"fmt"
 	"net/http"
 	"testing"
 )
@@ -13,13 +12,8 @@ import (
 // stolen cookie does not keep the old role.
 func TestUserChanges(t *testing.T) {
 	t.Parallel()
-	inst := newInstance(t)
-	dash, app := freePort(t), freePort(t)
-	inst.WriteConfig(dashboardConfig(inst.Admin, dash, app, "", ""))
-	inst.Start()
-	base := fmt.Sprintf("http://localhost:%d", dash)
-	appURL := fmt.Sprintf("http://localhost:%d/", app)
-	newClient(t, base).Setup(inst, "admin@example.com", "admin password")
+	e := startDashboard(t)
+	inst, base, appURL := e.inst, e.Base, e.AppBase+"/"
 	inst.CreateUser("ops@example.com", "ops password", "operator")
 
 	c := newClient(t, base)
