@@ -16,7 +16,7 @@ import (
 
 	_ "github.com/proxyos/caddy-proxyos"
 	"github.com/proxyos/caddy-proxyos/proxyos"
-	"github.com/proxyos/caddy-proxyos/proxyos/route"
+	"github.com/proxyos/caddy-proxyos/internal/route"
 )
 
 // benchSecret is the proxyos secret of every in-process config.

@@ -16,7 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/proxyos/caddy-proxyos/proxyos/store"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 // API keys look like "pxos_" + 16 characters of key id + 48 characters of

@@ -22,7 +22,7 @@ import (
 
 	"github.com/proxyos/caddy-proxyos/internal/certlimit"
 	"github.com/proxyos/caddy-proxyos/internal/upstream"
-	"github.com/proxyos/caddy-proxyos/proxyos/store"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 func init() {

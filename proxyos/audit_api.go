@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/proxyos/caddy-proxyos/proxyos/store"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 // Page sizes of GET /api/audit.

@@ -12,7 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/proxyos/caddy-proxyos/proxyos/store"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 // nextRecorder is the handler after proxyos_auth; it records what it saw.

@@ -21,7 +21,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/crypto/argon2"
 
-	"github.com/proxyos/caddy-proxyos/proxyos/store"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 // testSecret is the secret of test key rings and apps. Tests assert that

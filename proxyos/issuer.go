@@ -10,7 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
 	"github.com/caddyserver/certmagic"
 
-	"github.com/proxyos/caddy-proxyos/proxyos/route"
+	"github.com/proxyos/caddy-proxyos/internal/route"
 )
 
 func init() {

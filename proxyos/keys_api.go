@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/proxyos/caddy-proxyos/proxyos/store"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 // apiKeyJSON is how the API shows a key; never the key or its digest.

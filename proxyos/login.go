@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/proxyos/caddy-proxyos/proxyos/store"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 // Login rate limits. Failures are counted per key within a window;

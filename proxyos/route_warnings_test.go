@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/proxyos/caddy-proxyos/proxyos/route"
+	"github.com/proxyos/caddy-proxyos/internal/route"
 )
 
 // A route behind the login on an app without url would answer browsers

@@ -16,8 +16,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/proxyos/caddy-proxyos/internal/upstream"
-	"github.com/proxyos/caddy-proxyos/proxyos/route"
-	"github.com/proxyos/caddy-proxyos/proxyos/store"
+	"github.com/proxyos/caddy-proxyos/internal/route"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 // liveRoute is a route compiled into provisioned Caddy handlers.

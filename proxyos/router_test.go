@@ -22,7 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/proxyos/caddy-proxyos/internal/upstream"
-	"github.com/proxyos/caddy-proxyos/proxyos/route"
+	"github.com/proxyos/caddy-proxyos/internal/route"
 )
 
 // rtuCaddyContext returns a Caddy context belonging to a configuration

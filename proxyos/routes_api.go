@@ -5,8 +5,8 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/proxyos/caddy-proxyos/proxyos/route"
-	"github.com/proxyos/caddy-proxyos/proxyos/store"
+	"github.com/proxyos/caddy-proxyos/internal/route"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 // RouteJSON is a route as the APIs show it: the route (request header

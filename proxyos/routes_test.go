@@ -14,8 +14,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/proxyos/caddy-proxyos/proxyos/route"
-	"github.com/proxyos/caddy-proxyos/proxyos/store"
+	"github.com/proxyos/caddy-proxyos/internal/route"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 // rtuNewApp provisions the proxyos app the way Caddy does, as an app of

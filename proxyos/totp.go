@@ -20,7 +20,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 	"go.uber.org/zap"
 
-	"github.com/proxyos/caddy-proxyos/proxyos/store"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 // TOTP parameters (RFC 6238 with the defaults every authenticator app

@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/proxyos/caddy-proxyos/internal/upstream"
-	"github.com/proxyos/caddy-proxyos/proxyos/route"
+	"github.com/proxyos/caddy-proxyos/internal/route"
 )
 
 // UpstreamNetworks is the admin's say on which networks the upstreams of

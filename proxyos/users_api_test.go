@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/proxyos/caddy-proxyos/proxyos/store"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 // call serves one API request with an optional session cookie.
