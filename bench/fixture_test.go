@@ -15,8 +15,8 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/proxyos/caddy-proxyos"
-	"github.com/proxyos/caddy-proxyos/proxyos"
 	"github.com/proxyos/caddy-proxyos/internal/route"
+	"github.com/proxyos/caddy-proxyos/proxyos"
 )
 
 // benchSecret is the proxyos secret of every in-process config.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/proxyos"
 )
 
@@ -20,7 +21,7 @@ import (
 // instead of measuring garbage.
 
 //go:linkname sessionVerify github.com/proxyos/caddy-proxyos/proxyos.(*sessionCache).verify
-func sessionVerify(c unsafe.Pointer, ctx context.Context, k *proxyos.Keyring, cookie string, idle time.Duration) (unsafe.Pointer, proxyos.Reason, error)
+func sessionVerify(c unsafe.Pointer, ctx context.Context, k *keyring.Keyring, cookie string, idle time.Duration) (unsafe.Pointer, proxyos.Reason, error)
 
 //go:linkname routerLookup github.com/proxyos/caddy-proxyos/proxyos.(*router).lookup
 func routerLookup(rt unsafe.Pointer, host string) unsafe.Pointer

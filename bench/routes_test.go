@@ -11,8 +11,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/proxyos/caddy-proxyos/proxyos"
 	"github.com/proxyos/caddy-proxyos/internal/route"
+	"github.com/proxyos/caddy-proxyos/proxyos"
 )
 
 // BenchmarkRouteLookup times finding the route of a request's host with

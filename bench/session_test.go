@@ -17,9 +17,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 
-	"github.com/proxyos/caddy-proxyos/proxyos"
 	"github.com/proxyos/caddy-proxyos/internal/route"
 	"github.com/proxyos/caddy-proxyos/internal/store"
+	"github.com/proxyos/caddy-proxyos/proxyos"
 )
 
 // Credentials of the benchmark user, for both gates.

@@ -1,6 +1,8 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
@@ -516,9 +518,9 @@ func TestSessionEndpoint(t *testing.T) {
 	}{
 		{"no cookie", "", ReasonNoCookie},
 		{"malformed", "abc", ReasonMalformed},
-		{"unknown key", mustKeyring(t, randomSecret(t)).signToken(newSessionToken()), ReasonUnknownKey},
-		{"bad signature", cookie[:cookieLen-3] + "AAA", ReasonBadSignature},
-		{"unknown token", a.keyring.signToken(newSessionToken()), ReasonRevoked},
+		{"unknown key", mustKeyring(t, randomSecret(t)).SignToken(keyring.NewToken()), ReasonUnknownKey},
+		{"bad signature", cookie[:keyring.CookieLen-3] + "AAA", ReasonBadSignature},
+		{"unknown token", a.keyring.SignToken(keyring.NewToken()), ReasonRevoked},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

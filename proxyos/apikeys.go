@@ -1,6 +1,8 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -176,7 +178,7 @@ func (a *App) CreateAPIKey(ctx context.Context, owner store.User, nk NewAPIKey) 
 	rand.Read(secret)  //nolint:errcheck // never fails
 	k.ID = keyEncoding.EncodeToString(idBytes)
 	raw := apiKeyPrefix + k.ID + keyEncoding.EncodeToString(secret)
-	sealed, err := a.keyring.seal(apiKeyDigest(raw), apiKeyContext(k.ID))
+	sealed, err := a.keyring.Seal(apiKeyDigest(raw), apiKeyContext(k.ID))
 	if err != nil {
 		return "", store.APIKey{}, err
 	}
@@ -208,9 +210,9 @@ func (a *App) verifyAPIKey(ctx context.Context, raw string) (*keyCaller, Reason,
 	if err != nil {
 		return nil, "", fmt.Errorf("reading API key: %w", err)
 	}
-	want, err := a.keyring.open(k.Digest, apiKeyContext(k.ID))
+	want, err := a.keyring.Open(k.Digest, apiKeyContext(k.ID))
 	if err != nil {
-		var uk *UnknownKeyError
+		var uk *keyring.UnknownKeyError
 		if errors.As(err, &uk) {
 			a.logger.Warn("API key sealed with a key that is not configured; make a new key",
 				zap.String("api_key_id", k.ID), zap.String("key_id", uk.KeyID))

@@ -4,13 +4,13 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,8 +21,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/proxyos/caddy-proxyos/internal/certlimit"
-	"github.com/proxyos/caddy-proxyos/internal/upstream"
 	"github.com/proxyos/caddy-proxyos/internal/store"
+	"github.com/proxyos/caddy-proxyos/internal/upstream"
 )
 
 func init() {
@@ -119,7 +119,7 @@ type App struct {
 	// week): where new names are rare, set less (such as 5 per 24h).
 	OnDemandLimit *OnDemandLimit `json:"on_demand_limit,omitempty"`
 
-	keyring   *Keyring
+	keyring   *keyring.Keyring
 	state     *state
 	router    *router
 	upstreams *upstream.Guard
@@ -226,7 +226,7 @@ func (a *App) provisionKeyring(repl *caddy.Replacer, driver string) error {
 			return errors.New("secret: required with database postgres, so that every node shares it")
 		}
 		var err error
-		if secret, err = loadOrCreateSecret(filepath.Join(caddy.AppDataDir(), "proxyos", "secret")); err != nil {
+		if secret, err = keyring.LoadOrCreateSecret(filepath.Join(caddy.AppDataDir(), "proxyos", "secret")); err != nil {
 			return err
 		}
 	}
@@ -236,7 +236,7 @@ func (a *App) provisionKeyring(repl *caddy.Replacer, driver string) error {
 			previous = append(previous, p)
 		}
 	}
-	k, err := newKeyring(secret, previous)
+	k, err := keyring.New(secret, previous)
 	if err != nil {
 		return err
 	}
@@ -325,50 +325,13 @@ func (a *App) SetupCode(ctx context.Context) (string, error) {
 func (a *App) Store() *store.Store { return a.state.store }
 
 // Keyring returns the app's key ring.
-func (a *App) Keyring() *Keyring { return a.keyring }
+func (a *App) Keyring() *keyring.Keyring { return a.keyring }
 
 // Canonical returns the parsed url option, or nil.
 func (a *App) Canonical() *url.URL { return a.canonical }
 
 // Logger returns the app's logger.
 func (a *App) Logger() *zap.Logger { return a.logger }
-
-// loadOrCreateSecret reads the generated secret at path, creating it with
-// 32 random bytes (mode 0600) on first run.
-func loadOrCreateSecret(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if s := strings.TrimSpace(string(b)); len(s) >= minSecretLen {
-			return s, nil
-		}
-		return "", fmt.Errorf("secret: file %s is too short; delete it to generate a new one", path)
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("secret: reading %s: %w", path, err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", fmt.Errorf("secret: %w", err)
-	}
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	s := base64.RawURLEncoding.EncodeToString(raw)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) { // another process won the race
-		return loadOrCreateSecret(path)
-	}
-	if err != nil {
-		return "", fmt.Errorf("secret: creating %s: %w", path, err)
-	}
-	if _, err := f.WriteString(s + "\n"); err != nil {
-		f.Close()
-		return "", fmt.Errorf("secret: writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return "", fmt.Errorf("secret: writing %s: %w", path, err)
-	}
-	return s, f.Close()
-}
 
 func parseCanonicalURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)

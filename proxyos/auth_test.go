@@ -1,6 +1,8 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -256,7 +258,7 @@ func TestAuthRefusal(t *testing.T) {
 	}
 	h := &Auth{app: a.App, logger: zap.NewNop()}
 	valid := a.newSession(t, u)
-	other := mustKeyring(t, randomSecret(t)).signToken(newSessionToken())
+	other := mustKeyring(t, randomSecret(t)).SignToken(keyring.NewToken())
 
 	tests := []struct {
 		name       string
@@ -276,7 +278,7 @@ func TestAuthRefusal(t *testing.T) {
 		{"no accept", http.MethodGet, "http://app.test/", nil, "", http.StatusUnauthorized, ReasonNoCookie},
 		{"post form", http.MethodPost, "http://app.test/", map[string]string{"Accept": "text/html"}, "", http.StatusUnauthorized, ReasonNoCookie},
 		{"malformed", http.MethodGet, "http://app.test/", nil, "nonsense", http.StatusUnauthorized, ReasonMalformed},
-		{"tampered", http.MethodGet, "http://app.test/", nil, valid[:cookieLen-3] + "AAA", http.StatusUnauthorized, ReasonBadSignature},
+		{"tampered", http.MethodGet, "http://app.test/", nil, valid[:keyring.CookieLen-3] + "AAA", http.StatusUnauthorized, ReasonBadSignature},
 		{"unknown key", http.MethodGet, "http://app.test/", nil, other, http.StatusUnauthorized, ReasonUnknownKey},
 		{"revoked", http.MethodGet, "http://app.test/", nil, revoked, http.StatusUnauthorized, ReasonRevoked},
 	}

@@ -1,6 +1,8 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+
 	"fmt"
 	"net/http"
 	"strings"
@@ -45,7 +47,7 @@ func (d *Dashboard) apiDiagnose(w http.ResponseWriter, r *http.Request) error {
 		CookieReceived: reason != ReasonNoCookie,
 		SessionValid:   e != nil && reason == "",
 		Reason:         reason,
-		CookieKeyID:    keyIDOf(cookie),
+		CookieKeyID:    keyring.KeyIDOf(cookie),
 		CurrentKeyID:   d.app.keyring.CurrentID(),
 		ClientIP:       clientIP(r),
 		RemoteAddr:     r.RemoteAddr,
@@ -119,7 +121,7 @@ var loggedUnknownKeys struct {
 // logUnknownKey logs, once per key id and for a few ids only, that a
 // cookie signed with a secret no longer configured arrived.
 func (a *App) logUnknownKey(cookie string) {
-	id := keyIDOf(cookie)
+	id := keyring.KeyIDOf(cookie)
 	loggedUnknownKeys.Lock()
 	if loggedUnknownKeys.ids == nil {
 		loggedUnknownKeys.ids = make(map[string]bool)

@@ -1,6 +1,8 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+
 	"net/http"
 	"strings"
 	"testing"
@@ -35,7 +37,7 @@ func TestDiagnoseRevealsNoSecrets(t *testing.T) {
 	a.addUser(t, "ada@example.com", password, RoleAdmin)
 	d := a.dashboard()
 	cookie := login(t, d, "ada@example.com", password, "")
-	tok, _ := a.keyring.parseToken(cookie)
+	tok, _ := a.keyring.ParseToken(cookie)
 
 	g, body := diagnose(t, d, func(r *http.Request) { withCookie(r, cookie) })
 	if !g.CookieReceived || !g.SessionValid || g.Reason != "" {
@@ -48,9 +50,9 @@ func TestDiagnoseRevealsNoSecrets(t *testing.T) {
 		"secret":          testSecret,
 		"previous secret": testSecret + "-previous",
 		"cookie value":    cookie,
-		"token part":      cookie[keyIDLen+1 : keyIDLen+1+tokenB64Len],
-		"mac part":        cookie[keyIDLen+1+tokenB64Len+1:],
-		"token hash":      tok.hash(),
+		"token part":      strings.Split(cookie, ".")[1],
+		"mac part":        strings.Split(cookie, ".")[2],
+		"token hash":      tok.Hash(),
 		"password":        password,
 	} {
 		if strings.Contains(body, secret) {
@@ -66,7 +68,7 @@ func TestDiagnoseReports(t *testing.T) {
 	a := newTestApp(t)
 	d := a.dashboard()
 	old := mustKeyring(t, randomSecret(t))
-	oldCookie := old.signToken(newSessionToken())
+	oldCookie := old.SignToken(keyring.NewToken())
 
 	tests := []struct {
 		name    string
@@ -147,8 +149,8 @@ func TestDiagnosisFixForEveryReason(t *testing.T) {
 func TestLogUnknownKeyOnce(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	a := &App{keyring: mustKeyring(t, testSecret), logger: zap.New(core)}
-	old1 := mustKeyring(t, randomSecret(t)).signToken(newSessionToken())
-	old2 := mustKeyring(t, randomSecret(t)).signToken(newSessionToken())
+	old1 := mustKeyring(t, randomSecret(t)).SignToken(keyring.NewToken())
+	old2 := mustKeyring(t, randomSecret(t)).SignToken(keyring.NewToken())
 	for range 3 {
 		a.logUnknownKey(old1)
 		a.logUnknownKey(old2)
@@ -157,13 +159,13 @@ func TestLogUnknownKeyOnce(t *testing.T) {
 	if len(entries) != 2 {
 		t.Fatalf("%d log entries, want one per key id", len(entries))
 	}
-	for i, want := range []string{keyIDOf(old1), keyIDOf(old2)} {
+	for i, want := range []string{keyring.KeyIDOf(old1), keyring.KeyIDOf(old2)} {
 		fields := entries[i].ContextMap()
 		if fields["key_id"] != want || fields["current_key_id"] != a.keyring.CurrentID() {
 			t.Errorf("entry %d fields %v, want key_id %q", i, fields, want)
 		}
 		for _, v := range fields {
-			if s, _ := v.(string); strings.Contains(old1, s) && len(s) > keyIDLen {
+			if s, _ := v.(string); strings.Contains(old1, s) && len(s) > keyring.KeyIDLen {
 				t.Errorf("log contains cookie material %q", s)
 			}
 		}

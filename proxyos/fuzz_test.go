@@ -9,50 +9,6 @@ import (
 	"testing"
 )
 
-// Secrets of the fuzz key ring. The seed corpus in
-// testdata/fuzz/FuzzParseToken holds cookies signed with them.
-const (
-	fuzzCurrentSecret  = "fuzz-current-secret-0001"
-	fuzzPreviousSecret = "fuzz-previous-secret-0001"
-)
-
-// FuzzParseToken checks that parseToken never panics, returns only its
-// documented reasons, and accepts exactly the cookies the ring signed:
-// re-signing an accepted token with the key named in the cookie gives
-// back the very same string (no forgery, no alternative encodings).
-func FuzzParseToken(f *testing.F) {
-	k := mustKeyring(f, fuzzCurrentSecret, fuzzPreviousSecret)
-	prev := mustKeyring(f, fuzzPreviousSecret)
-	f.Add(k.signToken(newSessionToken()))
-	f.Add(prev.signToken(newSessionToken()))
-	f.Add(mustKeyring(f, "fuzz-unknown-secret-0001").signToken(newSessionToken()))
-	f.Add("")
-	f.Add("00000000.")
-
-	f.Fuzz(func(t *testing.T, value string) {
-		tok, reason := k.parseToken(value)
-		switch reason {
-		case "":
-		case ReasonMalformed, ReasonUnknownKey, ReasonBadSignature:
-			return
-		default:
-			t.Fatalf("parseToken(%q): undocumented reason %q", value, reason)
-		}
-		var resigned string
-		switch keyIDOf(value) {
-		case k.CurrentID():
-			resigned = k.signToken(tok)
-		case prev.CurrentID():
-			resigned = prev.signToken(tok)
-		default:
-			t.Fatalf("parseToken(%q) accepted a key id not in the ring", value)
-		}
-		if resigned != value {
-			t.Fatalf("parseToken accepted %q, but the ring signs that token as %q", value, resigned)
-		}
-	})
-}
-
 // FuzzSafeReturnURL checks that no input makes the login page an open
 // redirect: the result is "/", a path on the dashboard's own origin, or
 // an absolute http(s) URL on a host that shares the session cookie.

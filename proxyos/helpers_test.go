@@ -1,6 +1,8 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -54,9 +56,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 }
 
 // mustKeyring builds a key ring or fails the test.
-func mustKeyring(t testing.TB, current string, previous ...string) *Keyring {
+func mustKeyring(t testing.TB, current string, previous ...string) *keyring.Keyring {
 	t.Helper()
-	k, err := newKeyring(current, previous)
+	k, err := keyring.New(current, previous)
 	if err != nil {
 		t.Fatalf("newKeyring: %v", err)
 	}

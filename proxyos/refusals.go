@@ -164,7 +164,7 @@ func (a *App) knownDevice(cookie, email string) string {
 	if cookie == "" || email == "" || len(cookie) > 200 {
 		return ""
 	}
-	id, err := a.keyring.open(cookie, deviceContext(email))
+	id, err := a.keyring.Open(cookie, deviceContext(email))
 	if err != nil {
 		return ""
 	}
@@ -174,12 +174,12 @@ func (a *App) knownDevice(cookie, email string) string {
 // setDeviceCookie marks the browser as a known device of the account
 // email, keeping the id it had for that account.
 func (d *Dashboard) setDeviceCookie(w http.ResponseWriter, r *http.Request, email string) {
-	id, err := d.app.keyring.open(cookieValue(r, deviceCookie), deviceContext(email))
+	id, err := d.app.keyring.Open(cookieValue(r, deviceCookie), deviceContext(email))
 	if err != nil || len(id) != 16 {
 		id = make([]byte, 16)
 		rand.Read(id) //nolint:errcheck // never fails
 	}
-	sealed, err := d.app.keyring.seal(id, deviceContext(email))
+	sealed, err := d.app.keyring.Seal(id, deviceContext(email))
 	if err != nil {
 		return
 	}

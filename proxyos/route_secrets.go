@@ -1,6 +1,8 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,16 +25,6 @@ import (
 // routeHeaderContext binds a sealed header value to its route and header.
 func routeHeaderContext(routeID, header string) string {
 	return "route-header:" + routeID + ":" + strings.ToLower(header)
-}
-
-// isSealed reports whether v has the form of a value made by seal.
-func isSealed(v string) bool {
-	id, err := sealedKeyID(v)
-	if err != nil || strings.Trim(id, "0123456789abcdef") != "" {
-		return false
-	}
-	body := v[len(sealVersion)+1+keyIDLen+1:]
-	return len(body) >= 16 && strings.Trim(body, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == ""
 }
 
 // requestSet returns the request header values a route sets, or nil.
@@ -64,7 +56,7 @@ func (a *App) sealRoute(r *route.Route) (*route.Route, error) {
 	}
 	sealed := make(map[string]string, len(set))
 	for name, v := range set {
-		s, err := a.keyring.seal([]byte(v), routeHeaderContext(r.ID, name))
+		s, err := a.keyring.Seal([]byte(v), routeHeaderContext(r.ID, name))
 		if err != nil {
 			return nil, err
 		}
@@ -84,8 +76,8 @@ func (a *App) openRoute(r *route.Route) (*route.Route, error) {
 	}
 	open := make(map[string]string, len(set))
 	for name, v := range set {
-		if isSealed(v) {
-			pt, err := a.keyring.open(v, routeHeaderContext(r.ID, name))
+		if keyring.IsSealed(v) {
+			pt, err := a.keyring.Open(v, routeHeaderContext(r.ID, name))
 			if err != nil {
 				return nil, &FieldError{"headers.request.set", fmt.Sprintf("the stored value of %q cannot be opened "+
 					"(sealed with a secret that is no longer configured): give it again", name)}
@@ -222,10 +214,10 @@ func (a *App) resealRoutes(ctx context.Context) {
 		for name, v := range requestSet(&r) {
 			sealCtx := routeHeaderContext(rs.RouteID, name)
 			var nv string
-			if isSealed(v) {
-				nv, err = a.keyring.resealIfOld(v, sealCtx)
+			if keyring.IsSealed(v) {
+				nv, err = a.keyring.ResealIfOld(v, sealCtx)
 			} else {
-				nv, err = a.keyring.seal([]byte(v), sealCtx)
+				nv, err = a.keyring.Seal([]byte(v), sealCtx)
 			}
 			if err != nil {
 				a.logger.Warn("a route's header value cannot be re-sealed", zap.String("route_id", rs.RouteID),

@@ -1,6 +1,8 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+
 	"context"
 	"encoding/json"
 	"path/filepath"
@@ -84,7 +86,7 @@ func TestRouteSecretsAcrossRotation(t *testing.T) {
 	}
 	keyA := a.keyring.CurrentID()
 	for _, v := range rtsStoredValue(t, a, saved.ID, "Authorization") {
-		if !isSealed(v) || !strings.HasPrefix(v, "v1."+keyA+".") {
+		if !keyring.IsSealed(v) || !strings.HasPrefix(v, "v1."+keyA+".") {
 			t.Fatalf("stored value %q, want sealed with key %s", v, keyA)
 		}
 	}

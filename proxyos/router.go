@@ -15,9 +15,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/rewrite"
 	"go.uber.org/zap"
 
-	"github.com/proxyos/caddy-proxyos/internal/upstream"
 	"github.com/proxyos/caddy-proxyos/internal/route"
 	"github.com/proxyos/caddy-proxyos/internal/store"
+	"github.com/proxyos/caddy-proxyos/internal/upstream"
 )
 
 // liveRoute is a route compiled into provisioned Caddy handlers.

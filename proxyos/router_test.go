@@ -21,8 +21,8 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard" // the encoders compressing routes load
 	"go.uber.org/zap"
 
-	"github.com/proxyos/caddy-proxyos/internal/upstream"
 	"github.com/proxyos/caddy-proxyos/internal/route"
+	"github.com/proxyos/caddy-proxyos/internal/upstream"
 )
 
 // rtuCaddyContext returns a Caddy context belonging to a configuration

@@ -1,6 +1,8 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -102,7 +104,7 @@ func newSessionCache(s *store.Store, now func() time.Time) *sessionCache {
 }
 
 // create starts a new session for u and returns its cookie value.
-func (c *sessionCache) create(ctx context.Context, k *Keyring, u store.User, ttl time.Duration, clientIP, userAgent string) (string, Identity, error) {
+func (c *sessionCache) create(ctx context.Context, k *keyring.Keyring, u store.User, ttl time.Duration, clientIP, userAgent string) (string, Identity, error) {
 	return c.createSession(ctx, k, Identity{UserID: u.ID, Email: u.Email, Role: u.Role}, c.now().Add(ttl), clientIP, userAgent, "", "")
 }
 
@@ -110,14 +112,14 @@ func (c *sessionCache) create(ctx context.Context, k *Keyring, u store.User, ttl
 // and ending when parent ends, and returns its cookie value. A parent has
 // one handoff session per host: handing off to the host again gives that
 // session a new token, and the one it had stops working.
-func (c *sessionCache) createChild(ctx context.Context, k *Keyring, parent store.SessionUser, host, clientIP, userAgent string) (string, Identity, error) {
+func (c *sessionCache) createChild(ctx context.Context, k *keyring.Keyring, parent store.SessionUser, host, clientIP, userAgent string) (string, Identity, error) {
 	id := Identity{UserID: parent.UserID, Email: parent.Email, Role: parent.Role}
 	return c.createSession(ctx, k, id, parent.ExpiresAt, clientIP, userAgent, parent.ID, host)
 }
 
-func (c *sessionCache) createSession(ctx context.Context, k *Keyring, id Identity, expires time.Time, clientIP, userAgent, parentID, host string) (string, Identity, error) {
-	tok := newSessionToken()
-	key := tok.cacheKey()
+func (c *sessionCache) createSession(ctx context.Context, k *keyring.Keyring, id Identity, expires time.Time, clientIP, userAgent, parentID, host string) (string, Identity, error) {
+	tok := keyring.NewToken()
+	key := tok.CacheKey()
 	now := c.now()
 	id.SessionID = uuid.NewString()
 	if len(userAgent) > 512 {
@@ -174,7 +176,18 @@ func (c *sessionCache) createSession(ctx context.Context, k *Keyring, id Identit
 	if len(revoked) > 0 {
 		c.markRevoked(id.UserID, revoked)
 	}
-	return k.signToken(tok), id, nil
+	return k.SignToken(tok), id, nil
+}
+
+// reasonOf is the reason of a token's problem.
+func reasonOf(p keyring.Problem) Reason {
+	switch p {
+	case keyring.UnknownKey:
+		return ReasonUnknownKey
+	case keyring.BadSignature:
+		return ReasonBadSignature
+	}
+	return ReasonMalformed
 }
 
 // afterSessionInsert, when a test sets it, runs between storing a new
@@ -184,12 +197,12 @@ var afterSessionInsert func()
 // verify checks a cookie value. On success it returns the identity and
 // an empty reason, and records the use for idle expiry. err is non-nil
 // only when the store failed on a cache miss.
-func (c *sessionCache) verify(ctx context.Context, k *Keyring, cookie string, idle time.Duration) (*sessionEntry, Reason, error) {
-	tok, reason := k.parseToken(cookie)
-	if reason != "" {
-		return nil, reason, nil
+func (c *sessionCache) verify(ctx context.Context, k *keyring.Keyring, cookie string, idle time.Duration) (*sessionEntry, Reason, error) {
+	tok, problem := k.ParseToken(cookie)
+	if problem != keyring.OK {
+		return nil, reasonOf(problem), nil
 	}
-	key := tok.cacheKey()
+	key := tok.CacheKey()
 	c.mu.RLock()
 	e := c.entries[key]
 	c.mu.RUnlock()

@@ -1,6 +1,8 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+
 	"context"
 	"encoding/hex"
 	"net/http"
@@ -26,7 +28,7 @@ type sessionFixture struct {
 	store  *store.Store
 	dbPath string
 	clock  *fakeClock
-	ring   *Keyring
+	ring   *keyring.Keyring
 	user   store.User
 }
 
@@ -68,11 +70,11 @@ func (f *sessionFixture) evict() {
 // stored loads the session row of a cookie from the store.
 func (f *sessionFixture) stored(t *testing.T, cookie string) store.SessionUser {
 	t.Helper()
-	tok, reason := f.ring.parseToken(cookie)
-	if reason != "" {
+	tok, reason := f.ring.ParseToken(cookie)
+	if reason != keyring.OK {
 		t.Fatalf("parseToken: %s", reason)
 	}
-	su, err := f.store.SessionByTokenHash(context.Background(), tok.hash())
+	su, err := f.store.SessionByTokenHash(context.Background(), tok.Hash())
 	if err != nil {
 		t.Fatalf("SessionByTokenHash: %v", err)
 	}
@@ -111,8 +113,8 @@ func TestSessionCreateVerify(t *testing.T) {
 
 	t.Run("store keeps only a hash of the token", func(t *testing.T) {
 		su := f.stored(t, cookie)
-		tok, _ := f.ring.parseToken(cookie)
-		if su.TokenHash == hex.EncodeToString(tok[:]) || su.TokenHash != tok.hash() {
+		tok, _ := f.ring.ParseToken(cookie)
+		if su.TokenHash == hex.EncodeToString(tok[:]) || su.TokenHash != tok.Hash() {
 			t.Errorf("stored token hash %q is not the SHA-256 of the token", su.TokenHash)
 		}
 		if su.ID != id.SessionID || su.UserID != f.user.ID || su.ClientIP != "192.0.2.1" || su.UserAgent != "test-agent" {
@@ -232,7 +234,7 @@ func TestSessionIdleResetByUse(t *testing.T) {
 // database row): it is refused as revoked.
 func TestSessionUnknownToken(t *testing.T) {
 	f := newSessionFixture(t)
-	cookie := f.ring.signToken(newSessionToken())
+	cookie := f.ring.SignToken(keyring.NewToken())
 	e, reason := f.verify(t, cookie)
 	if reason != ReasonRevoked || e != nil {
 		t.Errorf("verify = %v, %q; want nil, %q", e, reason, ReasonRevoked)
@@ -248,8 +250,8 @@ func TestSessionParseReasons(t *testing.T) {
 		want         Reason
 	}{
 		{"malformed", "garbage", ReasonMalformed},
-		{"unknown key", other.signToken(newSessionToken()), ReasonUnknownKey},
-		{"bad signature", cookie[:cookieLen-3] + "AAA", ReasonBadSignature},
+		{"unknown key", other.SignToken(keyring.NewToken()), ReasonUnknownKey},
+		{"bad signature", cookie[:keyring.CookieLen-3] + "AAA", ReasonBadSignature},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,12 +313,12 @@ func TestSessionPrune(t *testing.T) {
 
 	f.clock.Advance(testIdle/2 + time.Minute)
 	f.cache.prune(testIdle)
-	oldTok, _ := f.ring.parseToken(oldCookie)
-	newTok, _ := f.ring.parseToken(newCookie)
-	if _, ok := f.cache.entries[oldTok.cacheKey()]; ok {
+	oldTok, _ := f.ring.ParseToken(oldCookie)
+	newTok, _ := f.ring.ParseToken(newCookie)
+	if _, ok := f.cache.entries[oldTok.CacheKey()]; ok {
 		t.Error("idle session still cached after prune")
 	}
-	if _, ok := f.cache.entries[newTok.cacheKey()]; !ok {
+	if _, ok := f.cache.entries[newTok.CacheKey()]; !ok {
 		t.Error("active session evicted by prune")
 	}
 

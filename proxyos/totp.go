@@ -1,6 +1,8 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -158,7 +160,7 @@ func (a *App) BeginTOTP(ctx context.Context, u store.User) (TOTPEnrolment, error
 	}
 	secret := make([]byte, totpSecretLen)
 	rand.Read(secret) //nolint:errcheck // never fails
-	sealed, err := a.keyring.seal(secret, totpContext(u.ID))
+	sealed, err := a.keyring.Seal(secret, totpContext(u.ID))
 	if err != nil {
 		return TOTPEnrolment{}, err
 	}
@@ -186,7 +188,7 @@ func (a *App) ConfirmTOTP(ctx context.Context, userID, code string) ([]string, e
 	if t.Pending == "" {
 		return nil, ErrNoEnrolment
 	}
-	secret, err := a.keyring.open(t.Pending, totpContext(userID))
+	secret, err := a.keyring.Open(t.Pending, totpContext(userID))
 	if err != nil {
 		return nil, ErrNoEnrolment
 	}
@@ -223,9 +225,9 @@ func (a *App) checkSecondFactor(ctx context.Context, userID, code string) error 
 		return ErrTOTPInvalid
 	}
 	if isDigits(strings.ReplaceAll(code, " ", "")) {
-		secret, err := a.keyring.open(t.Secret, totpContext(userID))
+		secret, err := a.keyring.Open(t.Secret, totpContext(userID))
 		if err != nil {
-			var uk *UnknownKeyError
+			var uk *keyring.UnknownKeyError
 			if errors.As(err, &uk) {
 				a.logger.Error("a TOTP secret is sealed with a key that is not configured; reset the user's TOTP (caddy proxyos user reset-password --reset-totp) or add the old secret to previous_secrets",
 					zap.String("user_id", userID), zap.String("key_id", uk.KeyID))
@@ -284,8 +286,8 @@ func (a *App) resealAll(ctx context.Context) {
 		if v.Table == "api_keys" {
 			sealCtx = apiKeyContext(v.ID)
 		}
-		fresh, err := a.keyring.resealIfOld(v.Value, sealCtx)
-		var uk *UnknownKeyError
+		fresh, err := a.keyring.ResealIfOld(v.Value, sealCtx)
+		var uk *keyring.UnknownKeyError
 		switch {
 		case errors.As(err, &uk):
 			a.logger.Warn("a stored secret is sealed with a key that is not configured and cannot be used",

@@ -12,8 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/proxyos/caddy-proxyos/internal/upstream"
 	"github.com/proxyos/caddy-proxyos/internal/route"
+	"github.com/proxyos/caddy-proxyos/internal/upstream"
 )
 
 // UpstreamNetworks is the admin's say on which networks the upstreams of

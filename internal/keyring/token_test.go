@@ -1,4 +1,4 @@
-package proxyos
+package keyring
 
 import (
 	"crypto/sha256"
@@ -10,10 +10,10 @@ import (
 func TestSignParseRoundTrip(t *testing.T) {
 	k := mustKeyring(t, testSecret)
 	for i := range 20 {
-		tok := newSessionToken()
-		cookie := k.signToken(tok)
-		if len(cookie) != cookieLen {
-			t.Fatalf("cookie %d is %d characters, want %d", i, len(cookie), cookieLen)
+		tok := NewToken()
+		cookie := k.SignToken(tok)
+		if len(cookie) != CookieLen {
+			t.Fatalf("cookie %d is %d characters, want %d", i, len(cookie), CookieLen)
 		}
 		if !strings.HasPrefix(cookie, k.CurrentID()+".") {
 			t.Fatalf("cookie %q does not start with the current key id", cookie)
@@ -21,8 +21,8 @@ func TestSignParseRoundTrip(t *testing.T) {
 		if strings.ContainsAny(cookie, "=+/ ;,\"") {
 			t.Fatalf("cookie %q has characters that need quoting in a Cookie header", cookie)
 		}
-		got, reason := k.parseToken(cookie)
-		if reason != "" {
+		got, reason := k.ParseToken(cookie)
+		if reason != OK {
 			t.Fatalf("parseToken(signToken(t)) = reason %q", reason)
 		}
 		if got != tok {
@@ -32,10 +32,10 @@ func TestSignParseRoundTrip(t *testing.T) {
 }
 
 func TestNewSessionTokenIsRandom(t *testing.T) {
-	seen := make(map[sessionToken]bool)
+	seen := make(map[Token]bool)
 	for range 100 {
-		tok := newSessionToken()
-		if tok == (sessionToken{}) || seen[tok] {
+		tok := NewToken()
+		if tok == (Token{}) || seen[tok] {
 			t.Fatal("newSessionToken repeated a value")
 		}
 		seen[tok] = true
@@ -43,21 +43,21 @@ func TestNewSessionTokenIsRandom(t *testing.T) {
 }
 
 func TestTokenHash(t *testing.T) {
-	var tok sessionToken
+	var tok Token
 	copy(tok[:], "0123456789abcdef0123456789abcdef")
 	sum := sha256.Sum256(tok[:])
-	if got, want := tok.hash(), hex.EncodeToString(sum[:]); got != want {
+	if got, want := tok.Hash(), hex.EncodeToString(sum[:]); got != want {
 		t.Errorf("hash() = %q, want hex SHA-256 %q", got, want)
 	}
-	if key := tok.cacheKey(); hex.EncodeToString(key[:]) != tok.hash() {
+	if key := tok.CacheKey(); hex.EncodeToString(key[:]) != tok.Hash() {
 		t.Error("cacheKey and hash disagree: sessions created and loaded would not match")
 	}
 }
 
 func TestParseTokenMalformed(t *testing.T) {
 	k := mustKeyring(t, testSecret)
-	valid := k.signToken(newSessionToken())
-	tokStart, macStart := keyIDLen+1, keyIDLen+1+tokenB64Len+1
+	valid := k.SignToken(NewToken())
+	tokStart, macStart := KeyIDLen+1, KeyIDLen+1+tokenB64Len+1
 	replace := func(i int, s string) string { return valid[:i] + s + valid[i+len(s):] }
 
 	tests := []struct {
@@ -67,10 +67,10 @@ func TestParseTokenMalformed(t *testing.T) {
 		{"empty", ""},
 		{"one short", valid[:len(valid)-1]},
 		{"one long", valid + "A"},
-		{"missing key id separator", replace(keyIDLen, "A")},
+		{"missing key id separator", replace(KeyIDLen, "A")},
 		{"missing mac separator", replace(macStart-1, "A")},
-		{"swapped separator", replace(keyIDLen, "-")},
-		{"upper-case hex key id", strings.ToUpper(valid[:keyIDLen]) + valid[keyIDLen:]},
+		{"swapped separator", replace(KeyIDLen, "-")},
+		{"upper-case hex key id", strings.ToUpper(valid[:KeyIDLen]) + valid[KeyIDLen:]},
 		{"non-hex key id", replace(0, "zz")},
 		{"key id with separator", replace(2, ".")},
 		{"bad base64 in token", replace(tokStart+5, "*")},
@@ -78,15 +78,15 @@ func TestParseTokenMalformed(t *testing.T) {
 		{"standard base64 in mac", replace(macStart+3, "+")},
 		{"newline in token", replace(tokStart+10, "\n")},
 		{"NUL in mac", replace(macStart+10, "\x00")},
-		{"bearer-style value", "pxos_" + strings.Repeat("a", cookieLen-5)},
+		{"bearer-style value", "pxos_" + strings.Repeat("a", CookieLen-5)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.value == valid {
 				t.Fatal("test case does not change the value")
 			}
-			if _, reason := k.parseToken(tt.value); reason != ReasonMalformed {
-				t.Errorf("parseToken(%q) = %q, want %q", tt.value, reason, ReasonMalformed)
+			if _, reason := k.ParseToken(tt.value); reason != Malformed {
+				t.Errorf("parseToken(%q) = %q, want %q", tt.value, reason, Malformed)
 			}
 		})
 	}
@@ -95,8 +95,8 @@ func TestParseTokenMalformed(t *testing.T) {
 func TestParseTokenUnknownKey(t *testing.T) {
 	k := mustKeyring(t, testSecret, testSecret+"-old")
 	other := mustKeyring(t, "some-other-instance-secret")
-	if _, reason := k.parseToken(other.signToken(newSessionToken())); reason != ReasonUnknownKey {
-		t.Errorf("token of another secret: reason %q, want %q", reason, ReasonUnknownKey)
+	if _, reason := k.ParseToken(other.SignToken(NewToken())); reason != UnknownKey {
+		t.Errorf("token of another secret: reason %q, want %q", reason, UnknownKey)
 	}
 }
 
@@ -106,9 +106,9 @@ func TestParseTokenUnknownKey(t *testing.T) {
 func TestParseTokenTampering(t *testing.T) {
 	k := mustKeyring(t, testSecret, testSecret+"-old")
 	old := mustKeyring(t, testSecret+"-old")
-	tok := newSessionToken()
-	valid := k.signToken(tok)
-	tokStart, macStart := keyIDLen+1, keyIDLen+1+tokenB64Len+1
+	tok := NewToken()
+	valid := k.SignToken(tok)
+	tokStart, macStart := KeyIDLen+1, KeyIDLen+1+tokenB64Len+1
 
 	flip := func(s string, i int) string {
 		c := byte('A')
@@ -125,18 +125,18 @@ func TestParseTokenTampering(t *testing.T) {
 		{"middle token char", flip(valid, tokStart+20)},
 		{"first mac char", flip(valid, macStart)},
 		{"middle mac char", flip(valid, macStart+20)},
-		{"mac of another token", valid[:macStart] + k.signToken(newSessionToken())[macStart:]},
-		{"mac made with another key of the ring", valid[:macStart] + old.signToken(tok)[macStart:]},
-		{"key id of another key of the ring", old.CurrentID() + valid[keyIDLen:]},
+		{"mac of another token", valid[:macStart] + k.SignToken(NewToken())[macStart:]},
+		{"mac made with another key of the ring", valid[:macStart] + old.SignToken(tok)[macStart:]},
+		{"key id of another key of the ring", old.CurrentID() + valid[KeyIDLen:]},
 		{"all-zero mac", valid[:macStart] + strings.Repeat("A", macB64Len)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.value == valid || len(tt.value) != cookieLen {
+			if tt.value == valid || len(tt.value) != CookieLen {
 				t.Fatalf("bad test case %q", tt.value)
 			}
-			if _, reason := k.parseToken(tt.value); reason != ReasonBadSignature {
-				t.Errorf("parseToken(%q) = %q, want %q", tt.value, reason, ReasonBadSignature)
+			if _, reason := k.ParseToken(tt.value); reason != BadSignature {
+				t.Errorf("parseToken(%q) = %q, want %q", tt.value, reason, BadSignature)
 			}
 		})
 	}
@@ -148,14 +148,14 @@ func TestParseTokenTampering(t *testing.T) {
 // values. Exactly one encoding of a token must be accepted.
 func TestParseTokenCanonical(t *testing.T) {
 	k := mustKeyring(t, testSecret)
-	valid := k.signToken(newSessionToken())
+	valid := k.SignToken(NewToken())
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	for _, pos := range []struct {
 		name string
 		i    int
 	}{
-		{"last token char", keyIDLen + tokenB64Len},
-		{"last mac char", cookieLen - 1},
+		{"last token char", KeyIDLen + tokenB64Len},
+		{"last mac char", CookieLen - 1},
 	} {
 		t.Run(pos.name, func(t *testing.T) {
 			for _, c := range []byte(alphabet) {
@@ -163,7 +163,7 @@ func TestParseTokenCanonical(t *testing.T) {
 				if v == valid {
 					continue
 				}
-				if _, reason := k.parseToken(v); reason == "" {
+				if _, reason := k.ParseToken(v); reason == OK {
 					t.Errorf("altered cookie %q accepted", v)
 				}
 			}
@@ -176,15 +176,15 @@ func TestParseTokenCanonical(t *testing.T) {
 func TestParseTokenAllocs(t *testing.T) {
 	skipAllocsUnderRace(t)
 	k := mustKeyring(t, testSecret, testSecret+"-old")
-	valid := k.signToken(newSessionToken())
+	valid := k.SignToken(NewToken())
 	for _, tt := range []struct{ name, value string }{
 		{"valid", valid},
-		{"malformed", strings.Repeat("x", cookieLen)},
-		{"unknown key", "00000000" + valid[keyIDLen:]},
-		{"bad signature", valid[:cookieLen-2] + "AA"},
+		{"malformed", strings.Repeat("x", CookieLen)},
+		{"unknown key", "00000000" + valid[KeyIDLen:]},
+		{"bad signature", valid[:CookieLen-2] + "AA"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if n := testing.AllocsPerRun(100, func() { k.parseToken(tt.value) }); n != 0 {
+			if n := testing.AllocsPerRun(100, func() { k.ParseToken(tt.value) }); n != 0 {
 				t.Errorf("parseToken allocates %.1f times per call", n)
 			}
 		})
@@ -196,7 +196,7 @@ func TestKeyIDOf(t *testing.T) {
 	tests := []struct {
 		name, value, want string
 	}{
-		{"signed cookie", k.signToken(newSessionToken()), k.CurrentID()},
+		{"signed cookie", k.SignToken(NewToken()), k.CurrentID()},
 		{"just an id", "0123abcd", "0123abcd"},
 		{"short", "0123abc", ""},
 		{"empty", "", ""},
@@ -206,8 +206,8 @@ func TestKeyIDOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := keyIDOf(tt.value); got != tt.want {
-				t.Errorf("keyIDOf(%q) = %q, want %q", tt.value, got, tt.want)
+			if got := KeyIDOf(tt.value); got != tt.want {
+				t.Errorf("KeyIDOf(%q) = %q, want %q", tt.value, got, tt.want)
 			}
 		})
 	}

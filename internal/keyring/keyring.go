@@ -1,4 +1,8 @@
-package proxyos
+// Package keyring derives proxyos's keys from the configured secrets and
+// uses them: session tokens and their MACs, and sealing (authenticated
+// encryption) of the secrets kept in the database. Keys of previous
+// secrets still verify and open, so rotating the secret logs nobody out.
+package keyring
 
 import (
 	"crypto/hkdf"
@@ -11,24 +15,24 @@ import (
 	"sync"
 )
 
-// minSecretLen is the shortest secret accepted. Generated secrets are 32
+// MinSecretLen is the shortest secret accepted. Generated secrets are 32
 // random bytes; a human-chosen one should be at least this long.
-const minSecretLen = 16
+const MinSecretLen = 16
 
 // Key purposes. Each secret yields one independent key per purpose, so a
 // key used for session MACs can never verify anything else.
 const (
 	purposeSessionMAC = "proxyos session mac v1"
 	purposeKeyID      = "proxyos key id v1"
-	purposeDataKey    = "proxyos data key v1" // seals TOTP secrets and API key digests
+	purposeDataKey    = "proxyos data key v1" // seals secrets kept in the database
 )
 
-// keyIDLen is the length in hex characters of a key id.
-const keyIDLen = 8
+// KeyIDLen is the length in hex characters of a key id.
+const KeyIDLen = 8
 
 // Keyring holds the purpose keys derived from the current secret and from
 // previous secrets. New material is always made with the current key;
-// previous keys still verify. It is immutable after newKeyring.
+// previous keys still verify. It is immutable after New.
 type Keyring struct {
 	current *ringKey
 	byID    map[string]*ringKey
@@ -52,11 +56,11 @@ type macState struct {
 	out [sha256.Size]byte
 }
 
-// newKeyring derives keys from the current secret and the previous ones.
+// New derives keys from the current secret and the previous ones.
 // Errors never contain a secret.
-func newKeyring(current string, previous []string) (*Keyring, error) {
-	if len(current) < minSecretLen {
-		return nil, fmt.Errorf("secret: must be at least %d characters", minSecretLen)
+func New(current string, previous []string) (*Keyring, error) {
+	if len(current) < MinSecretLen {
+		return nil, fmt.Errorf("secret: must be at least %d characters", MinSecretLen)
 	}
 	k := &Keyring{byID: make(map[string]*ringKey)}
 	cur, err := deriveRingKey(current)
@@ -66,8 +70,8 @@ func newKeyring(current string, previous []string) (*Keyring, error) {
 	k.current = cur
 	k.byID[cur.id] = cur
 	for i, p := range previous {
-		if len(p) < minSecretLen {
-			return nil, fmt.Errorf("previous_secrets[%d]: must be at least %d characters", i, minSecretLen)
+		if len(p) < MinSecretLen {
+			return nil, fmt.Errorf("previous_secrets[%d]: must be at least %d characters", i, MinSecretLen)
 		}
 		rk, err := deriveRingKey(p)
 		if err != nil {
@@ -81,7 +85,7 @@ func newKeyring(current string, previous []string) (*Keyring, error) {
 }
 
 func deriveRingKey(secret string) (*ringKey, error) {
-	idBytes, err := hkdf.Key(sha256.New, []byte(secret), nil, purposeKeyID, keyIDLen/2)
+	idBytes, err := hkdf.Key(sha256.New, []byte(secret), nil, purposeKeyID, KeyIDLen/2)
 	if err != nil {
 		return nil, errors.New("deriving key id failed")
 	}

@@ -1,4 +1,4 @@
-package proxyos
+package keyring
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ func TestNewKeyringRejectsShortSecrets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			k, err := newKeyring(tt.current, tt.previous)
+			k, err := New(tt.current, tt.previous)
 			if err == nil {
 				t.Fatalf("newKeyring accepted a short secret: %v", k.IDs())
 			}
@@ -31,8 +31,8 @@ func TestNewKeyringRejectsShortSecrets(t *testing.T) {
 		})
 	}
 	t.Run("minimum length", func(t *testing.T) {
-		if _, err := newKeyring(strings.Repeat("x", minSecretLen), nil); err != nil {
-			t.Errorf("a %d-character secret was refused: %v", minSecretLen, err)
+		if _, err := New(strings.Repeat("x", MinSecretLen), nil); err != nil {
+			t.Errorf("a %d-character secret was refused: %v", MinSecretLen, err)
 		}
 	})
 }
@@ -50,7 +50,7 @@ func TestNewKeyringErrorHidesSecret(t *testing.T) {
 		{"previous", testSecret, []string{"hunter3-secret"}, "hunter3-secret"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newKeyring(tt.current, tt.previous)
+			_, err := New(tt.current, tt.previous)
 			if err == nil {
 				t.Fatal("short secret accepted")
 			}
@@ -76,8 +76,8 @@ func TestKeyringDerivation(t *testing.T) {
 	})
 	t.Run("key id format", func(t *testing.T) {
 		id := a1.CurrentID()
-		if len(id) != keyIDLen || strings.Trim(id, "0123456789abcdef") != "" {
-			t.Errorf("key id %q is not %d lower-case hex characters", id, keyIDLen)
+		if len(id) != KeyIDLen || strings.Trim(id, "0123456789abcdef") != "" {
+			t.Errorf("key id %q is not %d lower-case hex characters", id, KeyIDLen)
 		}
 	})
 	t.Run("keys differ per secret", func(t *testing.T) {
@@ -150,21 +150,21 @@ func TestKeyringRotation(t *testing.T) {
 	rotated := mustKeyring(t, newSecret, oldSecret)
 	dropped := mustKeyring(t, newSecret)
 
-	tok := newSessionToken()
-	oldCookie := before.signToken(tok)
+	tok := NewToken()
+	oldCookie := before.SignToken(tok)
 
-	got, reason := rotated.parseToken(oldCookie)
-	if reason != "" || got != tok {
+	got, reason := rotated.ParseToken(oldCookie)
+	if reason != OK || got != tok {
 		t.Fatalf("rotated ring: token signed with the previous secret gave reason %q", reason)
 	}
-	if _, reason := dropped.parseToken(oldCookie); reason != ReasonUnknownKey {
-		t.Errorf("ring without the old secret: reason %q, want %q", reason, ReasonUnknownKey)
+	if _, reason := dropped.ParseToken(oldCookie); reason != UnknownKey {
+		t.Errorf("ring without the old secret: reason %q, want %q", reason, UnknownKey)
 	}
-	newCookie := rotated.signToken(tok)
-	if keyIDOf(newCookie) != dropped.CurrentID() {
-		t.Errorf("new cookie signed with key %q, want the current key %q", keyIDOf(newCookie), dropped.CurrentID())
+	newCookie := rotated.SignToken(tok)
+	if KeyIDOf(newCookie) != dropped.CurrentID() {
+		t.Errorf("new cookie signed with key %q, want the current key %q", KeyIDOf(newCookie), dropped.CurrentID())
 	}
-	if _, reason := before.parseToken(newCookie); reason != ReasonUnknownKey {
-		t.Errorf("old ring on a new cookie: reason %q, want %q", reason, ReasonUnknownKey)
+	if _, reason := before.ParseToken(newCookie); reason != UnknownKey {
+		t.Errorf("old ring on a new cookie: reason %q, want %q", reason, UnknownKey)
 	}
 }

@@ -1,4 +1,4 @@
-package proxyos
+package keyring
 
 import (
 	"crypto/aes"
@@ -13,10 +13,10 @@ import (
 // sealVersion prefixes every sealed value, so the format can change later.
 const sealVersion = "v1"
 
-// errUnsealable is returned for a sealed value that cannot be opened:
+// ErrUnsealable is returned for a sealed value that cannot be opened:
 // damaged, moved to another row, or sealed with a key no longer in the
 // ring.
-var errUnsealable = errors.New("sealed value cannot be opened")
+var ErrUnsealable = errors.New("sealed value cannot be opened")
 
 // UnknownKeyError says a sealed value was made with a secret that is not
 // configured (neither secret nor previous_secrets).
@@ -26,11 +26,11 @@ func (e *UnknownKeyError) Error() string {
 	return fmt.Sprintf("sealed with key %s, which is not configured", e.KeyID)
 }
 
-// seal encrypts plaintext with the current key (AES-256-GCM). The result
+// Seal encrypts plaintext with the current key (AES-256-GCM). The result
 // names the key, so it opens with any ring that still holds that key;
 // context binds it to where it is stored (e.g. "totp:<user id>"), so a
 // value copied into another row does not open.
-func (k *Keyring) seal(plaintext []byte, context string) (string, error) {
+func (k *Keyring) Seal(plaintext []byte, context string) (string, error) {
 	aead, err := k.current.aead()
 	if err != nil {
 		return "", err
@@ -43,9 +43,9 @@ func (k *Keyring) seal(plaintext []byte, context string) (string, error) {
 	return sealVersion + "." + k.current.id + "." + base64.RawURLEncoding.EncodeToString(out), nil
 }
 
-// open decrypts a value made by seal with the same context.
-func (k *Keyring) open(sealed, context string) ([]byte, error) {
-	id, err := sealedKeyID(sealed)
+// Open decrypts a value made by Seal with the same context.
+func (k *Keyring) Open(sealed, context string) ([]byte, error) {
+	id, err := SealedKeyID(sealed)
 	if err != nil {
 		return nil, err
 	}
@@ -53,48 +53,48 @@ func (k *Keyring) open(sealed, context string) ([]byte, error) {
 	if rk == nil {
 		return nil, &UnknownKeyError{KeyID: id}
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(sealed[len(sealVersion)+1+keyIDLen+1:])
+	raw, err := base64.RawURLEncoding.DecodeString(sealed[len(sealVersion)+1+KeyIDLen+1:])
 	if err != nil {
-		return nil, errUnsealable
+		return nil, ErrUnsealable
 	}
 	aead, err := rk.aead()
 	if err != nil {
 		return nil, err
 	}
 	if len(raw) < aead.NonceSize() {
-		return nil, errUnsealable
+		return nil, ErrUnsealable
 	}
 	pt, err := aead.Open(nil, raw[:aead.NonceSize()], raw[aead.NonceSize():], []byte(context))
 	if err != nil {
-		return nil, errUnsealable
+		return nil, ErrUnsealable
 	}
 	return pt, nil
 }
 
-// sealedKeyID returns the id of the key a sealed value was made with.
-func sealedKeyID(sealed string) (string, error) {
+// SealedKeyID returns the id of the key a sealed value was made with.
+func SealedKeyID(sealed string) (string, error) {
 	rest, ok := strings.CutPrefix(sealed, sealVersion+".")
-	if !ok || len(rest) < keyIDLen+1 || rest[keyIDLen] != '.' {
-		return "", errUnsealable
+	if !ok || len(rest) < KeyIDLen+1 || rest[KeyIDLen] != '.' {
+		return "", ErrUnsealable
 	}
-	return rest[:keyIDLen], nil
+	return rest[:KeyIDLen], nil
 }
 
-// resealIfOld returns sealed re-made with the current key, or "" when it
+// ResealIfOld returns sealed re-made with the current key, or "" when it
 // already uses the current key.
-func (k *Keyring) resealIfOld(sealed, context string) (string, error) {
-	id, err := sealedKeyID(sealed)
+func (k *Keyring) ResealIfOld(sealed, context string) (string, error) {
+	id, err := SealedKeyID(sealed)
 	if err != nil {
 		return "", err
 	}
 	if id == k.current.id {
 		return "", nil
 	}
-	pt, err := k.open(sealed, context)
+	pt, err := k.Open(sealed, context)
 	if err != nil {
 		return "", err
 	}
-	return k.seal(pt, context)
+	return k.Seal(pt, context)
 }
 
 func (rk *ringKey) aead() (cipher.AEAD, error) {
@@ -103,4 +103,14 @@ func (rk *ringKey) aead() (cipher.AEAD, error) {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
+}
+
+// IsSealed reports whether v has the form of a value made by Seal.
+func IsSealed(v string) bool {
+	id, err := SealedKeyID(v)
+	if err != nil || strings.Trim(id, "0123456789abcdef") != "" {
+		return false
+	}
+	body := v[len(sealVersion)+1+KeyIDLen+1:]
+	return len(body) >= 16 && strings.Trim(body, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == ""
 }
