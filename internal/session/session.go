@@ -1,0 +1,475 @@
+// Package session keeps proxyos's server-side sessions: created at
+// login, verified on every request through an in-memory cache (a MAC
+// check and a map lookup, no database round trip, no allocation),
+// revoked at once everywhere in this process, and handed off to hosts
+// the session cookie does not reach (see handoff.go).
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/proxyos/caddy-proxyos/internal/audit"
+	"github.com/proxyos/caddy-proxyos/internal/authz"
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/store"
+)
+
+// Reason says why a request is not authenticated. Reasons are part of the
+// API: the 401 body carries one, and diagnose reports it.
+type Reason string
+
+// The reasons a session is refused.
+const (
+	ReasonNoCookie     Reason = "no_cookie"     // no session cookie (proxyos_session, on HTTPS __Host-proxyos_session) arrived
+	ReasonMalformed    Reason = "malformed"     // the cookie is not a proxyos token
+	ReasonUnknownKey   Reason = "unknown_key"   // signed with a secret no longer configured
+	ReasonBadSignature Reason = "bad_signature" // tampered or forged
+	ReasonExpired      Reason = "expired"       // past its absolute lifetime
+	ReasonIdleTimeout  Reason = "idle_timeout"  // unused for longer than session_idle
+	ReasonRevoked      Reason = "revoked"       // logged out or revoked
+	ReasonUserDisabled Reason = "user_disabled" // the account is disabled
+	ReasonOtherHost    Reason = "other_host"    // a handoff session used on another host than its own
+)
+
+// Identity is who a verified session belongs to.
+type Identity struct {
+	SessionID string
+	UserID    string
+	Email     string
+	Role      authz.Role
+}
+
+// MaxSessionsPerUser bounds the active sessions of one user, handoff
+// sessions included. A new session beyond it revokes the user's least
+// recently used ones (with their handoff sessions), never the new one or
+// the session it was handed off from, so that no account can fill the
+// sessions table or the session cache however often it logs in.
+const MaxSessionsPerUser = 100
+
+// Entry is a cached session. Immutable fields are set once; the
+// rest are atomics so verification needs only a read lock.
+type Entry struct {
+	id        Identity
+	expiresAt int64 // unix nanoseconds
+	disabled  atomic.Bool
+	revoked   atomic.Bool
+	lastSeen  atomic.Int64 // unix nanoseconds
+	flushed   atomic.Int64 // lastSeen value last written to the store
+	host      string       // a handoff session is valid on this host only; "" for any
+	parentID  string       // the session a handoff session came from
+
+	// What proxyos_auth gives every request of this session, made once
+	// from id when the session is cached, so that passing the gate need
+	// not allocate: the placeholder values, already boxed, and the
+	// identity header values. Like id, they never change; requests share
+	// them, so nothing may write to them (see the proxyos_auth gate).
+	user, email, role          any
+	userHdr, emailHdr, roleHdr []string
+}
+
+// newEntry returns the cache entry of a session of id that
+// expires at expiresAt (unix nanoseconds).
+func newEntry(id Identity, expiresAt int64) *Entry {
+	hdr := []string{id.UserID, id.Email, string(id.Role)} // one allocation for the three
+	return &Entry{
+		id: id, expiresAt: expiresAt,
+		user: id.UserID, email: id.Email, role: string(id.Role),
+		// Capacity 1: appending to one copies it instead of writing
+		// into the next value.
+		userHdr: hdr[0:1:1], emailHdr: hdr[1:2:2], roleHdr: hdr[2:3:3],
+	}
+}
+
+// Cache verifies session tokens against an in-memory cache backed
+// by the store. A cached session is verified with a MAC check and a map
+// lookup; a miss costs one database query.
+type Cache struct {
+	store  *store.Store
+	now    func() time.Time
+	logger func() *zap.Logger
+
+	// afterInsert, when a test sets it, runs between storing a new
+	// session and caching it, where a concurrent change can land.
+	afterInsert  func()
+	unknownKeys  unknownKeys
+	audit        *audit.Log
+	handoffCodes codeLimiter
+
+	mu      sync.RWMutex
+	entries map[[sha256.Size]byte]*Entry
+	// gen counts changes to users and sessions made through the cache
+	// (under mu), so a load that read the store before such a change does
+	// not cache what it read.
+	gen uint64
+}
+
+// NewCache returns a cache of the sessions in s, recording handoffs in
+// log, with the clock now and the logger the function returns (the
+// current config's).
+func NewCache(s *store.Store, log *audit.Log, now func() time.Time, logger func() *zap.Logger) *Cache {
+	return &Cache{store: s, audit: log, now: now, logger: logger, entries: make(map[[sha256.Size]byte]*Entry)}
+}
+
+// Create starts a new session for u and returns its cookie value.
+func (c *Cache) Create(ctx context.Context, k *keyring.Keyring, u store.User, ttl time.Duration, clientIP, userAgent string) (string, Identity, error) {
+	return c.createSession(ctx, k, Identity{UserID: u.ID, Email: u.Email, Role: authz.Role(u.Role)}, c.now().Add(ttl), clientIP, userAgent, "", "")
+}
+
+// CreateChild starts a handoff session from parent, valid on host only
+// and ending when parent ends, and returns its cookie value. A parent has
+// one handoff session per host: handing off to the host again gives that
+// session a new token, and the one it had stops working.
+func (c *Cache) CreateChild(ctx context.Context, k *keyring.Keyring, parent store.SessionUser, host, clientIP, userAgent string) (string, Identity, error) {
+	id := Identity{UserID: parent.UserID, Email: parent.Email, Role: authz.Role(parent.Role)}
+	return c.createSession(ctx, k, id, parent.ExpiresAt, clientIP, userAgent, parent.ID, host)
+}
+
+func (c *Cache) createSession(ctx context.Context, k *keyring.Keyring, id Identity, expires time.Time, clientIP, userAgent, parentID, host string) (string, Identity, error) {
+	tok := keyring.NewToken()
+	key := tok.CacheKey()
+	now := c.now()
+	id.SessionID = uuid.NewString()
+	if len(userAgent) > 512 {
+		userAgent = userAgent[:512]
+	}
+	c.mu.RLock()
+	gen := c.gen
+	c.mu.RUnlock()
+	ss := store.Session{
+		ID: id.SessionID, TokenHash: hex.EncodeToString(key[:]), UserID: id.UserID,
+		CreatedAt: now, ExpiresAt: expires, LastSeenAt: now,
+		ClientIP: clientIP, UserAgent: userAgent, ParentID: parentID, Host: host,
+	}
+	var (
+		replaced string // the token hash a reused handoff session had
+		err      error
+	)
+	if parentID == "" {
+		err = c.store.CreateSession(ctx, ss)
+	} else {
+		id.SessionID, replaced, err = c.store.SaveChildSession(ctx, ss)
+	}
+	if err != nil {
+		return "", Identity{}, err
+	}
+	if c.afterInsert != nil {
+		c.afterInsert()
+	}
+	e := newEntry(id, expires.UnixNano())
+	e.host, e.parentID = host, parentID
+	e.lastSeen.Store(now.UnixNano())
+	e.flushed.Store(now.UnixNano())
+	c.mu.Lock()
+	// A user or session change since the insert (a revocation of the
+	// parent, a disabled account) may not be in e: then the first request
+	// loads the session from the store instead.
+	if c.gen == gen {
+		c.entries[key] = e
+	}
+	if replaced != "" {
+		// The reused session's previous token no longer verifies; a load
+		// of it that read the row before the update does not cache it.
+		if old, err := hex.DecodeString(replaced); err == nil && len(old) == sha256.Size {
+			delete(c.entries, [sha256.Size]byte(old))
+		}
+		c.gen++
+	}
+	c.mu.Unlock()
+	keep := []string{id.SessionID, parentID}
+	revoked, err := c.store.CapUserSessions(ctx, id.UserID, MaxSessionsPerUser, keep, now)
+	if err != nil {
+		return "", Identity{}, fmt.Errorf("revoking sessions over the limit: %w", err)
+	}
+	if len(revoked) > 0 {
+		c.MarkRevoked(id.UserID, revoked)
+	}
+	return k.SignToken(tok), id, nil
+}
+
+// reasonOf is the reason of a token's problem.
+func reasonOf(p keyring.Problem) Reason {
+	switch p {
+	case keyring.UnknownKey:
+		return ReasonUnknownKey
+	case keyring.BadSignature:
+		return ReasonBadSignature
+	}
+	return ReasonMalformed
+}
+
+// Verify checks a cookie value. On success it returns the identity and
+// an empty reason, and records the use for idle expiry. err is non-nil
+// only when the store failed on a cache miss.
+func (c *Cache) Verify(ctx context.Context, k *keyring.Keyring, cookie string, idle time.Duration) (*Entry, Reason, error) {
+	tok, problem := k.ParseToken(cookie)
+	if problem != keyring.OK {
+		return nil, reasonOf(problem), nil
+	}
+	key := tok.CacheKey()
+	c.mu.RLock()
+	e := c.entries[key]
+	c.mu.RUnlock()
+	if e == nil {
+		var err error
+		if e, err = c.load(ctx, key); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, ReasonRevoked, nil
+			}
+			return nil, "", err
+		}
+	}
+	now := c.now().UnixNano()
+	switch { // a disabled account says so even though its sessions are revoked too
+	case e.disabled.Load():
+		return e, ReasonUserDisabled, nil
+	case e.revoked.Load():
+		return e, ReasonRevoked, nil
+	case now >= e.expiresAt:
+		return e, ReasonExpired, nil
+	case idle > 0 && now-e.lastSeen.Load() >= int64(idle):
+		return e, ReasonIdleTimeout, nil
+	}
+	if now > e.lastSeen.Load() {
+		e.lastSeen.Store(now)
+	}
+	return e, "", nil
+}
+
+// load reads a session from the store into the cache. If a user changed
+// while it read (gen moved), it reads again rather than cache a stale
+// role or revocation.
+func (c *Cache) load(ctx context.Context, key [sha256.Size]byte) (*Entry, error) {
+	for {
+		c.mu.RLock()
+		gen := c.gen
+		c.mu.RUnlock()
+		e, err := c.loadOnce(ctx, key, gen)
+		if e != nil || err != nil {
+			return e, err
+		}
+	}
+}
+
+// loadOnce reads a session and caches it unless the generation moved on,
+// in which case it returns nil, nil.
+func (c *Cache) loadOnce(ctx context.Context, key [sha256.Size]byte, gen uint64) (*Entry, error) {
+	su, err := c.store.SessionByTokenHash(ctx, hex.EncodeToString(key[:]))
+	if err != nil {
+		return nil, err
+	}
+	e := newEntry(Identity{SessionID: su.ID, UserID: su.UserID, Email: su.Email, Role: authz.Role(su.Role)}, su.ExpiresAt.UnixNano())
+	e.host, e.parentID = su.Host, su.ParentID
+	e.disabled.Store(su.Disabled)
+	e.revoked.Store(!su.RevokedAt.IsZero())
+	e.lastSeen.Store(su.LastSeenAt.UnixNano())
+	e.flushed.Store(su.LastSeenAt.UnixNano())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return nil, nil
+	}
+	if cur := c.entries[key]; cur != nil {
+		return cur, nil // another request loaded it first
+	}
+	c.entries[key] = e
+	return e, nil
+}
+
+// Revoke revokes one session in the store and the cache.
+func (c *Cache) Revoke(ctx context.Context, e *Entry) error {
+	ids, err := c.store.RevokeSession(ctx, e.id.SessionID, c.now())
+	if err != nil {
+		return err
+	}
+	e.revoked.Store(true)
+	if len(ids) > 0 { // its handoff sessions on other hosts end with it
+		c.MarkRevoked(e.id.UserID, ids)
+	}
+	return nil
+}
+
+// Flush writes last-seen times that changed since the previous flush.
+func (c *Cache) Flush(ctx context.Context) error {
+	seen := make(map[string]time.Time)
+	var touched []*Entry
+	c.mu.RLock()
+	for _, e := range c.entries {
+		if ls := e.lastSeen.Load(); ls > e.flushed.Load() {
+			seen[e.id.SessionID] = time.Unix(0, ls)
+			touched = append(touched, e)
+		}
+	}
+	c.mu.RUnlock()
+	if err := c.store.TouchSessions(ctx, seen); err != nil {
+		return err
+	}
+	for _, e := range touched {
+		e.flushed.Store(seen[e.id.SessionID].UnixNano())
+	}
+	return nil
+}
+
+// Prune drops cached sessions that expired or went idle.
+func (c *Cache) Prune(idle time.Duration) {
+	now := c.now().UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if now >= e.expiresAt || (idle > 0 && now-e.lastSeen.Load() >= int64(idle)) {
+			delete(c.entries, k)
+		}
+	}
+}
+
+// MarkRevoked marks cached sessions of a user revoked: those with the
+// given ids, or all of them when ids is nil. Marking (rather than
+// dropping) the entries means a request that loaded one just before the
+// revocation cannot put back a stale copy.
+func (c *Cache) MarkRevoked(userID string, ids []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++ // a load reading the store right now reads again
+	for _, e := range c.entries {
+		if e.id.UserID == userID && (ids == nil || slices.Contains(ids, e.id.SessionID)) {
+			e.revoked.Store(true)
+		}
+	}
+}
+
+// MarkDisabled sets the disabled flag of a user's cached sessions.
+func (c *Cache) MarkDisabled(userID string, disabled bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for _, e := range c.entries {
+		if e.id.UserID == userID {
+			e.disabled.Store(disabled)
+		}
+	}
+}
+
+// Forget drops a session and its handoff sessions from the cache,
+// so the next request reloads them (with the user's current role) from
+// the store.
+func (c *Cache) Forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k, e := range c.entries {
+		if e.id.SessionID == id || e.parentID == id { // and its handoff sessions
+			delete(c.entries, k)
+		}
+	}
+}
+
+// LastSeenOf returns the cached last-seen times of a user's sessions.
+func (c *Cache) LastSeenOf(userID string) map[string]time.Time {
+	seen := make(map[string]time.Time)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, e := range c.entries {
+		if e.id.UserID == userID {
+			seen[e.id.SessionID] = time.Unix(0, e.lastSeen.Load()).UTC()
+		}
+	}
+	return seen
+}
+
+// Identity returns who the session belongs to.
+func (e *Entry) Identity() Identity { return e.id }
+
+// ExpiresAt returns when the session ends at the latest.
+func (e *Entry) ExpiresAt() time.Time { return time.Unix(0, e.expiresAt) }
+
+// Host returns the host a handoff session is valid on, or "" for a
+// session valid wherever its cookie goes.
+func (e *Entry) Host() string { return e.host }
+
+// Placeholders returns the values of {http.auth.user.id}, .email and
+// .role, boxed once for every request of the session.
+func (e *Entry) Placeholders() (user, email, role any) { return e.user, e.email, e.role }
+
+// Headers returns the values of the X-Proxyos-User, -Email and -Role
+// headers, made once for every request of the session. Requests share
+// them: nothing may write to them.
+func (e *Entry) Headers() (user, email, role []string) { return e.userHdr, e.emailHdr, e.roleHdr }
+
+// VerifyCookies verifies the values of a request's session cookies
+// (request.SessionCookies) for a request to host (normalized:
+// request.NormalizeHost) and returns the first
+// valid session, or the reason the first cookie was refused. Trying each
+// one keeps a stale host-only cookie from hiding a valid cookie_domain
+// one (which would loop the login). A handoff session presented on
+// another host than its own is refused with ReasonOtherHost. A cookie
+// signed with a secret no longer configured is logged, once per key id.
+func (c *Cache) VerifyCookies(ctx context.Context, k *keyring.Keyring, cookies iter.Seq[string], host string, idle time.Duration) (*Entry, Reason, error) {
+	var (
+		first   Reason
+		firstE  *Entry
+		checked bool
+	)
+	for cookie := range cookies {
+		e, reason, err := c.Verify(ctx, k, cookie, idle)
+		if err != nil {
+			return nil, "", err
+		}
+		if reason == "" && e.host != "" && host != e.host {
+			reason = ReasonOtherHost // a handoff cookie copied to another host
+		}
+		if reason == "" {
+			return e, "", nil
+		}
+		if reason == ReasonUnknownKey {
+			c.logUnknownKey(cookie, k)
+		}
+		if !checked {
+			first, firstE, checked = reason, e, true
+		}
+	}
+	if !checked {
+		return nil, ReasonNoCookie, nil
+	}
+	return firstE, first, nil
+}
+
+// maxLoggedUnknownKeys bounds the key ids reported: anyone can send
+// cookies with made-up key ids, and each must not cost a log line.
+const maxLoggedUnknownKeys = 16
+
+// unknownKeys remembers key ids already reported, so a browser with an
+// old cookie does not flood the log.
+type unknownKeys struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+// logUnknownKey logs, once per key id and for a few ids only, that a
+// cookie signed with a secret no longer configured arrived.
+func (c *Cache) logUnknownKey(cookie string, k *keyring.Keyring) {
+	id := keyring.KeyIDOf(cookie)
+	u := &c.unknownKeys
+	u.mu.Lock()
+	if u.ids == nil {
+		u.ids = make(map[string]bool)
+	}
+	if u.ids[id] || len(u.ids) >= maxLoggedUnknownKeys {
+		u.mu.Unlock()
+		return
+	}
+	u.ids[id] = true
+	u.mu.Unlock()
+	c.logger().Warn("session cookie signed with a key that is not configured; list the old secret under previous_secrets to keep such sessions",
+		zap.String("key_id", id), zap.String("current_key_id", k.CurrentID()))
+}
