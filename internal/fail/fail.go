@@ -24,10 +24,15 @@ func Field(field, format string, args ...any) error {
 }
 
 // NotFoundError is an entity that does not exist, or that the caller may
-// not know exists (404).
-type NotFoundError struct{ Message string }
+// not know exists (404). Err, if set, is the error it stands for.
+type NotFoundError struct {
+	Message string
+	Err     error
+}
 
 func (e *NotFoundError) Error() string { return e.Message }
+
+func (e *NotFoundError) Unwrap() error { return e.Err }
 
 // NotFound returns a *NotFoundError.
 func NotFound(message string) error { return &NotFoundError{Message: message} }
@@ -38,9 +43,12 @@ func NotFound(message string) error { return &NotFoundError{Message: message} }
 type ConflictError struct {
 	Field   string
 	Message string
+	Err     error // the error it stands for, if any
 }
 
 func (e *ConflictError) Error() string { return e.Message }
+
+func (e *ConflictError) Unwrap() error { return e.Err }
 
 // Conflict returns a *ConflictError.
 func Conflict(field, message string) error { return &ConflictError{Field: field, Message: message} }

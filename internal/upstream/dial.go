@@ -100,3 +100,7 @@ func ResolverFor(servers []string) *net.Resolver {
 		},
 	}
 }
+
+// GuardKey is the context key under which the router hands the guard to
+// the transports of the routes it compiles (the proxyos transport).
+type GuardKey struct{}

@@ -1,0 +1,327 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/proxyos/caddy-proxyos/internal/audit"
+	"github.com/proxyos/caddy-proxyos/internal/certlimit"
+	"github.com/proxyos/caddy-proxyos/internal/fail"
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/route"
+	"github.com/proxyos/caddy-proxyos/internal/store"
+	"github.com/proxyos/caddy-proxyos/internal/upstream"
+)
+
+// Service changes routes, for one config: the live table of that config,
+// the state it shares with others (store, audit log, certificate limits)
+// and its key ring and upstream policy.
+type Service struct {
+	Table      *Table
+	Store      *store.Store
+	Keys       *keyring.Keyring
+	Audit      *audit.Log
+	Upstreams  *upstream.Guard
+	CertLimits *certlimit.Limiter
+
+	// LoginPage reports whether the gate can send browsers without a
+	// session to a login page (the app's url is set); see Warnings.
+	LoginPage bool
+
+	Now    func() time.Time
+	Logger *zap.Logger
+}
+
+// Errors of route changes, wrapped in the *fail errors the service
+// returns.
+var (
+	ErrRouteNotFound = errors.New("no such route")
+	ErrStaleVersion  = store.ErrVersionConflict
+)
+
+func notFound() error { return &fail.NotFoundError{Message: ErrRouteNotFound.Error(), Err: ErrRouteNotFound} }
+
+func stale() error {
+	return &fail.ConflictError{Field: "version", Message: ErrStaleVersion.Error(), Err: ErrStaleVersion}
+}
+
+// change is what a save does, as the history and the audit log name it.
+type change struct {
+	action       audit.Action // RouteCreate, RouteUpdate or RouteRollback
+	rolledBackTo int          // for RouteRollback
+}
+
+// history is the change's name in the route's history.
+func (c change) history() string {
+	switch c.action {
+	case audit.RouteCreate:
+		return "create"
+	case audit.RouteRollback:
+		return "rollback to " + strconv.Itoa(c.rolledBackTo)
+	}
+	return "update"
+}
+
+// Routes lists every managed route, oldest first, its secrets sealed.
+func (s *Service) Routes(ctx context.Context) ([]*route.Route, error) {
+	stored, err := s.Store.ListRoutes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*route.Route, 0, len(stored))
+	for _, sr := range stored {
+		r, err := decodeStoredRoute(sr)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", sr.ID, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Route returns one route, its secrets sealed.
+func (s *Service) Route(ctx context.Context, id string) (*route.Route, error) {
+	sr, err := s.Store.Route(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeStoredRoute(sr)
+}
+
+// Create validates, provisions, stores and publishes a new route.
+func (s *Service) Create(ctx context.Context, r *route.Route, actor audit.Actor) (*route.Route, error) {
+	r.ID = uuid.NewString()
+	r.Version = 0
+	r.CreatedAt = s.Now().UTC().Truncate(time.Millisecond) // the store keeps milliseconds
+	return s.save(ctx, r, nil, change{action: audit.RouteCreate}, actor)
+}
+
+// Update replaces route id; r.Version must be the version the caller
+// read (a *fail.ConflictError on version otherwise).
+func (s *Service) Update(ctx context.Context, id string, r *route.Route, actor audit.Actor) (*route.Route, error) {
+	cur, err := s.Route(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Version == 0 {
+		return nil, fail.Field("version", "required: the version you are changing")
+	}
+	if r.Version != cur.Version {
+		return nil, stale()
+	}
+	r.ID, r.CreatedAt = id, cur.CreatedAt
+	return s.save(ctx, r, cur, change{action: audit.RouteUpdate}, actor)
+}
+
+// Rollback makes a previous version of route id current again, as a new
+// version.
+func (s *Service) Rollback(ctx context.Context, id string, version int, actor audit.Actor) (*route.Route, error) {
+	cur, err := s.Route(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := s.Store.RouteVersionSpec(ctx, id, version)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fail.Field("version", "route has no version %d", version)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r := new(route.Route)
+	if err := json.Unmarshal(spec, r); err != nil {
+		return nil, err
+	}
+	r.ID, r.CreatedAt = id, cur.CreatedAt
+	return s.save(ctx, r, cur, change{action: audit.RouteRollback, rolledBackTo: version}, actor)
+}
+
+// Delete removes route id (at version, or any version when 0).
+func (s *Service) Delete(ctx context.Context, id string, version int, actor audit.Actor) error {
+	s.Table.mu.Lock()
+	defer s.Table.mu.Unlock()
+	before, err := s.Route(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = s.Store.DeleteRoute(ctx, id, version, actor.Name, s.Now().UTC())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return notFound()
+	case errors.Is(err, store.ErrVersionConflict):
+		return stale()
+	case err != nil:
+		return err
+	}
+	s.Table.publish(id, nil)
+	if s.CertLimits != nil {
+		s.CertLimits.Forget(id)
+	}
+	s.Logger.Info("route deleted", zap.String("route_id", id), zap.String("actor", actor.Name))
+	s.Audit.Record(ctx, audit.Event{Actor: actor, Action: audit.RouteDelete, Target: id, Before: ViewOf(before), Extra: routeContext(before)})
+	return nil
+}
+
+// Version is one entry of a route's history.
+type Version struct {
+	Version int       `json:"version"`
+	Action  string    `json:"action"` // create, update, "rollback to N"
+	Actor   string    `json:"actor"`
+	At      string    `json:"at"`
+	Route   RouteView `json:"route"`
+}
+
+// History returns a route's versions, newest first.
+func (s *Service) History(ctx context.Context, id string) ([]Version, error) {
+	vs, err := s.Store.RouteVersions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 {
+		return nil, notFound()
+	}
+	out := make([]Version, 0, len(vs))
+	for _, v := range vs {
+		r := new(route.Route)
+		if err := json.Unmarshal(v.Spec, r); err != nil {
+			return nil, err
+		}
+		out = append(out, Version{Version: v.Version, Action: v.Action, Actor: v.Actor, At: v.At.Format("2006-01-02T15:04:05.000Z07:00"), Route: ViewOf(r)})
+	}
+	return out, nil
+}
+
+// save is the one path by which a route changes: validate, check the
+// upstreams, compile and provision the new handlers, then commit to the
+// store, then swap the new handlers in. When any step fails, the previous
+// route stays stored and live. prev is the route being replaced, nil for
+// a new one.
+func (s *Service) save(ctx context.Context, r *route.Route, prev *route.Route, c change, actor audit.Actor) (*route.Route, error) {
+	prevVersion := 0
+	if prev != nil {
+		prevVersion = prev.Version
+	}
+	// Request header values kept from a stored version arrive sealed.
+	r, err := s.Open(r)
+	if err != nil {
+		return nil, err
+	}
+	r.Normalize()
+	if err := r.Validate(); err != nil {
+		var re *route.Error
+		if errors.As(err, &re) {
+			return nil, fail.Field(re.Field, "%s", re.Message)
+		}
+		return nil, err
+	}
+	if err := s.checkUpstreams(ctx, r); err != nil {
+		return nil, err
+	}
+	r.Version = prevVersion + 1
+	r.UpdatedAt = s.Now().UTC().Truncate(time.Millisecond)
+
+	s.Table.mu.Lock()
+	defer s.Table.mu.Unlock()
+	lr, err := s.Table.compile(r)
+	if err != nil {
+		return nil, fail.Field("route", "cannot be served: %s", err.Error())
+	}
+	sealed, err := s.seal(r)
+	if err != nil {
+		lr.cancel()
+		return nil, err
+	}
+	spec, err := json.Marshal(sealed)
+	if err != nil {
+		lr.cancel()
+		return nil, err
+	}
+	err = s.Store.PutRoute(ctx, store.StoredRoute{
+		ID: r.ID, Spec: spec, Version: r.Version, Enabled: r.Enabled, Hosts: r.Hosts,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}, prevVersion, c.history(), actor.Name, nil)
+	if err != nil {
+		lr.cancel()
+		var hc *store.HostConflictError
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil, notFound()
+		case errors.Is(err, store.ErrVersionConflict):
+			return nil, stale()
+		case errors.As(err, &hc):
+			return nil, &fail.ConflictError{Field: "hosts", Message: err.Error(), Err: err}
+		}
+		return nil, err
+	}
+	if r.Enabled {
+		s.Table.publish(r.ID, lr)
+	} else {
+		lr.cancel()
+		s.Table.publish(r.ID, nil)
+	}
+	s.Logger.Info("route saved", zap.String("route_id", r.ID), zap.String("action", c.history()),
+		zap.Int("version", r.Version), zap.String("actor", actor.Name), zap.String("hosts", strings.Join(r.Hosts, ",")))
+	extra := routeContext(r)
+	if c.action == audit.RouteRollback {
+		extra["rolled_back_to"] = c.rolledBackTo
+	}
+	if prev != nil {
+		if opened, err := s.Open(prev); err == nil {
+			prev = opened
+		}
+	}
+	if names := changedSecrets(prev, r); len(names) > 0 {
+		extra["secret_headers_changed"] = names
+	}
+	ev := audit.Event{Actor: actor, Action: c.action, Target: r.ID, After: ViewOf(r), Extra: extra}
+	if prev != nil {
+		ev.Before = ViewOf(prev)
+	}
+	s.Audit.Record(ctx, ev)
+	return r, nil
+}
+
+// routeContext is what every audit entry about a route shows, whatever
+// changed: its name and hosts.
+func routeContext(r *route.Route) map[string]any {
+	return map[string]any{"route_name": r.Name, "route_hosts": r.Hosts}
+}
+
+// checkUpstreams refuses a route whose upstreams reach what the upstream
+// policy forbids, resolving names as they resolve now; the transport
+// checks again at every connection.
+func (s *Service) checkUpstreams(ctx context.Context, r *route.Route) error {
+	for i, u := range r.Upstreams {
+		_, dial, err := route.ParseUpstream(u)
+		if err != nil {
+			continue // Validate reported it
+		}
+		host, portStr, _ := net.SplitHostPort(dial)
+		port, _ := strconv.ParseUint(portStr, 10, 16)
+		if err := s.Upstreams.CheckHost(ctx, host, uint16(port)); err != nil {
+			var re *upstream.RefusedError
+			if errors.As(err, &re) {
+				return fail.Field(fmt.Sprintf("upstreams[%d]", i), "%q: %v", u, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Status reports whether route id is live and its upstreams' health.
+func (s *Service) Status(id string) RouteStatus { return s.Table.Status(id) }
+
+// Load compiles and publishes every enabled stored route into the table.
+func (s *Service) Load(ctx context.Context) error { return s.Table.Load(ctx, s.Store, s.Open) }
