@@ -48,7 +48,9 @@ var (
 	ErrStaleVersion  = store.ErrVersionConflict
 )
 
-func notFound() error { return &fail.NotFoundError{Message: ErrRouteNotFound.Error(), Err: ErrRouteNotFound} }
+func notFound() error {
+	return &fail.NotFoundError{Message: ErrRouteNotFound.Error(), Err: ErrRouteNotFound}
+}
 
 func stale() error {
 	return &fail.ConflictError{Field: "version", Message: ErrStaleVersion.Error(), Err: ErrStaleVersion}
