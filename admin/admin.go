@@ -10,7 +10,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/proxyos/caddy-proxyos/internal/store"
+	"github.com/proxyos/caddy-proxyos/internal/account"
+	"github.com/proxyos/caddy-proxyos/internal/api"
 	"github.com/proxyos/caddy-proxyos/proxyos"
 )
 
@@ -96,21 +97,15 @@ func (a *API) handleUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var nu proxyos.NewUser
-	if err := decode(w, r, &nu); err != nil {
-		return err
+	var nu account.NewUser
+	if err := api.Decode(w, r, &nu); err != nil {
+		return apiError(err)
 	}
-	u, err := px.CreateUser(r.Context(), nu, proxyos.AdminAPIActor(r.RemoteAddr))
-	var fe *proxyos.FieldError
-	switch {
-	case errors.As(err, &fe):
-		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fe}
-	case errors.Is(err, proxyos.ErrUserExists):
-		return caddy.APIError{HTTPStatus: http.StatusConflict, Err: err}
-	case err != nil:
-		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
+	u, err := px.Accounts().CreateUser(r.Context(), account.HostCaller(r.RemoteAddr), nu, "")
+	if err != nil {
+		return apiError(err)
 	}
-	return writeJSON(w, http.StatusCreated, map[string]string{"id": u.ID, "email": u.Email, "role": u.Role})
+	return writeJSON(w, http.StatusCreated, u)
 }
 
 func (a *API) handleUser(w http.ResponseWriter, r *http.Request) error {
@@ -121,23 +116,30 @@ func (a *API) handleUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var c proxyos.UserChange
-	if err := decode(w, r, &c); err != nil {
-		return err
+	var c account.UserChange
+	if err := api.Decode(w, r, &c); err != nil {
+		return apiError(err)
 	}
-	u, err := px.UpdateUser(r.Context(), strings.TrimPrefix(r.URL.Path, "/proxyos/users/"), c, proxyos.AdminAPIActor(r.RemoteAddr))
-	var fe *proxyos.FieldError
-	switch {
-	case errors.As(err, &fe):
-		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fe}
-	case errors.Is(err, store.ErrLastAdmin):
-		return caddy.APIError{HTTPStatus: http.StatusConflict, Err: err}
-	case errors.Is(err, proxyos.ErrUserNotFound):
-		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: err}
-	case err != nil:
+	accounts := px.Accounts()
+	u, err := accounts.UserByEmail(r.Context(), strings.TrimPrefix(r.URL.Path, "/proxyos/users/"))
+	if err != nil {
+		return apiError(err)
+	}
+	u, err = accounts.UpdateUser(r.Context(), account.HostCaller(r.RemoteAddr), u.ID, c, "")
+	if err != nil {
+		return apiError(err)
+	}
+	return writeJSON(w, http.StatusOK, u)
+}
+
+// apiError answers an error of a service as the dashboard's API does
+// (api.StatusOf), in Caddy's admin error form.
+func apiError(err error) error {
+	status, body, _, ok := api.StatusOf(err)
+	if !ok {
 		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "disabled": u.Disabled, "totp_enabled": u.TOTPEnabled})
+	return caddy.APIError{HTTPStatus: status, Err: errors.New(body.Error), Message: body.Error}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,7 +8,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/proxyos/caddy-proxyos/proxyos"
+	"github.com/proxyos/caddy-proxyos/internal/api"
+	"github.com/proxyos/caddy-proxyos/internal/audit"
+	"github.com/proxyos/caddy-proxyos/internal/router"
 )
 
 // handleRoutes lists (GET) or creates (POST) routes.
@@ -20,29 +21,29 @@ func (a *API) handleRoutes(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch r.Method {
 	case http.MethodGet:
-		routes, err := px.Routes(r.Context())
+		routes, err := px.Routes().Routes(r.Context())
 		if err != nil {
 			return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
 		}
-		out := make([]proxyos.RouteJSON, 0, len(routes))
+		out := make([]router.RouteJSON, 0, len(routes))
 		for _, rt := range routes {
-			out = append(out, px.WithStatus(rt))
+			out = append(out, px.Routes().WithStatus(rt))
 		}
 		return writeJSON(w, http.StatusOK, map[string]any{"routes": out})
 	case http.MethodPost:
-		var in proxyos.RouteInput
-		if err := decode(w, r, &in); err != nil {
-			return err
+		var in router.RouteInput
+		if err := api.Decode(w, r, &in); err != nil {
+			return apiError(err)
 		}
 		nr, err := in.Resolve(nil)
 		if err != nil {
-			return routeError(err)
+			return apiError(err)
 		}
-		rt, err := px.CreateRoute(r.Context(), nr, proxyos.AdminAPIActor(r.RemoteAddr))
+		rt, err := px.Routes().Create(r.Context(), nr, audit.AdminAPIActor(r.RemoteAddr))
 		if err != nil {
-			return routeError(err)
+			return apiError(err)
 		}
-		return writeJSON(w, http.StatusCreated, px.WithStatus(rt))
+		return writeJSON(w, http.StatusCreated, px.Routes().WithStatus(rt))
 	}
 	return methodNotAllowed(r)
 }
@@ -59,77 +60,59 @@ func (a *API) handleRoute(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch {
 	case sub == "" && r.Method == http.MethodGet:
-		rt, err := px.Route(r.Context(), id)
+		rt, err := px.Routes().Route(r.Context(), id)
 		if err != nil {
-			return routeError(err)
+			return apiError(err)
 		}
-		return writeJSON(w, http.StatusOK, px.WithStatus(rt))
+		return writeJSON(w, http.StatusOK, px.Routes().WithStatus(rt))
 	case sub == "" && r.Method == http.MethodPut:
-		var in proxyos.RouteInput
-		if err := decode(w, r, &in); err != nil {
-			return err
+		var in router.RouteInput
+		if err := api.Decode(w, r, &in); err != nil {
+			return apiError(err)
 		}
-		prev, err := px.Route(r.Context(), id)
+		prev, err := px.Routes().Route(r.Context(), id)
 		if err != nil {
-			return routeError(err)
+			return apiError(err)
 		}
 		nr, err := in.Resolve(prev)
 		if err != nil {
-			return routeError(err)
+			return apiError(err)
 		}
-		rt, err := px.UpdateRoute(r.Context(), id, nr, proxyos.AdminAPIActor(r.RemoteAddr))
+		rt, err := px.Routes().Update(r.Context(), id, nr, audit.AdminAPIActor(r.RemoteAddr))
 		if err != nil {
-			return routeError(err)
+			return apiError(err)
 		}
-		return writeJSON(w, http.StatusOK, px.WithStatus(rt))
+		return writeJSON(w, http.StatusOK, px.Routes().WithStatus(rt))
 	case sub == "" && r.Method == http.MethodDelete:
-		if err := px.DeleteRoute(r.Context(), id, 0, proxyos.AdminAPIActor(r.RemoteAddr)); err != nil {
-			return routeError(err)
+		if err := px.Routes().Delete(r.Context(), id, 0, audit.AdminAPIActor(r.RemoteAddr)); err != nil {
+			return apiError(err)
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case sub == "versions" && r.Method == http.MethodGet:
-		vs, err := px.RouteHistory(r.Context(), id)
+		vs, err := px.Routes().History(r.Context(), id)
 		if err != nil {
-			return routeError(err)
+			return apiError(err)
 		}
 		return writeJSON(w, http.StatusOK, map[string]any{"versions": vs})
 	case sub == "rollback" && r.Method == http.MethodPost:
 		var body struct {
 			Version int `json:"version"`
 		}
-		if err := decode(w, r, &body); err != nil {
-			return err
+		if err := api.Decode(w, r, &body); err != nil {
+			return apiError(err)
 		}
-		rt, err := px.RollbackRoute(r.Context(), id, body.Version, proxyos.AdminAPIActor(r.RemoteAddr))
+		rt, err := px.Routes().Rollback(r.Context(), id, body.Version, audit.AdminAPIActor(r.RemoteAddr))
 		if err != nil {
-			return routeError(err)
+			return apiError(err)
 		}
-		return writeJSON(w, http.StatusOK, px.WithStatus(rt))
+		return writeJSON(w, http.StatusOK, px.Routes().WithStatus(rt))
 	case sub == "" || sub == "versions" || sub == "rollback":
 		return methodNotAllowed(r)
 	}
 	return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no such endpoint: %s", r.URL.Path)}
 }
 
-// routeError maps an error of a route operation to an API error.
-func routeError(err error) error {
-	if status, _ := proxyos.RouteErrorStatus(err); status != 0 {
-		return caddy.APIError{HTTPStatus: status, Err: err}
-	}
-	return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: err}
-}
-
 func methodNotAllowed(r *http.Request) error {
 	return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
-}
-
-// decode reads a JSON body, refusing unknown fields.
-func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("body: not valid JSON: %v", err)}
-	}
-	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/proxyos/caddy-proxyos/internal/authz"
 	"github.com/proxyos/caddy-proxyos/proxyos"
 )
 
@@ -237,7 +238,7 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				return nil, h.ArgErr()
 			}
 			for _, r := range roles {
-				if !proxyos.ValidRole(r) {
+				if !authz.Role(r).Valid() {
 					return nil, h.Errf("roles: '%s' is not a role (admin, operator or viewer)", r)
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
+	"github.com/proxyos/caddy-proxyos/internal/authz"
 	"github.com/proxyos/caddy-proxyos/proxyos"
 )
 
@@ -101,7 +102,7 @@ func FuzzParseAuth(f *testing.F) {
 			t.Fatalf("JSON round trip changed the handler: %+v became %+v", a, got)
 		}
 		for _, r := range got.Roles {
-			if !proxyos.ValidRole(r) {
+			if !authz.Role(r).Valid() {
 				t.Fatalf("accepted role %q", r)
 			}
 		}

@@ -1,7 +1,11 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/account"
+	"github.com/proxyos/caddy-proxyos/internal/api"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/request"
+	"github.com/proxyos/caddy-proxyos/internal/session"
 
 	"bytes"
 	"crypto/tls"
@@ -30,7 +34,7 @@ func decodeBody(t *testing.T, rec *httptest.ResponseRecorder, v any) {
 
 // sessionReason asks /api/auth/session about a cookie and returns the
 // 401 reason, or "" when the session is valid.
-func sessionReason(t *testing.T, d *Dashboard, cookie string) Reason {
+func sessionReason(t *testing.T, d *Dashboard, cookie string) session.Reason {
 	t.Helper()
 	req := apiRequest(http.MethodGet, "/api/auth/session", "")
 	if cookie != "" {
@@ -41,7 +45,7 @@ func sessionReason(t *testing.T, d *Dashboard, cookie string) Reason {
 	case http.StatusOK:
 		return ""
 	case http.StatusUnauthorized:
-		var body apiError
+		var body api.Body
 		decodeBody(t, rec, &body)
 		if body.Error != "unauthenticated" || body.Reason == "" {
 			t.Fatalf("401 body %+v", body)
@@ -85,7 +89,7 @@ func TestSetup(t *testing.T) {
 		if rec.Code != http.StatusForbidden {
 			t.Fatalf("status %d, want 403; body %s", rec.Code, rec.Body)
 		}
-		var body apiError
+		var body api.Body
 		decodeBody(t, rec, &body)
 		if body.Field != "setup_code" {
 			t.Errorf("body %+v, want field setup_code", body)
@@ -99,7 +103,7 @@ func TestSetup(t *testing.T) {
 	})
 	t.Run("weak password", func(t *testing.T) {
 		rec := setup(code, "short")
-		var body apiError
+		var body api.Body
 		if rec.Code != http.StatusBadRequest {
 			t.Fatalf("status %d, want 400", rec.Code)
 		}
@@ -116,8 +120,8 @@ func TestSetup(t *testing.T) {
 			t.Fatalf("status %d, want 201; body %s", rec.Code, rec.Body)
 		}
 		var body struct {
-			User     userJSON `json:"user"`
-			Redirect string   `json:"redirect"`
+			User     account.User `json:"user"`
+			Redirect string       `json:"redirect"`
 		}
 		decodeBody(t, rec, &body)
 		if body.User.Email != "admin@example.com" || body.User.Role != RoleAdmin || body.User.ID == "" || body.Redirect != "/" {
@@ -200,35 +204,11 @@ func TestSessionCookieAttributes(t *testing.T) {
 				t.Errorf("Secure = %v, want %v", c.Secure, tt.wantSecure)
 			}
 			// on HTTPS the host-only cookie no other host can plant
-			if want := map[bool]string{true: HostCookieName, false: CookieName}[tt.wantSecure]; c.Name != want || c.Domain != "" {
+			if want := map[bool]string{true: request.HostSessionCookieName, false: request.SessionCookieName}[tt.wantSecure]; c.Name != want || c.Domain != "" {
 				t.Errorf("cookie %s on %s, want %s without Domain", c.Name, tt.name, want)
 			}
 			if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
 				t.Errorf("cookie %s", c)
-			}
-		})
-	}
-}
-
-func TestSessionCookieDomain(t *testing.T) {
-	d := &Dashboard{app: &App{CookieDomain: "example.com"}}
-	tests := []struct {
-		name, host, want string
-	}{
-		{"dashboard within the domain", "proxy.example.com", "example.com"},
-		{"with port", "proxy.example.com:8443", "example.com"},
-		{"the domain itself", "example.com", "example.com"},
-		{"reached by IP", "192.0.2.1:2015", ""},
-		{"other domain", "proxy.example.net", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req := httptest.NewRequest(http.MethodPost, "http://"+tt.host+"/api/auth/login", nil)
-			rec := httptest.NewRecorder()
-			d.setSessionCookie(rec, req, "v", time.Hour)
-			c := responseCookie(rec)
-			if c == nil || c.Domain != tt.want {
-				t.Errorf("cookie %v, want Domain %q", c, tt.want)
 			}
 		})
 	}
@@ -256,8 +236,8 @@ func TestLoginUserEnumeration(t *testing.T) {
 		return rec
 	}
 	want := attempt(t, "ada@example.com", "wrong-password")
-	if !strings.Contains(want.Body.String(), ErrBadCredentials.Error()) {
-		t.Errorf("body %s does not say %q", want.Body, ErrBadCredentials)
+	if !strings.Contains(want.Body.String(), account.ErrBadCredentials.Error()) {
+		t.Errorf("body %s does not say %q", want.Body, account.ErrBadCredentials)
 	}
 	for _, tt := range []struct{ name, email, password string }{
 		{"unknown email", "nobody@example.com", "wrong-password"},
@@ -292,8 +272,8 @@ func TestLoginSessionFixation(t *testing.T) {
 	if victim == planted {
 		t.Fatal("login reused the presented session token")
 	}
-	if reason := sessionReason(t, d, planted); reason != ReasonRevoked {
-		t.Errorf("presented session: reason %q, want %q", reason, ReasonRevoked)
+	if reason := sessionReason(t, d, planted); reason != session.ReasonRevoked {
+		t.Errorf("presented session: reason %q, want %q", reason, session.ReasonRevoked)
 	}
 	if reason := sessionReason(t, d, victim); reason != "" {
 		t.Errorf("new session: reason %q", reason)
@@ -302,8 +282,8 @@ func TestLoginSessionFixation(t *testing.T) {
 	if again == victim {
 		t.Error("second login reused the token")
 	}
-	if reason := sessionReason(t, d, victim); reason != ReasonRevoked {
-		t.Errorf("previous session of the same user: reason %q, want %q", reason, ReasonRevoked)
+	if reason := sessionReason(t, d, victim); reason != session.ReasonRevoked {
+		t.Errorf("previous session of the same user: reason %q, want %q", reason, session.ReasonRevoked)
 	}
 }
 
@@ -318,7 +298,7 @@ func TestLoginRateLimit(t *testing.T) {
 		t.Helper()
 		return serve(t, d, apiRequest(http.MethodPost, "/api/auth/login", fmt.Sprintf(`{"email":%q,"password":%q}`, email, password)))
 	}
-	for i := 1; i <= accountFailures; i++ {
+	for i := 1; i <= account.AccountFailures; i++ {
 		if rec := try(t, "ada@example.com", fmt.Sprintf("guess-%d", i)); rec.Code != http.StatusUnauthorized {
 			t.Fatalf("failure %d: status %d, want 401", i, rec.Code)
 		}
@@ -347,7 +327,7 @@ func TestLoginRateLimit(t *testing.T) {
 		}
 	})
 	t.Run("lockout ends", func(t *testing.T) {
-		a.clock.Advance(limitLockout)
+		a.clock.Advance(account.LimitLockout)
 		if rec := try(t, "ada@example.com", "password1"); rec.Code != http.StatusOK {
 			t.Errorf("status %d after the lockout, want 200", rec.Code)
 		}
@@ -361,7 +341,7 @@ func TestLoginSuccessResetsAccountLimit(t *testing.T) {
 	a.addUser(t, "ada@example.com", "password1", RoleViewer)
 	d := a.dashboard()
 	for round := range 2 {
-		for i := 1; i < accountFailures; i++ {
+		for i := 1; i < account.AccountFailures; i++ {
 			rec := serve(t, d, apiRequest(http.MethodPost, "/api/auth/login", `{"email":"ada@example.com","password":"typo-password"}`))
 			if rec.Code != http.StatusUnauthorized {
 				t.Fatalf("round %d, failure %d: status %d, want 401", round, i, rec.Code)
@@ -409,7 +389,7 @@ func TestLoginBadBody(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := serve(t, d, apiRequest(http.MethodPost, "/api/auth/login", tt.body))
-			var body apiError
+			var body api.Body
 			if rec.Code != http.StatusBadRequest {
 				t.Fatalf("status %d, want 400", rec.Code)
 			}
@@ -436,8 +416,8 @@ func TestLogout(t *testing.T) {
 	if c := responseCookie(rec); c == nil || c.MaxAge >= 0 || c.Value != "" {
 		t.Errorf("logout cookie %v, want one that deletes the session cookie", c)
 	}
-	if reason := sessionReason(t, d, cookie); reason != ReasonRevoked {
-		t.Errorf("old cookie after logout: reason %q, want %q", reason, ReasonRevoked)
+	if reason := sessionReason(t, d, cookie); reason != session.ReasonRevoked {
+		t.Errorf("old cookie after logout: reason %q, want %q", reason, session.ReasonRevoked)
 	}
 	if reason := sessionReason(t, d, other); reason != "" {
 		t.Errorf("another device's session: reason %q, want valid", reason)
@@ -445,21 +425,21 @@ func TestLogout(t *testing.T) {
 
 	t.Run("again", func(t *testing.T) {
 		rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/auth/logout", "{}"), cookie))
-		var body apiError
+		var body api.Body
 		if rec.Code != http.StatusUnauthorized {
 			t.Fatalf("status %d, want 401", rec.Code)
 		}
-		if decodeBody(t, rec, &body); body.Reason != ReasonRevoked {
+		if decodeBody(t, rec, &body); body.Reason != session.ReasonRevoked {
 			t.Errorf("reason %q, want revoked", body.Reason)
 		}
 	})
 	t.Run("without cookie", func(t *testing.T) {
 		rec := serve(t, d, apiRequest(http.MethodPost, "/api/auth/logout", "{}"))
-		var body apiError
+		var body api.Body
 		if rec.Code != http.StatusUnauthorized {
 			t.Fatalf("status %d, want 401", rec.Code)
 		}
-		if decodeBody(t, rec, &body); body.Reason != ReasonNoCookie {
+		if decodeBody(t, rec, &body); body.Reason != session.ReasonNoCookie {
 			t.Errorf("reason %q, want no_cookie", body.Reason)
 		}
 	})
@@ -474,15 +454,15 @@ func TestSessionEndpoint(t *testing.T) {
 	t.Run("valid", func(t *testing.T) {
 		rec := serve(t, d, withCookie(apiRequest(http.MethodGet, "/api/auth/session", ""), cookie))
 		var body struct {
-			User      userJSON  `json:"user"`
-			SessionID string    `json:"session_id"`
-			ExpiresAt time.Time `json:"expires_at"`
+			User      account.User `json:"user"`
+			SessionID string       `json:"session_id"`
+			ExpiresAt time.Time    `json:"expires_at"`
 		}
 		if rec.Code != http.StatusOK {
 			t.Fatalf("status %d", rec.Code)
 		}
 		decodeBody(t, rec, &body)
-		if body.User != (userJSON{ID: u.ID, Email: u.Email, Role: RoleOperator}) || body.SessionID == "" {
+		if body.User != (account.User{ID: u.ID, Email: u.Email, Role: RoleOperator}) || body.SessionID == "" {
 			t.Errorf("body %+v", body)
 		}
 		if want := a.clock.Now().Add(DefaultSessionTTL); !body.ExpiresAt.Equal(want) {
@@ -514,13 +494,13 @@ func TestSessionEndpoint(t *testing.T) {
 	tests := []struct {
 		name   string
 		cookie string
-		want   Reason
+		want   session.Reason
 	}{
-		{"no cookie", "", ReasonNoCookie},
-		{"malformed", "abc", ReasonMalformed},
-		{"unknown key", mustKeyring(t, randomSecret(t)).SignToken(keyring.NewToken()), ReasonUnknownKey},
-		{"bad signature", cookie[:keyring.CookieLen-3] + "AAA", ReasonBadSignature},
-		{"unknown token", a.keyring.SignToken(keyring.NewToken()), ReasonRevoked},
+		{"no cookie", "", session.ReasonNoCookie},
+		{"malformed", "abc", session.ReasonMalformed},
+		{"unknown key", mustKeyring(t, randomSecret(t)).SignToken(keyring.NewToken()), session.ReasonUnknownKey},
+		{"bad signature", cookie[:keyring.CookieLen-3] + "AAA", session.ReasonBadSignature},
+		{"unknown token", a.keys.SignToken(keyring.NewToken()), session.ReasonRevoked},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -531,9 +511,9 @@ func TestSessionEndpoint(t *testing.T) {
 	}
 	t.Run("user disabled", func(t *testing.T) {
 		setUserDisabled(t, a.dbPath, u.ID, true)
-		a.state.sessions.forgetUser(u.ID)
-		if reason := sessionReason(t, d, cookie); reason != ReasonUserDisabled {
-			t.Errorf("reason %q, want %q", reason, ReasonUserDisabled)
+		a.state.sessions.ForgetUser(u.ID)
+		if reason := sessionReason(t, d, cookie); reason != session.ReasonUserDisabled {
+			t.Errorf("reason %q, want %q", reason, session.ReasonUserDisabled)
 		}
 	})
 }
@@ -542,11 +522,11 @@ func TestSessionEndpointTimeouts(t *testing.T) {
 	tests := []struct {
 		name    string
 		advance time.Duration
-		want    Reason
+		want    session.Reason
 	}{
 		{"within idle", DefaultSessionIdle - time.Second, ""},
-		{"idle", DefaultSessionIdle, ReasonIdleTimeout},
-		{"expired", DefaultSessionTTL, ReasonExpired},
+		{"idle", DefaultSessionIdle, session.ReasonIdleTimeout},
+		{"expired", DefaultSessionTTL, session.ReasonExpired},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -631,7 +611,7 @@ func TestAPIMethodsAndPaths(t *testing.T) {
 			if got := rec.Header().Get("Allow"); got != tt.wantAllow {
 				t.Errorf("Allow %q, want %q", got, tt.wantAllow)
 			}
-			var e apiError
+			var e api.Body
 			if decodeBody(t, rec, &e); e.Error == "" {
 				t.Error("error body without a message")
 			}

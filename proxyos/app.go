@@ -1,26 +1,29 @@
-// Package proxyos implements the proxyos Caddy app and its HTTP handlers:
-// a dashboard with login, server-side sessions and a session gate that
-// puts the same login in front of any site.
+// Package proxyos is the Caddy glue of proxyos: the proxyos app, its HTTP
+// handlers (proxyos_dashboard, proxyos_auth, proxyos_routes), its TLS
+// modules (tls.permission.proxyos, tls.issuance.proxyos) and the
+// transport of managed routes. The modules wire proxyos's plain-Go
+// packages (internal/…) to Caddy; the logic lives there.
 package proxyos
 
 import (
-	"github.com/proxyos/caddy-proxyos/internal/keyring"
-
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/proxyos/caddy-proxyos/internal/certlimit"
+	"github.com/proxyos/caddy-proxyos/internal/account"
+	"github.com/proxyos/caddy-proxyos/internal/api"
+	"github.com/proxyos/caddy-proxyos/internal/audit"
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/request"
+	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 	"github.com/proxyos/caddy-proxyos/internal/upstream"
 )
@@ -37,8 +40,9 @@ const (
 
 // App is the proxyos app. It owns the database, the secret key ring, the
 // accounts and the sessions that the proxyos_dashboard and proxyos_auth
-// handlers use. Its state survives config reloads: two configs pointing
-// at the same database share one connection and one session cache.
+// handlers use, and the managed routes that proxyos_routes serves. Its
+// state survives config reloads: two configs pointing at the same
+// database share one connection and one session cache.
 //
 // With no configuration at all it keeps an SQLite database and a
 // generated secret in Caddy's data directory, so it runs with nothing else
@@ -77,11 +81,11 @@ type App struct {
 
 	// CookieDomain shares the session cookie with every subdomain of this
 	// domain (for proxyos_auth on app.example.com with the dashboard on
-	// proxy.example.com). Any of those subdomains can then also set a
-	// session cookie for the others. Default: host-only cookie, sent back
-	// only to the dashboard's own host; over HTTPS it is named
-	// __Host-proxyos_session, which no other host can set (a cookie
-	// named proxyos_session is then ignored).
+	// proxy.example.com). Every subdomain can then also set the shared
+	// cookie: share it only among sites you trust. Default: a host-only
+	// cookie, sent back only to the dashboard's own host, named
+	// __Host-proxyos_session on HTTPS so that no other host can plant
+	// one.
 	CookieDomain string `json:"cookie_domain,omitempty"`
 
 	// AuditRetention is how long audit log entries are kept; older ones
@@ -119,16 +123,17 @@ type App struct {
 	// week): where new names are rare, set less (such as 5 per 24h).
 	OnDemandLimit *OnDemandLimit `json:"on_demand_limit,omitempty"`
 
-	keyring   *keyring.Keyring
+	keys      *keyring.Keyring
 	state     *state
-	router    *router
+	accounts  *account.Service
+	routes    *router.Service
 	upstreams *upstream.Guard
+	ports     *atomic.Pointer[listenPorts] // see handoffPorts
 	ctx       caddy.Context
 	poolKey   string
 	canonical *url.URL
 	logger    *zap.Logger
-	now       func() time.Time
-	ports     *atomic.Pointer[listenPorts] // see handoffPorts
+	now       func() time.Time // a test may set it before Provision
 }
 
 // Database selects the store.
@@ -150,7 +155,9 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision opens (or joins) the database and builds the key ring.
+// Provision checks the configuration, then (and only then: a config that
+// is refused writes and opens nothing) derives the key ring, opens or
+// joins the database and loads the routes.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.ctx = ctx
@@ -166,7 +173,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.SessionIdle = caddy.Duration(DefaultSessionIdle)
 	}
 	if a.AuditRetention == 0 {
-		a.AuditRetention = caddy.Duration(DefaultAuditRetention)
+		a.AuditRetention = caddy.Duration(audit.DefaultRetention)
 	}
 	if a.URL != "" {
 		u, err := parseCanonicalURL(repl.ReplaceKnown(a.URL, ""))
@@ -176,14 +183,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.canonical = u
 	}
 	a.CookieDomain = strings.TrimPrefix(strings.ToLower(a.CookieDomain), ".")
+	a.OnDemandLimit = a.OnDemandLimit.withDefaults()
+	if err := a.Validate(); err != nil {
+		return err
+	}
 	if err := a.provisionUpstreams(ctx); err != nil {
 		return err
 	}
-	a.OnDemandLimit = a.OnDemandLimit.withDefaults()
-	if err := a.OnDemandLimit.validate(); err != nil {
-		return err // before the shared state gets the limit
-	}
-
 	driver, dsn := store.SQLite, filepath.Join(caddy.AppDataDir(), "proxyos", "proxyos.db")
 	if a.Database != nil {
 		driver, dsn = a.Database.Driver, repl.ReplaceKnown(a.Database.DSN, "")
@@ -191,26 +197,34 @@ func (a *App) Provision(ctx caddy.Context) error {
 			driver = store.SQLite
 		}
 	}
+	// What is left does I/O: the secret file, the database.
 	if err := a.provisionKeyring(repl, driver); err != nil {
 		return err
 	}
-
 	a.poolKey = driver + "|" + dsn
 	val, _, err := pool.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
-		return newState(a.logger, driver, dsn)
+		return newState(a.logger, driver, dsn, a.now)
 	})
 	if err != nil {
 		return err
 	}
 	a.state = val.(*state)
-	a.state.auditRetention.Store(int64(a.AuditRetention))
-	a.state.sessionIdle.Store(int64(a.SessionIdle))
-	a.state.certLimits.SetLimit(a.OnDemandLimit.Names, time.Duration(a.OnDemandLimit.Interval))
+	a.state.follow(a)
 
-	a.router = newRouter(ctx, a.logger, a.upstreams)
+	a.accounts = &account.Service{
+		Store: a.state.store, Keys: a.keys, Sessions: a.state.sessions, Audit: a.state.audit,
+		Limits: a.state.limits, Setup: a.state.setup,
+		SessionTTL: time.Duration(a.SessionTTL), SessionIdle: time.Duration(a.SessionIdle),
+		Now: a.now, Logger: a.state.log,
+	}
+	a.routes = &router.Service{
+		Table: router.NewTable(ctx, a.logger, a.upstreams), Store: a.state.store, Keys: a.keys,
+		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
+		LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
+	}
 	loadCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	return a.router.load(loadCtx, a.state.store, a.openRoute)
+	return a.routes.Load(loadCtx)
 }
 
 // provisionKeyring resolves the secrets and derives the key ring.
@@ -240,11 +254,12 @@ func (a *App) provisionKeyring(repl *caddy.Replacer, driver string) error {
 	if err != nil {
 		return err
 	}
-	a.keyring = k
+	a.keys = k
 	return nil
 }
 
-// Validate checks the configuration.
+// Validate checks the configuration, without I/O. Provision calls it
+// before it opens anything; Caddy calls it again afterwards.
 func (a *App) Validate() error {
 	if a.Database != nil {
 		switch a.Database.Driver {
@@ -256,6 +271,9 @@ func (a *App) Validate() error {
 			return errors.New("database: missing path or connection URL")
 		}
 	}
+	if a.Secret == "" && a.Database != nil && a.Database.Driver == store.Postgres {
+		return errors.New("secret: required with database postgres, so that every node shares it")
+	}
 	if a.SessionTTL < 0 || a.SessionIdle < 0 {
 		return errors.New("session_ttl, session_idle: must not be negative")
 	}
@@ -265,31 +283,33 @@ func (a *App) Validate() error {
 	if err := a.OnDemandLimit.validate(); err != nil {
 		return err
 	}
+	if _, _, err := a.UpstreamNetworks.parse(); err != nil {
+		return err
+	}
 	if strings.ContainsAny(a.CookieDomain, " ;,/:") {
 		return fmt.Errorf("cookie_domain: %q is not a domain name", a.CookieDomain)
 	}
-	if a.canonical != nil && a.CookieDomain != "" && !hostWithin(a.canonical.Hostname(), a.CookieDomain) {
+	if a.canonical != nil && a.CookieDomain != "" && !request.HostWithin(a.canonical.Hostname(), a.CookieDomain) {
 		return fmt.Errorf("cookie_domain: %q does not contain the dashboard host %q", a.CookieDomain, a.canonical.Hostname())
 	}
 	return nil
 }
 
-// Start re-seals stored secrets made with a previous key (see resealAll)
-// and logs where the dashboard is and, on a fresh instance, the one-time
-// setup code.
+// Start learns this Caddy's listeners (see watchListeners), re-seals
+// stored secrets made with a previous key, and logs where the dashboard
+// is and, on a fresh instance, the one-time setup code.
 func (a *App) Start() error {
 	a.watchListeners()
-	a.handoffPorts()
-	fields := []zap.Field{zap.String("database", a.state.store.Driver()), zap.String("key_id", a.keyring.CurrentID())}
+	fields := []zap.Field{zap.String("database", a.state.store.Driver()), zap.String("key_id", a.keys.CurrentID())}
 	if a.canonical != nil {
 		fields = append(fields, zap.String("dashboard", a.canonical.String()))
 	}
 	a.logger.Info("proxyos started", fields...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	a.resealAll(ctx)
-	a.resealRoutes(ctx)
-	if code, err := a.state.setupCodeIfNeeded(ctx); err != nil {
+	a.accounts.Reseal(ctx)
+	a.routes.Reseal(ctx)
+	if code, err := a.accounts.SetupCode(ctx); err != nil {
 		a.logger.Error("checking for users", zap.Error(err))
 	} else if code != "" {
 		a.logger.Warn("proxyos has no users yet: open the dashboard and create the first admin with this one-time setup code",
@@ -305,8 +325,8 @@ func (a *App) Stop() error { return nil }
 // Cleanup stops this config's routes and releases its reference to the
 // shared state.
 func (a *App) Cleanup() error {
-	if a.router != nil {
-		a.router.stop()
+	if a.routes != nil {
+		a.routes.Table.Stop()
 	}
 	if a.poolKey == "" {
 		return nil
@@ -315,23 +335,26 @@ func (a *App) Cleanup() error {
 	return err
 }
 
+// Accounts returns the account service, for the admin API.
+func (a *App) Accounts() *account.Service { return a.accounts }
+
+// Routes returns the route service, for the admin API.
+func (a *App) Routes() *router.Service { return a.routes }
+
 // SetupCode returns the one-time setup code while no user exists, or ""
 // once one does.
-func (a *App) SetupCode(ctx context.Context) (string, error) {
-	return a.state.setupCodeIfNeeded(ctx)
+func (a *App) SetupCode(ctx context.Context) (string, error) { return a.accounts.SetupCode(ctx) }
+
+// newAPI returns the dashboard API of this config.
+func (a *App) newAPI(logger *zap.Logger) *api.Server {
+	s := &api.Server{
+		Accounts: a.accounts, Routes: a.routes, Sessions: a.state.sessions, Store: a.state.store, Keys: a.keys,
+		Canonical: a.canonical, CookieDomain: a.CookieDomain, SessionIdle: time.Duration(a.SessionIdle),
+		Serves: a.serves, Logger: logger, Now: a.now,
+	}
+	s.Build()
+	return s
 }
-
-// Store returns the app's store.
-func (a *App) Store() *store.Store { return a.state.store }
-
-// Keyring returns the app's key ring.
-func (a *App) Keyring() *keyring.Keyring { return a.keyring }
-
-// Canonical returns the parsed url option, or nil.
-func (a *App) Canonical() *url.URL { return a.canonical }
-
-// Logger returns the app's logger.
-func (a *App) Logger() *zap.Logger { return a.logger }
 
 func parseCanonicalURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
@@ -345,141 +368,10 @@ func parseCanonicalURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// pool holds the state shared by every config that uses one database.
-var pool = caddy.NewUsagePool()
-
-// state is what survives config reloads: the store, the session cache,
-// the setup code and the background maintenance loop.
-type state struct {
-	store    *store.Store
-	sessions *sessionCache
-	logger   *zap.Logger
-	cancel   context.CancelFunc
-	done     chan struct{}
-
-	setupMu sync.Mutex
-	setup   string
-
-	auditRetention atomic.Int64 // nanoseconds, of the latest config
-	lastAuditPrune time.Time    // only the maintenance loop uses it
-	sessionIdle    atomic.Int64 // nanoseconds, of the latest config
-
-	handoffCodes codeLimiter // handoff codes issued per session
-
-	certLimits *certlimit.Limiter // new on-demand names per route (see Permission)
-
-	refusals    *refusalCounter // attempts refused by login limits, not yet recorded
-	auditBudget auditBudget     // of entries anonymous clients cause
-}
-
-func newState(logger *zap.Logger, driver, dsn string) (*state, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := store.Open(ctx, driver, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("opening store: %w", err)
-	}
-	s := &state{store: st, sessions: newSessionCache(st, time.Now), logger: logger, done: make(chan struct{}),
-		refusals: newRefusalCounter()}
-	s.certLimits = certlimit.New(DefaultOnDemandNames, DefaultOnDemandInterval, time.Now)
-	var bg context.Context
-	bg, s.cancel = context.WithCancel(context.Background())
-	go s.maintain(bg)
-	return s, nil
-}
-
-// maintainEvery is how often last-seen times are written and old rows pruned.
-const maintainEvery = 30 * time.Second
-
-// maintain writes last-seen times and prunes expired data until ctx ends.
-func (s *state) maintain(ctx context.Context) {
-	defer close(s.done)
-	t := time.NewTicker(maintainEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := s.sessions.flush(ctx); err != nil && ctx.Err() == nil {
-			s.logger.Error("recording session activity", zap.Error(err))
-		}
-		s.pruneSessionCache()
-		now := time.Now()
-		if _, err := s.store.PruneSessions(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
-			s.logger.Error("pruning sessions", zap.Error(err))
-		}
-		if err := s.store.PruneLoginLimits(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
-			s.logger.Error("pruning login limits", zap.Error(err))
-		}
-		s.pruneAudit(ctx, now)
-		s.flushRefusals(ctx, now)
-		s.flushSuppressed(ctx, now)
-	}
-}
-
-// pruneSessionCache drops cached sessions that expired or went idle
-// under the latest config's session_idle, so that the cache holds the
-// sessions in use rather than every session made until its absolute
-// expiry.
-func (s *state) pruneSessionCache() {
-	s.sessions.prune(time.Duration(s.sessionIdle.Load()))
-}
-
-// Destruct stops background work, records activity and closes the store.
-func (s *state) Destruct() error {
-	s.cancel()
-	<-s.done
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.sessions.flush(ctx); err != nil {
-		s.logger.Error("recording session activity", zap.Error(err))
-	}
-	s.flushRefusals(ctx, time.Time{})
-	s.flushSuppressed(ctx, time.Now())
-	return s.store.Close()
-}
-
-// setupCodeIfNeeded returns the setup code while no user exists, making
-// one on first use, and "" (forgetting the code) once a user exists.
-func (s *state) setupCodeIfNeeded(ctx context.Context) (string, error) {
-	n, err := s.store.CountUsers(ctx)
-	if err != nil {
-		return "", err
-	}
-	s.setupMu.Lock()
-	defer s.setupMu.Unlock()
-	if n > 0 {
-		s.setup = ""
-		return "", nil
-	}
-	if s.setup == "" {
-		s.setup = newSetupCode()
-	}
-	return s.setup, nil
-}
-
-// newSetupCode returns 16 characters of base32 (80 bits) grouped by four.
-func newSetupCode() string {
-	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-	raw := make([]byte, 16)
-	rand.Read(raw)
-	var b strings.Builder
-	for i, c := range raw {
-		if i > 0 && i%4 == 0 {
-			b.WriteByte('-')
-		}
-		b.WriteByte(alphabet[int(c)%len(alphabet)])
-	}
-	return b.String()
-}
-
 // Interface guards
 var (
 	_ caddy.App          = (*App)(nil)
 	_ caddy.Provisioner  = (*App)(nil)
 	_ caddy.Validator    = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
-	_ caddy.Destructor   = (*state)(nil)
 )

@@ -1,15 +1,22 @@
 package proxyos
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/proxyos/caddy-proxyos/internal/api"
+	"github.com/proxyos/caddy-proxyos/internal/authz"
+	"github.com/proxyos/caddy-proxyos/internal/request"
+	"github.com/proxyos/caddy-proxyos/internal/router"
+	"github.com/proxyos/caddy-proxyos/internal/session"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 func init() {
@@ -43,6 +50,7 @@ type Auth struct {
 	Roles []string `json:"roles,omitempty"`
 
 	app    *App
+	api    *api.Server
 	logger *zap.Logger
 	// sharedHeaders: the handlers after this gate are known never to
 	// write request header values in place, so requests may carry the
@@ -70,6 +78,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.app = app.(*App)
+	h.api = h.app.newAPI(h.logger)
 	if h.app.canonical == nil {
 		h.logger.Warn("the proxyos app has no url: browsers without a session get 401 instead of a redirect to the login page")
 	}
@@ -79,23 +88,20 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 // Validate checks the roles.
 func (h *Auth) Validate() error {
 	for _, r := range h.Roles {
-		if !ValidRole(r) {
+		if !authz.Role(r).Valid() {
 			return fmt.Errorf("roles: %q is not a role (admin, operator or viewer)", r)
 		}
 	}
 	return nil
 }
 
-// identityHeaderPrefix is the prefix of the headers the gate owns.
-const identityHeaderPrefix = "X-Proxyos-"
-
 // ServeHTTP verifies the session and passes the request on.
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if r.URL.Path == handoffPath && h.managed {
+	if r.URL.Path == session.HandoffPath && h.managed {
 		return h.serveCallback(w, r)
 	}
-	stripIdentity(r.Header)
-	e, reason, err := h.app.verifyRequest(r)
+	request.StripIdentity(r.Header)
+	e, reason, err := h.api.Verify(r)
 	if err != nil {
 		h.logger.Error("verifying session", zap.Error(err))
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
@@ -103,15 +109,17 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if reason != "" {
 		return h.refuse(w, r, reason)
 	}
-	id := e.id
-	if len(h.Roles) > 0 && !slices.Contains(h.Roles, id.Role) {
+	id := e.Identity()
+	if len(h.Roles) > 0 && !slices.Contains(h.Roles, string(id.Role)) {
 		return caddyhttp.Error(http.StatusForbidden, fmt.Errorf("role %q is not allowed here", id.Role))
 	}
+	user, email, role := e.Placeholders()
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.auth.user.id", e.user)
-		repl.Set("http.auth.user.email", e.email)
-		repl.Set("http.auth.user.role", e.role)
+		repl.Set("http.auth.user.id", user)
+		repl.Set("http.auth.user.email", email)
+		repl.Set("http.auth.user.role", role)
 	}
+	userHdr, emailHdr, roleHdr := e.Headers()
 	// A header value slice can be written in place by a later handler
 	// (request_header with a replacement does hdr[name][i] = …), which
 	// would change the cached values of every request of the session,
@@ -120,19 +128,19 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	// routes end in reverse_proxy, which edits a copy of the headers,
 	// or in a static response); elsewhere each request gets its own.
 	if h.sharedHeaders {
-		setIdentity(r.Header, e.userHdr, e.emailHdr, e.roleHdr)
+		setIdentity(r.Header, userHdr, emailHdr, roleHdr)
 	} else {
-		v := []string{id.UserID, id.Email, id.Role}
+		v := []string{id.UserID, id.Email, string(id.Role)}
 		setIdentity(r.Header, v[0:1:1], v[1:2:2], v[2:3:3])
 	}
-	stripSessionCookie(r.Header)
+	request.StripSessionCookies(r.Header)
 	err = next.ServeHTTP(w, r)
 	if err != nil && h.sharedHeaders {
 		// The site's error routes run next with this request, and the
 		// router does not know them.
-		unshare(r.Header, "X-Proxyos-User", e.userHdr)
-		unshare(r.Header, "X-Proxyos-Email", e.emailHdr)
-		unshare(r.Header, "X-Proxyos-Role", e.roleHdr)
+		unshare(r.Header, "X-Proxyos-User", userHdr)
+		unshare(r.Header, "X-Proxyos-Email", emailHdr)
+		unshare(r.Header, "X-Proxyos-Role", roleHdr)
 	}
 	return err
 }
@@ -151,49 +159,85 @@ func unshare(h http.Header, name string, shared []string) {
 	}
 }
 
-// stripIdentity removes every X-Proxyos-* header, in any case.
-func stripIdentity(h http.Header) {
-	for name := range h {
-		if len(name) >= len(identityHeaderPrefix) && strings.EqualFold(name[:len(identityHeaderPrefix)], identityHeaderPrefix) {
-			delete(h, name)
-		}
-	}
-}
-
 // refuse answers a request without a valid session: a redirect to the
 // login page for browser navigations, else 401 with the reason.
-func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, reason Reason) error {
-	if c := h.app.canonical; c != nil && isNavigation(r) {
-		back := requestScheme(r) + "://" + r.Host + r.URL.RequestURI()
+func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, reason session.Reason) error {
+	if c := h.app.canonical; c != nil && request.IsNavigation(r) {
+		back := api.Scheme(r) + "://" + r.Host + r.URL.RequestURI()
 		login := c.String() + "/login?return=" + url.QueryEscape(back)
-		if h.managed && !h.app.sessionCookieReaches(r.Host) {
+		if h.managed && !h.api.SessionCookieReaches(r.Host) {
 			// the login will be handed back here (see nextURL), for
 			// this browser only
-			login += "&state=" + url.QueryEscape(newHandoffState(w, r))
+			login += "&state=" + url.QueryEscape(api.NewHandoffState(w, r))
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, login, http.StatusFound)
 		return nil
 	}
-	writeUnauthenticated(w, reason)
+	api.WriteUnauthenticated(w, reason)
 	return nil
 }
 
-// isNavigation reports whether a browser is loading a page (as opposed to
-// a script or API client, which should get a 401 it can handle).
-func isNavigation(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
-		return mode == "navigate"
-	}
-	return strings.Contains(r.Header.Get("Accept"), "text/html")
+// Managed tells the gate that it guards a managed route (see
+// router.Gate): logins may be handed off to its hosts, and with
+// sharedHeaders its requests may carry the session's cached identity
+// header values.
+func (h *Auth) Managed(sharedHeaders bool) {
+	h.managed, h.sharedHeaders = true, sharedHeaders
 }
 
 // Interface guards
 var (
+	_ router.Gate                 = (*Auth)(nil)
 	_ caddy.Provisioner           = (*Auth)(nil)
 	_ caddy.Validator             = (*Auth)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Auth)(nil)
 )
+
+// serveCallback answers session.HandoffPath on a host behind proxyos_auth: it
+// exchanges the code for a host-only session cookie and sends the browser
+// on to the page it wanted, a path on this host. A code that does not
+// work for this browser sets nothing.
+func (h *Auth) serveCallback(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("the login callback takes GET"))
+	}
+	q := r.URL.Query()
+	next := request.LocalPath(q.Get("return"))
+	state := ""
+	if c, err := r.Cookie(api.HandoffStateCookie(r)); err == nil {
+		state = c.Value
+	}
+	// The port is the one the connection arrived on: the client chooses
+	// the Host header's.
+	at := store.HandoffTarget{Scheme: api.Scheme(r), Host: request.NormalizeHost(r.Host), Port: request.LocalPort(r)}
+	cookie, expires, err := h.app.state.sessions.RedeemHandoff(r.Context(), h.app.keys, q.Get("code"), state, at, api.ClientIP(r), r.UserAgent())
+	switch {
+	case errors.Is(err, session.ErrHandoffInvalid):
+		if e, reason, _ := h.api.Verify(r); e != nil && reason == "" {
+			http.Redirect(w, r, next, http.StatusFound) // back button: already logged in here
+			return nil
+		}
+		if request.IsNavigation(r) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, "Login failed: %s.\nThe link works once, for a minute, in the browser that opened the page.\nOpen %s again to log in.\n", //nolint:errcheck // client gone
+				err, next)
+			return nil
+		}
+		api.WriteJSON(w, http.StatusBadRequest, api.Body{Error: err.Error(), Reason: session.ReasonHandoffInvalid})
+		return nil
+	case err != nil:
+		h.logger.Error("login handoff", zap.Error(err))
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	http.SetCookie(w, &http.Cookie{Name: api.HandoffStateCookie(r), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: api.Scheme(r) == "https", SameSite: http.SameSiteLaxMode})
+	// host-only: __Host- on HTTPS (see request.HostSessionCookieName)
+	h.api.SetSessionCookie(w, r, cookie, expires.Sub(h.app.now()))
+	http.Redirect(w, r, next, http.StatusFound)
+	return nil
+}

@@ -1,7 +1,10 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/api"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/request"
+	"github.com/proxyos/caddy-proxyos/internal/session"
 
 	"encoding/json"
 	"errors"
@@ -12,7 +15,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 
 	"github.com/proxyos/caddy-proxyos/internal/store"
 )
@@ -56,7 +58,7 @@ func TestAuthValidSession(t *testing.T) {
 	a := newTestApp(t)
 	u := a.addUser(t, "ada@example.com", "password1", RoleOperator)
 	cookie := a.newSession(t, u)
-	h := &Auth{app: a.App, logger: zap.NewNop()}
+	h := a.gate()
 
 	req := httptest.NewRequest(http.MethodGet, "http://app.test/x", nil)
 	withCookie(req, cookie)
@@ -88,7 +90,7 @@ func TestAuthIdentityHeaderSpoofing(t *testing.T) {
 	a := newTestApp(t)
 	u := a.addUser(t, "viewer@example.com", "password1", RoleViewer)
 	cookie := a.newSession(t, u)
-	h := &Auth{app: a.App, logger: zap.NewNop()}
+	h := a.gate()
 
 	req := httptest.NewRequest(http.MethodGet, "http://app.test/x", nil)
 	withCookie(req, cookie)
@@ -112,7 +114,7 @@ func TestAuthIdentityHeaderSpoofing(t *testing.T) {
 		"X-Proxyos-Role":  {RoleViewer},
 	}
 	for name, v := range next.header {
-		if len(name) >= len(identityHeaderPrefix) && http.CanonicalHeaderKey(name[:len(identityHeaderPrefix)]) == identityHeaderPrefix {
+		if len(name) >= len(request.IdentityHeaderPrefix) && http.CanonicalHeaderKey(name[:len(request.IdentityHeaderPrefix)]) == request.IdentityHeaderPrefix {
 			if w, ok := want[name]; !ok || len(v) != 1 || v[0] != w[0] {
 				t.Errorf("upstream got %s: %q", name, v)
 			}
@@ -134,10 +136,10 @@ func TestAuthIdentityHeaderSpoofing(t *testing.T) {
 func TestAuthStripsSessionCookie(t *testing.T) {
 	a := newTestApp(t)
 	cookie := a.newSession(t, a.addUser(t, "ada@example.com", "password1", RoleAdmin))
-	h := &Auth{app: a.App, logger: zap.NewNop()}
+	h := a.gate()
 
 	req := httptest.NewRequest(http.MethodGet, "http://app.test/x", nil)
-	req.Header.Add("Cookie", "app_session=s1; "+CookieName+"="+cookie)
+	req.Header.Add("Cookie", "app_session=s1; "+request.SessionCookieName+"="+cookie)
 	req.Header.Add("Cookie", "theme=dark")
 	_, next, err := gate(t, h, req)
 	if err != nil || !next.called {
@@ -175,7 +177,7 @@ func TestAuthCachedIdentity(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &Auth{app: a.App, logger: zap.NewNop(), sharedHeaders: tt.shared}
+			h := a.gate().withShared(tt.shared)
 			for i, u := range []store.User{ada, bob, ada, bob, ada} {
 				req := httptest.NewRequest(http.MethodGet, "http://app.test/x", nil)
 				withCookie(req, cookies[u.ID])
@@ -221,12 +223,12 @@ func TestAuthCachedIdentity(t *testing.T) {
 func TestAuthCachedSessionAllocs(t *testing.T) {
 	skipAllocsUnderRace(t)
 	a := newTestApp(t)
-	cookie := CookieName + "=" + a.newSession(t, a.addUser(t, "ada@example.com", "password1", RoleAdmin))
+	cookie := request.SessionCookieName + "=" + a.newSession(t, a.addUser(t, "ada@example.com", "password1", RoleAdmin))
 	for _, tt := range []struct {
 		shared bool
 		max    float64
 	}{{true, 0}, {false, 1}} {
-		h := &Auth{app: a.App, logger: zap.NewNop(), sharedHeaders: tt.shared}
+		h := a.gate().withShared(tt.shared)
 		rec := httptest.NewRecorder()
 		req, _ := prepare(httptest.NewRequest(http.MethodGet, "http://app.test/x", nil), rec)
 		cookieLine := []string{cookie}
@@ -251,12 +253,12 @@ func TestAuthRefusal(t *testing.T) {
 	a := newTestApp(t)
 	u := a.addUser(t, "ada@example.com", "password1", RoleAdmin)
 	revoked := a.newSession(t, u)
-	if e, _, _ := a.state.sessions.verify(t.Context(), a.keyring, revoked, 0); e == nil {
+	if e, _, _ := a.state.sessions.Verify(t.Context(), a.keys, revoked, 0); e == nil {
 		t.Fatal("session not cached")
-	} else if err := a.state.sessions.revoke(t.Context(), e); err != nil {
+	} else if err := a.state.sessions.Revoke(t.Context(), e); err != nil {
 		t.Fatal(err)
 	}
-	h := &Auth{app: a.App, logger: zap.NewNop()}
+	h := a.gate()
 	valid := a.newSession(t, u)
 	other := mustKeyring(t, randomSecret(t)).SignToken(keyring.NewToken())
 
@@ -267,20 +269,20 @@ func TestAuthRefusal(t *testing.T) {
 		headers    map[string]string
 		cookie     string
 		wantStatus int
-		wantReason Reason // for 401
+		wantReason session.Reason // for 401
 	}{
 		{"navigation without cookie", http.MethodGet, "http://app.test/x?y=1", map[string]string{"Accept": "text/html,application/xhtml+xml"}, "", http.StatusFound, ""},
 		{"sec-fetch-mode navigate", http.MethodGet, "http://app.test/", map[string]string{"Sec-Fetch-Mode": "navigate"}, "", http.StatusFound, ""},
 		{"HEAD navigation", http.MethodHead, "http://app.test/", map[string]string{"Accept": "text/html"}, "", http.StatusFound, ""},
 		{"navigation with revoked session", http.MethodGet, "http://app.test/", map[string]string{"Accept": "text/html"}, revoked, http.StatusFound, ""},
-		{"xhr", http.MethodGet, "http://app.test/api", map[string]string{"Sec-Fetch-Mode": "cors", "Accept": "text/html"}, "", http.StatusUnauthorized, ReasonNoCookie},
-		{"api client", http.MethodGet, "http://app.test/api", map[string]string{"Accept": "application/json"}, "", http.StatusUnauthorized, ReasonNoCookie},
-		{"no accept", http.MethodGet, "http://app.test/", nil, "", http.StatusUnauthorized, ReasonNoCookie},
-		{"post form", http.MethodPost, "http://app.test/", map[string]string{"Accept": "text/html"}, "", http.StatusUnauthorized, ReasonNoCookie},
-		{"malformed", http.MethodGet, "http://app.test/", nil, "nonsense", http.StatusUnauthorized, ReasonMalformed},
-		{"tampered", http.MethodGet, "http://app.test/", nil, valid[:keyring.CookieLen-3] + "AAA", http.StatusUnauthorized, ReasonBadSignature},
-		{"unknown key", http.MethodGet, "http://app.test/", nil, other, http.StatusUnauthorized, ReasonUnknownKey},
-		{"revoked", http.MethodGet, "http://app.test/", nil, revoked, http.StatusUnauthorized, ReasonRevoked},
+		{"xhr", http.MethodGet, "http://app.test/api", map[string]string{"Sec-Fetch-Mode": "cors", "Accept": "text/html"}, "", http.StatusUnauthorized, session.ReasonNoCookie},
+		{"api client", http.MethodGet, "http://app.test/api", map[string]string{"Accept": "application/json"}, "", http.StatusUnauthorized, session.ReasonNoCookie},
+		{"no accept", http.MethodGet, "http://app.test/", nil, "", http.StatusUnauthorized, session.ReasonNoCookie},
+		{"post form", http.MethodPost, "http://app.test/", map[string]string{"Accept": "text/html"}, "", http.StatusUnauthorized, session.ReasonNoCookie},
+		{"malformed", http.MethodGet, "http://app.test/", nil, "nonsense", http.StatusUnauthorized, session.ReasonMalformed},
+		{"tampered", http.MethodGet, "http://app.test/", nil, valid[:keyring.CookieLen-3] + "AAA", http.StatusUnauthorized, session.ReasonBadSignature},
+		{"unknown key", http.MethodGet, "http://app.test/", nil, other, http.StatusUnauthorized, session.ReasonUnknownKey},
+		{"revoked", http.MethodGet, "http://app.test/", nil, revoked, http.StatusUnauthorized, session.ReasonRevoked},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,11 +313,11 @@ func TestAuthRefusal(t *testing.T) {
 					t.Error("redirect may be cached")
 				}
 			case http.StatusUnauthorized:
-				var body apiError
+				var body api.Body
 				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 					t.Fatalf("body %q: %v", rec.Body, err)
 				}
-				if body != (apiError{Error: "unauthenticated", Reason: tt.wantReason}) {
+				if body != (api.Body{Error: "unauthenticated", Reason: tt.wantReason}) {
 					t.Errorf("body = %+v, want reason %q", body, tt.wantReason)
 				}
 				if rec.Header().Get("Content-Type") != "application/json" {
@@ -328,7 +330,7 @@ func TestAuthRefusal(t *testing.T) {
 
 func TestAuthRedirectKeepsScheme(t *testing.T) {
 	a := newTestApp(t)
-	h := &Auth{app: a.App, logger: zap.NewNop()}
+	h := a.gate()
 	req := httptest.NewRequest(http.MethodGet, "https://app.test:8443/p?q=a%20b", nil)
 	req.Header.Set("Sec-Fetch-Mode", "navigate")
 	rec, _, _ := gate(t, h, req)
@@ -342,7 +344,7 @@ func TestAuthRedirectKeepsScheme(t *testing.T) {
 // cannot know where the login page is and answers 401 even to browsers.
 func TestAuthNoURLAnswers401(t *testing.T) {
 	a := newTestApp(t, func(a *App) { a.URL = "" })
-	h := &Auth{app: a.App, logger: zap.NewNop()}
+	h := a.gate()
 	req := httptest.NewRequest(http.MethodGet, "http://app.test/", nil)
 	req.Header.Set("Sec-Fetch-Mode", "navigate")
 	rec, next, err := gate(t, h, req)
@@ -371,7 +373,7 @@ func TestAuthRoles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &Auth{Roles: tt.roles, app: a.App, logger: zap.NewNop()}
+			h := a.gate(tt.roles...)
 			req := httptest.NewRequest(http.MethodGet, "http://app.test/", nil)
 			withCookie(req, tt.cookie)
 			_, next, err := gate(t, h, req)
@@ -434,7 +436,7 @@ func TestIsNavigation(t *testing.T) {
 			for k, v := range tt.headers {
 				req.Header.Set(k, v)
 			}
-			if got := isNavigation(req); got != tt.want {
+			if got := request.IsNavigation(req); got != tt.want {
 				t.Errorf("isNavigation = %v, want %v", got, tt.want)
 			}
 		})

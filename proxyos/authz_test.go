@@ -5,54 +5,57 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/proxyos/caddy-proxyos/internal/api"
+	"github.com/proxyos/caddy-proxyos/internal/authz"
 )
 
 // wantRules is who may call each endpoint, written out independently of
-// apiRoutes: the least role (of a session, or of a key's owner) and the
-// scope a key needs ("" takes no keys). An endpoint added to apiRoutes
+// the endpoint table: the least role (of a session, or of a key's owner) and the
+// scope a key needs ("" takes no keys). An endpoint added to the endpoint table
 // without a line here, or a rule that differs, fails
 // TestEveryEndpointAuthorization.
 var wantRules = map[string]struct {
-	level level
-	scope string
+	level authz.Role
+	scope authz.Scope
 }{
-	"POST /api/setup":        {public, ""},
-	"GET /api/setup/status":  {public, ""},
-	"POST /api/auth/login":   {public, ""},
-	"POST /api/auth/logout":  {public, ""},
-	"GET /api/auth/session":  {public, ""},
-	"GET /api/auth/diagnose": {public, ""},
-	"POST /api/auth/handoff": {viewer, ""},
+	"POST /api/setup":        {"", ""},
+	"GET /api/setup/status":  {"", ""},
+	"POST /api/auth/login":   {"", ""},
+	"POST /api/auth/logout":  {"", ""},
+	"GET /api/auth/session":  {"", ""},
+	"GET /api/auth/diagnose": {"", ""},
+	"POST /api/auth/handoff": {authz.Viewer, ""},
 
-	"GET /api/routes":                {viewer, ScopeRoutesRead},
-	"POST /api/routes":               {operator, ScopeRoutesWrite},
-	"GET /api/routes/{id}":           {viewer, ScopeRoutesRead},
-	"PUT /api/routes/{id}":           {operator, ScopeRoutesWrite},
-	"DELETE /api/routes/{id}":        {operator, ScopeRoutesWrite},
-	"GET /api/routes/{id}/versions":  {viewer, ScopeRoutesRead},
-	"POST /api/routes/{id}/rollback": {operator, ScopeRoutesWrite},
+	"GET /api/routes":                {authz.Viewer, authz.RoutesRead},
+	"POST /api/routes":               {authz.Operator, authz.RoutesWrite},
+	"GET /api/routes/{id}":           {authz.Viewer, authz.RoutesRead},
+	"PUT /api/routes/{id}":           {authz.Operator, authz.RoutesWrite},
+	"DELETE /api/routes/{id}":        {authz.Operator, authz.RoutesWrite},
+	"GET /api/routes/{id}/versions":  {authz.Viewer, authz.RoutesRead},
+	"POST /api/routes/{id}/rollback": {authz.Operator, authz.RoutesWrite},
 
-	"GET /api/users":         {admin, ScopeUsersRead},
-	"POST /api/users":        {admin, ScopeUsersWrite},
-	"GET /api/users/{id}":    {admin, ScopeUsersRead},
-	"PUT /api/users/{id}":    {admin, ScopeUsersWrite},
-	"DELETE /api/users/{id}": {admin, ScopeUsersWrite},
+	"GET /api/users":         {authz.Admin, authz.UsersRead},
+	"POST /api/users":        {authz.Admin, authz.UsersWrite},
+	"GET /api/users/{id}":    {authz.Admin, authz.UsersRead},
+	"PUT /api/users/{id}":    {authz.Admin, authz.UsersWrite},
+	"DELETE /api/users/{id}": {authz.Admin, authz.UsersWrite},
 
-	"GET /api/account":               {viewer, ""},
-	"PUT /api/account/password":      {viewer, ""},
-	"POST /api/account/totp":         {viewer, ""},
-	"POST /api/account/totp/confirm": {viewer, ""},
-	"POST /api/account/totp/disable": {viewer, ""},
+	"GET /api/account":               {authz.Viewer, ""},
+	"PUT /api/account/password":      {authz.Viewer, ""},
+	"POST /api/account/totp":         {authz.Viewer, ""},
+	"POST /api/account/totp/confirm": {authz.Viewer, ""},
+	"POST /api/account/totp/disable": {authz.Viewer, ""},
 
-	"GET /api/keys":         {viewer, ""},
-	"POST /api/keys":        {viewer, ""},
-	"DELETE /api/keys/{id}": {viewer, ""},
+	"GET /api/keys":         {authz.Viewer, ""},
+	"POST /api/keys":        {authz.Viewer, ""},
+	"DELETE /api/keys/{id}": {authz.Viewer, ""},
 
-	"GET /api/sessions":             {viewer, ScopeUsersRead},
-	"DELETE /api/sessions/{id}":     {viewer, ScopeUsersWrite},
-	"POST /api/sessions/revoke-all": {viewer, ScopeUsersWrite},
+	"GET /api/sessions":             {authz.Viewer, authz.UsersRead},
+	"DELETE /api/sessions/{id}":     {authz.Viewer, authz.UsersWrite},
+	"POST /api/sessions/revoke-all": {authz.Viewer, authz.UsersWrite},
 
-	"GET /api/audit": {admin, ScopeAuditRead},
+	"GET /api/audit": {authz.Admin, authz.AuditRead},
 }
 
 // deniedByPolicy reports whether a response is the authorization layer's
@@ -63,7 +66,7 @@ func deniedByPolicy(status int, body string) bool {
 		(strings.Contains(body, "cannot do this") || strings.Contains(body, "lacks the scope"))
 }
 
-// TestEveryEndpointAuthorization walks apiRoutes, the one table of API
+// TestEveryEndpointAuthorization walks the endpoint table, the one table of API
 // endpoints, and calls every endpoint anonymously, with a session of each
 // role and with a key of each scope, asserting that exactly the callers
 // the table allows get past authorization. Attack: privilege escalation
@@ -83,23 +86,24 @@ func TestEveryEndpointAuthorization(t *testing.T) {
 	owner := a.addUser(t, "keys@example.com", "correct horse battery", RoleAdmin)
 	ownerCookie := a.newSession(t, owner)
 	keys := map[string]string{}
-	for _, s := range scopeLevels {
-		keys[s.scope], _ = createKey(t, d, ownerCookie, fmt.Sprintf(`{"name":"walk %s","scopes":[%q]}`, s.scope, s.scope))
+	scopes := authz.Grantable(authz.Admin)
+	for _, s := range scopes {
+		keys[string(s)], _ = createKey(t, d, ownerCookie, fmt.Sprintf(`{"name":"walk %s","scopes":[%q]}`, s, s))
 	}
 
 	seen := map[string]bool{}
-	for _, rt := range apiRoutes {
-		want, ok := wantRules[rt.pattern]
+	for _, rt := range api.Endpoints() {
+		want, ok := wantRules[rt.Pattern]
 		if !ok {
-			t.Errorf("%s has no expected rule in wantRules", rt.pattern)
+			t.Errorf("%s has no expected rule in wantRules", rt.Pattern)
 			continue
 		}
-		seen[rt.pattern] = true
-		if rt.level != want.level || rt.scope != want.scope {
-			t.Errorf("%s: apiRoutes says level %d scope %q, want level %d scope %q", rt.pattern, rt.level, rt.scope, want.level, want.scope)
+		seen[rt.Pattern] = true
+		if rt.Role != want.level || rt.Scope != want.scope {
+			t.Errorf("%s: the table says role %q scope %q, want role %q scope %q", rt.Pattern, rt.Role, rt.Scope, want.level, want.scope)
 			continue
 		}
-		method, path, _ := strings.Cut(rt.pattern, " ")
+		method, path, _ := strings.Cut(rt.Pattern, " ")
 		path = strings.NewReplacer("{id}", "walk-nonexistent").Replace(path)
 		body := ""
 		if method != http.MethodGet {
@@ -108,47 +112,47 @@ func TestEveryEndpointAuthorization(t *testing.T) {
 		call := func(req *http.Request) (int, string) {
 			rec := serve(t, d, req)
 			if rec.Code >= 500 {
-				t.Errorf("%s: %d %s", rt.pattern, rec.Code, rec.Body)
+				t.Errorf("%s: %d %s", rt.Pattern, rec.Code, rec.Body)
 			}
 			return rec.Code, rec.Body.String()
 		}
 
-		if rt.level == public {
+		if rt.Role == "" {
 			call(apiRequest(method, path, body))
 			continue
 		}
 
 		if st, b := call(apiRequest(method, path, body)); st != http.StatusUnauthorized {
-			t.Errorf("%s anonymous: %d %s, want 401", rt.pattern, st, b)
+			t.Errorf("%s anonymous: %d %s, want 401", rt.Pattern, st, b)
 		}
 		for _, role := range roles {
 			st, b := call(withCookie(apiRequest(method, path, body), cookies[role]))
-			allowed := roleLevel(role) >= rt.level
+			allowed := authz.Role(role).AtLeast(rt.Role)
 			switch {
 			case st == http.StatusUnauthorized:
-				t.Errorf("%s as %s: 401 %s", rt.pattern, role, b)
+				t.Errorf("%s as %s: 401 %s", rt.Pattern, role, b)
 			case allowed && deniedByPolicy(st, b):
-				t.Errorf("%s as %s: denied (%s), but the table allows %s", rt.pattern, role, b, role)
+				t.Errorf("%s as %s: denied (%s), but the table allows %s", rt.Pattern, role, b, role)
 			case !allowed && !deniedByPolicy(st, b):
-				t.Errorf("%s as %s: %d %s, want 403 from the role check", rt.pattern, role, st, b)
+				t.Errorf("%s as %s: %d %s, want 403 from the role check", rt.Pattern, role, st, b)
 			}
 		}
-		for _, s := range scopeLevels {
-			st, b := call(bearer(method, path, body, keys[s.scope]))
-			allowed := scopesCover([]string{s.scope}, rt.scope)
+		for _, s := range scopes {
+			st, b := call(bearer(method, path, body, keys[string(s)]))
+			allowed := authz.Covers([]authz.Scope{s}, rt.Scope)
 			switch {
 			case st == http.StatusUnauthorized:
-				t.Errorf("%s with key %s: 401 %s", rt.pattern, s.scope, b)
+				t.Errorf("%s with key %s: 401 %s", rt.Pattern, s, b)
 			case allowed && deniedByPolicy(st, b):
-				t.Errorf("%s with key %s: denied (%s), but the table allows it", rt.pattern, s.scope, b)
+				t.Errorf("%s with key %s: denied (%s), but the table allows it", rt.Pattern, s, b)
 			case !allowed && !deniedByPolicy(st, b):
-				t.Errorf("%s with key %s: %d %s, want 403 from the scope check", rt.pattern, s.scope, st, b)
+				t.Errorf("%s with key %s: %d %s, want 403 from the scope check", rt.Pattern, s, st, b)
 			}
 		}
 	}
 	for pattern := range wantRules {
 		if !seen[pattern] {
-			t.Errorf("wantRules has %s, which apiRoutes does not serve", pattern)
+			t.Errorf("wantRules has %s, which the endpoint table does not serve", pattern)
 		}
 	}
 }

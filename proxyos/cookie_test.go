@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
+
+	"github.com/proxyos/caddy-proxyos/internal/request"
+	"github.com/proxyos/caddy-proxyos/internal/session"
 )
 
 // Attack: cookie tossing. A page on a sibling subdomain sets
@@ -22,7 +24,7 @@ func TestPlantedCookieIgnoredOnHTTPS(t *testing.T) {
 	victim := a.newSession(t, a.addUser(t, "ada@example.com", testPassword, RoleAdmin))
 	attacker := a.newSession(t, a.addUser(t, "eve@example.com", testPassword, RoleViewer))
 	d := a.dashboard()
-	session := func(cookies ...*http.Cookie) (int, string) {
+	sessionOf := func(cookies ...*http.Cookie) (int, string) {
 		t.Helper()
 		req := apiRequest(http.MethodGet, "/api/auth/session", "")
 		req.TLS = &tls.ConnectionState{}
@@ -37,25 +39,25 @@ func TestPlantedCookieIgnoredOnHTTPS(t *testing.T) {
 		decodeBody(t, rec, &body)
 		return rec.Code, body.User.Email + body.Reason
 	}
-	planted := &http.Cookie{Name: CookieName, Value: attacker}
-	if code, got := session(planted); code != http.StatusUnauthorized || got != string(ReasonNoCookie) {
-		t.Errorf("only the planted cookie: %d %q, want 401 %s", code, got, ReasonNoCookie)
+	planted := &http.Cookie{Name: request.SessionCookieName, Value: attacker}
+	if code, got := sessionOf(planted); code != http.StatusUnauthorized || got != string(session.ReasonNoCookie) {
+		t.Errorf("only the planted cookie: %d %q, want 401 %s", code, got, session.ReasonNoCookie)
 	}
 	// the browser sends the planted cookie first (its path is as long and
 	// it may be older)
-	if code, got := session(planted, &http.Cookie{Name: HostCookieName, Value: victim}); code != http.StatusOK || got != "ada@example.com" {
+	if code, got := sessionOf(planted, &http.Cookie{Name: request.HostSessionCookieName, Value: victim}); code != http.StatusOK || got != "ada@example.com" {
 		t.Errorf("planted and own cookie: %d %q, want the victim's own session", code, got)
 	}
 	// The gate of a host on HTTPS ignores it too.
 	req := httptest.NewRequest(http.MethodGet, "https://app.test/x", nil)
 	req.AddCookie(planted)
-	rec, next, err := gate(t, &Auth{app: a.App, logger: zap.NewNop()}, req)
+	rec, next, err := gate(t, a.gate(), req)
 	if err != nil || next.called || rec.Code != http.StatusUnauthorized {
 		t.Errorf("gate with the planted cookie: err %v passed %v status %d, want 401", err, next.called, rec.Code)
 	}
 	// Over plain HTTP there is no __Host- cookie: the plain name is it.
 	req = apiRequest(http.MethodGet, "/api/auth/session", "")
-	req.AddCookie(&http.Cookie{Name: CookieName, Value: victim})
+	req.AddCookie(&http.Cookie{Name: request.SessionCookieName, Value: victim})
 	if rec := serve(t, d, req); rec.Code != http.StatusOK {
 		t.Errorf("plain HTTP with proxyos_session: %d, want 200", rec.Code)
 	}
@@ -71,8 +73,8 @@ func TestSessionCookieNameOnHTTPS(t *testing.T) {
 		wantName     string
 		wantDomain   string
 	}{
-		{"host-only", "", HostCookieName, ""},
-		{"cookie_domain", "test", CookieName, "test"},
+		{"host-only", "", request.HostSessionCookieName, ""},
+		{"cookie_domain", "test", request.SessionCookieName, "test"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newTestApp(t, func(a *App) { a.CookieDomain = tt.cookieDomain })
@@ -97,8 +99,8 @@ func TestSessionCookieNameOnHTTPS(t *testing.T) {
 					cleared[rc.Name+"|"+rc.Domain] = true
 				}
 			}
-			if rec.Code != http.StatusNoContent || !cleared[tt.wantName+"|"+tt.wantDomain] || !cleared[HostCookieName+"|"] {
-				t.Errorf("logout: %d, cleared %v, want %s (Domain %q) and %s", rec.Code, cleared, tt.wantName, tt.wantDomain, HostCookieName)
+			if rec.Code != http.StatusNoContent || !cleared[tt.wantName+"|"+tt.wantDomain] || !cleared[request.HostSessionCookieName+"|"] {
+				t.Errorf("logout: %d, cleared %v, want %s (Domain %q) and %s", rec.Code, cleared, tt.wantName, tt.wantDomain, request.HostSessionCookieName)
 			}
 		})
 	}
@@ -110,9 +112,9 @@ func TestSessionCookieNameOnHTTPS(t *testing.T) {
 func TestAuthHostCookieAllocs(t *testing.T) {
 	skipAllocsUnderRace(t)
 	a := newTestApp(t)
-	cookieLine := []string{CookieName + "=planted; " + HostCookieName + "=" +
+	cookieLine := []string{request.SessionCookieName + "=planted; " + request.HostSessionCookieName + "=" +
 		a.newSession(t, a.addUser(t, "ada@example.com", testPassword, RoleAdmin))}
-	h := &Auth{app: a.App, logger: zap.NewNop(), sharedHeaders: true}
+	h := a.gate().withShared(true)
 	rec := httptest.NewRecorder()
 	req, _ := prepare(httptest.NewRequest(http.MethodGet, "https://App.test/x", nil), rec)
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })

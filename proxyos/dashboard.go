@@ -4,12 +4,12 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/proxyos/caddy-proxyos/internal/api"
 	"github.com/proxyos/caddy-proxyos/ui"
 )
 
@@ -37,7 +37,7 @@ func init() {
 // never act with a user's cookie.
 type Dashboard struct {
 	app    *App
-	api    *http.ServeMux
+	api    *api.Server
 	assets http.Handler
 	logger *zap.Logger
 }
@@ -63,7 +63,7 @@ func (d *Dashboard) Provision(ctx caddy.Context) error {
 		return err
 	}
 	d.assets = http.StripPrefix("/assets", http.FileServerFS(assets))
-	d.buildAPI()
+	d.api = d.app.newAPI(d.logger)
 	return nil
 }
 
@@ -80,7 +80,7 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 	h.Set("Referrer-Policy", "no-referrer")
 
 	if strings.HasPrefix(r.URL.Path, "/api/") {
-		return d.serveAPI(w, r)
+		return d.api.ServeAPI(w, r)
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		h.Set("Allow", "GET, HEAD")
@@ -113,55 +113,10 @@ func (d *Dashboard) canonicalRedirect(r *http.Request) string {
 	if c == nil {
 		return ""
 	}
-	if strings.EqualFold(r.Host, c.Host) && requestScheme(r) == c.Scheme {
+	if strings.EqualFold(r.Host, c.Host) && api.Scheme(r) == c.Scheme {
 		return ""
 	}
 	return c.Scheme + "://" + c.Host + r.URL.RequestURI()
-}
-
-// setSessionCookie sends the session cookie. Secure follows the real
-// scheme of the browser's connection, so a browser on plain HTTP keeps it
-// (no login loop) and one on HTTPS never sends it in the clear; there,
-// unless cookie_domain shares it, it is the __Host- cookie that no other
-// host can plant (see HostCookieName).
-func (d *Dashboard) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, maxAge time.Duration) {
-	http.SetCookie(w, &http.Cookie{
-		Name:     d.app.sessionCookieName(r),
-		Value:    value,
-		Path:     "/",
-		Domain:   d.cookieDomain(r),
-		MaxAge:   int(maxAge / time.Second),
-		HttpOnly: true,
-		Secure:   requestScheme(r) == "https",
-		SameSite: http.SameSiteLaxMode,
-	})
-}
-
-// clearSessionCookie tells the browser to drop the session cookie: the
-// cookie_domain one, a host-only one left from before cookie_domain was
-// set and, on HTTPS, the __Host- one.
-func (d *Dashboard) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
-	secure := requestScheme(r) == "https"
-	clear := func(name, domain string) {
-		http.SetCookie(w, &http.Cookie{
-			Name: name, Value: "", Path: "/", Domain: domain, MaxAge: -1,
-			HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
-		})
-	}
-	if secure {
-		clear(HostCookieName, "")
-	}
-	clear(CookieName, "")
-	if cd := d.cookieDomain(r); cd != "" {
-		clear(CookieName, cd)
-	}
-}
-
-// cookieDomain is the Domain attribute for this request: the configured
-// cookie_domain when the request's host is within it (a browser would
-// reject it otherwise, looping the login), else host-only.
-func (d *Dashboard) cookieDomain(r *http.Request) string {
-	return d.app.cookieDomainFor(r.Host)
 }
 
 // Interface guards

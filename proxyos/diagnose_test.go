@@ -1,19 +1,18 @@
 package proxyos
 
 import (
+	"github.com/proxyos/caddy-proxyos/internal/api"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/session"
 
 	"net/http"
 	"strings"
 	"testing"
-
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
 )
 
 // diagnose calls /api/auth/diagnose with optional extra setup of the
 // request and returns the decoded answer and the raw body.
-func diagnose(t *testing.T, d *Dashboard, setup func(*http.Request)) (Diagnosis, string) {
+func diagnose(t *testing.T, d *Dashboard, setup func(*http.Request)) (api.Diagnosis, string) {
 	t.Helper()
 	req := apiRequest(http.MethodGet, "/api/auth/diagnose", "")
 	if setup != nil {
@@ -23,7 +22,7 @@ func diagnose(t *testing.T, d *Dashboard, setup func(*http.Request)) (Diagnosis,
 	if rec.Code != http.StatusOK {
 		t.Fatalf("diagnose: status %d, body %s", rec.Code, rec.Body)
 	}
-	var g Diagnosis
+	var g api.Diagnosis
 	decodeBody(t, rec, &g)
 	return g, rec.Body.String()
 }
@@ -37,14 +36,14 @@ func TestDiagnoseRevealsNoSecrets(t *testing.T) {
 	a.addUser(t, "ada@example.com", password, RoleAdmin)
 	d := a.dashboard()
 	cookie := login(t, d, "ada@example.com", password, "")
-	tok, _ := a.keyring.ParseToken(cookie)
+	tok, _ := a.keys.ParseToken(cookie)
 
 	g, body := diagnose(t, d, func(r *http.Request) { withCookie(r, cookie) })
 	if !g.CookieReceived || !g.SessionValid || g.Reason != "" {
 		t.Errorf("diagnosis %+v, want a valid session", g)
 	}
-	if g.CurrentKeyID != a.keyring.CurrentID() || g.CookieKeyID != a.keyring.CurrentID() {
-		t.Errorf("key ids %q/%q, want %q", g.CurrentKeyID, g.CookieKeyID, a.keyring.CurrentID())
+	if g.CurrentKeyID != a.keys.CurrentID() || g.CookieKeyID != a.keys.CurrentID() {
+		t.Errorf("key ids %q/%q, want %q", g.CurrentKeyID, g.CookieKeyID, a.keys.CurrentID())
 	}
 	for name, secret := range map[string]string{
 		"secret":          testSecret,
@@ -73,11 +72,11 @@ func TestDiagnoseReports(t *testing.T) {
 	tests := []struct {
 		name    string
 		setup   func(*http.Request)
-		check   func(t *testing.T, g Diagnosis)
+		check   func(t *testing.T, g api.Diagnosis)
 		wantFix string
 	}{
-		{"no cookie", nil, func(t *testing.T, g Diagnosis) {
-			if g.CookieReceived || g.SessionValid || g.Reason != ReasonNoCookie || g.Scheme != "http" || g.SecureCookie {
+		{"no cookie", nil, func(t *testing.T, g api.Diagnosis) {
+			if g.CookieReceived || g.SessionValid || g.Reason != session.ReasonNoCookie || g.Scheme != "http" || g.SecureCookie {
 				t.Errorf("%+v", g)
 			}
 			if g.HostMatchesCanonical == nil || !*g.HostMatchesCanonical || g.CanonicalURL != "http://dash.test" {
@@ -87,17 +86,17 @@ func TestDiagnoseReports(t *testing.T) {
 				t.Errorf("%+v", g)
 			}
 		}, "No session cookie arrived"},
-		{"old key", func(r *http.Request) { withCookie(r, oldCookie) }, func(t *testing.T, g Diagnosis) {
-			if !g.CookieReceived || g.Reason != ReasonUnknownKey || g.CookieKeyID != old.CurrentID() {
+		{"old key", func(r *http.Request) { withCookie(r, oldCookie) }, func(t *testing.T, g api.Diagnosis) {
+			if !g.CookieReceived || g.Reason != session.ReasonUnknownKey || g.CookieKeyID != old.CurrentID() {
 				t.Errorf("%+v", g)
 			}
 		}, "key id " + old.CurrentID()},
-		{"reached by IP", func(r *http.Request) { r.Host = "192.0.2.10:2015" }, func(t *testing.T, g Diagnosis) {
+		{"reached by IP", func(r *http.Request) { r.Host = "192.0.2.10:2015" }, func(t *testing.T, g api.Diagnosis) {
 			if g.HostMatchesCanonical == nil || *g.HostMatchesCanonical {
 				t.Errorf("host match %v, want false", g.HostMatchesCanonical)
 			}
 		}, "Open the dashboard at http://dash.test"},
-		{"untrusted proxy says https", func(r *http.Request) { r.Header.Set("X-Forwarded-Proto", "https") }, func(t *testing.T, g Diagnosis) {
+		{"untrusted proxy says https", func(r *http.Request) { r.Header.Set("X-Forwarded-Proto", "https") }, func(t *testing.T, g api.Diagnosis) {
 			if g.TrustedProxy || g.ForwardedProto != "https" || g.Scheme != "http" {
 				t.Errorf("%+v", g)
 			}
@@ -111,63 +110,5 @@ func TestDiagnoseReports(t *testing.T) {
 				t.Errorf("fix %q does not contain %q", g.Fix, tt.wantFix)
 			}
 		})
-	}
-}
-
-// TestDiagnosisFixForEveryReason checks that every 401 reason has its own
-// one-sentence remedy.
-func TestDiagnosisFixForEveryReason(t *testing.T) {
-	reasons := []Reason{"", ReasonNoCookie, ReasonMalformed, ReasonUnknownKey, ReasonBadSignature,
-		ReasonExpired, ReasonIdleTimeout, ReasonRevoked, ReasonUserDisabled}
-	seen := make(map[string]Reason)
-	for _, r := range reasons {
-		t.Run(string(r), func(t *testing.T) {
-			g := Diagnosis{Scheme: "https", Reason: r, CookieKeyID: "0123abcd"}
-			fix := g.fix(true)
-			if fix == "" || !strings.HasSuffix(fix, ".") {
-				t.Fatalf("fix %q is not a sentence", fix)
-			}
-			if other, dup := seen[fix]; dup {
-				t.Errorf("reasons %q and %q share the fix %q", r, other, fix)
-			}
-			seen[fix] = r
-		})
-	}
-	t.Run("valid session over http with https available", func(t *testing.T) {
-		g := Diagnosis{Scheme: "http"}
-		if fix := g.fix(true); !strings.Contains(fix, "https://") {
-			t.Errorf("fix %q does not point to HTTPS", fix)
-		}
-		if fix := g.fix(false); !strings.HasPrefix(fix, "Nothing to fix") {
-			t.Errorf("fix %q without https", fix)
-		}
-	})
-}
-
-// TestLogUnknownKeyOnce checks that a browser with a cookie of a dropped
-// secret is reported once per key id, not on every request.
-func TestLogUnknownKeyOnce(t *testing.T) {
-	core, logs := observer.New(zap.WarnLevel)
-	a := &App{keyring: mustKeyring(t, testSecret), logger: zap.New(core)}
-	old1 := mustKeyring(t, randomSecret(t)).SignToken(keyring.NewToken())
-	old2 := mustKeyring(t, randomSecret(t)).SignToken(keyring.NewToken())
-	for range 3 {
-		a.logUnknownKey(old1)
-		a.logUnknownKey(old2)
-	}
-	entries := logs.All()
-	if len(entries) != 2 {
-		t.Fatalf("%d log entries, want one per key id", len(entries))
-	}
-	for i, want := range []string{keyring.KeyIDOf(old1), keyring.KeyIDOf(old2)} {
-		fields := entries[i].ContextMap()
-		if fields["key_id"] != want || fields["current_key_id"] != a.keyring.CurrentID() {
-			t.Errorf("entry %d fields %v, want key_id %q", i, fields, want)
-		}
-		for _, v := range fields {
-			if s, _ := v.(string); strings.Contains(old1, s) && len(s) > keyring.KeyIDLen {
-				t.Errorf("log contains cookie material %q", s)
-			}
-		}
 	}
 }

@@ -16,7 +16,10 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/proxyos/caddy-proxyos/internal/account"
+	"github.com/proxyos/caddy-proxyos/internal/authz"
 	"github.com/proxyos/caddy-proxyos/internal/route"
+	"github.com/proxyos/caddy-proxyos/internal/session"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
@@ -54,7 +57,10 @@ func newHandoffFixture(t *testing.T) *handoffFixture {
 	clock := newFakeClock()
 	a := &testApp{App: v.(*App), clock: clock}
 	t.Cleanup(func() { a.Cleanup() }) //nolint:errcheck // best effort
-	a.logger, a.now, a.state.sessions.now = zap.NewNop(), clock.Now, clock.Now
+	a.logger, a.now = zap.NewNop(), clock.Now
+	now := clock.Now
+	a.state.clock.Store(&now)
+	a.accounts.Now, a.routes.Now = clock.Now, clock.Now
 	a.ports.Store(&listenPorts{http: []portRange{{80, 80}, {8080, 8080}}, https: []portRange{{443, 443}, {8443, 8443}}})
 	for _, r := range []*route.Route{
 		{Enabled: true, Hosts: []string{handoffHost}, Kind: route.KindStatic, TLS: route.TLSOff,
@@ -62,12 +68,12 @@ func newHandoffFixture(t *testing.T) *handoffFixture {
 		{Enabled: true, Hosts: []string{"open.other.test"}, Kind: route.KindStatic, TLS: route.TLSOff,
 			Static: &route.Static{Status: 200, Body: "ok"}},
 	} {
-		if _, err := a.CreateRoute(context.Background(), r, Actor{Name: "test", Kind: ActorSystem}); err != nil {
+		if _, err := a.routes.Create(context.Background(), r, testActor); err != nil {
 			t.Fatalf("CreateRoute: %v", err)
 		}
 	}
 	u := a.addUser(t, "ada@example.com", testPassword, RoleViewer)
-	return &handoffFixture{a: a, d: a.dashboard(), gate: &Auth{app: a.App, logger: zap.NewNop(), managed: true}, email: u.Email,
+	return &handoffFixture{a: a, d: a.dashboard(), gate: func() *Auth { g := a.gate(); g.managed = true; return g }(), email: u.Email,
 		cookie: a.newSession(t, u), state: "browser-state-1"}
 }
 
@@ -117,7 +123,7 @@ func TestHandoffLogin(t *testing.T) {
 	f := newHandoffFixture(t)
 	cb := f.handoff(t, "http://"+handoffHost+":8080/x?y=1#top")
 	u, err := url.Parse(cb)
-	if err != nil || u.Host != handoffHost+":8080" || u.Path != handoffPath || u.Query().Get("code") == "" || u.Query().Get("return") != "/x?y=1#top" {
+	if err != nil || u.Host != handoffHost+":8080" || u.Path != session.HandoffPath || u.Query().Get("code") == "" || u.Query().Get("return") != "/x?y=1#top" {
 		t.Fatalf("handoff redirect %q", cb)
 	}
 	rec := f.callback(t, cb, "")
@@ -156,8 +162,8 @@ func TestHandoffSessionBoundToHost(t *testing.T) {
 	for _, host := range []string{testHost, "open.other.test", "evil.test"} {
 		req := httptest.NewRequest(http.MethodGet, "http://"+host+"/", nil)
 		withCookie(req, child)
-		if _, reason, _ := f.a.verifyRequest(req); reason != ReasonOtherHost {
-			t.Errorf("handoff session on %s: reason %q, want %s", host, reason, ReasonOtherHost)
+		if _, reason, _ := f.a.verifyRequest(req); reason != session.ReasonOtherHost {
+			t.Errorf("handoff session on %s: reason %q, want %s", host, reason, session.ReasonOtherHost)
 		}
 	}
 	if rec := serve(t, f.d, withCookie(apiRequest(http.MethodGet, "/api/users", ""), child)); rec.Code != http.StatusUnauthorized {
@@ -177,7 +183,7 @@ func TestHandoffCodeBoundAndShortLived(t *testing.T) {
 		t.Fatalf("code after it was tried on another host: %d", rec.Code)
 	}
 	cb = f.handoff(t, "http://"+handoffHost+"/")
-	f.a.clock.Advance(handoffTTL + time.Second)
+	f.a.clock.Advance(session.HandoffTTL + time.Second)
 	if rec := f.callback(t, cb, ""); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "expired") {
 		t.Fatalf("expired code: %d %s", rec.Code, rec.Body)
 	}
@@ -193,7 +199,7 @@ func TestHandoffSessionEndsWithParent(t *testing.T) {
 	}
 	req := httptest.NewRequest(http.MethodGet, "http://"+handoffHost+"/", nil)
 	withCookie(req, child)
-	if _, reason, _ := f.a.verifyRequest(req); reason != ReasonRevoked {
+	if _, reason, _ := f.a.verifyRequest(req); reason != session.ReasonRevoked {
 		t.Fatalf("handoff session after the dashboard logout: %q, want revoked", reason)
 	}
 }
@@ -229,7 +235,7 @@ func TestLoginAnswersHandoff(t *testing.T) {
 	rec := serve(t, f.d, apiRequest(http.MethodPost, "/api/auth/login", string(body)))
 	var out struct{ Redirect string }
 	decodeBody(t, rec, &out)
-	if rec.Code != http.StatusOK || !strings.HasPrefix(out.Redirect, "http://"+handoffHost+handoffPath+"?code=") {
+	if rec.Code != http.StatusOK || !strings.HasPrefix(out.Redirect, "http://"+handoffHost+session.HandoffPath+"?code=") {
 		t.Fatalf("login: %d redirect %q", rec.Code, out.Redirect)
 	}
 	if rec := f.callback(t, out.Redirect, ""); rec.Code != http.StatusFound || rec.Header().Get("Location") != "/x" {
@@ -288,8 +294,8 @@ func TestGateStartsHandoff(t *testing.T) {
 	}
 	// A proxyos_auth directive (not a managed route) hands nothing off and
 	// leaves the callback path to its site.
-	directive := &Auth{app: f.a.App, logger: zap.NewNop()}
-	for _, path := range []string{"/x", handoffPath + "?code=x"} {
+	directive := f.a.gate()
+	for _, path := range []string{"/x", session.HandoffPath + "?code=x"} {
 		req = httptest.NewRequest(http.MethodGet, "http://"+handoffHost+path, nil)
 		req.Header.Set("Sec-Fetch-Mode", "navigate")
 		rec, _, _ = gate(t, directive, req)
@@ -305,12 +311,12 @@ func TestHandoffCallbackUsesRouteScheme(t *testing.T) {
 	f := newHandoffFixture(t)
 	r := &route.Route{Enabled: true, Hosts: []string{"tls.other.test"}, Kind: route.KindStatic, TLS: route.TLSInternal,
 		Static: &route.Static{Status: 200, Body: "ok"}, Auth: &route.Auth{RequireLogin: true}}
-	if _, err := f.a.CreateRoute(context.Background(), r, Actor{Name: "test", Kind: ActorSystem}); err != nil {
+	if _, err := f.a.routes.Create(context.Background(), r, testActor); err != nil {
 		t.Fatal(err)
 	}
 	for ret, want := range map[string]string{
-		"http://tls.other.test:9999/x":  "https://tls.other.test" + handoffPath,
-		"https://tls.other.test:8443/x": "https://tls.other.test:8443" + handoffPath,
+		"http://tls.other.test:9999/x":  "https://tls.other.test" + session.HandoffPath,
+		"https://tls.other.test:8443/x": "https://tls.other.test:8443" + session.HandoffPath,
 	} {
 		if got := f.handoff(t, ret); !strings.HasPrefix(got, want+"?") {
 			t.Errorf("return %s: callback %q, want %s", ret, got, want)
@@ -340,7 +346,7 @@ func TestHandoffCallbackDetails(t *testing.T) {
 func TestHandoffLogoutAfterIdle(t *testing.T) {
 	f := newHandoffFixture(t)
 	child := responseCookie(f.callback(t, f.handoff(t, "http://"+handoffHost+"/"), "")).Value
-	use := func() Reason {
+	use := func() session.Reason {
 		req := httptest.NewRequest(http.MethodGet, "http://"+handoffHost+"/", nil)
 		withCookie(req, child)
 		_, reason, _ := f.a.verifyRequest(req)
@@ -359,7 +365,7 @@ func TestHandoffLogoutAfterIdle(t *testing.T) {
 	if rec.Code != http.StatusUnauthorized {
 		t.Fatalf("logout of an idle session: %d", rec.Code)
 	}
-	if r := use(); r != ReasonRevoked {
+	if r := use(); r != session.ReasonRevoked {
 		t.Fatalf("handoff session after logging out the idle dashboard session: %q, want revoked", r)
 	}
 }
@@ -371,58 +377,15 @@ func TestHandoffSessionsFollowRoleChange(t *testing.T) {
 	u, _ := f.a.state.store.UserByEmail(context.Background(), f.email)
 	child := responseCookie(f.callback(t, f.handoff(t, "http://"+handoffHost+"/"), "")).Value
 	keep := sessionIDOf(t, f.a, f.cookie)
-	role := RoleOperator
-	if _, err := f.a.UpdateUserByID(context.Background(), u.ID, UserChange{Role: &role}, keep); err != nil {
+	role := authz.Operator
+	me := account.Caller{UserID: u.ID, Email: u.Email, Role: authz.Admin, SessionID: keep}
+	if _, err := f.a.accounts.UpdateUser(context.Background(), me, u.ID, account.UserChange{Role: &role}, ""); err != nil {
 		t.Fatal(err)
 	}
 	req := httptest.NewRequest(http.MethodGet, "http://"+handoffHost+"/", nil)
 	withCookie(req, child)
-	if e, reason, _ := f.a.verifyRequest(req); reason != "" || e.id.Role != RoleOperator {
+	if e, reason, _ := f.a.verifyRequest(req); reason != "" || e.Identity().Role != authz.Operator {
 		t.Fatalf("handoff session after a role change: reason %q role %v", reason, e)
-	}
-}
-
-// A logout landing between reading the dashboard session and storing the
-// handoff session made from it must not leave that new session alive.
-func TestHandoffRacingLogout(t *testing.T) {
-	f := newHandoffFixture(t)
-	cb := f.handoff(t, "http://"+handoffHost+"/")
-	afterSessionInsert = func() {
-		afterSessionInsert = nil
-		rec := serve(t, f.d, withCookie(apiRequest(http.MethodPost, "/api/auth/logout", "{}"), f.cookie))
-		if rec.Code != http.StatusNoContent {
-			t.Errorf("logout: %d", rec.Code)
-		}
-	}
-	t.Cleanup(func() { afterSessionInsert = nil })
-	rec := f.callback(t, cb, "")
-	if c := responseCookie(rec); rec.Code != http.StatusBadRequest || c != nil {
-		t.Fatalf("callback racing a logout: %d cookie %v, want 400 and no session", rec.Code, c)
-	}
-	sessions, _ := f.a.ActiveSessions(context.Background(), sessionUserID(t, f))
-	if len(sessions) != 0 {
-		t.Fatalf("%d sessions alive after the logout: %+v", len(sessions), sessions)
-	}
-}
-
-// A session whose user changes while it is being created is not cached
-// with the old state: the revocation of everything the user had, landing
-// right after the insert, holds for the new session too.
-func TestSessionCreateRacingRevocation(t *testing.T) {
-	a := newTestApp(t)
-	u := a.addUser(t, "ada@example.com", testPassword, RoleViewer)
-	afterSessionInsert = func() {
-		afterSessionInsert = nil
-		if _, err := a.RevokeUserSessions(context.Background(), u.ID, ""); err != nil {
-			t.Error(err)
-		}
-	}
-	t.Cleanup(func() { afterSessionInsert = nil })
-	cookie := a.newSession(t, u)
-	req := httptest.NewRequest(http.MethodGet, "http://"+testHost+"/", nil)
-	withCookie(req, cookie)
-	if _, reason, _ := a.verifyRequest(req); reason != ReasonRevoked {
-		t.Fatalf("session revoked while it was created: %q, want revoked", reason)
 	}
 }
 
@@ -459,7 +422,7 @@ func TestHandoffOnlyToServedPorts(t *testing.T) {
 	f := newHandoffFixture(t)
 	r := &route.Route{Enabled: true, Hosts: []string{"tls.other.test"}, Kind: route.KindStatic, TLS: route.TLSInternal,
 		Static: &route.Static{Status: 200, Body: "ok"}, Auth: &route.Auth{RequireLogin: true}}
-	if _, err := f.a.CreateRoute(context.Background(), r, Actor{Name: "test", Kind: ActorSystem}); err != nil {
+	if _, err := f.a.routes.Create(context.Background(), r, testActor); err != nil {
 		t.Fatal(err)
 	}
 	for _, ret := range []string{
@@ -474,10 +437,10 @@ func TestHandoffOnlyToServedPorts(t *testing.T) {
 		}
 	}
 	for ret, want := range map[string]string{
-		"http://" + handoffHost + "/x":       "http://" + handoffHost + handoffPath,
-		"http://" + handoffHost + ":8080/x":  "http://" + handoffHost + ":8080" + handoffPath,
-		"https://" + handoffHost + ":4444/x": "http://" + handoffHost + handoffPath, // the route's scheme, its default port
-		"https://tls.other.test:8443/x":      "https://tls.other.test:8443" + handoffPath,
+		"http://" + handoffHost + "/x":       "http://" + handoffHost + session.HandoffPath,
+		"http://" + handoffHost + ":8080/x":  "http://" + handoffHost + ":8080" + session.HandoffPath,
+		"https://" + handoffHost + ":4444/x": "http://" + handoffHost + session.HandoffPath, // the route's scheme, its default port
+		"https://tls.other.test:8443/x":      "https://tls.other.test:8443" + session.HandoffPath,
 	} {
 		if got := f.handoff(t, ret); !strings.HasPrefix(got, want+"?code=") {
 			t.Errorf("return_to %s: redirect %q, want %s", ret, got, want)
@@ -523,20 +486,20 @@ func TestHandoffReusesSession(t *testing.T) {
 	}
 	req := httptest.NewRequest(http.MethodGet, "http://"+handoffHost+"/", nil)
 	withCookie(req, first)
-	if _, reason, _ := f.a.verifyRequest(req); reason != ReasonRevoked {
-		t.Errorf("the replaced cookie: reason %q, want %s", reason, ReasonRevoked)
+	if _, reason, _ := f.a.verifyRequest(req); reason != session.ReasonRevoked {
+		t.Errorf("the replaced cookie: reason %q, want %s", reason, session.ReasonRevoked)
 	}
-	sessions, err := f.a.ActiveSessions(context.Background(), sessionUserID(t, f))
+	sessions, _, err := f.a.accounts.ActiveSessions(context.Background(), host, sessionUserID(t, f))
 	if err != nil || len(sessions) != 2 {
 		t.Fatalf("sessions after six handoffs to one host: %d (%v), want the dashboard's and one", len(sessions), err)
 	}
 }
 
 // Attack: filling the handoff_codes table from one session. A session
-// gets handoffCodesPerMinute codes a minute, then 429 with Retry-After.
+// gets session.HandoffCodesPerMinute codes a minute, then 429 with Retry-After.
 func TestHandoffCodesRateLimited(t *testing.T) {
 	f := newHandoffFixture(t)
-	for i := range handoffCodesPerMinute {
+	for i := range session.HandoffCodesPerMinute {
 		if got := f.handoff(t, "http://"+handoffHost+"/"); !strings.Contains(got, "?code=") {
 			t.Fatalf("code %d: redirect %q", i+1, got)
 		}
@@ -544,7 +507,7 @@ func TestHandoffCodesRateLimited(t *testing.T) {
 	body, _ := json.Marshal(map[string]string{"return_to": "http://" + handoffHost + "/", "state": f.state})
 	rec := serve(t, f.d, withCookie(apiRequest(http.MethodPost, "/api/auth/handoff", string(body)), f.cookie))
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "60" {
-		t.Fatalf("code %d within a minute: %d Retry-After %q, want 429 and 60", handoffCodesPerMinute+1, rec.Code, rec.Header().Get("Retry-After"))
+		t.Fatalf("code %d within a minute: %d Retry-After %q, want 429 and 60", session.HandoffCodesPerMinute+1, rec.Code, rec.Header().Get("Retry-After"))
 	}
 	// Another session of the same user has its own budget.
 	u, _ := f.a.state.store.UserByEmail(context.Background(), f.email)

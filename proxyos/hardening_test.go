@@ -8,8 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/proxyos/caddy-proxyos/internal/account"
+	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
@@ -37,7 +38,7 @@ func TestUsersAPIRefusesSelfAndKeyTakeover(t *testing.T) {
 			}
 		}
 	}
-	if _, err := a.authenticate(context.Background(), root.Email, testPassword, "", "192.0.2.9", ""); err != nil {
+	if _, err := a.accounts.Login(context.Background(), account.Attempt{Email: root.Email, Password: testPassword, ClientIP: "192.0.2.9"}); err != nil {
 		t.Fatalf("the admin's password changed: %v", err)
 	}
 	// What stays allowed: an admin session resetting someone else, a key
@@ -81,8 +82,8 @@ func TestPasswordConfirmationParallelGuesses(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if evaluated > accountFailures || evaluated+limited != n {
-		t.Fatalf("%d of %d parallel guesses were checked (%d limited), want at most %d", evaluated, n, limited, accountFailures)
+	if evaluated > account.AccountFailures || evaluated+limited != n {
+		t.Fatalf("%d of %d parallel guesses were checked (%d limited), want at most %d", evaluated, n, limited, account.AccountFailures)
 	}
 }
 
@@ -93,17 +94,17 @@ func TestTOTPPasswordStepDoesNotLock(t *testing.T) {
 	d := a.dashboard()
 	u := a.addUser(t, "ada@example.com", testPassword, RoleViewer)
 	secret, _ := enrolTOTP(t, a, d, a.newSession(t, u))
-	for range accountFailures - 1 {
+	for range account.AccountFailures - 1 {
 		if st, _ := loginTOTP(t, d, u.Email, "a wrong password", ""); st != http.StatusUnauthorized {
 			t.Fatalf("wrong password: %d", st)
 		}
 	}
-	if st, reason := loginTOTP(t, d, u.Email, testPassword, ""); reason != ReasonTOTPRequired {
+	if st, reason := loginTOTP(t, d, u.Email, testPassword, ""); reason != account.ReasonTOTPRequired {
 		t.Fatalf("password step: %d %s", st, reason)
 	}
-	a.clock.Advance(totpPeriod * time.Second)
-	if st, reason := loginTOTP(t, d, u.Email, testPassword, totpCode(secret, totpStep(a.clock.Now()))); st != http.StatusOK {
-		t.Fatalf("right code after %d typos and the password step: %d %s", accountFailures-1, st, reason)
+	a.clock.Advance(totpPeriod)
+	if st, reason := loginTOTP(t, d, u.Email, testPassword, account.TOTPCode(secret, a.clock.Now())); st != http.StatusOK {
+		t.Fatalf("right code after %d typos and the password step: %d %s", account.AccountFailures-1, st, reason)
 	}
 }
 
@@ -140,7 +141,7 @@ func TestAuditActorOfKey(t *testing.T) {
 		Via map[string]string `json:"via"`
 	}
 	json.Unmarshal(e.Details, &details) //nolint:errcheck // checked below
-	if e.ActorKind != ActorAPIKey || details.Via["api_key_id"] != id || details.Via["api_key_name"] != "root@example.com" {
+	if e.ActorKind != audit.ActorAPIKey || details.Via["api_key_id"] != id || details.Via["api_key_name"] != "root@example.com" {
 		t.Fatalf("entry %+v details %s", e, e.Details)
 	}
 	if strings.Contains(string(e.Details), key) {

@@ -1,136 +1,51 @@
 package proxyos
 
 import (
-	"github.com/proxyos/caddy-proxyos/internal/keyring"
-
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/google/uuid"
 	"go.uber.org/zap"
-	"golang.org/x/crypto/argon2"
 
+	"github.com/proxyos/caddy-proxyos/internal/account"
+	"github.com/proxyos/caddy-proxyos/internal/audit"
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/request"
+	"github.com/proxyos/caddy-proxyos/internal/route"
+	"github.com/proxyos/caddy-proxyos/internal/session"
 	"github.com/proxyos/caddy-proxyos/internal/store"
+	"github.com/proxyos/caddy-proxyos/internal/testkit"
 )
 
-// testSecret is the secret of test key rings and apps. Tests assert that
-// it never shows up in responses or errors.
-const testSecret = "test-secret-0123456789-abcdefghij"
+// testSecret is the secret of test apps. Tests assert that it never
+// shows up in responses or errors.
+const testSecret = testkit.Secret
 
 // testHost is the dashboard's host in handler tests.
 const testHost = "dash.test"
 
-// fakeClock is an injectable clock for expiry and idle tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// The roles, as the store keeps them.
+const (
+	RoleAdmin    = "admin"
+	RoleOperator = "operator"
+	RoleViewer   = "viewer"
+)
 
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
+// fakeClock is the clock tests move by hand.
+type fakeClock = testkit.Clock
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
+func newFakeClock() *fakeClock { return testkit.NewClock() }
 
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// mustKeyring builds a key ring or fails the test.
-func mustKeyring(t testing.TB, current string, previous ...string) *keyring.Keyring {
-	t.Helper()
-	k, err := keyring.New(current, previous)
-	if err != nil {
-		t.Fatalf("newKeyring: %v", err)
-	}
-	return k
-}
-
-// randomSecret returns a fresh secret, so key ids never collide between
-// tests (logUnknownKey remembers key ids process-wide).
-func randomSecret(t testing.TB) string {
-	t.Helper()
-	b := make([]byte, 24)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// cheapHash is a valid argon2id modular-crypt hash of pw with tiny
-// parameters, so tests that verify passwords many times stay fast.
-// VerifyPassword takes the parameters from the hash.
-func cheapHash(pw string) string {
-	salt := make([]byte, 16)
-	rand.Read(salt)
-	key := argon2.IDKey([]byte(pw), salt, 1, 64, 1, 32)
-	return fmt.Sprintf("$argon2id$v=19$m=64,t=1,p=1$%s$%s",
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
-}
-
-// openStore opens a fresh SQLite store in a temporary directory and
-// returns it with the path of its database file.
-func openStore(t *testing.T) (*store.Store, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "db")
-	st, err := store.Open(context.Background(), store.SQLite, path)
-	if err != nil {
-		t.Fatalf("store.Open: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st, path
-}
-
-// addUser stores a user with a cheap password hash.
-func addUser(t *testing.T, st *store.Store, email, password, role string) store.User {
-	t.Helper()
-	now := time.Now().UTC()
-	u := store.User{
-		ID: uuid.NewString(), Email: email, PasswordHash: cheapHash(password),
-		Role: role, CreatedAt: now, UpdatedAt: now,
-	}
-	if err := st.CreateUser(context.Background(), u); err != nil {
-		t.Fatalf("CreateUser: %v", err)
-	}
-	return u
-}
-
-// setUserDisabled flips the disabled flag of a user directly in the
-// database, as an admin action would.
-func setUserDisabled(t *testing.T, dbPath, userID string, disabled bool) {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatalf("opening database: %v", err)
-	}
-	defer db.Close()
-	res, err := db.Exec(`UPDATE users SET disabled = ? WHERE id = ?`, disabled, userID)
-	if err != nil {
-		t.Fatalf("disabling user: %v", err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		t.Fatalf("disabling user: %d rows changed, want 1", n)
-	}
-}
-
-// testApp is a provisioned App with its clock and database path.
+// testApp is a provisioned App with its clock and database path: the one
+// fixture of the dashboard's handler tests.
 type testApp struct {
 	*App
 	clock  *fakeClock
@@ -139,7 +54,7 @@ type testApp struct {
 
 // newTestApp provisions an App with an SQLite database in a temporary
 // directory, the given options applied first, and a fake clock shared by
-// the app and its session cache.
+// the app and its state.
 func newTestApp(t *testing.T, configure ...func(*App)) *testApp {
 	t.Helper()
 	t.Setenv("XDG_DATA_HOME", t.TempDir())
@@ -169,28 +84,43 @@ func newTestApp(t *testing.T, configure ...func(*App)) *testApp {
 		t.Fatalf("Validate: %v", err)
 	}
 	a.logger = zap.NewNop()
-	a.state.sessions.now = clock.Now
 	return &testApp{App: a, clock: clock, dbPath: dbPath}
 }
 
 // dashboard returns a Dashboard handler of the app, set up as Provision
 // does.
 func (a *testApp) dashboard() *Dashboard {
-	d := &Dashboard{app: a.App, logger: zap.NewNop()}
-	d.buildAPI()
-	return d
+	return &Dashboard{app: a.App, api: a.newAPI(zap.NewNop()), logger: zap.NewNop()}
+}
+
+// gate returns a proxyos_auth handler of the app, set up as Provision
+// does, with the roles.
+func (a *testApp) gate(roles ...string) *Auth {
+	return &Auth{Roles: roles, app: a.App, api: a.newAPI(zap.NewNop()), logger: zap.NewNop()}
+}
+
+// withShared marks the gate's handlers as sharing its request headers
+// (see Auth.sharedHeaders).
+func (h *Auth) withShared(shared bool) *Auth {
+	h.sharedHeaders = shared
+	return h
+}
+
+// verifyRequest verifies a request's session as the handlers do.
+func (a *testApp) verifyRequest(r *http.Request) (*session.Entry, session.Reason, error) {
+	return a.newAPI(zap.NewNop()).Verify(r)
 }
 
 // addUser stores a user with a cheap password hash in the app's store.
 func (a *testApp) addUser(t *testing.T, email, password, role string) store.User {
 	t.Helper()
-	return addUser(t, a.state.store, email, password, role)
+	return testkit.AddUser(t, a.state.store, email, password, role)
 }
 
 // newSession creates a session for u directly and returns its cookie.
 func (a *testApp) newSession(t *testing.T, u store.User) string {
 	t.Helper()
-	cookie, _, err := a.state.sessions.create(context.Background(), a.keyring, u, time.Duration(a.SessionTTL), "192.0.2.1", "test")
+	cookie, _, err := a.state.sessions.Create(context.Background(), a.keys, u, time.Duration(a.SessionTTL), "192.0.2.1", "test")
 	if err != nil {
 		t.Fatalf("creating session: %v", err)
 	}
@@ -222,7 +152,7 @@ func apiRequest(method, path, body string) *http.Request {
 
 // withCookie adds the session cookie to req.
 func withCookie(req *http.Request, value string) *http.Request {
-	req.Header.Add("Cookie", CookieName+"="+value)
+	req.Header.Add("Cookie", request.SessionCookieName+"="+value)
 	return req
 }
 
@@ -237,11 +167,10 @@ func serve(t *testing.T, d *Dashboard, req *http.Request) *httptest.ResponseReco
 	return rec
 }
 
-// responseCookie returns the session cookie set by a response, by
-// either name, or nil.
+// responseCookie returns the session cookie set by a response, or nil.
 func responseCookie(rec *httptest.ResponseRecorder) *http.Cookie {
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == CookieName || c.Name == HostCookieName {
+		if c.Name == request.SessionCookieName || c.Name == request.HostSessionCookieName {
 			return c
 		}
 	}
@@ -268,23 +197,49 @@ func login(t *testing.T, d *Dashboard, email, password string, cookie string) st
 
 // skipAllocsUnderRace skips an allocation test when the race detector
 // is on.
-func skipAllocsUnderRace(t *testing.T) {
+func skipAllocsUnderRace(t *testing.T) { t.Helper(); testkit.SkipAllocsUnderRace(t) }
+
+// Store returns the app's store.
+func (a *testApp) Store() *store.Store { return a.state.store }
+
+// mustKeyring builds a key ring or fails the test.
+func mustKeyring(t testing.TB, current string, previous ...string) *keyring.Keyring {
 	t.Helper()
-	if raceEnabled {
-		t.Skip("allocation counts are not meaningful with -race")
+	k, err := keyring.New(current, previous)
+	if err != nil {
+		t.Fatalf("keyring.New: %v", err)
 	}
+	return k
 }
 
-// forgetUser drops every cached session of a user, so the next request
-// reloads role, disabled flag and revocations from the store (as after a
-// change made directly in the database).
-func (c *sessionCache) forgetUser(userID string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	for k, e := range c.entries {
-		if e.id.UserID == userID {
-			delete(c.entries, k)
-		}
-	}
+// randomSecret returns a fresh secret.
+func randomSecret(t testing.TB) string { return testkit.RandomSecret(t) }
+
+// setUserDisabled flips the disabled flag of a user directly in the
+// database, behind the back of the session cache.
+func setUserDisabled(t *testing.T, dbPath, userID string, disabled bool) {
+	t.Helper()
+	testkit.SetUserDisabled(t, dbPath, userID, disabled)
+}
+
+// host is the admin API's caller (Caddy's admin API), who may do
+// anything.
+var host = account.HostCaller("127.0.0.1:2019")
+
+// testActor is who makes the route changes a test sets up.
+var testActor = audit.Actor{Name: "test", Kind: audit.ActorSystem}
+
+// rtuStaticRoute returns a valid static route answering body.
+func rtuStaticRoute(id, body string, hosts ...string) *route.Route {
+	r := &route.Route{ID: id, Enabled: true, Hosts: hosts, Kind: route.KindStatic, Static: &route.Static{Body: body}}
+	r.Normalize()
+	return r
+}
+
+// rekey gives the app another key ring, as a new config with other
+// secrets would.
+func (a *testApp) rekey(k *keyring.Keyring) {
+	a.keys = k
+	a.accounts.Keys = k
+	a.routes.Keys = k
 }

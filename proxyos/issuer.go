@@ -85,17 +85,17 @@ func (iss *Issuer) pick(csr *x509.CertificateRequest) (certmagic.Issuer, error) 
 	if len(names) == 0 {
 		return nil, fmt.Errorf("certificate request names no host")
 	}
-	lr := iss.app.router.lookup(names[0])
+	lr := iss.app.routes.Table.Lookup(names[0])
 	if lr == nil {
 		return nil, fmt.Errorf("%s: no enabled proxyos route", names[0])
 	}
-	switch lr.route.TLS {
+	switch lr.Route.TLS {
 	case route.TLSInternal:
 		return iss.Internal, nil
 	case route.TLSAuto:
 		return iss.ACME, nil
 	}
-	return nil, fmt.Errorf("%s: route %s has tls %s", names[0], lr.route.ID, lr.route.TLS)
+	return nil, fmt.Errorf("%s: route %s has tls %s", names[0], lr.Route.ID, lr.Route.TLS)
 }
 
 // Issue obtains a certificate from the issuer the route asks for.
@@ -113,7 +113,7 @@ func (iss *Issuer) IssuerKey() string { return "proxyos" }
 // PreCheck lets the ACME issuer check names before issuance.
 func (iss *Issuer) PreCheck(ctx context.Context, names []string, interactive bool) error {
 	if len(names) > 0 {
-		if lr := iss.app.router.lookup(names[0]); lr != nil && lr.route.TLS == route.TLSInternal {
+		if lr := iss.app.routes.Table.Lookup(names[0]); lr != nil && lr.Route.TLS == route.TLSInternal {
 			return nil
 		}
 	}

@@ -1,10 +1,6 @@
 package proxyos
 
 import (
-	"net"
-	"net/http"
-	"strconv"
-
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -89,6 +85,10 @@ func servedPorts(h *caddyhttp.App) *listenPorts {
 	return p
 }
 
+// serves reports whether this Caddy serves scheme on port (see
+// handoffPorts).
+func (a *App) serves(scheme string, port int) bool { return a.handoffPorts().serves(scheme, port) }
+
 // handoffPorts returns the ports a handoff code may be issued for,
 // reading them from the HTTP app the first time. Start reads them too;
 // a request may come first, as Caddy starts apps in no fixed order.
@@ -101,23 +101,4 @@ func (a *App) handoffPorts() *listenPorts {
 	}
 	a.ports.CompareAndSwap(nil, servedPorts(a.httpApp()))
 	return a.ports.Load()
-}
-
-// localPort returns the port of this Caddy the request's connection
-// arrived on, or 0 when the server did not record it. Unlike the port in
-// the Host header, the client cannot choose it.
-func localPort(r *http.Request) int {
-	addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok || addr == nil {
-		return 0
-	}
-	_, port, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return 0
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil {
-		return 0
-	}
-	return n
 }

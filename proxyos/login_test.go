@@ -5,9 +5,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/proxyos/caddy-proxyos/internal/account"
 )
 
 // TestLoginRateLimitUnderConcurrency prevents password guessing by
@@ -18,7 +19,7 @@ func TestLoginRateLimitUnderConcurrency(t *testing.T) {
 	a := newTestApp(t)
 	a.addUser(t, "ada@example.com", "password1", RoleViewer)
 	d := a.dashboard()
-	const attempts = 3 * accountFailures
+	const attempts = 3 * account.AccountFailures
 	codes := make(chan int, attempts)
 	var wg sync.WaitGroup
 	for range attempts {
@@ -38,29 +39,8 @@ func TestLoginRateLimitUnderConcurrency(t *testing.T) {
 	for c := range codes {
 		counts[c]++
 	}
-	if counts[http.StatusUnauthorized] > accountFailures || counts[http.StatusTooManyRequests] < attempts-accountFailures {
-		t.Errorf("answers %v: want at most %d password checks (401) and the rest 429", counts, accountFailures)
-	}
-}
-
-// TestNetworkLimits checks the networks a client is limited by: an IPv4
-// address, and for IPv6 its /64, /56 and /48, so a subscriber cannot
-// rotate through the addresses (or subnets) it holds to dodge the limit.
-func TestNetworkLimits(t *testing.T) {
-	for ip, want := range map[string][]string{
-		"192.0.2.7":            {"ip:192.0.2.7"},
-		"::ffff:192.0.2.7":     {"ip:192.0.2.7"},
-		"2001:db8:1:2:3:4:5:6": {"ip:2001:db8:1:2::/64", "ip:2001:db8:1::/56", "ip:2001:db8:1::/48"},
-		"2001:db8:1:2ff::1":    {"ip:2001:db8:1:2ff::/64", "ip:2001:db8:1:200::/56", "ip:2001:db8:1::/48"},
-		"not an ip":            {"ip:not an ip"},
-	} {
-		var got []string
-		for _, l := range networkLimits(ip) {
-			got = append(got, l.key)
-		}
-		if strings.Join(got, " ") != strings.Join(want, " ") {
-			t.Errorf("networkLimits(%q) = %q, want %q", ip, got, want)
-		}
+	if counts[http.StatusUnauthorized] > account.AccountFailures || counts[http.StatusTooManyRequests] < attempts-account.AccountFailures {
+		t.Errorf("answers %v: want at most %d password checks (401) and the rest 429", counts, account.AccountFailures)
 	}
 }
 
@@ -71,7 +51,7 @@ func loginFrom(t *testing.T, d *Dashboard, ip, email, password, device string) *
 	req := apiRequest(http.MethodPost, "/api/auth/login", fmt.Sprintf(`{"email":%q,"password":%q}`, email, password))
 	req.RemoteAddr = net.JoinHostPort(ip, "1234")
 	if device != "" {
-		req.AddCookie(&http.Cookie{Name: deviceCookie, Value: device})
+		req.AddCookie(&http.Cookie{Name: account.DeviceCookie, Value: device})
 	}
 	return serve(t, d, req)
 }
@@ -90,7 +70,7 @@ func TestStrangersCannotLockOutTheOwner(t *testing.T) {
 	rec := loginFrom(t, d, "198.51.100.1", "ada@example.com", "ada password", "")
 	var device string
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == deviceCookie {
+		if c.Name == account.DeviceCookie {
 			device = c.Value
 			if !c.HttpOnly || c.Path != "/api/auth/" || c.SameSite != http.SameSiteStrictMode {
 				t.Errorf("device cookie %+v, want HttpOnly, Path /api/auth/, SameSite Strict", c)
@@ -102,22 +82,22 @@ func TestStrangersCannotLockOutTheOwner(t *testing.T) {
 	}
 
 	// A stranger locks the account from their network only.
-	for range accountFailures {
+	for range account.AccountFailures {
 		loginFrom(t, d, "203.0.113.9", "ada@example.com", "guess", "")
 	}
 	if rec := loginFrom(t, d, "203.0.113.9", "ada@example.com", "ada password", ""); rec.Code != http.StatusTooManyRequests {
-		t.Fatalf("stranger's network after %d failures: %d, want 429", accountFailures, rec.Code)
+		t.Fatalf("stranger's network after %d failures: %d, want 429", account.AccountFailures, rec.Code)
 	}
 	if rec := loginFrom(t, d, "198.51.100.1", "ada@example.com", "ada password", ""); rec.Code != http.StatusOK {
 		t.Fatalf("owner's network while a stranger's is locked: %d %s, want 200", rec.Code, rec.Body)
 	}
 
 	// Guesses from many networks reach the account's total limit.
-	for i := 0; i < accountTotalFailures; i++ {
+	for i := 0; i < account.AccountTotalFailures; i++ {
 		loginFrom(t, d, fmt.Sprintf("10.%d.%d.1", i/200, i%200), "ada@example.com", "guess", "")
 	}
 	if rec := loginFrom(t, d, "198.51.100.77", "ada@example.com", "ada password", ""); rec.Code != http.StatusTooManyRequests {
-		t.Fatalf("new network after %d failures in total: %d, want 429", accountTotalFailures, rec.Code)
+		t.Fatalf("new network after %d failures in total: %d, want 429", account.AccountTotalFailures, rec.Code)
 	}
 	// The owner's known device still gets in; a device cookie of
 	// another account does not help a stranger.
@@ -127,7 +107,7 @@ func TestStrangersCannotLockOutTheOwner(t *testing.T) {
 	a.addUser(t, "eve@example.com", "eve password", RoleViewer)
 	eveDevice := ""
 	for _, c := range loginFrom(t, d, "198.51.100.66", "eve@example.com", "eve password", "").Result().Cookies() {
-		if c.Name == deviceCookie {
+		if c.Name == account.DeviceCookie {
 			eveDevice = c.Value
 		}
 	}

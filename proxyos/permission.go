@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
+	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/route"
 )
 
@@ -67,18 +68,18 @@ func (p *Permission) Provision(ctx caddy.Context) error {
 // and, for a name under the route's wildcard host, the route's limit of
 // new names allows it.
 func (p *Permission) CertificateAllowed(ctx context.Context, name string) error {
-	lr := p.app.router.lookup(name)
+	lr := p.app.routes.Table.Lookup(name)
 	if lr == nil {
 		return fmt.Errorf("%s: no enabled proxyos route: %w", name, caddytls.ErrPermissionDenied)
 	}
-	if lr.route.TLS == route.TLSOff {
-		return fmt.Errorf("%s: route %s has tls off: %w", name, lr.route.ID, caddytls.ErrPermissionDenied)
+	if lr.Route.TLS == route.TLSOff {
+		return fmt.Errorf("%s: route %s has tls off: %w", name, lr.Route.ID, caddytls.ErrPermissionDenied)
 	}
-	host := normalizeHost(name)
-	if slices.Contains(lr.route.Hosts, host) {
+	host := request.NormalizeHost(name)
+	if slices.Contains(lr.Route.Hosts, host) {
 		return nil // an exact host
 	}
-	limits, id := p.app.state.certLimits, lr.route.ID
+	limits, id := p.app.state.certLimits, lr.Route.ID
 	if limits.Known(id, host) {
 		return nil
 	}

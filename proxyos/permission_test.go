@@ -23,11 +23,15 @@ import (
 // warnings.
 func permNew(t *testing.T) (*Permission, *App, *fakeClock, *certmagic.FileStorage, *observer.ObservedLogs) {
 	t.Helper()
-	a := rtuNewApp(t)
-	rtuCreate(t, a, "wild", "*.w.example.com", "exact.example.com")
+	a := newTestApp(t).App
+	wild := rtuStaticRoute("", "hi", "*.w.example.com", "exact.example.com")
+	if _, err := a.routes.Create(context.Background(), wild, testActor); err != nil {
+		t.Fatal(err)
+	}
 	clock := newFakeClock()
 	a.OnDemandLimit = &OnDemandLimit{Names: 2, Interval: caddy.Duration(time.Hour)}
 	a.state.certLimits = certlimit.New(2, time.Hour, clock.Now)
+	a.routes.CertLimits = a.state.certLimits
 	core, logs := observer.New(zap.WarnLevel)
 	a.logger = zap.New(core)
 	st := &certmagic.FileStorage{Path: t.TempDir()}
@@ -103,7 +107,7 @@ func TestPermissionStoredNamesNotCounted(t *testing.T) {
 	permWant(t, p, "new3.w.example.com", false)
 	permWant(t, p, "old1.w.example.com", true)
 	permWant(t, p, "old2.w.example.com", true)
-	id := a.router.lookup("old1.w.example.com").route.ID
+	id := a.routes.Table.Lookup("old1.w.example.com").Route.ID
 	if !a.state.certLimits.Known(id, "old1.w.example.com") {
 		t.Errorf("a stored name is not remembered")
 	}
@@ -128,7 +132,7 @@ func TestPermissionStoredNamesNotCounted(t *testing.T) {
 // the refusals and when the route resets, never one line per handshake.
 func TestPermissionLogsRefusalsOncePerInterval(t *testing.T) {
 	p, a, clock, _, logs := permNew(t)
-	id := a.router.lookup("x.w.example.com").route.ID
+	id := a.routes.Table.Lookup("x.w.example.com").Route.ID
 	start := clock.Now()
 	permWant(t, p, "a.w.example.com", true)
 	permWant(t, p, "b.w.example.com", true)
@@ -163,11 +167,11 @@ func TestPermissionLogsRefusalsOncePerInterval(t *testing.T) {
 func TestPermissionDeletedRouteForgotten(t *testing.T) {
 	p, a, _, _, _ := permNew(t)
 	permWant(t, p, "a.w.example.com", true)
-	lr := a.router.lookup("a.w.example.com")
-	if err := a.DeleteRoute(context.Background(), lr.route.ID, 0, Actor{Name: "alice", Kind: ActorUser}); err != nil {
+	lr := a.routes.Table.Lookup("a.w.example.com")
+	if err := a.routes.Delete(context.Background(), lr.Route.ID, 0, testActor); err != nil {
 		t.Fatal(err)
 	}
-	if a.state.certLimits.Known(lr.route.ID, "a.w.example.com") {
+	if a.state.certLimits.Known(lr.Route.ID, "a.w.example.com") {
 		t.Fatalf("the deleted route's names are still remembered")
 	}
 	permWant(t, p, "a.w.example.com", false) // no route

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"go.uber.org/zap"
 )
 
 // TestGateRevocationRace prevents a revoked session from slipping through
@@ -23,7 +21,7 @@ func TestGateRevocationRace(t *testing.T) {
 		u := a.addUser(t, "ada@example.com", "correct horse battery", RoleViewer)
 		stolen := a.newSession(t, u)
 		owner := a.newSession(t, u)
-		h := &Auth{app: a.App, logger: zap.NewNop()}
+		h := a.gate()
 		id := sessionIDOf(t, a, stolen)
 
 		var (
@@ -42,7 +40,7 @@ func TestGateRevocationRace(t *testing.T) {
 					}
 					after := revoked.Load()
 					if g == 0 && i%5 == 0 {
-						a.state.sessions.forgetSession(id) // force a store load
+						a.state.sessions.Forget(id) // force a store load
 					}
 					req := httptest.NewRequest(http.MethodGet, "http://app.test/", nil)
 					withCookie(req, stolen)
@@ -91,5 +89,5 @@ func sessionIDOf(t *testing.T, a *testApp, cookie string) string {
 	if e == nil {
 		t.Fatalf("verify: %s", reason)
 	}
-	return e.id.SessionID
+	return e.Identity().SessionID
 }

@@ -26,7 +26,7 @@ func TestRouteWarnings(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := newTestApp(t, func(a *App) { a.URL = c.url })
-			ws := a.routeWarnings(c.route)
+			ws := a.routes.WithStatus(c.route).Warnings
 			var fields []string
 			for _, w := range ws {
 				fields = append(fields, w.Field)

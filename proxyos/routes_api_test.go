@@ -3,6 +3,8 @@ package proxyos
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/proxyos/caddy-proxyos/internal/router"
 )
 
 // TestRouteInputEnabledDefault checks that a route is enabled unless the
@@ -15,7 +17,7 @@ func TestRouteInputEnabledDefault(t *testing.T) {
 		`{"hosts":["a.test"],"status":{"live":true}}`:     true,
 		`{"hosts":["a.test"],"enabled":false,"status":1}`: false,
 	} {
-		var in RouteInput
+		var in router.RouteInput
 		if err := json.Unmarshal([]byte(body), &in); err != nil {
 			t.Fatalf("%s: %v", body, err)
 		}

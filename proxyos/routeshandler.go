@@ -7,6 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/route"
 )
 
@@ -64,8 +65,8 @@ func (h *RoutesHandler) Provision(ctx caddy.Context) error {
 
 // ServeHTTP serves the route of the request's host, or passes it on.
 func (h *RoutesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	lr := h.app.router.lookup(r.Host)
-	if lr == nil || (r.TLS != nil && lr.route.TLS == route.TLSOff) {
+	lr := h.app.routes.Table.Lookup(r.Host)
+	if lr == nil || (r.TLS != nil && lr.Route.TLS == route.TLSOff) {
 		// A tls off route is plain HTTP only, even while a certificate
 		// it had before is still cached.
 		return next.ServeHTTP(w, r)
@@ -73,14 +74,14 @@ func (h *RoutesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next c
 	// Upstreams never see the dashboard session or identity headers a
 	// client made up; on routes with a login the gate does this and sets
 	// the real ones.
-	if lr.route.Auth == nil || !lr.route.Auth.RequireLogin {
-		stripIdentity(r.Header)
-		stripSessionCookie(r.Header)
+	if lr.Route.Auth == nil || !lr.Route.Auth.RequireLogin {
+		request.StripIdentity(r.Header)
+		request.StripSessionCookies(r.Header)
 	}
-	if h.portSuffix != "" && lr.route.ForceHTTPS {
+	if h.portSuffix != "" && lr.Route.ForceHTTPS {
 		caddyhttp.SetVar(r.Context(), route.HTTPSPortVar, h.portSuffix)
 	}
-	return lr.handler.ServeHTTP(w, r)
+	return lr.Handler.ServeHTTP(w, r)
 }
 
 // Interface guards

@@ -5,67 +5,14 @@ import (
 	"encoding/base32"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/proxyos/caddy-proxyos/internal/account"
+	"github.com/proxyos/caddy-proxyos/internal/api"
+	"github.com/proxyos/caddy-proxyos/internal/session"
 )
-
-// RFC 6238 appendix B, SHA-1: the 8-digit values' last 6 digits are the
-// 6-digit codes.
-func TestTOTPCodeRFC6238(t *testing.T) {
-	secret := []byte("12345678901234567890")
-	for _, c := range []struct {
-		unix int64
-		want string
-	}{
-		{59, "287082"}, {1111111109, "081804"}, {1111111111, "050471"},
-		{1234567890, "005924"}, {2000000000, "279037"}, {20000000000, "353130"},
-	} {
-		if got := totpCode(secret, totpStep(time.Unix(c.unix, 0))); got != c.want {
-			t.Errorf("code at %d = %s, want %s", c.unix, got, c.want)
-		}
-	}
-}
-
-func TestMatchTOTPSkew(t *testing.T) {
-	secret := []byte("12345678901234567890")
-	now := time.Unix(1111111111, 0)
-	cur := totpStep(now)
-	for d := int64(-1); d <= 1; d++ {
-		if step, ok := matchTOTP(secret, totpCode(secret, cur+d), now); !ok || step != cur+d {
-			t.Errorf("code of step %+d: ok=%v step=%d", d, ok, step)
-		}
-	}
-	for _, d := range []int64{-2, 2} {
-		if _, ok := matchTOTP(secret, totpCode(secret, cur+d), now); ok {
-			t.Errorf("code %d steps away accepted", d)
-		}
-	}
-	for _, bad := range []string{"", "12345", "1234567", "abcdef"} {
-		if _, ok := matchTOTP(secret, bad, now); ok {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
-func TestTOTPURI(t *testing.T) {
-	secret := []byte("12345678901234567890")
-	u, err := url.Parse(totpURI(secret, "ada@example.com"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	if u.Scheme != "otpauth" || u.Host != "totp" || q.Get("issuer") != totpIssuer || q.Get("digits") != "6" || q.Get("period") != "30" {
-		t.Fatalf("uri %s", u)
-	}
-	if got, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(q.Get("secret")); string(got) != string(secret) {
-		t.Fatalf("secret in uri decodes to %q", got)
-	}
-	if !strings.Contains(u.Path, "ada@example.com") {
-		t.Fatalf("uri path %q does not name the account", u.Path)
-	}
-}
 
 // enrolTOTP turns TOTP on for u through the API and returns the secret
 // and the recovery codes.
@@ -79,20 +26,20 @@ func enrolTOTP(t *testing.T, a *testApp, d *Dashboard, cookie string) ([]byte, [
 	if rec.Code != http.StatusOK {
 		t.Fatalf("begin: %d %s", rec.Code, rec.Body)
 	}
-	var enr TOTPEnrolment
+	var enr account.TOTPEnrolment
 	decodeBody(t, rec, &enr)
 	if !strings.HasPrefix(enr.QR, "data:image/png;base64,") || !strings.HasPrefix(enr.URI, "otpauth://totp/") {
 		t.Fatalf("enrolment %+v", enr)
 	}
 	secret, err := b32.DecodeString(enr.Secret)
-	if err != nil || len(secret) != totpSecretLen {
+	if err != nil || len(secret) != 20 {
 		t.Fatalf("secret %q: %v", enr.Secret, err)
 	}
 	rec = serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/account/totp/confirm", `{"code":"000000x"}`), cookie))
 	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"field":"code"`) {
 		t.Fatalf("confirm with a wrong code: %d %s", rec.Code, rec.Body)
 	}
-	code := totpCode(secret, totpStep(a.clock.Now()))
+	code := account.TOTPCode(secret, a.clock.Now())
 	rec = serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/account/totp/confirm", fmt.Sprintf(`{"code":%q}`, code)), cookie))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("confirm: %d %s", rec.Code, rec.Body)
@@ -101,20 +48,31 @@ func enrolTOTP(t *testing.T, a *testApp, d *Dashboard, cookie string) ([]byte, [
 		RecoveryCodes []string `json:"recovery_codes"`
 	}
 	decodeBody(t, rec, &out)
-	if len(out.RecoveryCodes) != recoveryCodes {
+	if len(out.RecoveryCodes) != numRecoveryCodes {
 		t.Fatalf("%d recovery codes", len(out.RecoveryCodes))
 	}
 	return secret, out.RecoveryCodes
 }
 
-func loginTOTP(t *testing.T, d *Dashboard, email, password, code string) (int, Reason) {
+// totpPeriod is the time step of TOTP codes, numRecoveryCodes how many
+// recovery codes an enrolment gives (RFC 6238's default, and the
+// dashboard's promise).
+const (
+	totpPeriod       = 30 * time.Second
+	numRecoveryCodes = 10
+)
+
+// b32 is the encoding of TOTP secrets in enrolments and otpauth URIs.
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func loginTOTP(t *testing.T, d *Dashboard, email, password, code string) (int, session.Reason) {
 	t.Helper()
 	body := fmt.Sprintf(`{"email":%q,"password":%q,"totp":%q}`, email, password, code)
 	if code == "" {
 		body = fmt.Sprintf(`{"email":%q,"password":%q}`, email, password)
 	}
 	rec := serve(t, d, apiRequest(http.MethodPost, "/api/auth/login", body))
-	var e apiError
+	var e api.Body
 	if rec.Code != http.StatusOK {
 		decodeBody(t, rec, &e)
 	}
@@ -127,28 +85,28 @@ func TestLoginWithTOTP(t *testing.T) {
 	u := a.addUser(t, "ada@example.com", "correct horse battery", RoleOperator)
 	secret, codes := enrolTOTP(t, a, d, a.newSession(t, u))
 
-	if st, reason := loginTOTP(t, d, u.Email, "correct horse battery", ""); st != 401 || reason != ReasonTOTPRequired {
+	if st, reason := loginTOTP(t, d, u.Email, "correct horse battery", ""); st != 401 || reason != account.ReasonTOTPRequired {
 		t.Fatalf("login without code: %d %s, want 401 totp_required", st, reason)
 	}
 	if st, reason := loginTOTP(t, d, u.Email, "wrong password!!", ""); st != 401 || reason != "" {
 		t.Fatalf("wrong password: %d %q; must not reveal that TOTP is on", st, reason)
 	}
 	// Attack: replaying the code used to confirm the enrolment.
-	used := totpCode(secret, totpStep(a.clock.Now()))
-	if st, reason := loginTOTP(t, d, u.Email, "correct horse battery", used); st != 401 || reason != ReasonTOTPInvalid {
+	used := account.TOTPCode(secret, a.clock.Now())
+	if st, reason := loginTOTP(t, d, u.Email, "correct horse battery", used); st != 401 || reason != account.ReasonTOTPInvalid {
 		t.Fatalf("replayed confirm code: %d %s, want totp_invalid", st, reason)
 	}
-	a.clock.Advance(totpPeriod * time.Second)
-	code := totpCode(secret, totpStep(a.clock.Now()))
+	a.clock.Advance(totpPeriod)
+	code := account.TOTPCode(secret, a.clock.Now())
 	if st, _ := loginTOTP(t, d, u.Email, "correct horse battery", code); st != 200 {
 		t.Fatalf("login with a fresh code: %d", st)
 	}
 	// Attack: replaying a code that just logged someone in.
-	if st, reason := loginTOTP(t, d, u.Email, "correct horse battery", code); st != 401 || reason != ReasonTOTPInvalid {
+	if st, reason := loginTOTP(t, d, u.Email, "correct horse battery", code); st != 401 || reason != account.ReasonTOTPInvalid {
 		t.Fatalf("replayed login code: %d %s", st, reason)
 	}
 	// An older step inside the skew window is spent as well.
-	if st, reason := loginTOTP(t, d, u.Email, "correct horse battery", totpCode(secret, totpStep(a.clock.Now())-1)); st != 401 || reason != ReasonTOTPInvalid {
+	if st, reason := loginTOTP(t, d, u.Email, "correct horse battery", account.TOTPCode(secret, a.clock.Now().Add(-totpPeriod))); st != 401 || reason != account.ReasonTOTPInvalid {
 		t.Fatalf("code of an earlier step after a later one: %d %s", st, reason)
 	}
 	// Recovery codes: any spelling, once.
@@ -156,12 +114,12 @@ func TestLoginWithTOTP(t *testing.T) {
 		t.Fatalf("login with a recovery code: %d", st)
 	}
 	// Attack: reusing a recovery code.
-	if st, reason := loginTOTP(t, d, u.Email, "correct horse battery", codes[0]); st != 401 || reason != ReasonTOTPInvalid {
+	if st, reason := loginTOTP(t, d, u.Email, "correct horse battery", codes[0]); st != 401 || reason != account.ReasonTOTPInvalid {
 		t.Fatalf("reused recovery code: %d %s", st, reason)
 	}
 	left, _ := a.state.store.RecoveryCodesLeft(context.Background(), u.ID)
-	if left != recoveryCodes-1 {
-		t.Fatalf("%d recovery codes left, want %d", left, recoveryCodes-1)
+	if left != numRecoveryCodes-1 {
+		t.Fatalf("%d recovery codes left, want %d", left, numRecoveryCodes-1)
 	}
 }
 
@@ -172,10 +130,10 @@ func TestTOTPBruteForceRateLimited(t *testing.T) {
 	d := a.dashboard()
 	u := a.addUser(t, "ada@example.com", "correct horse battery", RoleViewer)
 	secret, _ := enrolTOTP(t, a, d, a.newSession(t, u))
-	a.clock.Advance(totpPeriod * time.Second)
-	right := totpCode(secret, totpStep(a.clock.Now()))
+	a.clock.Advance(totpPeriod)
+	right := account.TOTPCode(secret, a.clock.Now())
 	locked := false
-	for i := 0; i < accountFailures+2; i++ {
+	for i := 0; i < account.AccountFailures+2; i++ {
 		guess := fmt.Sprintf("%06d", i)
 		if guess == right {
 			continue
@@ -201,8 +159,8 @@ func TestTOTPRequiredStepNotCounted(t *testing.T) {
 	d := a.dashboard()
 	u := a.addUser(t, "ada@example.com", "correct horse battery", RoleViewer)
 	enrolTOTP(t, a, d, a.newSession(t, u))
-	for i := 0; i < accountFailures+3; i++ {
-		if st, reason := loginTOTP(t, d, u.Email, "correct horse battery", ""); reason != ReasonTOTPRequired {
+	for i := 0; i < account.AccountFailures+3; i++ {
+		if st, reason := loginTOTP(t, d, u.Email, "correct horse battery", ""); reason != account.ReasonTOTPRequired {
 			t.Fatalf("attempt %d: %d %s", i, st, reason)
 		}
 	}
@@ -214,8 +172,8 @@ func TestDisableTOTP(t *testing.T) {
 	u := a.addUser(t, "ada@example.com", "correct horse battery", RoleViewer)
 	cookie := a.newSession(t, u)
 	secret, _ := enrolTOTP(t, a, d, cookie)
-	a.clock.Advance(totpPeriod * time.Second)
-	code := totpCode(secret, totpStep(a.clock.Now()))
+	a.clock.Advance(totpPeriod)
+	code := account.TOTPCode(secret, a.clock.Now())
 
 	rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/account/totp/disable",
 		fmt.Sprintf(`{"password":"wrong password!!","code":%q}`, code)), cookie))
@@ -267,19 +225,19 @@ func TestTOTPSecretSealedAndResealed(t *testing.T) {
 	u := a.addUser(t, "ada@example.com", "correct horse battery", RoleViewer)
 	secret, _ := enrolTOTP(t, a, d, a.newSession(t, u))
 	st, _ := a.state.store.UserTOTP(context.Background(), u.ID)
-	if strings.Contains(st.Secret, b32.EncodeToString(secret)) || !strings.HasPrefix(st.Secret, "v1."+a.keyring.CurrentID()+".") {
+	if strings.Contains(st.Secret, b32.EncodeToString(secret)) || !strings.HasPrefix(st.Secret, "v1."+a.keys.CurrentID()+".") {
 		t.Fatalf("stored TOTP secret %q is not sealed with the current key", st.Secret)
 	}
 
-	a.keyring = mustKeyring(t, newSecret, oldSecret)
-	a.resealAll(context.Background())
+	a.rekey(mustKeyring(t, newSecret, oldSecret))
+	a.accounts.Reseal(context.Background())
 	st2, _ := a.state.store.UserTOTP(context.Background(), u.ID)
-	if !strings.HasPrefix(st2.Secret, "v1."+a.keyring.CurrentID()+".") {
+	if !strings.HasPrefix(st2.Secret, "v1."+a.keys.CurrentID()+".") {
 		t.Fatalf("after start-up with a new secret, TOTP secret is %q", st2.Secret)
 	}
-	a.keyring = mustKeyring(t, newSecret)
-	a.clock.Advance(totpPeriod * time.Second)
-	if code, reason := loginTOTP(t, d, u.Email, "correct horse battery", totpCode(secret, totpStep(a.clock.Now()))); code != 200 {
+	a.rekey(mustKeyring(t, newSecret))
+	a.clock.Advance(totpPeriod)
+	if code, reason := loginTOTP(t, d, u.Email, "correct horse battery", account.TOTPCode(secret, a.clock.Now())); code != 200 {
 		t.Fatalf("login after dropping the old secret: %d %s", code, reason)
 	}
 }
@@ -298,7 +256,7 @@ func TestResetTOTPByAdmin(t *testing.T) {
 		t.Fatalf("login after reset: %d %s", st, reason)
 	}
 	yes := true
-	if _, err := a.UpdateUser(context.Background(), u.Email, UserChange{ResetTOTP: &yes}, AdminAPIActor("127.0.0.1:1")); err != nil {
+	if _, err := a.accounts.UpdateUser(context.Background(), host, u.ID, account.UserChange{ResetTOTP: &yes}, ""); err != nil {
 		t.Fatalf("reset of a user without TOTP: %v", err)
 	}
 }

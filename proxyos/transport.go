@@ -41,15 +41,11 @@ func (Transport) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// upstreamGuardKey is the context key under which the router hands the
-// upstream guard to the transports of the routes it compiles.
-type upstreamGuardKey struct{}
-
 // Provision provisions the http transport and puts the guard's dialer in
 // its place, before any connection (an active health check's included)
 // is made.
 func (t *Transport) Provision(ctx caddy.Context) error {
-	guard, _ := ctx.Value(upstreamGuardKey{}).(*upstream.Guard)
+	guard, _ := ctx.Value(upstream.GuardKey{}).(*upstream.Guard)
 	if guard == nil {
 		return errors.New("the proxyos transport is used by proxyos managed routes only")
 	}

@@ -1,18 +1,13 @@
 package proxyos
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"reflect"
-	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/proxyos/caddy-proxyos/internal/route"
 	"github.com/proxyos/caddy-proxyos/internal/upstream"
 )
 
@@ -179,26 +174,4 @@ func (a *App) watchListeners() {
 	p := a.upstreams.Policy()
 	p.Listeners = eps
 	a.upstreams.SetPolicy(p)
-}
-
-// checkUpstreams refuses a route whose upstreams reach what the upstream
-// policy forbids, resolving names as they resolve now; the transport
-// checks again at every connection.
-func (a *App) checkUpstreams(ctx context.Context, r *route.Route) error {
-	for i, u := range r.Upstreams {
-		_, dial, err := route.ParseUpstream(u)
-		if err != nil {
-			continue // Validate reported it
-		}
-		host, portStr, _ := net.SplitHostPort(dial)
-		port, _ := strconv.ParseUint(portStr, 10, 16)
-		if err := a.upstreams.CheckHost(ctx, host, uint16(port)); err != nil {
-			var re *upstream.RefusedError
-			if errors.As(err, &re) {
-				return &FieldError{fmt.Sprintf("upstreams[%d]", i), fmt.Sprintf("%q: %v", u, err)}
-			}
-			return err
-		}
-	}
-	return nil
 }

@@ -2,14 +2,23 @@ package proxyos
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/proxyos/caddy-proxyos/internal/account"
+	"github.com/proxyos/caddy-proxyos/internal/api"
+	"github.com/proxyos/caddy-proxyos/internal/audit"
+	"github.com/proxyos/caddy-proxyos/internal/authz"
+	"github.com/proxyos/caddy-proxyos/internal/session"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
@@ -34,7 +43,7 @@ func wantStatus(t *testing.T, rec *httptest.ResponseRecorder, status int, field 
 		t.Fatalf("status %d, want %d; body %s", rec.Code, status, rec.Body)
 	}
 	if status >= 400 {
-		var e apiError
+		var e api.Body
 		decodeBody(t, rec, &e)
 		if e.Error == "" || e.Field != field {
 			t.Fatalf("error %+v, want a message and field %q", e, field)
@@ -115,7 +124,7 @@ func TestUsersAPIEdgeCases(t *testing.T) {
 	t.Run("list never shows hashes", func(t *testing.T) {
 		rec := call(t, d, cookie, http.MethodGet, "/api/users", "")
 		wantStatus(t, rec, http.StatusOK, "")
-		var body struct{ Users []accountJSON }
+		var body struct{ Users []account.User }
 		decodeBody(t, rec, &body)
 		if len(body.Users) != 2 || body.Users[0].Email != "admin@example.com" || body.Users[1].Role != RoleOperator {
 			t.Fatalf("users %+v", body.Users)
@@ -138,11 +147,11 @@ func TestUsersAPIRevokes(t *testing.T) {
 
 	for _, tt := range []struct {
 		name, body string
-		reason     Reason
+		reason     session.Reason
 	}{
-		{"role change", `{"role":"viewer"}`, ReasonRevoked},
-		{"password reset", `{"password":"new password 1"}`, ReasonRevoked},
-		{"disable", `{"disabled":true}`, ReasonUserDisabled},
+		{"role change", `{"role":"viewer"}`, session.ReasonRevoked},
+		{"password reset", `{"password":"new password 1"}`, session.ReasonRevoked},
+		{"disable", `{"disabled":true}`, session.ReasonUserDisabled},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			victim := a.newSession(t, ops)
@@ -162,7 +171,7 @@ func TestUsersAPIRevokes(t *testing.T) {
 		other := a.newSession(t, admin)
 		rec := call(t, d, cookie, http.MethodPut, "/api/users/"+admin.ID, `{"role":"viewer"}`)
 		wantStatus(t, rec, http.StatusOK, "")
-		if reason := sessionReason(t, d, other); reason != ReasonRevoked {
+		if reason := sessionReason(t, d, other); reason != session.ReasonRevoked {
 			t.Errorf("other session: %q, want revoked", reason)
 		}
 		if reason := sessionReason(t, d, cookie); reason != "" {
@@ -181,7 +190,7 @@ func TestUsersAPIRevokes(t *testing.T) {
 			t.Fatalf("fresh session: %q", reason)
 		}
 		wantStatus(t, call(t, d, second, http.MethodDelete, "/api/users/"+ops.ID, ""), http.StatusNoContent, "")
-		if reason := sessionReason(t, d, victim); reason != ReasonRevoked {
+		if reason := sessionReason(t, d, victim); reason != session.ReasonRevoked {
 			t.Fatalf("deleted user's session: %q, want revoked", reason)
 		}
 		wantStatus(t, call(t, d, second, http.MethodGet, "/api/users/"+ops.ID, ""), http.StatusNotFound, "")
@@ -196,7 +205,7 @@ func TestLastAdminConcurrent(t *testing.T) {
 			a := newTestApp(t)
 			x := a.addUser(t, "x@example.com", "password1", RoleAdmin)
 			y := a.addUser(t, "y@example.com", "password1", RoleAdmin)
-			viewer, yes := RoleViewer, true
+			viewer, yes := authz.Viewer, true
 			var (
 				wg   sync.WaitGroup
 				errs [2]error
@@ -207,11 +216,11 @@ func TestLastAdminConcurrent(t *testing.T) {
 					defer wg.Done()
 					switch action {
 					case "demote":
-						_, errs[i] = a.UpdateUserByID(context.Background(), u.ID, UserChange{Role: &viewer}, "")
+						_, errs[i] = a.accounts.UpdateUser(context.Background(), host, u.ID, account.UserChange{Role: &viewer}, "")
 					case "disable":
-						_, errs[i] = a.UpdateUserByID(context.Background(), u.ID, UserChange{Disabled: &yes}, "")
+						_, errs[i] = a.accounts.UpdateUser(context.Background(), host, u.ID, account.UserChange{Disabled: &yes}, "")
 					case "delete":
-						_, errs[i] = a.DeleteUserByID(context.Background(), u.ID)
+						errs[i] = a.accounts.DeleteUser(context.Background(), host, u.ID)
 					}
 				}()
 			}
@@ -277,7 +286,7 @@ func TestChangeOwnPassword(t *testing.T) {
 	if decodeBody(t, rec, &body); body.Revoked != 1 {
 		t.Errorf("revoked %d, want 1", body.Revoked)
 	}
-	if reason := sessionReason(t, d, other); reason != ReasonRevoked {
+	if reason := sessionReason(t, d, other); reason != session.ReasonRevoked {
 		t.Errorf("other session: %q, want revoked", reason)
 	}
 	if reason := sessionReason(t, d, cookie); reason != "" {
@@ -297,6 +306,18 @@ func TestChangeOwnPassword(t *testing.T) {
 			t.Fatalf("30 wrong guesses: last status %d, want 429", last)
 		}
 	})
+}
+
+// sessionJSON is a session as GET /api/sessions lists it.
+type sessionJSON struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	ClientIP   string    `json:"client_ip"`
+	UserAgent  string    `json:"user_agent"`
+	Host       string    `json:"host,omitempty"`
+	Current    bool      `json:"current"`
 }
 
 // TestSessionsAPI checks listing and revoking sessions, and that a user
@@ -361,7 +382,7 @@ func TestSessionsAPI(t *testing.T) {
 	})
 	t.Run("revoke own other session", func(t *testing.T) {
 		wantStatus(t, call(t, d, adaCookie, http.MethodDelete, "/api/sessions/"+otherID, ""), http.StatusNoContent, "")
-		if reason := sessionReason(t, d, adaOther); reason != ReasonRevoked {
+		if reason := sessionReason(t, d, adaOther); reason != session.ReasonRevoked {
 			t.Fatalf("revoked session: %q", reason)
 		}
 		if got := list(t, adaCookie, ""); len(got) != 1 || !got[0].Current {
@@ -372,7 +393,7 @@ func TestSessionsAPI(t *testing.T) {
 		extra := a.newSession(t, ada)
 		rec := call(t, d, adaCookie, http.MethodPost, "/api/sessions/revoke-all", `{}`)
 		wantStatus(t, rec, http.StatusOK, "")
-		if reason := sessionReason(t, d, extra); reason != ReasonRevoked {
+		if reason := sessionReason(t, d, extra); reason != session.ReasonRevoked {
 			t.Fatalf("other session: %q", reason)
 		}
 		if reason := sessionReason(t, d, adaCookie); reason != "" {
@@ -384,7 +405,7 @@ func TestSessionsAPI(t *testing.T) {
 			t.Fatalf("bob's sessions as admin: %+v", got)
 		}
 		wantStatus(t, call(t, d, adminCookie, http.MethodPost, "/api/sessions/revoke-all", `{"user_id":"`+bob.ID+`"}`), http.StatusOK, "")
-		if reason := sessionReason(t, d, bobCookie); reason != ReasonRevoked {
+		if reason := sessionReason(t, d, bobCookie); reason != session.ReasonRevoked {
 			t.Fatalf("bob's session: %q", reason)
 		}
 		other := a.newSession(t, ada)
@@ -392,7 +413,7 @@ func TestSessionsAPI(t *testing.T) {
 		for _, s := range ss {
 			wantStatus(t, call(t, d, adminCookie, http.MethodDelete, "/api/sessions/"+s.ID, ""), http.StatusNoContent, "")
 		}
-		if reason := sessionReason(t, d, other); reason != ReasonRevoked {
+		if reason := sessionReason(t, d, other); reason != session.ReasonRevoked {
 			t.Fatalf("ada's session revoked by admin: %q", reason)
 		}
 	})
@@ -404,7 +425,7 @@ func TestSessionsAPI(t *testing.T) {
 		if ck := responseCookie(rec); ck == nil || ck.MaxAge >= 0 {
 			t.Errorf("cookie %v, want one that deletes the session cookie", ck)
 		}
-		if reason := sessionReason(t, d, c); reason != ReasonRevoked {
+		if reason := sessionReason(t, d, c); reason != session.ReasonRevoked {
 			t.Fatalf("session: %q", reason)
 		}
 	})
@@ -479,4 +500,54 @@ func TestMakingAnAdminNeedsThePassword(t *testing.T) {
 	// Other changes need no password, and neither do non-admins.
 	wantStatus(t, call(t, d, cookie, http.MethodPost, "/api/users", `{"email":"viewer@example.com","password":"viewer password","role":"viewer"}`), http.StatusCreated, "")
 	wantStatus(t, call(t, d, cookie, http.MethodPut, "/api/users/"+ops.ID, `{"disabled":true}`), http.StatusOK, "")
+}
+
+// A role change that also revokes the user's keys leaves the same audit
+// details whoever makes it: an admin in the dashboard or Caddy's admin
+// API (which calls the account service as the host caller). The
+// dashboard's entry used to lack api_keys_revoked and sessions_revoked.
+func TestRoleChangeAuditSameFromEverySurface(t *testing.T) {
+	a := newTestApp(t)
+	d := a.dashboard()
+	admin := a.addUser(t, "root@example.com", "password1", RoleAdmin)
+	viaDashboard := a.addUser(t, "ada@example.com", "password1", RoleOperator)
+	viaAdminAPI := a.addUser(t, "bob@example.com", "password1", RoleOperator)
+	for _, u := range []store.User{viaDashboard, viaAdminAPI} {
+		a.newSession(t, u)
+	}
+
+	rec := serve(t, d, withCookie(apiRequest(http.MethodPut, "/api/users/"+viaDashboard.ID, `{"role":"viewer","revoke_keys":true}`), a.newSession(t, admin)))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("dashboard role change: %d %s", rec.Code, rec.Body)
+	}
+	viewer, yes := authz.Viewer, true
+	if _, err := a.accounts.UpdateUser(context.Background(), host, viaAdminAPI.ID, account.UserChange{Role: &viewer, RevokeKeys: &yes}, ""); err != nil {
+		t.Fatalf("admin API role change: %v", err)
+	}
+
+	details := func(email string) map[string]any {
+		t.Helper()
+		entries, err := a.state.store.ListAudit(context.Background(), store.AuditFilter{Action: string(audit.UserUpdate), Target: email}, 10, 0)
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("user.update entries of %s: %v %+v", email, err, entries)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(entries[0].Details, &m); err != nil {
+			t.Fatal(err)
+		}
+		delete(m, "via")
+		return m
+	}
+	fromDashboard, fromAdminAPI := details(viaDashboard.Email), details(viaAdminAPI.Email)
+	for _, key := range []string{"api_keys_revoked", "sessions_revoked", "before", "after"} {
+		if _, ok := fromDashboard[key]; !ok {
+			t.Errorf("the dashboard's entry has no %s: %v", key, fromDashboard)
+		}
+		if _, ok := fromAdminAPI[key]; !ok {
+			t.Errorf("the admin API's entry has no %s: %v", key, fromAdminAPI)
+		}
+	}
+	if !slices.Equal(slices.Sorted(maps.Keys(fromDashboard)), slices.Sorted(maps.Keys(fromAdminAPI))) {
+		t.Errorf("details differ by surface:\n dashboard %v\n admin API %v", fromDashboard, fromAdminAPI)
+	}
 }

@@ -108,10 +108,13 @@ var (
 	ErrBadCredentials = errors.New("invalid email or password")
 )
 
+// errUserNotFound answers a user id that names no user.
+var errUserNotFound = &fail.NotFoundError{Message: ErrUserNotFound.Error(), Err: ErrUserNotFound}
+
 // notFoundAsUser maps the store's ErrNotFound to a 404 about the user.
 func notFoundAsUser(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return fail.NotFound(ErrUserNotFound.Error())
+		return errUserNotFound
 	}
 	return err
 }

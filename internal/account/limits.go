@@ -20,9 +20,9 @@ import (
 //   - the client's network: its IPv4 address, or for IPv6 its /64, /56
 //     and /48 (one subscriber holds a /64 to a /48), which bounds what
 //     one client can try and make the server store, whatever the account;
-//   - the account from that network (accountFailures), so strangers
+//   - the account from that network (AccountFailures), so strangers
 //     guessing elsewhere do not lock the owner out;
-//   - the account as a whole, with a slower limit (accountTotalFailures
+//   - the account as a whole, with a slower limit (AccountTotalFailures
 //     an hour) that stops guessing spread over many networks; it spares
 //     the owner's known devices.
 //
@@ -30,14 +30,14 @@ import (
 // to it before, see deviceCookie) counts against that device only: the
 // owner gets in while strangers are locked out, on any network.
 const (
-	limitWindow          = 15 * time.Minute
-	limitLockout         = 15 * time.Minute
-	accountFailures      = 5
-	accountTotalFailures = 50
-	accountTotalWindow   = time.Hour
-	ipFailures           = 20  // an IPv4 address or IPv6 /64
-	ip56Failures         = 50  // an IPv6 /56
-	ip48Failures         = 100 // an IPv6 /48
+	LimitWindow          = 15 * time.Minute
+	LimitLockout         = 15 * time.Minute
+	AccountFailures      = 5
+	AccountTotalFailures = 50
+	AccountTotalWindow   = time.Hour
+	IPFailures           = 20  // an IPv4 address or IPv6 /64
+	IP56Failures         = 50  // an IPv6 /56
+	IP48Failures         = 100 // an IPv6 /48
 )
 
 // limit is one counter an attempt counts against.
@@ -70,12 +70,12 @@ func networkLimits(ip string) []limit {
 	addr, err := netip.ParseAddr(ip)
 	if err != nil || !addr.Unmap().Is6() {
 		net := clientNetwork(ip)
-		return []limit{{"ip:" + net, ipFailures, limitWindow, limitLockout, "network", net}}
+		return []limit{{"ip:" + net, IPFailures, LimitWindow, LimitLockout, "network", net}}
 	}
 	var out []limit
-	for _, l := range []struct{ bits, max int }{{64, ipFailures}, {56, ip56Failures}, {48, ip48Failures}} {
+	for _, l := range []struct{ bits, max int }{{64, IPFailures}, {56, IP56Failures}, {48, IP48Failures}} {
 		p, _ := addr.Prefix(l.bits)
-		out = append(out, limit{"ip:" + p.String(), l.max, limitWindow, limitLockout, "network", p.String()})
+		out = append(out, limit{"ip:" + p.String(), l.max, LimitWindow, LimitLockout, "network", p.String()})
 	}
 	return out
 }
@@ -85,13 +85,13 @@ func networkLimits(ip string) []limit {
 // known device the browser presented, or "".
 func attemptLimits(email, ip, device string) []limit {
 	if email != "" && device != "" {
-		return []limit{{"acct:" + email + "|dev:" + device, accountFailures, limitWindow, limitLockout, "device", email}}
+		return []limit{{"acct:" + email + "|dev:" + device, AccountFailures, LimitWindow, LimitLockout, "device", email}}
 	}
 	out := networkLimits(ip)
 	if email != "" {
 		out = append(out,
-			limit{"acct:" + email + "|net:" + clientNetwork(ip), accountFailures, limitWindow, limitLockout, "account_network", email},
-			limit{"acct:" + email, accountTotalFailures, accountTotalWindow, accountTotalWindow, "account", email})
+			limit{"acct:" + email + "|net:" + clientNetwork(ip), AccountFailures, LimitWindow, LimitLockout, "account_network", email},
+			limit{"acct:" + email, AccountTotalFailures, AccountTotalWindow, AccountTotalWindow, "account", email})
 	}
 	return out
 }
@@ -206,13 +206,13 @@ func (c *refusalCounter) add(l limit, until time.Time) {
 }
 
 // take removes and returns the counts of locks that ended by now (all of
-// them when now is zero), and the refusals counted only in total.
-func (c *refusalCounter) take(now time.Time) ([]refusal, int) {
+// them with all), and the refusals counted only in total.
+func (c *refusalCounter) take(now time.Time, all bool) ([]refusal, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []refusal
 	for k, r := range c.byKey {
-		if now.IsZero() || !r.until.After(now) {
+		if all || !r.until.After(now) {
 			out = append(out, *r)
 			delete(c.byKey, k)
 		}
@@ -232,14 +232,11 @@ type Limits struct {
 // NewLimits returns empty limits.
 func NewLimits() *Limits { return &Limits{refusals: newRefusalCounter()} }
 
-// Flush records the refusals of locks that ended (all of them
-// when now is zero) in the audit log: one entry per lock.
-func (l *Limits) Flush(ctx context.Context, log *audit.Log, now time.Time) {
-	ended, dropped := l.refusals.take(now)
+// Flush records the refusals of locks that ended by now (all of them
+// with all, at shutdown) in the audit log: one entry per lock.
+func (l *Limits) Flush(ctx context.Context, log *audit.Log, now time.Time, all bool) {
+	ended, dropped := l.refusals.take(now, all)
 	at := now
-	if at.IsZero() {
-		at = time.Now()
-	}
 	for _, r := range ended {
 		log.RecordAt(ctx, at, audit.Event{Actor: audit.AnonymousFrom(""), Action: audit.LoginRefused,
 			Target: r.subject, Outcome: audit.Failure, Reason: audit.TooManyFailures,

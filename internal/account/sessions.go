@@ -31,7 +31,7 @@ func (s *Service) target(ctx context.Context, c Caller, userID string) (string, 
 		return "", fail.Forbidden("user_id", "only admins can act on another user's sessions or keys")
 	}
 	if _, err := s.Store.UserByID(ctx, userID); errors.Is(err, store.ErrNotFound) {
-		return "", &fail.NotFoundError{Message: ErrUserNotFound.Error()}
+		return "", &fail.NotFoundError{Field: "user_id", Message: ErrUserNotFound.Error(), Err: ErrUserNotFound}
 	} else if err != nil {
 		return "", err
 	}

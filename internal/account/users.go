@@ -113,7 +113,7 @@ func (s *Service) CreateUser(ctx context.Context, c Caller, nu NewUser, confirm 
 	}
 	if err := s.Store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return User{}, fail.Conflict("email", ErrUserExists.Error())
+			return User{}, &fail.ConflictError{Field: "email", Message: ErrUserExists.Error(), Err: ErrUserExists}
 		}
 		return User{}, fmt.Errorf("storing user: %w", err)
 	}
@@ -224,9 +224,9 @@ func (s *Service) changeUser(ctx context.Context, u store.User, ch UserChange, k
 	u.UpdatedAt = s.Now().UTC()
 	switch err := s.Store.UpdateUserKeepingAdmin(ctx, u); {
 	case errors.Is(err, store.ErrNotFound):
-		return store.User{}, false, fail.NotFound(ErrUserNotFound.Error())
+		return store.User{}, false, errUserNotFound
 	case errors.Is(err, store.ErrLastAdmin):
-		return store.User{}, false, fail.Conflict("", err.Error())
+		return store.User{}, false, &fail.ConflictError{Message: err.Error(), Err: err}
 	case err != nil:
 		return store.User{}, false, fmt.Errorf("storing user: %w", err)
 	}
@@ -275,9 +275,9 @@ func (s *Service) DeleteUser(ctx context.Context, c Caller, id string) error {
 	}
 	switch err := s.Store.DeleteUser(ctx, id); {
 	case errors.Is(err, store.ErrNotFound):
-		return fail.NotFound(ErrUserNotFound.Error())
+		return errUserNotFound
 	case errors.Is(err, store.ErrLastAdmin):
-		return fail.Conflict("", err.Error())
+		return &fail.ConflictError{Message: err.Error(), Err: err}
 	case err != nil:
 		return fmt.Errorf("deleting user: %w", err)
 	}

@@ -24,8 +24,10 @@ func Field(field, format string, args ...any) error {
 }
 
 // NotFoundError is an entity that does not exist, or that the caller may
-// not know exists (404). Err, if set, is the error it stands for.
+// not know exists (404). Field names the input field that named it, if
+// any; Err, if set, is the error it stands for.
 type NotFoundError struct {
+	Field   string
 	Message string
 	Err     error
 }

@@ -1,8 +1,9 @@
-// Package request holds what every proxyos handler needs to know about
-// an HTTP request, in one place: the browser-facing scheme and client IP
-// as Caddy computes them (trusted proxies included), hosts, the session
-// cookies, same-origin checks and return URLs. It reads Caddy's request
-// variables and depends on nothing else of proxyos.
+// Package request holds what proxyos needs to know about an HTTP request
+// that plain net/http can tell, in one place: hosts (the one host
+// normaliser), the session cookies, same-origin checks and return URLs.
+// It depends on nothing of Caddy or proxyos, so the session cache can use
+// it; what Caddy computes for a request (the browser-facing scheme and
+// client IP, with trusted proxies) is read by the api package.
 package request
 
 import (
@@ -11,8 +12,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // The names of the session cookie. Over HTTPS, where the cookie is
@@ -43,55 +42,9 @@ func CookieDomainFor(host, cookieDomain string) string {
 	return ""
 }
 
-// SessionCookieNameFor returns the name of the session cookie on r's
-// host (see HostSessionCookieName). It does not allocate: the gate calls
-// it on every request.
-func SessionCookieNameFor(r *http.Request, cookieDomain string) string {
-	if Scheme(r) == "https" && CookieDomainFor(r.Host, cookieDomain) == "" {
-		return HostSessionCookieName
-	}
-	return SessionCookieName
-}
-
-// Scheme returns the scheme of the browser-facing connection:
-// https when this connection is TLS, or when a proxy that Caddy's
-// trusted_proxies trusts says so in X-Forwarded-Proto; http otherwise.
-// A client-sent X-Forwarded-Proto from anyone else is ignored.
-func Scheme(r *http.Request) string {
-	if r.TLS != nil {
-		return "https"
-	}
-	if TrustedProxy(r) {
-		if p := r.Header.Get("X-Forwarded-Proto"); strings.EqualFold(strings.TrimSpace(FirstListItem(p)), "https") {
-			return "https"
-		}
-	}
-	return "http"
-}
-
 func FirstListItem(s string) string {
 	first, _, _ := strings.Cut(s, ",")
 	return first
-}
-
-// TrustedProxy reports whether Caddy trusts the peer of this request as
-// a proxy (its trusted_proxies setting).
-func TrustedProxy(r *http.Request) bool {
-	trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
-	return trusted
-}
-
-// ClientIP returns the client IP as Caddy computes it, honouring
-// trusted_proxies; without that, the connection's remote address.
-func ClientIP(r *http.Request) string {
-	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
-		return ip
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // HostOnly returns the host of a host[:port] in lower case.
@@ -122,8 +75,9 @@ var ErrCrossSite = errors.New("state-changing requests need Content-Type: applic
 // user's cookie: the body must be JSON (which a form cannot send without
 // a CORS preflight) and the browser must vouch for the origin, through
 // Sec-Fetch-Site: same-origin or an Origin whose scheme and host are this
-// request's (a page on http://host may not act on https://host).
-func CheckSameOrigin(r *http.Request) error {
+// request's (a page on http://host may not act on https://host); scheme
+// is the scheme of the browser's connection.
+func CheckSameOrigin(r *http.Request, scheme string) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return ErrCrossSite
@@ -138,8 +92,8 @@ func CheckSameOrigin(r *http.Request) error {
 		}
 		return ErrCrossSite
 	}
-	scheme, host, ok := strings.Cut(origin, "://")
-	if !ok || scheme != Scheme(r) || !strings.EqualFold(host, r.Host) {
+	originScheme, host, ok := strings.Cut(origin, "://")
+	if !ok || originScheme != scheme || !strings.EqualFold(host, r.Host) {
 		return ErrCrossSite
 	}
 	return nil
@@ -148,28 +102,42 @@ func CheckSameOrigin(r *http.Request) error {
 // SessionCookie returns the value of the first cookie named name without
 // parsing every cookie of the request (and without allocating).
 func SessionCookie(h http.Header, name string) (string, bool) {
-	for v := range SessionCookies(h, name) {
-		return v, true
-	}
-	return "", false
+	c := ScanCookies(h, name)
+	return c.Next()
 }
 
-// SessionCookies yields the value of every cookie named name (SessionCookieName or
-// HostSessionCookieName) of the request: a browser may hold
-// a host-only one and one for cookie_domain.
-func SessionCookies(h http.Header, name string) func(yield func(string) bool) {
-	return func(yield func(string) bool) {
-		for _, line := range h["Cookie"] {
-			for line != "" {
-				var part string
-				part, line, _ = strings.Cut(line, ";")
-				part = strings.TrimSpace(part)
-				n, val, ok := strings.Cut(part, "=")
-				if ok && n == name && !yield(strings.Trim(val, `"`)) {
-					return
-				}
+// CookieScan goes through the values of every cookie of one name in a
+// request's Cookie headers, in order: a browser may hold a host-only
+// session cookie and one for cookie_domain. It is a value, so scanning
+// allocates nothing.
+type CookieScan struct {
+	lines []string
+	line  string
+	name  string
+}
+
+// ScanCookies returns a scan of the cookies named name (SessionCookieName
+// or HostSessionCookieName) in h.
+func ScanCookies(h http.Header, name string) CookieScan {
+	return CookieScan{lines: h["Cookie"], name: name}
+}
+
+// Next returns the next value, without quotes, or false when there is
+// none left.
+func (c *CookieScan) Next() (string, bool) {
+	for {
+		for c.line != "" {
+			var part string
+			part, c.line, _ = strings.Cut(c.line, ";")
+			n, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if ok && n == c.name {
+				return strings.Trim(val, `"`), true
 			}
 		}
+		if len(c.lines) == 0 {
+			return "", false
+		}
+		c.line, c.lines = c.lines[0], c.lines[1:]
 	}
 }
 

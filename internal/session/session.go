@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"iter"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,6 +22,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/authz"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
@@ -333,6 +333,13 @@ func (c *Cache) Prune(idle time.Duration) {
 	}
 }
 
+// Len returns how many sessions are cached.
+func (c *Cache) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
+}
+
 // MarkRevoked marks cached sessions of a user revoked: those with the
 // given ids, or all of them when ids is nil. Marking (rather than
 // dropping) the entries means a request that loaded one just before the
@@ -374,6 +381,19 @@ func (c *Cache) Forget(id string) {
 	}
 }
 
+// ForgetUser drops every cached session of a user, so the next request
+// of each reloads role, disabled flag and revocations from the store.
+func (c *Cache) ForgetUser(userID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k, e := range c.entries {
+		if e.id.UserID == userID {
+			delete(c.entries, k)
+		}
+	}
+}
+
 // LastSeenOf returns the cached last-seen times of a user's sessions.
 func (c *Cache) LastSeenOf(userID string) map[string]time.Time {
 	seen := make(map[string]time.Time)
@@ -407,25 +427,29 @@ func (e *Entry) Placeholders() (user, email, role any) { return e.user, e.email,
 func (e *Entry) Headers() (user, email, role []string) { return e.userHdr, e.emailHdr, e.roleHdr }
 
 // VerifyCookies verifies the values of a request's session cookies
-// (request.SessionCookies) for a request to host (normalized:
-// request.NormalizeHost) and returns the first
+// (request.ScanCookies) for a request to host (its Host header, normalized
+// only when a handoff session needs it) and returns the first
 // valid session, or the reason the first cookie was refused. Trying each
 // one keeps a stale host-only cookie from hiding a valid cookie_domain
 // one (which would loop the login). A handoff session presented on
 // another host than its own is refused with ReasonOtherHost. A cookie
 // signed with a secret no longer configured is logged, once per key id.
-func (c *Cache) VerifyCookies(ctx context.Context, k *keyring.Keyring, cookies iter.Seq[string], host string, idle time.Duration) (*Entry, Reason, error) {
+func (c *Cache) VerifyCookies(ctx context.Context, k *keyring.Keyring, cookies request.CookieScan, host string, idle time.Duration) (*Entry, Reason, error) {
 	var (
 		first   Reason
 		firstE  *Entry
 		checked bool
 	)
-	for cookie := range cookies {
+	for {
+		cookie, ok := cookies.Next()
+		if !ok {
+			break
+		}
 		e, reason, err := c.Verify(ctx, k, cookie, idle)
 		if err != nil {
 			return nil, "", err
 		}
-		if reason == "" && e.host != "" && host != e.host {
+		if reason == "" && e.host != "" && request.NormalizeHost(host) != e.host {
 			reason = ReasonOtherHost // a handoff cookie copied to another host
 		}
 		if reason == "" {

@@ -33,7 +33,7 @@ type sessionFixture struct {
 	user   store.User
 }
 
-func newSessionFixture(t *testing.T) *sessionFixture {
+func newSessionFixture(t testing.TB) *sessionFixture {
 	t.Helper()
 	st, path := testkit.OpenStore(t)
 	clock := testkit.NewClock()
@@ -44,7 +44,7 @@ func newSessionFixture(t *testing.T) *sessionFixture {
 }
 
 // create starts a session and returns its cookie and identity.
-func (f *sessionFixture) create(t *testing.T) (string, Identity) {
+func (f *sessionFixture) create(t testing.TB) (string, Identity) {
 	t.Helper()
 	cookie, id, err := f.cache.Create(context.Background(), f.ring, f.user, testTTL, "192.0.2.1", "test-agent")
 	if err != nil {
@@ -159,7 +159,7 @@ func TestSessionReasons(t *testing.T) {
 			if _, err := f.store.RevokeSession(context.Background(), e.id.SessionID, f.clock.Now()); err != nil {
 				t.Fatal(err)
 			}
-			f.cache.forgetUser(f.user.ID)
+			f.cache.ForgetUser(f.user.ID)
 		}, ReasonRevoked},
 		{"expired", func(_ *testing.T, f *sessionFixture, _ *Entry) {
 			f.clock.Advance(testTTL)
@@ -176,7 +176,7 @@ func TestSessionReasons(t *testing.T) {
 		}, ""},
 		{"user disabled", func(t *testing.T, f *sessionFixture, _ *Entry) {
 			testkit.SetUserDisabled(t, f.dbPath, f.user.ID, true)
-			f.cache.forgetUser(f.user.ID)
+			f.cache.ForgetUser(f.user.ID)
 		}, ReasonUserDisabled},
 	}
 	for _, tt := range tests {
@@ -373,7 +373,7 @@ func TestSessionConcurrent(t *testing.T) {
 				case 7:
 					f.cache.Flush(ctx) //nolint:errcheck // racing flushes may both write
 				case 13:
-					f.cache.forgetUser(f.user.ID)
+					f.cache.ForgetUser(f.user.ID)
 				case 24:
 					if e != nil && i == 0 {
 						f.cache.Revoke(ctx, e) //nolint:errcheck // checked below
@@ -403,20 +403,6 @@ func mustKeyring(t testing.TB, current string, previous ...string) *keyring.Keyr
 		t.Fatalf("keyring.New: %v", err)
 	}
 	return k
-}
-
-// forgetUser drops every cached session of a user, so the next request
-// reloads role, disabled flag and revocations from the store (as after a
-// change made directly in the database).
-func (c *Cache) forgetUser(userID string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	for k, e := range c.entries {
-		if e.id.UserID == userID {
-			delete(c.entries, k)
-		}
-	}
 }
 
 // Attack: growing the session cache without bound. Sessions that went

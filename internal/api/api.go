@@ -1,0 +1,99 @@
+// Package api serves the dashboard's JSON API under /api/. Every endpoint
+// is one line of the endpoint table (endpoints.go) with the least role
+// and the API-key scope it needs, checked in one place before any handler
+// runs; everything not in the table is denied. Handlers decode, call one
+// service method and encode; the services (account, router) validate,
+// store, update caches and record the audit entry. Errors are mapped to
+// a status and a JSON body in one place (errors.go), shared with Caddy's
+// admin API.
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/proxyos/caddy-proxyos/internal/account"
+	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/request"
+	"github.com/proxyos/caddy-proxyos/internal/router"
+	"github.com/proxyos/caddy-proxyos/internal/session"
+	"github.com/proxyos/caddy-proxyos/internal/store"
+)
+
+// Server is the dashboard's API for one config.
+type Server struct {
+	Accounts *account.Service
+	Routes   *router.Service
+	Sessions *session.Cache
+	Store    *store.Store // for reading the audit log
+	Keys     *keyring.Keyring
+
+	// Canonical is the app's url, or nil.
+	Canonical *url.URL
+	// CookieDomain is the app's cookie_domain, or "".
+	CookieDomain string
+	// SessionIdle is the config's session_idle.
+	SessionIdle time.Duration
+	// Serves reports whether this Caddy serves scheme on port, for the
+	// ports a login may be handed off to; nil serves none.
+	Serves func(scheme string, port int) bool
+
+	Logger *zap.Logger
+	Now    func() time.Time
+
+	mux *http.ServeMux
+}
+
+// Build makes the server's router from the endpoint table. Call it once,
+// after setting the fields.
+func (s *Server) Build() {
+	s.mux = http.NewServeMux()
+	for _, e := range endpoints {
+		s.mux.Handle(e.pattern, s.endpoint(e))
+	}
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := s.allowedMethods(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			WriteJSON(w, http.StatusMethodNotAllowed, Body{Error: "method not allowed"})
+			return
+		}
+		WriteJSON(w, http.StatusNotFound, Body{Error: "no such endpoint"})
+	})
+}
+
+// allowedMethods lists the methods the API serves on r's path.
+func (s *Server) allowedMethods(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host}
+		if _, pattern := s.mux.Handler(probe); pattern != "/api/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
+
+// ServeAPI answers an /api/ request. It returns an error only for what
+// it could not answer (an unexpected failure, already logged), for the
+// site's error handling.
+func (s *Server) ServeAPI(w http.ResponseWriter, r *http.Request) error {
+	c := new(call)
+	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
+	return c.err
+}
+
+// Verify verifies the request's session cookies: those of the name this
+// request's cookie has (on HTTPS without cookie_domain a plain
+// proxyos_session cookie may have been planted by a sibling subdomain and
+// is not looked at). It returns the first valid session, or the reason
+// the first cookie was refused; err only when the store failed.
+func (s *Server) Verify(r *http.Request) (*session.Entry, session.Reason, error) {
+	return s.Sessions.VerifyCookies(r.Context(), s.Keys,
+		request.ScanCookies(r.Header, SessionCookieName(r, s.CookieDomain)),
+		r.Host, s.SessionIdle)
+}

@@ -1,0 +1,107 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/proxyos/caddy-proxyos/internal/router"
+)
+
+func (s *Server) listRoutes(w http.ResponseWriter, r *http.Request) error {
+	routes, err := s.Routes.Routes(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]router.RouteJSON, 0, len(routes))
+	for _, rt := range routes {
+		out = append(out, s.Routes.WithStatus(rt))
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"routes": out})
+	return nil
+}
+
+func (s *Server) getRoute(w http.ResponseWriter, r *http.Request) error {
+	rt, err := s.Routes.Route(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, s.Routes.WithStatus(rt))
+	return nil
+}
+
+func (s *Server) createRoute(w http.ResponseWriter, r *http.Request) error {
+	var in router.RouteInput
+	if err := Decode(w, r, &in); err != nil {
+		return err
+	}
+	nr, err := in.Resolve(nil)
+	if err != nil {
+		return err
+	}
+	rt, err := s.Routes.Create(r.Context(), nr, caller(r).Actor)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusCreated, s.Routes.WithStatus(rt))
+	return nil
+}
+
+func (s *Server) updateRoute(w http.ResponseWriter, r *http.Request) error {
+	var in router.RouteInput
+	if err := Decode(w, r, &in); err != nil {
+		return err
+	}
+	prev, err := s.Routes.Route(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	nr, err := in.Resolve(prev)
+	if err != nil {
+		return err
+	}
+	rt, err := s.Routes.Update(r.Context(), r.PathValue("id"), nr, caller(r).Actor)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, s.Routes.WithStatus(rt))
+	return nil
+}
+
+func (s *Server) deleteRoute(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Version int `json:"version"`
+	}
+	if r.ContentLength != 0 {
+		if err := Decode(w, r, &body); err != nil {
+			return err
+		}
+	}
+	if err := s.Routes.Delete(r.Context(), r.PathValue("id"), body.Version, caller(r).Actor); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) routeVersions(w http.ResponseWriter, r *http.Request) error {
+	vs, err := s.Routes.History(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"versions": vs})
+	return nil
+}
+
+func (s *Server) rollbackRoute(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Version int `json:"version"`
+	}
+	if err := Decode(w, r, &body); err != nil {
+		return err
+	}
+	rt, err := s.Routes.Rollback(r.Context(), r.PathValue("id"), body.Version, caller(r).Actor)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, s.Routes.WithStatus(rt))
+	return nil
+}
