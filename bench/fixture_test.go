@@ -15,6 +15,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/proxyos/caddy-proxyos"
+	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/route"
 	"github.com/proxyos/caddy-proxyos/proxyos"
 )
@@ -110,6 +111,9 @@ func proxyosConfig(dbPath string) []byte {
 	})
 }
 
+// benchActor makes the benchmarks' route changes.
+var benchActor = audit.Actor{Name: "bench", Kind: audit.ActorSystem}
+
 // loadProxyos runs the proxyos config on dbPath and returns its app.
 func loadProxyos(tb testing.TB, dbPath string) *proxyos.App {
 	tb.Helper()
@@ -177,11 +181,11 @@ func seededDB(tb testing.TB, n int) *routeDB {
 	db := &routeDB{n: n, path: filepath.Join(workDir, fmt.Sprintf("routes-%d.db", n))}
 	app := loadProxyos(tb, db.path)
 	ctx := context.Background()
-	if _, err := app.CreateRoute(ctx, staticRoute(), proxyos.Actor{Name: "bench", Kind: proxyos.ActorSystem}); err != nil {
+	if _, err := app.Routes().Create(ctx, staticRoute(), benchActor); err != nil {
 		tb.Fatalf("creating static route: %v", err)
 	}
 	for i := 1; i < n; i++ {
-		r, err := app.CreateRoute(ctx, proxyRoute(i, deadUpstream), proxyos.Actor{Name: "bench", Kind: proxyos.ActorSystem})
+		r, err := app.Routes().Create(ctx, proxyRoute(i, deadUpstream), benchActor)
 		if err != nil {
 			tb.Fatalf("creating route %d: %v", i, err)
 		}

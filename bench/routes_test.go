@@ -16,10 +16,10 @@ import (
 )
 
 // BenchmarkRouteLookup times finding the route of a request's host with
-// 1 and 10,000 routes present:
+// 1 and 10,000 routes present (the lookup alone, the route table's
+// Lookup, is an in-package benchmark of internal/router that run.sh runs
+// in the same go test):
 //
-//   - lookup: router.lookup alone (through a linkname hook: it is
-//     unexported);
 //   - handler: the proxyos_routes handler serving a static route (lookup
 //     plus the route's static_response) on a prepared request.
 //
@@ -29,20 +29,7 @@ import (
 func BenchmarkRouteLookup(b *testing.B) {
 	for _, n := range routeCounts(1, 10000) {
 		db := seededDB(b, n)
-		app := loadProxyos(b, db.path)
-		rt := routerOf(b, app)
-		b.Run(fmt.Sprintf("lookup/routes=%d", n), func(b *testing.B) {
-			if routerLookup(rt, staticHost) == nil || routerLookup(rt, "unknown.bench.test") != nil {
-				b.Fatal("lookup hook: wrong answers")
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if routerLookup(rt, staticHost) == nil {
-					b.Fatal("no route")
-				}
-			}
-		})
+		loadProxyos(b, db.path)
 		b.Run(fmt.Sprintf("handler/routes=%d", n), func(b *testing.B) {
 			h := &proxyos.RoutesHandler{}
 			if err := h.Provision(caddy.ActiveContext()); err != nil {
@@ -68,7 +55,7 @@ func BenchmarkRouteLookup(b *testing.B) {
 // BenchmarkApplyRoute times one route change with 10, 1,000 and 10,000
 // routes present:
 //
-//   - proxyos: App.UpdateRoute of one proxy route (a response header
+//   - proxyos: router.Service.Update of one proxy route (a response header
 //     toggled), the path of PUT /proxyos/routes/{id}: validate, compile
 //     and provision the route, commit it to SQLite, swap it in;
 //   - caddy_load: caddy.Load (what POST /load does) of the equivalent
@@ -85,7 +72,7 @@ func BenchmarkApplyRoute(b *testing.B) {
 		app := loadProxyos(b, db.path)
 		runtime.GC()
 		ctx := context.Background()
-		cur, err := app.Route(ctx, db.targetID)
+		cur, err := app.Routes().Route(ctx, db.targetID)
 		if err != nil {
 			b.Fatalf("reading route: %v", err)
 		}
@@ -94,7 +81,7 @@ func BenchmarkApplyRoute(b *testing.B) {
 				r := proxyRoute(1, deadUpstream)
 				r.Headers = &route.Headers{Response: &route.HeaderOps{Set: map[string]string{"X-Bench-Version": strconv.Itoa(cur.Version)}}}
 				r.Version = cur.Version
-				if cur, err = app.UpdateRoute(ctx, db.targetID, r, proxyos.Actor{Name: "bench", Kind: proxyos.ActorSystem}); err != nil {
+				if cur, err = app.Routes().Update(ctx, db.targetID, r, benchActor); err != nil {
 					b.Fatalf("updating route %d: %v", i, err)
 				}
 			}
@@ -144,7 +131,7 @@ func BenchmarkStartup(b *testing.B) {
 	}
 	b.Run(fmt.Sprintf("proxyos/routes=%d", n), func(b *testing.B) {
 		run(b, proxyosConfig(emptyDB), proxyosConfig(db.path))
-		if !activeApp(b).RouteStatus(db.targetID).Live {
+		if !activeApp(b).Routes().Status(db.targetID).Live {
 			b.Fatal("route not live after start-up")
 		}
 	})

@@ -183,7 +183,7 @@ func (r *report) sessionSection() {
 	const n = "go/SessionVerify/"
 	r.p("## 1. Session verification (in process, `go test -bench BenchmarkSessionVerify`)")
 	r.p("")
-	r.p("A valid, cached session through `proxyos_auth` vs Caddy's `basic_auth` (bcrypt at Caddy's default cost, hash cache warm). *verify* is the credential check alone (`sessionCache.verify`, reached through a linkname hook; `HTTPBasicAuth.Authenticate`); *gate* is the whole handler's `ServeHTTP` on a prepared request (placeholders, identity headers, cookie stripping included), as the router provisions it in a route managed in the dashboard, and as the `proxyos_auth` directive.")
+	r.p("A valid, cached session through `proxyos_auth` vs Caddy's `basic_auth` (bcrypt at Caddy's default cost, hash cache warm). *verify* is the credential check alone (`session.Cache.Verify`, an in-package benchmark of `internal/session`; `HTTPBasicAuth.Authenticate`); *gate* is the whole handler's `ServeHTTP` on a prepared request (placeholders, identity headers, cookie stripping included), as the router provisions it in a route managed in the dashboard, and as the `proxyos_auth` directive.")
 	r.p("")
 	r.p("In a managed route the router knows the handlers after the gate (`reverse_proxy`, which edits a copy of the headers, or a static response), so the gate hands on the identity header values cached with the session. After the directive any handler may follow, and some rewrite header values in place (`request_header` with a replacement), which would rewrite the cached values of every request of the session: there each request gets its own copy, one allocation.")
 	r.p("")
@@ -324,7 +324,7 @@ func (r *report) applySection() {
 			"POST /load: "+r.fig(fmt.Sprintf("apply/load/%d", last), fmtMs), combine(verdict(allMet, measured), flatVerdict))
 	}
 
-	r.p("In process (`BenchmarkApplyRoute`): `App.UpdateRoute` (validate, compile, provision, commit to SQLite, swap) vs `caddy.Load` of the equivalent native config.")
+	r.p("In process (`BenchmarkApplyRoute`): `router.Service.Update` (validate, compile, provision, commit to SQLite, swap) vs `caddy.Load` of the equivalent native config.")
 	r.p("")
 	rows = nil
 	meds = nil
@@ -337,7 +337,7 @@ func (r *report) applySection() {
 	}
 	flat, flatText = growth(meds)
 	rows = append(rows, []string{"growth, largest/smallest count", flatText, "", "", "≤ 2× (flat)", verdict(flat <= targetFlat, len(meds) > 1)})
-	r.table([]string{"Routes", "App.UpdateRoute", "caddy.Load", "ratio", "target", "verdict"}, rows)
+	r.table([]string{"Routes", "router.Service.Update", "caddy.Load", "ratio", "target", "verdict"}, rows)
 }
 
 // growth is the largest-count median over the smallest-count one.
@@ -371,7 +371,7 @@ func (r *report) routingSection() {
 	})
 	r.summarize("routing with "+n+" hosts vs 1 ≥ 0.95 throughput", "proxyos: "+fmtRatio(ours.med), "native: "+fmtRatio(native.med), v)
 
-	r.p("In process (`BenchmarkRouteLookup`): *lookup* is `router.lookup` alone (linkname hook); *handler* is `proxyos_routes` serving a static route. These show whether finding the route depends on the count at all; the target is judged on the HTTP throughput above, where a request costs a hundred microseconds or more.")
+	r.p("In process (`BenchmarkRouteLookup`): *lookup* is the route table's `Lookup` alone (an in-package benchmark of `internal/router`); *handler* is `proxyos_routes` serving a static route. These show whether finding the route depends on the count at all; the target is judged on the HTTP throughput above, where a request costs a hundred microseconds or more.")
 	r.p("")
 	var rows [][]string
 	counts := r.counts("go/RouteLookup/lookup/routes=", " ns/op")
