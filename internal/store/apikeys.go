@@ -60,13 +60,21 @@ func nullMillis(t time.Time) sql.NullInt64 {
 
 // CreateAPIKey stores k.
 func (s *Store) CreateAPIKey(ctx context.Context, k APIKey) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		k.ID, k.UserID, k.Name, strings.Join(k.Scopes, " "), k.Digest, millis(k.CreatedAt),
 		nullMillis(k.ExpiresAt), nullMillis(k.LastUsedAt), nullMillis(k.RevokedAt))
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return s.commit(ctx, tx, ChangeAPIKey, k.ID)
 }
 
 // APIKeyByID finds a key by id.
@@ -95,13 +103,19 @@ func (s *Store) ListAPIKeys(ctx context.Context, userID string) ([]APIKey, error
 // RevokeAPIKey marks a key revoked. It reports false when the key was
 // revoked already; ErrNotFound when there is no such key.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`), millis(at), id)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`), millis(at), id)
 	if err != nil {
 		return false, err
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
-		return true, nil
+		return true, s.commit(ctx, tx, ChangeAPIKey, id)
 	}
+	tx.Rollback() //nolint:errcheck // nothing to keep
 	if _, err := s.APIKeyByID(ctx, id); err != nil {
 		return false, err
 	}
@@ -117,10 +131,15 @@ func (s *Store) TouchAPIKey(ctx context.Context, id string, at time.Time) error 
 // RevokeUserAPIKeys revokes every active key of a user and returns how
 // many it revoked.
 func (s *Store) RevokeUserAPIKeys(ctx context.Context, userID string, at time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`), millis(at), userID)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	ids, err := returnedIDs(tx.QueryContext(ctx, s.q(`UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING id`),
+		millis(at), userID))
+	if err != nil {
+		return 0, err
+	}
+	return len(ids), s.commit(ctx, tx, ChangeAPIKey, ids...)
 }

@@ -14,8 +14,10 @@ func TestHandoffCodesAndChildSessions(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	forEachDriver(t, func(t *testing.T, s *Store) {
+		// Rows as a node of schema 5 wrote them (no change log yet).
 		u := testUser("u1", "ada@example.com")
-		if err := s.CreateUser(ctx, u); err != nil {
+		if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			u.ID, u.Email, u.PasswordHash, u.Role, u.Disabled, millis(u.CreatedAt), millis(u.UpdatedAt)); err != nil {
 			t.Fatal(err)
 		}
 		sess := func(id, parent, host string) Session {
@@ -86,8 +88,10 @@ func TestHandoffCodeBoundToSchemeAndPort(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	forEachDriver(t, func(t *testing.T, s *Store) {
+		// Rows as a node of schema 5 wrote them (no change log yet).
 		u := testUser("u1", "ada@example.com")
-		if err := s.CreateUser(ctx, u); err != nil {
+		if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			u.ID, u.Email, u.PasswordHash, u.Role, u.Disabled, millis(u.CreatedAt), millis(u.UpdatedAt)); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.CreateSession(ctx, Session{ID: "p", TokenHash: "h-p", UserID: u.ID, CreatedAt: at, ExpiresAt: at.Add(time.Hour), LastSeenAt: at}); err != nil {
@@ -125,8 +129,10 @@ func TestSaveChildSessionReuses(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	forEachDriver(t, func(t *testing.T, s *Store) {
+		// Rows as a node of schema 5 wrote them (no change log yet).
 		u := testUser("u1", "ada@example.com")
-		if err := s.CreateUser(ctx, u); err != nil {
+		if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			u.ID, u.Email, u.PasswordHash, u.Role, u.Disabled, millis(u.CreatedAt), millis(u.UpdatedAt)); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.CreateSession(ctx, Session{ID: "p", TokenHash: "h-p", UserID: u.ID, CreatedAt: at, ExpiresAt: at.Add(time.Hour), LastSeenAt: at}); err != nil {
@@ -248,8 +254,10 @@ func TestMigrationDedupesChildSessions(t *testing.T) {
 				}
 			}
 		}
+		// Rows as a node of schema 5 wrote them (no change log yet).
 		u := testUser("u1", "ada@example.com")
-		if err := s.CreateUser(ctx, u); err != nil {
+		if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			u.ID, u.Email, u.PasswordHash, u.Role, u.Disabled, millis(u.CreatedAt), millis(u.UpdatedAt)); err != nil {
 			t.Fatal(err)
 		}
 		for i, id := range []string{"p", "c-old", "c-new", "c-other-host"} {
@@ -261,7 +269,11 @@ func TestMigrationDedupesChildSessions(t *testing.T) {
 			if id == "c-other-host" {
 				ss.Host = "b.test"
 			}
-			if err := s.CreateSession(ctx, ss); err != nil {
+			if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO sessions
+				(id, token_hash, user_id, created_at, expires_at, last_seen_at, client_ip, user_agent, parent_id, host)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				ss.ID, ss.TokenHash, ss.UserID, millis(ss.CreatedAt), millis(ss.ExpiresAt), millis(ss.LastSeenAt), ss.ClientIP, ss.UserAgent,
+				ss.ParentID, ss.Host); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -56,7 +56,7 @@ func (s *Store) UpdateUserKeepingAdmin(ctx context.Context, u User) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
-	return tx.Commit()
+	return s.commit(ctx, tx, ChangeUser, u.ID)
 }
 
 // DeleteUser deletes a user and, by cascade, their sessions. It refuses
@@ -78,7 +78,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
-	return tx.Commit()
+	return s.commit(ctx, tx, ChangeUser, id)
 }
 
 // lockUsers begins a transaction that no other user write can interleave

@@ -124,7 +124,7 @@ func (s *Store) PutRoute(ctx context.Context, r StoredRoute, prevVersion int, ac
 			return err
 		}
 	}
-	return tx.Commit()
+	return s.commit(ctx, tx, ChangeRoute, r.ID)
 }
 
 // DeleteRoute removes a route whose version is prevVersion (any version
@@ -158,7 +158,7 @@ func (s *Store) DeleteRoute(ctx context.Context, id string, prevVersion int, act
 	if err := s.addVersion(ctx, tx, RouteVersion{RouteID: id, Version: version + 1, Action: "delete", Spec: []byte(spec), Actor: actor, At: at}); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return s.commit(ctx, tx, ChangeRoute, id)
 }
 
 // RouteVersions returns a route's history, newest first.

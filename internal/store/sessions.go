@@ -36,12 +36,19 @@ type SessionUser struct {
 
 // CreateSession inserts a new session.
 func (s *Store) CreateSession(ctx context.Context, ss Session) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO sessions
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions
 		(id, token_hash, user_id, created_at, expires_at, last_seen_at, client_ip, user_agent, parent_id, host)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		ss.ID, ss.TokenHash, ss.UserID, millis(ss.CreatedAt), millis(ss.ExpiresAt), millis(ss.LastSeenAt), ss.ClientIP, ss.UserAgent,
-		ss.ParentID, ss.Host)
-	return err
+		ss.ParentID, ss.Host); err != nil {
+		return err
+	}
+	return s.commit(ctx, tx, ChangeSession, ss.ID)
 }
 
 // SessionByTokenHash loads a session and its user by token hash.
@@ -83,8 +90,23 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time) ([]s
 		WHERE (id = ? OR parent_id = ?) AND revoked_at IS NULL RETURNING id`, millis(at), id, id)
 }
 
+// revokeReturning runs an UPDATE … RETURNING id of sessions and records
+// the ids it returns in the change log, in one transaction.
 func (s *Store) revokeReturning(ctx context.Context, query string, args ...any) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	ids, err := returnedIDs(tx.QueryContext(ctx, s.q(query), args...))
+	if err != nil {
+		return nil, err
+	}
+	return ids, s.commit(ctx, tx, ChangeSession, ids...)
+}
+
+// returnedIDs reads the ids of a query's rows.
+func returnedIDs(rows *sql.Rows, err error) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -218,19 +240,34 @@ func (s *Store) SaveChildSession(ctx context.Context, ss Session) (id, replaced 
 		if err != nil {
 			return "", "", err
 		}
-		res, err := s.db.ExecContext(ctx, s.q(`UPDATE sessions SET token_hash = ?, last_seen_at = ?, client_ip = ?, user_agent = ?
-			WHERE id = ? AND token_hash = ? AND revoked_at IS NULL`),
-			ss.TokenHash, millis(ss.LastSeenAt), ss.ClientIP, ss.UserAgent, id, cur)
-		if err != nil {
+		if ok, err := s.replaceToken(ctx, id, cur, ss); err != nil {
 			return "", "", err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return "", "", err
-		} else if n == 1 {
+		} else if ok {
 			return id, cur, nil
 		}
 	}
 	return "", "", errors.New("handoff session: too many concurrent handoffs for one session and host")
+}
+
+// replaceToken gives the active session id, if its token hash is still
+// cur, the token hash, client and last-seen time of ss. The old token no
+// longer verifies on any node: the change log says so.
+func (s *Store) replaceToken(ctx context.Context, id, cur string, ss Session) (bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET token_hash = ?, last_seen_at = ?, client_ip = ?, user_agent = ?
+		WHERE id = ? AND token_hash = ? AND revoked_at IS NULL`),
+		ss.TokenHash, millis(ss.LastSeenAt), ss.ClientIP, ss.UserAgent, id, cur)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return false, err
+	}
+	return true, s.commit(ctx, tx, ChangeSession, id)
 }
 
 // CapUserSessions keeps a user at no more than limit active sessions (not

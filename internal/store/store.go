@@ -41,6 +41,11 @@ var migrationsFS embed.FS
 type Store struct {
 	db     *sql.DB
 	driver string
+	origin string // see SetOrigin
+
+	// beforeCommit, when a test sets it, runs after a change is added
+	// to the change log and before its transaction commits.
+	beforeCommit func()
 }
 
 // Open connects to the database of the given driver ("sqlite" with a file
@@ -167,6 +172,17 @@ func (s *Store) migrate(ctx context.Context) error {
 	ms, err := s.migrations()
 	if err != nil {
 		return err
+	}
+	// A node of a newer proxyos may have migrated the database during a
+	// rolling upgrade: nodes that run keep working (migrations only add),
+	// but one that starts refuses, so it is not run against a schema it
+	// does not know.
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if known := ms[len(ms)-1].version; v > known {
+		return fmt.Errorf("the database's schema is version %d, newer than the version %d this proxyos knows: upgrade this node to the proxyos that migrated it", v, known)
 	}
 	for _, m := range ms {
 		if err := s.apply(ctx, m); err != nil {

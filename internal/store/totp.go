@@ -53,7 +53,7 @@ func (s *Store) EnableTOTP(ctx context.Context, userID, pending string, step int
 	if err := s.replaceRecoveryCodes(ctx, tx, userID, codeHashes); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return s.commit(ctx, tx, ChangeUser, userID)
 }
 
 // DisableTOTP removes the user's authenticator, any pending enrolment and
@@ -74,7 +74,7 @@ func (s *Store) DisableTOTP(ctx context.Context, userID string) error {
 	if err := s.replaceRecoveryCodes(ctx, tx, userID, nil); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return s.commit(ctx, tx, ChangeUser, userID)
 }
 
 func (s *Store) replaceRecoveryCodes(ctx context.Context, tx *sql.Tx, userID string, hashes []string) error {

@@ -39,12 +39,20 @@ func scanUser(row interface{ Scan(...any) error }) (User, error) {
 
 // CreateUser inserts u. It returns ErrConflict when the email is taken.
 func (s *Store) CreateUser(ctx context.Context, u User) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 		u.ID, u.Email, u.PasswordHash, u.Role, u.Disabled, millis(u.CreatedAt), millis(u.UpdatedAt))
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return s.commit(ctx, tx, ChangeUser, u.ID)
 }
 
 // CreateFirstUser inserts u only if no user exists yet, atomically. It
@@ -72,7 +80,7 @@ func (s *Store) CreateFirstUser(ctx context.Context, u User) error {
 		u.ID, u.Email, u.PasswordHash, u.Role, u.Disabled, millis(u.CreatedAt), millis(u.UpdatedAt)); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return s.commit(ctx, tx, ChangeUser, u.ID)
 }
 
 // UserByEmail finds a user by (lower-case) email.
@@ -94,7 +102,12 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 
 // UpdateUser stores u's role, password hash and disabled flag.
 func (s *Store) UpdateUser(ctx context.Context, u User) error {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, role = ?, disabled = ?, updated_at = ? WHERE id = ?`),
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, role = ?, disabled = ?, updated_at = ? WHERE id = ?`),
 		u.PasswordHash, u.Role, u.Disabled, millis(u.UpdatedAt), u.ID)
 	if err != nil {
 		return err
@@ -102,5 +115,5 @@ func (s *Store) UpdateUser(ctx context.Context, u User) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
-	return nil
+	return s.commit(ctx, tx, ChangeUser, u.ID)
 }
