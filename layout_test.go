@@ -30,6 +30,7 @@ var layers = map[string]int{
 	"ui":                 0,
 	"bench/benchtool":    0,
 	"internal/audit":     1,
+	"internal/cluster":   1,
 	"internal/testkit":   1, // imported by _test files only (see below)
 	"internal/session":   2,
 	"internal/account":   3,
@@ -47,7 +48,7 @@ var layers = map[string]int{
 // caddyFree are the packages whose code is plain Go: nothing of Caddy
 // (or certmagic) in what they import, directly or not.
 var caddyFree = []string{
-	"internal/account", "internal/audit", "internal/authz", "internal/certlimit", "internal/fail",
+	"internal/account", "internal/audit", "internal/authz", "internal/certlimit", "internal/cluster", "internal/fail",
 	"internal/keyring", "internal/request", "internal/session", "internal/store", "internal/upstream",
 }
 
