@@ -166,10 +166,7 @@ func (s *Service) Delete(ctx context.Context, id string, version int, actor audi
 	case err != nil:
 		return err
 	}
-	s.Table.publish(id, nil)
-	if s.CertLimits != nil {
-		s.CertLimits.Forget(id)
-	}
+	s.remove(id)
 	s.Logger.Info("route deleted", zap.String("route_id", id), zap.String("actor", actor.Name))
 	s.Audit.Record(ctx, audit.Event{Actor: actor, Action: audit.RouteDelete, Target: id, Before: ViewOf(before), Extra: routeContext(before)})
 	return nil
@@ -327,3 +324,55 @@ func (s *Service) Status(id string) RouteStatus { return s.Table.Status(id) }
 
 // Load compiles and publishes every enabled stored route into the table.
 func (s *Service) Load(ctx context.Context) error { return s.Table.Load(ctx, s.Store, s.Open) }
+
+// Reload makes route id live as the store holds it now, for a change
+// another node made (see cluster.Feed): a new version is compiled and
+// swapped in, a disabled or deleted route leaves the table. Reloading
+// twice is harmless. It returns an error only when the store could not
+// be read.
+func (s *Service) Reload(ctx context.Context, id string) error {
+	s.Table.mu.Lock()
+	defer s.Table.mu.Unlock()
+	sr, err := s.Store.Route(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.remove(id)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.Table.apply(sr, s.Open)
+	return nil
+}
+
+// Sync makes the whole table what the store holds now, for a node that
+// missed changes (see cluster.Feed): routes whose version changed are
+// compiled again, the others stay as they are.
+func (s *Service) Sync(ctx context.Context) error {
+	s.Table.mu.Lock()
+	defer s.Table.mu.Unlock()
+	stored, err := s.Store.ListRoutes(ctx)
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(stored))
+	for _, sr := range stored {
+		seen[sr.ID] = true
+		s.Table.apply(sr, s.Open)
+	}
+	for id := range s.Table.byID {
+		if !seen[id] {
+			s.remove(id)
+		}
+	}
+	return nil
+}
+
+// remove takes route id out of the table and forgets its certificate
+// names. Callers hold the table's lock.
+func (s *Service) remove(id string) {
+	s.Table.publish(id, nil)
+	if s.CertLimits != nil {
+		s.CertLimits.Forget(id)
+	}
+}

@@ -500,3 +500,80 @@ func rtuFillRoutes(tb testing.TB, a *Service, n int) {
 		tb.Fatal("fill routes not live")
 	}
 }
+
+// Another node's route changes reach this node's table through Reload
+// (one route) and Sync (all of them): new versions are swapped in,
+// disabled and deleted routes leave, unchanged routes stay as they are.
+func TestRouteReloadAndSyncFollowTheStore(t *testing.T) {
+	st, _ := testkit.OpenStore(t)
+	a, b := rtuService(t, st, testkit.Secret), rtuService(t, st, testkit.Secret)
+	ctx := context.Background()
+	actor := audit.Actor{Name: "ada", Kind: audit.ActorUser}
+
+	r := rtuCreate(t, a, "v1", "app.example.com")
+	if err := b.Reload(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	rtuAssertServes(t, b, "app.example.com", "v1")
+	first := rtuLive(b, "app.example.com")
+	if err := b.Reload(ctx, r.ID); err != nil || rtuLive(b, "app.example.com") != first {
+		t.Fatalf("reloading an unchanged route compiled it again (%v)", err)
+	}
+
+	up := rtuStaticRoute("", "v2", "app.example.com", "www.example.com")
+	up.Version = r.Version
+	r, err := a.Update(ctx, r.ID, up, actor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reload(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	rtuAssertServes(t, b, "www.example.com", "v2")
+
+	off := rtuStaticRoute("", "v3", "app.example.com")
+	off.Version, off.Enabled = r.Version, false
+	if r, err = a.Update(ctx, r.ID, off, actor); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reload(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if rtuLive(b, "app.example.com") != nil || rtuLive(b, "www.example.com") != nil {
+		t.Fatal("a disabled route is still live on the other node")
+	}
+
+	// Several changes missed: Sync catches up with all of them.
+	kept := rtuCreate(t, a, "kept", "kept.example.com")
+	gone := rtuCreate(t, a, "gone", "gone.example.com")
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keptLive := rtuLive(b, "kept.example.com")
+	rtuAssertServes(t, b, "gone.example.com", "gone")
+	if err := a.Delete(ctx, gone.ID, 0, actor); err != nil {
+		t.Fatal(err)
+	}
+	on := rtuStaticRoute("", "v4", "app.example.com")
+	on.Version = r.Version
+	if _, err := a.Update(ctx, r.ID, on, actor); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rtuAssertServes(t, b, "app.example.com", "v4")
+	if rtuLive(b, "gone.example.com") != nil {
+		t.Fatal("a deleted route is still live after Sync")
+	}
+	if rtuLive(b, "kept.example.com") != keptLive || kept.ID == "" {
+		t.Fatal("Sync compiled an unchanged route again")
+	}
+	// Reload of a route deleted meanwhile removes it too.
+	if err := a.Delete(ctx, kept.ID, 0, actor); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reload(ctx, kept.ID); err != nil || rtuLive(b, "kept.example.com") != nil {
+		t.Fatalf("a deleted route is still live after Reload (%v)", err)
+	}
+}

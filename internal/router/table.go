@@ -286,13 +286,17 @@ func containsHost(hosts []string, h string) bool {
 // load compiles and publishes every enabled stored route, opening its
 // sealed values with open. A route that cannot be opened or no longer
 // provisions is logged and left out; the others still serve.
+//
+// The table is locked while it reads the store, as while it reloads a
+// route another node changed (see apply): of two reads, the later one is
+// published last.
 func (rt *Table) Load(ctx context.Context, st *store.Store, open func(*route.Route) (*route.Route, error)) error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
 	stored, err := st.ListRoutes(ctx)
 	if err != nil {
 		return fmt.Errorf("loading routes: %w", err)
 	}
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
 	shared, _ := caddy.NewContext(rt.ctx) // never cancelled: see compileShared
 	for _, sr := range stored {
 		if !sr.Enabled {
@@ -314,6 +318,38 @@ func (rt *Table) Load(ctx context.Context, st *store.Store, open func(*route.Rou
 		rt.publish(r.ID, lr)
 	}
 	return nil
+}
+
+// apply makes route sr.ID live as stored (or not live, when disabled),
+// unless its live version is sr's already. A route that cannot be read
+// or provisioned on this node is logged, and its live version, if any,
+// kept. Callers hold rt.mu.
+func (rt *Table) apply(sr store.StoredRoute, open func(*route.Route) (*route.Route, error)) {
+	live := rt.byID[sr.ID]
+	if !sr.Enabled {
+		if live != nil {
+			rt.publish(sr.ID, nil)
+		}
+		return
+	}
+	if live != nil && live.Route.Version == sr.Version {
+		return
+	}
+	r, err := decodeStoredRoute(sr)
+	if err == nil {
+		r, err = open(r)
+	}
+	if err != nil {
+		rt.logger.Error("route cannot be read", zap.String("route_id", sr.ID), zap.Int("version", sr.Version), zap.Error(err))
+		return
+	}
+	lr, err := rt.compile(r)
+	if err != nil {
+		rt.logger.Error("route cannot be provisioned on this node; its previous version stays live",
+			zap.String("route_id", sr.ID), zap.Int("version", sr.Version), zap.Error(err))
+		return
+	}
+	rt.publish(sr.ID, lr)
 }
 
 // stop cleans up every live route.

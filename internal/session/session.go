@@ -67,6 +67,9 @@ type Entry struct {
 	revoked   atomic.Bool
 	lastSeen  atomic.Int64 // unix nanoseconds
 	flushed   atomic.Int64 // lastSeen value last written to the store
+	// idle: the store confirmed that no node used the session within
+	// the idle limit (see Verify), so it is not asked again.
+	idle atomic.Bool
 	host      string       // a handoff session is valid on this host only; "" for any
 	parentID  string       // the session a handoff session came from
 
@@ -239,12 +242,36 @@ func (c *Cache) Verify(ctx context.Context, k *keyring.Keyring, cookie string, i
 	case now >= e.expiresAt:
 		return e, ReasonExpired, nil
 	case idle > 0 && now-e.lastSeen.Load() >= int64(idle):
-		return e, ReasonIdleTimeout, nil
+		if e.idle.Load() || !c.seenElsewhere(ctx, key, e, now, idle) {
+			return e, ReasonIdleTimeout, nil
+		}
 	}
 	if now > e.lastSeen.Load() {
 		e.lastSeen.Store(now)
 	}
 	return e, "", nil
+}
+
+// seenElsewhere reports whether the store records a use of e's session
+// within idle of now: on another node of a cluster, which records the
+// sessions it sees every maintenance round. It then takes that time as
+// e's last use; when the store says idle too, e is marked idle for good.
+// A failed read counts as no.
+func (c *Cache) seenElsewhere(ctx context.Context, key [sha256.Size]byte, e *Entry, now int64, idle time.Duration) bool {
+	su, err := c.store.SessionByTokenHash(ctx, hex.EncodeToString(key[:]))
+	if err != nil {
+		return false
+	}
+	if !su.RevokedAt.IsZero() || now-su.LastSeenAt.UnixNano() >= int64(idle) {
+		e.idle.Store(true)
+		return false
+	}
+	seen := su.LastSeenAt.UnixNano()
+	if seen > e.lastSeen.Load() {
+		e.lastSeen.Store(seen)
+		e.flushed.Store(seen)
+	}
+	return true
 }
 
 // load reads a session from the store into the cache. If a user changed
@@ -379,6 +406,15 @@ func (c *Cache) Forget(id string) {
 			delete(c.entries, k)
 		}
 	}
+}
+
+// ForgetAll empties the cache, so every session is read again from the
+// store: for a cluster node that missed changes (see cluster.Feed).
+func (c *Cache) ForgetAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	clear(c.entries)
 }
 
 // ForgetUser drops every cached session of a user, so the next request

@@ -471,3 +471,45 @@ func TestSessionsCappedPerUser(t *testing.T) {
 		t.Errorf("active sessions: %d (%v), want %d", len(ss), err, MaxSessionsPerUser)
 	}
 }
+
+// A session used only on another node of a cluster is not idle here:
+// before refusing it as idle, the cache looks at the use the store
+// recorded (the other node writes it every maintenance round); once the
+// store says idle too, it is refused without asking again.
+func TestSessionIdleUsesOtherNodesActivity(t *testing.T) {
+	f := newSessionFixture(t)
+	cookie, _ := f.create(t)
+	other := NewCache(f.store, audit.New(f.store, f.clock.Now, zap.NewNop), f.clock.Now, zap.NewNop)
+	if _, r, err := other.Verify(context.Background(), f.ring, cookie, testIdle); r != "" || err != nil {
+		t.Fatalf("other node: %q %v", r, err)
+	}
+	f.clock.Advance(20 * time.Hour)
+	if _, r := f.verify(t, cookie); r != "" {
+		t.Fatalf("this node after 20h: %q", r)
+	}
+	if err := f.cache.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(5 * time.Hour) // 25h after the other node's last use, 5h after this one's
+	if _, r, err := other.Verify(context.Background(), f.ring, cookie, testIdle); r != "" || err != nil {
+		t.Fatalf("other node, session used here 5h ago: %q %v, want valid", r, err)
+	}
+	// Used only here again: the other node asks the store again.
+	f.clock.Advance(10 * time.Hour)
+	if _, r := f.verify(t, cookie); r != "" {
+		t.Fatalf("this node: %q", r)
+	}
+	if err := f.cache.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(20 * time.Hour) // 30h after the other node's last use
+	if _, r, _ := other.Verify(context.Background(), f.ring, cookie, testIdle); r != "" {
+		t.Fatalf("other node after a second stretch of use here: %q, want valid", r)
+	}
+	f.clock.Advance(25 * time.Hour)
+	for range 2 {
+		if _, r, _ := other.Verify(context.Background(), f.ring, cookie, testIdle); r != ReasonIdleTimeout {
+			t.Fatalf("unused for 25h everywhere: %q, want %s", r, ReasonIdleTimeout)
+		}
+	}
+}
