@@ -30,6 +30,8 @@ func init() {
 //	GET|PUT|DELETE /proxyos/routes/{id}         read, replace (with "version"), delete (204)
 //	GET  /proxyos/routes/{id}/versions          history, newest first
 //	POST /proxyos/routes/{id}/rollback          {"version": n}
+//	GET  /proxyos/cluster  the nodes on this database: name, version, last
+//	     change applied, lag, last seen, state (up or gone)
 //
 // Changes made here are recorded in the audit log (and route histories)
 // with the actor "admin API" and the admin request's remote address.
@@ -54,6 +56,7 @@ func (a *API) Routes() []caddy.AdminRoute {
 		{Pattern: "/proxyos/users/", Handler: caddy.AdminHandlerFunc(a.handleUser)},
 		{Pattern: "/proxyos/routes", Handler: caddy.AdminHandlerFunc(a.handleRoutes)},
 		{Pattern: "/proxyos/routes/", Handler: caddy.AdminHandlerFunc(a.handleRoute)},
+		{Pattern: "/proxyos/cluster", Handler: caddy.AdminHandlerFunc(a.handleCluster)},
 	}
 }
 
@@ -87,6 +90,21 @@ func (a *API) handleSetup(w http.ResponseWriter, r *http.Request) error {
 		resp["setup_code"] = code
 	}
 	return writeJSON(w, http.StatusOK, resp)
+}
+
+func (a *API) handleCluster(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet {
+		return methodNotAllowed(r)
+	}
+	px, err := app()
+	if err != nil {
+		return err
+	}
+	v, err := px.Cluster(r.Context())
+	if err != nil {
+		return apiError(err)
+	}
+	return writeJSON(w, http.StatusOK, v)
 }
 
 func (a *API) handleUsers(w http.ResponseWriter, r *http.Request) error {

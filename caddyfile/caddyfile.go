@@ -43,6 +43,7 @@ func init() {
 //		}
 //		upstream_resolvers <host[:port]...>
 //		on_demand_limit    <names> <interval>
+//		node_name          <name>
 //	}
 //
 // The block is optional. Each subdirective may appear once, so a second
@@ -84,6 +85,10 @@ func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 			app.Database = &proxyos.Database{Driver: args[0], DSN: args[1]}
 		case "url":
 			if err := oneArg(d, &app.URL); err != nil {
+				return nil, err
+			}
+		case "node_name":
+			if err := oneArg(d, &app.NodeName); err != nil {
 				return nil, err
 			}
 		case "session_ttl":

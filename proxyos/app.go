@@ -21,6 +21,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/account"
 	"github.com/proxyos/caddy-proxyos/internal/api"
 	"github.com/proxyos/caddy-proxyos/internal/audit"
+	"github.com/proxyos/caddy-proxyos/internal/cluster"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/router"
@@ -123,6 +124,11 @@ type App struct {
 	// week): where new names are rare, set less (such as 5 per 24h).
 	OnDemandLimit *OnDemandLimit `json:"on_demand_limit,omitempty"`
 
+	// NodeName names this node in the cluster view (GET
+	// /proxyos/cluster and the dashboard's Nodes page) of several nodes
+	// on one PostgreSQL database. Default: the host's name.
+	NodeName string `json:"node_name,omitempty"`
+
 	keys      *keyring.Keyring
 	state     *state
 	accounts  *account.Service
@@ -183,6 +189,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.canonical = u
 	}
 	a.CookieDomain = strings.TrimPrefix(strings.ToLower(a.CookieDomain), ".")
+	if a.NodeName = strings.TrimSpace(repl.ReplaceKnown(a.NodeName, "")); a.NodeName == "" {
+		a.NodeName = cluster.NodeName()
+	}
 	a.OnDemandLimit = a.OnDemandLimit.withDefaults()
 	if err := a.Validate(); err != nil {
 		return err
@@ -203,7 +212,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.poolKey = driver + "|" + dsn
 	val, _, err := pool.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
-		return newState(a.logger, driver, dsn, a.now)
+		return newState(a, driver, dsn)
 	})
 	if err != nil {
 		return err
@@ -222,6 +231,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
 		LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
 	}
+	// Added before loading: a route another node changes meanwhile is
+	// reloaded in this config too.
+	a.state.addRoutes(a.routes)
 	loadCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	return a.routes.Load(loadCtx)
@@ -326,6 +338,9 @@ func (a *App) Stop() error { return nil }
 // shared state.
 func (a *App) Cleanup() error {
 	if a.routes != nil {
+		if a.state != nil {
+			a.state.removeRoutes(a.routes)
+		}
 		a.routes.Table.Stop()
 	}
 	if a.poolKey == "" {
@@ -341,6 +356,12 @@ func (a *App) Accounts() *account.Service { return a.accounts }
 // Routes returns the route service, for the admin API.
 func (a *App) Routes() *router.Service { return a.routes }
 
+// Cluster returns the nodes on this app's database as this node sees
+// them.
+func (a *App) Cluster(ctx context.Context) (cluster.View, error) {
+	return cluster.Status(ctx, a.state.store, a.state.node.ID, a.now())
+}
+
 // SetupCode returns the one-time setup code while no user exists, or ""
 // once one does.
 func (a *App) SetupCode(ctx context.Context) (string, error) { return a.accounts.SetupCode(ctx) }
@@ -350,7 +371,7 @@ func (a *App) newAPI(logger *zap.Logger) *api.Server {
 	s := &api.Server{
 		Accounts: a.accounts, Routes: a.routes, Sessions: a.state.sessions, Store: a.state.store, Keys: a.keys,
 		Canonical: a.canonical, CookieDomain: a.CookieDomain, SessionIdle: time.Duration(a.SessionIdle),
-		Serves: a.serves, Logger: logger, Now: a.now,
+		Serves: a.serves, Cluster: a.Cluster, Logger: logger, Now: a.now,
 	}
 	s.Build()
 	return s

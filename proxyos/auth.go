@@ -103,6 +103,14 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	request.StripIdentity(r.Header)
 	e, reason, err := h.api.Verify(r)
 	if err != nil {
+		if store.IsUnavailable(err) {
+			// A session this node has not cached, while the database
+			// is unreachable: the cluster feed logs the outage once,
+			// not each request.
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, store.ErrUnavailable.Error(), http.StatusServiceUnavailable)
+			return nil
+		}
 		h.logger.Error("verifying session", zap.Error(err))
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}

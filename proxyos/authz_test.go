@@ -56,6 +56,9 @@ var wantRules = map[string]struct {
 	"POST /api/sessions/revoke-all": {authz.Viewer, authz.UsersWrite},
 
 	"GET /api/audit": {authz.Admin, authz.AuditRead},
+	// Admins see the nodes of a cluster; keys do not (automation reads
+	// the admin API's GET /proxyos/cluster).
+	"GET /api/cluster": {authz.Admin, ""},
 }
 
 // deniedByPolicy reports whether a response is the authorization layer's

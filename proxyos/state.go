@@ -3,15 +3,19 @@ package proxyos
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/proxyos/caddy-proxyos/internal/account"
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/certlimit"
+	"github.com/proxyos/caddy-proxyos/internal/cluster"
+	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/session"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 )
@@ -20,8 +24,9 @@ import (
 var pool = caddy.NewUsagePool()
 
 // state is what survives config reloads: the store, the session cache,
-// the audit log, the in-memory limits, the setup code and the background
-// maintenance loop. It logs through the latest config's logger and
+// the audit log, the in-memory limits, the setup code, the background
+// maintenance loop and, on PostgreSQL, the cluster feed that applies the
+// changes of other nodes. It logs through the latest config's logger and
 // follows its settings (see follow).
 type state struct {
 	store      *store.Store
@@ -37,27 +42,121 @@ type state struct {
 	sessionIdle    atomic.Int64               // nanoseconds, of the latest config
 	lastAuditPrune time.Time                  // only the maintenance loop uses it
 
+	// The node: its instance (the origin of its changes in the change
+	// log), its name (of the latest config) and, on PostgreSQL, the feed
+	// of the other nodes' changes.
+	node     store.Node
+	nodeName atomic.Pointer[string]
+	feed     *cluster.Feed
+
+	// The route services of the configs that use this state (usually
+	// one; two while a reload swaps them): the feed reloads routes in
+	// each.
+	routersMu sync.Mutex
+	routers   map[*router.Service]struct{}
+
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   sync.WaitGroup
 }
 
-func newState(logger *zap.Logger, driver, dsn string, now func() time.Time) (*state, error) {
+func newState(a *App, driver, dsn string) (*state, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := store.Open(ctx, driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
-	s := &state{store: st, limits: account.NewLimits(), setup: new(account.SetupCodes), done: make(chan struct{})}
+	now := a.now
+	s := &state{store: st, limits: account.NewLimits(), setup: new(account.SetupCodes), routers: make(map[*router.Service]struct{})}
 	s.clock.Store(&now)
-	s.logger.Store(logger)
+	s.logger.Store(a.logger)
+	s.node = store.Node{ID: uuid.NewString(), Version: cluster.Version(), StartedAt: now().UTC()}
+	s.nodeName.Store(&a.NodeName)
+	st.SetOrigin(s.node.ID)
 	s.audit = audit.New(st, s.now, s.log)
 	s.sessions = session.NewCache(st, s.audit, s.now, s.log)
 	s.certLimits = certlimit.New(DefaultOnDemandNames, DefaultOnDemandInterval, s.now)
+	if driver == store.Postgres {
+		s.feed = &cluster.Feed{Store: st, DSN: dsn, Node: s.node, Name: s.name, Apply: s.apply, Resync: s.resync,
+			Now: s.now, Logger: s.log}
+		// What the node loads from now on is at least as new as the
+		// change log's last entry: the feed starts after it.
+		if err := s.feed.Start(ctx); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("reading the change log: %w", err)
+		}
+	}
 	var bg context.Context
 	bg, s.cancel = context.WithCancel(context.Background())
-	go s.maintain(bg)
+	s.done.Add(1)
+	go func() { defer s.done.Done(); s.maintain(bg) }()
+	if s.feed != nil {
+		s.done.Add(1)
+		go func() { defer s.done.Done(); s.feed.Run(bg) }()
+	}
 	return s, nil
+}
+
+// name returns the node's name, of the latest config.
+func (s *state) name() string { return *s.nodeName.Load() }
+
+// addRoutes makes the feed reload routes in r, a config's route
+// service, until removeRoutes. A config adds its service before it loads
+// its routes, so no change made meanwhile is missed.
+func (s *state) addRoutes(r *router.Service) {
+	s.routersMu.Lock()
+	defer s.routersMu.Unlock()
+	s.routers[r] = struct{}{}
+}
+
+// removeRoutes undoes addRoutes.
+func (s *state) removeRoutes(r *router.Service) {
+	s.routersMu.Lock()
+	defer s.routersMu.Unlock()
+	delete(s.routers, r)
+}
+
+// routeServices returns the services added.
+func (s *state) routeServices() []*router.Service {
+	s.routersMu.Lock()
+	defer s.routersMu.Unlock()
+	out := make([]*router.Service, 0, len(s.routers))
+	for r := range s.routers {
+		out = append(out, r)
+	}
+	return out
+}
+
+// apply applies a change another node made (see cluster.Feed): cached
+// sessions of a changed user or of a changed session are dropped, so
+// the next request reads them again; a changed route is reloaded in
+// every config. API keys are read from the store on every use, so their
+// changes need nothing.
+func (s *state) apply(ctx context.Context, c store.Change) error {
+	switch c.Kind {
+	case store.ChangeUser:
+		s.sessions.ForgetUser(c.Entity)
+	case store.ChangeSession:
+		s.sessions.Forget(c.Entity)
+	case store.ChangeRoute:
+		for _, r := range s.routeServices() {
+			if err := r.Reload(ctx, c.Entity); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// resync reloads everything, for a node that missed changes.
+func (s *state) resync(ctx context.Context) error {
+	s.sessions.ForgetAll()
+	for _, r := range s.routeServices() {
+		if err := r.Sync(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // now is the state's clock: the one of the config that opened it (a test
@@ -72,6 +171,7 @@ func (s *state) log() *zap.Logger { return s.logger.Load() }
 // on-demand certificate limit.
 func (s *state) follow(a *App) {
 	s.logger.Store(a.logger)
+	s.nodeName.Store(&a.NodeName)
 	s.auditRetention.Store(int64(a.AuditRetention))
 	s.sessionIdle.Store(int64(a.SessionIdle))
 	s.certLimits.SetLimit(a.OnDemandLimit.Names, time.Duration(a.OnDemandLimit.Interval))
@@ -80,9 +180,12 @@ func (s *state) follow(a *App) {
 // maintainEvery is how often last-seen times are written and old rows pruned.
 const maintainEvery = 30 * time.Second
 
+// changeRetention is how long the change log keeps a change: a node away
+// for longer reloads everything when it comes back.
+const changeRetention = 24 * time.Hour
+
 // maintain writes last-seen times and prunes expired data until ctx ends.
 func (s *state) maintain(ctx context.Context) {
-	defer close(s.done)
 	t := time.NewTicker(maintainEvery)
 	defer t.Stop()
 	for {
@@ -97,20 +200,36 @@ func (s *state) maintain(ctx context.Context) {
 
 // maintainOnce does one round of maintenance.
 func (s *state) maintainOnce(ctx context.Context) {
-	if err := s.sessions.Flush(ctx); err != nil && ctx.Err() == nil {
-		s.log().Error("recording session activity", zap.Error(err))
-	}
+	s.logFailure(ctx, "recording session activity", s.sessions.Flush(ctx))
 	s.pruneSessionCache()
 	now := s.now()
-	if _, err := s.store.PruneSessions(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
-		s.log().Error("pruning sessions", zap.Error(err))
-	}
-	if err := s.store.PruneLoginLimits(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
-		s.log().Error("pruning login limits", zap.Error(err))
+	_, err := s.store.PruneSessions(ctx, now.Add(-24*time.Hour))
+	s.logFailure(ctx, "pruning sessions", err)
+	s.logFailure(ctx, "pruning login limits", s.store.PruneLoginLimits(ctx, now.Add(-24*time.Hour)))
+	_, err = s.store.PruneChanges(ctx, now.Add(-changeRetention))
+	s.logFailure(ctx, "pruning the change log", err)
+	_, err = s.store.PruneNodes(ctx, now.Add(-changeRetention))
+	s.logFailure(ctx, "pruning the node list", err)
+	if s.feed == nil { // the feed reports a PostgreSQL node
+		n := s.node
+		n.Name, n.LastSeen = s.name(), now
+		n.LastSeq, err = s.store.LastChange(ctx)
+		if err == nil {
+			err = s.store.Heartbeat(ctx, n)
+		}
+		s.logFailure(ctx, "reporting this node", err)
 	}
 	s.pruneAudit(ctx, now)
 	s.limits.Flush(ctx, s.audit, now, false)
 	s.audit.FlushSuppressed(ctx, now)
+}
+
+// logFailure logs a failed maintenance step, unless the database is
+// unreachable (the feed logs that once) or the state is closing.
+func (s *state) logFailure(ctx context.Context, what string, err error) {
+	if err != nil && ctx.Err() == nil && !store.IsUnavailable(err) {
+		s.log().Error(what, zap.Error(err))
+	}
 }
 
 // pruneSessionCache drops cached sessions that expired or went idle
@@ -150,7 +269,7 @@ func (s *state) pruneAudit(ctx context.Context, now time.Time) {
 // Destruct stops background work, records activity and closes the store.
 func (s *state) Destruct() error {
 	s.cancel()
-	<-s.done
+	s.done.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.sessions.Flush(ctx); err != nil {

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/proxyos/caddy-proxyos/internal/account"
+	"github.com/proxyos/caddy-proxyos/internal/cluster"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/router"
@@ -42,6 +43,8 @@ type Server struct {
 	// Serves reports whether this Caddy serves scheme on port, for the
 	// ports a login may be handed off to; nil serves none.
 	Serves func(scheme string, port int) bool
+	// Cluster returns the nodes on the app's database.
+	Cluster func(context.Context) (cluster.View, error)
 
 	Logger *zap.Logger
 	Now    func() time.Time

@@ -67,6 +67,8 @@ var endpoints = []endpoint{
 	{"POST /api/sessions/revoke-all", authz.Viewer, authz.UsersWrite, (*Server).revokeAllSessions},
 
 	{"GET /api/audit", authz.Admin, authz.AuditRead, (*Server).audit},
+
+	{"GET /api/cluster", authz.Admin, "", (*Server).cluster},
 }
 
 // call carries a request's caller and the handler's unexpected error

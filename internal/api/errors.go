@@ -13,6 +13,7 @@ import (
 
 	"github.com/proxyos/caddy-proxyos/internal/fail"
 	"github.com/proxyos/caddy-proxyos/internal/session"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 // Body is the JSON shape of every error the API answers.
@@ -52,9 +53,17 @@ func StatusOf(err error) (status int, body Body, retryAfter time.Duration, ok bo
 		return http.StatusTooManyRequests, Body{Error: rl.Error()}, rl.RetryAfter, true
 	case errors.As(err, &un):
 		return http.StatusServiceUnavailable, Body{Error: un.Error()}, 0, true
+	case store.IsUnavailable(err):
+		// Nothing was written (every write is one transaction); the
+		// cluster feed logs the outage once.
+		return http.StatusServiceUnavailable, Body{Error: store.ErrUnavailable.Error()}, retryUnavailable, true
 	}
 	return http.StatusInternalServerError, Body{Error: "internal error"}, 0, false
 }
+
+// retryUnavailable is the Retry-After of answers while the database is
+// unreachable.
+const retryUnavailable = 5 * time.Second
 
 // Error answers err (see StatusOf). An unexpected error is logged and
 // returned as a 500 handler error, for the site's error handling.

@@ -160,7 +160,9 @@ func (l *Log) RecordAt(ctx context.Context, at time.Time, ev Event) {
 		Target: ev.Target, ClientIP: ev.Actor.ClientIP, Outcome: ev.Outcome, Reason: ev.Reason, Details: details,
 	})
 	if err != nil {
-		l.logger().Error("recording audit entry", zap.String("action", string(ev.Action)), zap.String("target", ev.Target), zap.Error(err))
+		if !store.IsUnavailable(err) { // an outage is logged once, by the cluster feed
+			l.logger().Error("recording audit entry", zap.String("action", string(ev.Action)), zap.String("target", ev.Target), zap.Error(err))
+		}
 	}
 }
 
