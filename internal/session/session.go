@@ -69,9 +69,9 @@ type Entry struct {
 	flushed   atomic.Int64 // lastSeen value last written to the store
 	// idle: the store confirmed that no node used the session within
 	// the idle limit (see Verify), so it is not asked again.
-	idle atomic.Bool
-	host      string       // a handoff session is valid on this host only; "" for any
-	parentID  string       // the session a handoff session came from
+	idle     atomic.Bool
+	host     string // a handoff session is valid on this host only; "" for any
+	parentID string // the session a handoff session came from
 
 	// What proxyos_auth gives every request of this session, made once
 	// from id when the session is cached, so that passing the gate need
