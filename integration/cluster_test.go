@@ -58,7 +58,13 @@ type clusterEnv struct {
 // admin on the first node.
 func startCluster(t *testing.T, n int) *clusterEnv {
 	t.Helper()
-	e := &clusterEnv{t: t, dsn: postgresDatabase(t), DashPort: freePort(t), AppPort: freePort(t), HTTPPort: freePort(t),
+	return startClusterOn(t, n, postgresDatabase(t))
+}
+
+// startClusterOn is startCluster on the database dsn.
+func startClusterOn(t *testing.T, n int, dsn string) *clusterEnv {
+	t.Helper()
+	e := &clusterEnv{t: t, dsn: dsn, DashPort: freePort(t), AppPort: freePort(t), HTTPPort: freePort(t),
 		adminEmail: "admin@cluster.test", adminPassword: "cluster admin password"}
 	for i := range n {
 		node := &clusterNode{name: fmt.Sprintf("node-%c", 'a'+i), ip: fmt.Sprintf("127.0.0.%d", 2+i), inst: newInstance(t)}
