@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,9 @@ type clusterNode struct {
 	ip   string
 	inst *instance
 	hc   *http.Client // connects to this node's address for any URL host
+
+	secret   string // clusterSecret unless a test rotates it
+	previous string // the node's previous_secrets, if any
 }
 
 type clusterEnv struct {
@@ -67,7 +71,7 @@ func startClusterOn(t *testing.T, n int, dsn string) *clusterEnv {
 	e := &clusterEnv{t: t, dsn: dsn, DashPort: freePort(t), AppPort: freePort(t), HTTPPort: freePort(t),
 		adminEmail: "admin@cluster.test", adminPassword: "cluster admin password"}
 	for i := range n {
-		node := &clusterNode{name: fmt.Sprintf("node-%c", 'a'+i), ip: fmt.Sprintf("127.0.0.%d", 2+i), inst: newInstance(t)}
+		node := &clusterNode{name: fmt.Sprintf("node-%c", 'a'+i), ip: fmt.Sprintf("127.0.0.%d", 2+i), inst: newInstance(t), secret: clusterSecret}
 		node.hc = nodeClient(node.ip)
 		node.inst.Configure(func() string { return e.caddyfile(node) })
 		e.nodes = append(e.nodes, node)
@@ -96,6 +100,10 @@ func (e *clusterEnv) with(t *testing.T) *clusterEnv {
 // balancer's name), a site behind proxyos_auth echoing the identity, and
 // the managed routes, on the node's own address.
 func (e *clusterEnv) caddyfile(n *clusterNode) string {
+	previous := ""
+	if n.previous != "" {
+		previous = "previous_secrets " + n.previous
+	}
 	return fmt.Sprintf(`{
 	admin %[1]s
 	default_bind %[2]s
@@ -106,6 +114,7 @@ func (e *clusterEnv) caddyfile(n *clusterNode) string {
 		secret %[4]s
 		node_name %[5]s
 		url http://%[6]s:%[7]d
+		%[10]s
 	}
 }
 
@@ -122,7 +131,18 @@ http://:%[9]d {
 	proxyos_routes
 	respond "no route" 404
 }
-`, n.inst.Admin, n.ip, e.dsn, clusterSecret, n.name, clusterDash, e.DashPort, e.AppPort, e.HTTPPort)
+`, n.inst.Admin, n.ip, e.dsn, n.secret, n.name, clusterDash, e.DashPort, e.AppPort, e.HTTPPort, previous)
+}
+
+// reload gives node n its config again (after a test changed its
+// secrets) with caddy reload, as an operator would.
+func (e *clusterEnv) reload(n *clusterNode) {
+	e.t.Helper()
+	n.inst.WriteConfig(e.caddyfile(n))
+	out, err := exec.Command(caddyBin, "reload", "--config", n.inst.ConfigFile(), "--adapter", "caddyfile", "--address", n.inst.Admin).CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("caddy reload of %s: %v\n%s", n.name, err, out)
+	}
 }
 
 // nodeClient returns a client that connects to ip (on the URL's port)
@@ -433,6 +453,76 @@ func TestClusterPropagation(t *testing.T) {
 		}
 		if strings.Contains(n.inst.FullLog(), "database unavailable") {
 			t.Errorf("%s logged an outage that did not happen", n.name)
+		}
+	}
+}
+
+// TestClusterSecretRotation rotates the shared secret of a running
+// cluster as the README says, in two rounds of reloads, without logging
+// anyone out: sessions signed with either secret stay valid on every
+// node while both are configured, a session made on a node that switched
+// is valid on one that did not yet, and an API key (its digest sealed
+// with the secret) keeps working after the old secret is dropped,
+// because each node re-seals stored secrets when it switches. Only
+// sessions signed with the dropped secret end, with reason unknown_key.
+func TestClusterSecretRotation(t *testing.T) {
+	t.Parallel()
+	e := startCluster(t, 2)
+	a, b := e.nodes[0], e.nodes[1]
+	const email, password = "dora@cluster.test", "dora's long password"
+	a.inst.CreateUser(email, password, "operator")
+	oldCk := e.login(a, email, password)
+	raw := e.mustCall(a, http.MethodPost, "/api/keys", oldCk, map[string]any{
+		"name": "ci", "scopes": []string{"routes:read"}, "password": password}, http.StatusCreated)
+	var k struct {
+		Key string `json:"key"`
+	}
+	mustJSON(t, raw, &k)
+	keyWorks := func(what string) {
+		t.Helper()
+		e.everywhere(what, nil, func(n *clusterNode) (bool, string) {
+			resp, body := do(t, n.hc, http.MethodGet, fmt.Sprintf("http://%s:%d/api/routes", clusterDash, e.DashPort), nil,
+				http.Header{"Authorization": {"Bearer " + k.Key}})
+			return resp.StatusCode == http.StatusOK, fmt.Sprintf("%d %s", resp.StatusCode, body)
+		})
+	}
+	const newSecret = "cluster-rotated-secret-0b9e4c2a71"
+
+	// Round 1: every node learns the new secret, still signing with the
+	// old one.
+	for _, n := range e.nodes {
+		n.previous = newSecret
+		e.reload(n)
+	}
+	e.gateSays("the old session after round 1", oldCk, http.StatusOK, "role=operator")
+	keyWorks("the key after round 1")
+
+	// Round 2, node by node: the new secret signs, the old one verifies.
+	a.secret, a.previous = newSecret, clusterSecret
+	e.reload(a)
+	newCk := e.login(a, email, password) // signed with the new secret
+	e.gateSays("a session signed with the new secret, while node-b has not switched", newCk, http.StatusOK, "role=operator")
+	e.gateSays("the old session in the middle of round 2", oldCk, http.StatusOK, "role=operator")
+	keyWorks("the key re-sealed by node-a, while node-b has not switched")
+	b.secret, b.previous = newSecret, clusterSecret
+	e.reload(b)
+	e.gateSays("the new session after round 2", newCk, http.StatusOK, "")
+	e.gateSays("the old session after round 2", oldCk, http.StatusOK, "")
+
+	// Later: the old secret goes.
+	for _, n := range e.nodes {
+		n.previous = ""
+		e.reload(n)
+	}
+	e.gateSays("the new session without the old secret", newCk, http.StatusOK, "")
+	keyWorks("the key without the old secret")
+	e.everywhere("the old session without the old secret", nil, func(n *clusterNode) (bool, string) {
+		resp, raw := e.call(n, http.MethodGet, "/api/auth/session", oldCk, nil)
+		return resp.StatusCode == http.StatusUnauthorized && strings.Contains(string(raw), `"reason":"unknown_key"`), string(raw)
+	})
+	for _, n := range e.nodes {
+		if log := n.inst.FullLog(); strings.Contains(log, clusterSecret) || strings.Contains(log, newSecret) {
+			t.Errorf("a secret appears in %s's log", n.name)
 		}
 	}
 }
