@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/proxyos/caddy-proxyos/internal/cluster"
 )
 
 // A config that is refused writes and opens nothing: no generated secret
@@ -73,5 +75,25 @@ func TestStateFollowsLatestConfig(t *testing.T) {
 	a.state.maintainOnce(context.Background())
 	if n := a.state.sessions.Len(); n != 0 {
 		t.Fatalf("%d sessions cached after 2h idle under the new config's session_idle 1h, want 0", n)
+	}
+}
+
+// With SQLite the cluster view has one node, this one, up from the start.
+func TestClusterViewSingleNode(t *testing.T) {
+	a := newTestApp(t, func(a *App) { a.NodeName = "solo" })
+	var v cluster.View
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var err error
+		if v, err = a.Cluster(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if len(v.Nodes) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if v.Database != "sqlite" || len(v.Nodes) != 1 || v.Nodes[0].Name != "solo" || !v.Nodes[0].This || v.Nodes[0].State != "up" {
+		t.Fatalf("cluster view %+v", v)
 	}
 }

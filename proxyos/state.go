@@ -186,6 +186,7 @@ const changeRetention = 24 * time.Hour
 
 // maintain writes last-seen times and prunes expired data until ctx ends.
 func (s *state) maintain(ctx context.Context) {
+	s.reportNode(ctx)
 	t := time.NewTicker(maintainEvery)
 	defer t.Stop()
 	for {
@@ -210,18 +211,26 @@ func (s *state) maintainOnce(ctx context.Context) {
 	s.logFailure(ctx, "pruning the change log", err)
 	_, err = s.store.PruneNodes(ctx, now.Add(-changeRetention))
 	s.logFailure(ctx, "pruning the node list", err)
-	if s.feed == nil { // the feed reports a PostgreSQL node
-		n := s.node
-		n.Name, n.LastSeen = s.name(), now
-		n.LastSeq, err = s.store.LastChange(ctx)
-		if err == nil {
-			err = s.store.Heartbeat(ctx, n)
-		}
-		s.logFailure(ctx, "reporting this node", err)
-	}
+	s.reportNode(ctx)
 	s.pruneAudit(ctx, now)
 	s.limits.Flush(ctx, s.audit, now, false)
 	s.audit.FlushSuppressed(ctx, now)
+}
+
+// reportNode records this node in the node list, for SQLite: on
+// PostgreSQL the feed does it every few seconds.
+func (s *state) reportNode(ctx context.Context) {
+	if s.feed != nil {
+		return
+	}
+	n := s.node
+	n.Name, n.LastSeen = s.name(), s.now()
+	var err error
+	n.LastSeq, err = s.store.LastChange(ctx)
+	if err == nil {
+		err = s.store.Heartbeat(ctx, n)
+	}
+	s.logFailure(ctx, "reporting this node", err)
 }
 
 // logFailure logs a failed maintenance step, unless the database is
