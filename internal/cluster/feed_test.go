@@ -105,6 +105,7 @@ func user(id string) store.User {
 func TestFeedAppliesOtherNodesChanges(t *testing.T) {
 	dsn := testkit.PostgresDatabase(t)
 	a, b := openNode(t, dsn, "", "A"), openNode(t, dsn, "", "B")
+	b.feed.Heartbeat = time.Millisecond // a report after each change applied
 	b.run(t)
 	ctx := context.Background()
 	at := time.Now()
