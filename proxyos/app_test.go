@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
+	"github.com/proxyos/caddy-proxyos/internal/store"
+	"github.com/proxyos/caddy-proxyos/internal/testkit"
 )
 
 // A config that is refused writes and opens nothing: no generated secret
@@ -95,5 +97,27 @@ func TestClusterViewSingleNode(t *testing.T) {
 	}
 	if v.Database != "sqlite" || len(v.Nodes) != 1 || v.Nodes[0].Name != "solo" || !v.Nodes[0].This || v.Nodes[0].State != "up" {
 		t.Fatalf("cluster view %+v", v)
+	}
+}
+
+// While a reload swaps configs, a route saved through the old config
+// reaches the new config's table too, through the node's own change log
+// entries (on PostgreSQL, where the feed runs).
+func TestRouteSavedDuringReloadReachesTheNewConfig(t *testing.T) {
+	dsn := testkit.PostgresDatabase(t)
+	old := newTestApp(t, func(a *App) { a.Database = &Database{Driver: store.Postgres, DSN: dsn} })
+	next := newTestApp(t, func(a *App) { a.Database = &Database{Driver: store.Postgres, DSN: dsn} })
+	if next.state != old.state {
+		t.Fatal("the two configs do not share their state")
+	}
+	if _, err := old.routes.Create(context.Background(), rtuStaticRoute("", "saved late", "late.example.com"), testActor); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for next.routes.Table.Lookup("late.example.com") == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the route saved through the old config never reached the new config's table")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

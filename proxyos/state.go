@@ -77,7 +77,7 @@ func newState(a *App, driver, dsn string) (*state, error) {
 	s.sessions = session.NewCache(st, s.audit, s.now, s.log)
 	s.certLimits = certlimit.New(DefaultOnDemandNames, DefaultOnDemandInterval, s.now)
 	if driver == store.Postgres {
-		s.feed = &cluster.Feed{Store: st, DSN: dsn, Node: s.node, Name: s.name, Apply: s.apply, Resync: s.resync,
+		s.feed = &cluster.Feed{Store: st, DSN: dsn, Node: s.node, Name: s.name, Apply: s.apply, Own: s.applyOwn, Resync: s.resync,
 			Now: s.now, Logger: s.log}
 		// What the node loads from now on is at least as new as the
 		// change log's last entry: the feed starts after it.
@@ -143,6 +143,22 @@ func (s *state) apply(ctx context.Context, c store.Change) error {
 			if err := r.Reload(ctx, c.Entity); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// applyOwn applies a change this node made to the routes of its other
+// configs: while a reload swaps configs, a route saved through the old
+// config's table must reach the new one's too. The table that saved it
+// has that version already and does nothing.
+func (s *state) applyOwn(ctx context.Context, c store.Change) error {
+	if c.Kind != store.ChangeRoute {
+		return nil
+	}
+	for _, r := range s.routeServices() {
+		if err := r.Reload(ctx, c.Entity); err != nil {
+			return err
 		}
 	}
 	return nil

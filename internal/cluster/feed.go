@@ -53,6 +53,10 @@ type Feed struct {
 	// entity or drops it from memory. Applying a change twice must be
 	// harmless: after an error the feed applies it again later.
 	Apply func(ctx context.Context, c store.Change) error
+	// Own, if set, is given this node's own changes, which Apply is
+	// not: the node applied them when it made them, but another config
+	// of the node (during a reload) may need them too.
+	Own func(ctx context.Context, c store.Change) error
 	// Resync reloads everything the node keeps in memory, for a node
 	// that fell further behind than the change log reaches.
 	Resync func(ctx context.Context) error
@@ -215,6 +219,10 @@ func (f *Feed) catchUp(ctx context.Context, connected bool) error {
 					return err // applied again from here next time
 				}
 				f.applied.Add(1)
+			} else if f.Own != nil {
+				if err := f.Own(ctx, c); err != nil {
+					return err
+				}
 			}
 			f.last.Store(c.Seq)
 			f.wake()
