@@ -59,7 +59,8 @@ func (Storage) CaddyModule() caddy.ModuleInfo {
 // that one instance for the rest of the load. That is safe because the
 // app's Provision does not use ctx.Storage (still unset at this point)
 // and provisions no module that does: it opens the database and loads
-// the managed routes, whose handlers reach only the events app.
+// the managed routes, whose handlers reach only the events app and the
+// proxyos app itself, never the tls or pki app (which read the storage).
 func (s *Storage) Provision(ctx caddy.Context) error {
 	// AppIfConfigured, not App: without a config (caddy storage export)
 	// App would panic, and without the proxyos app the database would be

@@ -120,7 +120,7 @@ func (s *Storage) Delete(ctx context.Context, key string) error {
 }
 
 // Exists reports whether key has a value or keys under it, and could be
-// checked.
+// checked; the root ("") is never a key.
 func (s *Storage) Exists(ctx context.Context, key string) bool {
 	key = clean(key)
 	if key == "" {
