@@ -30,6 +30,7 @@ var layers = map[string]int{
 	"ui":                 0,
 	"bench/benchtool":    0,
 	"internal/audit":     1,
+	"internal/certstore": 1, // certmagic's storage on the store; may import certmagic
 	"internal/cluster":   1,
 	"internal/testkit":   1, // imported by _test files only (see below)
 	"internal/session":   2,

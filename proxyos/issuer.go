@@ -120,8 +120,16 @@ func (iss *Issuer) PreCheck(ctx context.Context, names []string, interactive boo
 	return iss.ACME.PreCheck(ctx, names, interactive)
 }
 
-// SetConfig hands the certmagic config to the ACME issuer.
-func (iss *Issuer) SetConfig(cfg *certmagic.Config) { iss.ACME.SetConfig(cfg) }
+// SetConfig hands the certmagic config to the ACME issuer, in a copy that
+// also lists the ACME issuer among the issuers. A node answering an HTTP
+// challenge that another node started (storage shared by a cluster)
+// looks for it in storage under the key of each of the config's issuers,
+// and the ACME issuer stored it under its own key, not under "proxyos".
+func (iss *Issuer) SetConfig(cfg *certmagic.Config) {
+	inner := *cfg
+	inner.Issuers = append([]certmagic.Issuer{iss.ACME}, cfg.Issuers...)
+	iss.ACME.SetConfig(&inner)
+}
 
 // GetACMEIssuer exposes the ACME issuer, so Caddy serves its HTTP
 // challenges and the Caddyfile's global ACME options reach it.
