@@ -138,6 +138,7 @@ func TestIsPage(t *testing.T) {
 		{"/account", true},
 		{"/keys", true},
 		{"/audit", true},
+		{"/nodes", true},
 		{"/diagnostics", true},
 		{"/routes/", false},
 		{"/routes/edit/x", false},
