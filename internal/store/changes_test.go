@@ -271,5 +271,23 @@ func TestNodes(t *testing.T) {
 		if n, err := s.PruneNodes(ctx, t0.Add(30*time.Second)); err != nil || n != 1 {
 			t.Fatalf("PruneNodes = %d, %v; want 1", n, err)
 		}
+		// web-1 restarted: its previous run goes, another node of the
+		// same name still reporting stays.
+		twin := Node{ID: "a2", Name: "web-1", Version: "v1", StartedAt: t0, LastSeen: t0.Add(2 * time.Minute)}
+		if err := s.Heartbeat(ctx, twin); err != nil {
+			t.Fatal(err)
+		}
+		restarted := Node{ID: "a3", Name: "web-1", Version: "v2", StartedAt: t0.Add(90 * time.Second), LastSeen: t0.Add(3 * time.Minute)}
+		if err := s.Heartbeat(ctx, restarted); err != nil {
+			t.Fatal(err)
+		}
+		ns, _ = s.ListNodes(ctx)
+		var ids []string
+		for _, n := range ns {
+			ids = append(ids, n.ID)
+		}
+		if strings.Join(ids, " ") != "a3 a2" {
+			t.Fatalf("nodes after web-1 restarted: %v, want a3 and the twin a2 (still reporting after a3 started), not a", ids)
+		}
 	})
 }

@@ -16,14 +16,26 @@ type Node struct {
 }
 
 // Heartbeat records that node n is alive and how far it applied the
-// change log.
+// change log. A node of the same name that stopped reporting before n
+// started is n's previous run, restarted: it is forgotten.
 func (s *Store) Heartbeat(ctx context.Context, n Node) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO nodes (id, name, version, started_at, last_seen, last_seq)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO nodes (id, name, version, started_at, last_seen, last_seq)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version,
 			last_seen = excluded.last_seen, last_seq = excluded.last_seq`),
-		n.ID, n.Name, n.Version, millis(n.StartedAt), millis(n.LastSeen), n.LastSeq)
-	return err
+		n.ID, n.Name, n.Version, millis(n.StartedAt), millis(n.LastSeen), n.LastSeq); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM nodes WHERE name = ? AND id <> ? AND last_seen <= ?`),
+		n.Name, n.ID, millis(n.StartedAt)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // ListNodes returns every node that reported itself, most recently seen
