@@ -9,8 +9,13 @@
 #	                       and prints it, unless RESULTS is set
 #
 # Environment: WRK_THREADS (default 1), WRK_CONNS (default 32),
-# RESULTS (report path), KEEP=1 (keep the temporary directory and logs).
-# Needs Go and wrk (installed with apt-get when missing and run as root).
+# RESULTS (report path), KEEP=1 (keep the temporary directory and logs),
+# PROXYOS_TEST_POSTGRES (the PostgreSQL server of the cluster benchmarks,
+# on which they create and drop a database of their own; default
+# postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable, as
+# scripts/test.sh).
+# Needs Go, wrk (installed with apt-get when missing and run as root) and
+# a PostgreSQL server.
 # oauth2-proxy, the realistic forward_auth peer, is built by
 # bench/oauth2proxy.sh into the temporary directory: about 50 s the first
 # time on 2 cores (module download and compile), then the Go build cache
@@ -31,10 +36,12 @@ esac
 
 if [ "$mode" = full ]; then
 	runs=5 duration=5 apply_counts=(10 1000 10000) apply_reps=20 load_reps=5 startup_reps=3
+	cluster_changes=200 cluster_gap=250us
 	gobench_args=(-count 5 -benchtime 500ms)
 	results=${RESULTS:-$root/bench/RESULTS.md}
 else
 	runs=2 duration=1 apply_counts=(10 30 100) apply_reps=3 load_reps=2 startup_reps=1
+	cluster_changes=20 cluster_gap=250us
 	gobench_args=(-count 1 -benchtime 20x)
 	export BENCH_QUICK=1
 fi
@@ -42,6 +49,8 @@ routes=${apply_counts[-1]}
 wrk_threads=${WRK_THREADS:-1}
 wrk_conns=${WRK_CONNS:-32}
 secret=bench-secret-0123456789-abcdefghij
+: "${PROXYOS_TEST_POSTGRES:=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}"
+export PROXYOS_TEST_POSTGRES
 
 if ! command -v wrk >/dev/null; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -77,6 +86,11 @@ caddy=$tmp/caddy
 tool=$tmp/benchtool
 go build -o "$caddy" ./cmd/caddy
 go build -o "$tool" ./bench/benchtool
+# The cluster benchmarks run last: find out now that they cannot.
+if ! pg_version=$("$tool" cluster -check); then
+	echo "the cluster benchmarks need a PostgreSQL server on which they may create databases: start one, or set PROXYOS_TEST_POSTGRES to its postgres:// URL" >&2
+	exit 1
+fi
 echo "== building oauth2-proxy (bench/oauth2proxy.sh)"
 o2p=$tmp/oauth2-proxy
 bench/oauth2proxy.sh build "$o2p"
@@ -90,6 +104,7 @@ bench/oauth2proxy.sh build "$o2p"
 	printf 'caddy_version\t%s\n' "$("$caddy" version | cut -d' ' -f1)"
 	printf 'go_version\t%s\n' "$(go env GOVERSION)"
 	printf 'oauth2_proxy_version\t%s\n' "$("$o2p/oauth2-proxy" --version)"
+	printf 'postgres_version\t%s\n' "$pg_version"
 	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit + uncommitted changes"; fi
 	printf 'commit\t%s\n' "$commit"
@@ -98,6 +113,8 @@ bench/oauth2proxy.sh build "$o2p"
 	printf 'wrk\t-t%s -c%s\n' "$wrk_threads" "$wrk_conns"
 	printf 'routes\t%s\n' "$routes"
 	printf 'apply_span\t%s\n' "$((apply_counts[-1] / apply_counts[0]))"
+	printf 'cluster_changes\t%s\n' "$cluster_changes"
+	printf 'cluster_gap\t%s\n' "$cluster_gap"
 	printf 'gobench\tgo test -bench . -benchmem %s%s (./bench/, and the in-package benchmarks of ./internal/session/ and ./internal/router/)\n' "${gobench_args[*]}" "$([ "$mode" = quick ] && echo ' (BENCH_QUICK=1)')"
 } >"$tmp/meta.tsv"
 
@@ -310,9 +327,22 @@ for run in $(seq "$runs"); do
 	done
 done
 
-for name in px nat front upstream authsrv; do stop_caddy "$name"; done
+for name in px nat front authsrv; do stop_caddy "$name"; done
 bench/oauth2proxy.sh stop "$o2p"
 unset 'pid_of[oauth2proxy]'
+
+# ---------------------------------------------------------------- cluster
+# benchtool starts the nodes itself (each on its own loopback address,
+# the same ports), on a database of its own that it drops at the end.
+echo "== cluster: propagation on 2 and 3 nodes on one PostgreSQL database ($cluster_changes changes of each kind); gate and route throughput of a 2-node cluster vs a single node, $runs × ${duration}s, interleaved"
+for nodes in 2 3; do
+	cluster_args=(-caddy "$caddy" -dir "$tmp/cluster$nodes" -nodes "$nodes" -changes "$cluster_changes" -gap "$cluster_gap" -upstream "127.0.0.1:$up")
+	if [ "$nodes" = 2 ]; then
+		cluster_args+=(-runs "$runs" -duration "${duration}s" -threads "$wrk_threads" -conns "$wrk_conns")
+	fi
+	"$tool" cluster "${cluster_args[@]}" >>"$samples"
+done
+stop_caddy upstream
 
 echo "== report"
 "$tool" report -dir "$tmp" -out "$results"

@@ -1,8 +1,10 @@
 // Command benchtool is the Go half of bench/run.sh: the steps that need
 // precise timing or JSON (creating routes through the admin API, timing
-// route applies and start-ups, reading the heap of a running Caddy) and
-// the report that turns every sample into RESULTS.md. Each subcommand
-// prints samples as "name<TAB>value<TAB>unit" lines for run.sh to collect.
+// route applies and start-ups, reading the heap of a running Caddy,
+// running a cluster of Caddy nodes on PostgreSQL and timing how changes
+// propagate) and the report that turns every sample into RESULTS.md.
+// Each subcommand prints samples as "name<TAB>value<TAB>unit" lines for
+// run.sh to collect.
 //
 //	benchtool session  -admin A -dash URL                  → cookie value
 //	benchtool seed     -admin A -upstream URL -from I -to J
@@ -13,6 +15,8 @@
 //	benchtool native   -n N -port P -upstream HOST:PORT -admin A -version V
 //	benchtool middle   -config F                            → host
 //	benchtool ports    -n N                                 → free ports
+//	benchtool cluster  -caddy BIN [-dsn URL] -nodes N -changes K [-upstream A -runs R -duration D]
+//	benchtool cluster  -check [-dsn URL]                    → PostgreSQL version
 //	benchtool report   -dir D -out RESULTS.md
 package main
 
@@ -23,7 +27,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchtool session|seed|apply|load|wait|heap|native|middle|ports|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchtool session|seed|apply|load|wait|heap|native|middle|ports|cluster|report [flags]")
 		os.Exit(2)
 	}
 	cmds := map[string]func([]string) error{
@@ -35,6 +39,7 @@ func main() {
 		"heap":    cmdHeap,
 		"native":  cmdNative,
 		"middle":  cmdMiddle,
+		"cluster": cmdCluster,
 		"ports":   cmdPorts,
 		"report":  cmdReport,
 	}

@@ -91,6 +91,20 @@ func statOf(vs []float64) (stat, bool) {
 	return stat{med: med, min: sorted[0], max: sorted[n-1], n: n}, true
 }
 
+// percentile returns the p-th percentile of vs by the nearest-rank
+// method: the smallest sample that at least p % of the samples do not
+// exceed (of 200 samples, p99 is the third largest; of fewer than 100,
+// the largest).
+func percentile(vs []float64, p float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	sorted := append([]float64(nil), vs...)
+	sort.Float64s(sorted)
+	rank := int(math.Ceil(p * float64(len(sorted)) / 100))
+	return sorted[max(rank, 1)-1]
+}
+
 // pairedRatios divides the i-th sample of a by the i-th of b: runs of
 // different scenarios are interleaved, so run i of each saw the same
 // moment of a noisy machine.
