@@ -104,7 +104,7 @@ func TestClusterViewSingleNode(t *testing.T) {
 // reaches the new config's table too, through the node's own change log
 // entries (on PostgreSQL, where the feed runs).
 func TestRouteSavedDuringReloadReachesTheNewConfig(t *testing.T) {
-	dsn := testkit.PostgresDatabase(t)
+	dsn := testkit.PostgresDSN(t)
 	old := newTestApp(t, func(a *App) { a.Database = &Database{Driver: store.Postgres, DSN: dsn} })
 	next := newTestApp(t, func(a *App) { a.Database = &Database{Driver: store.Postgres, DSN: dsn} })
 	if next.state != old.state {

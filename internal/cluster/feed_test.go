@@ -103,7 +103,7 @@ func user(id string) store.User {
 // A node applies the changes of the others in order, as they are
 // announced (the poll is a minute away), and skips its own.
 func TestFeedAppliesOtherNodesChanges(t *testing.T) {
-	dsn := testkit.PostgresDatabase(t)
+	dsn := testkit.PostgresDSN(t)
 	a, b := openNode(t, dsn, "", "A"), openNode(t, dsn, "", "B")
 	b.feed.Heartbeat = time.Millisecond // a report after each change applied
 	b.run(t)
@@ -148,7 +148,7 @@ func TestFeedAppliesOtherNodesChanges(t *testing.T) {
 // A lost notification is caught by the poll: a change in the log that
 // was never announced is applied within the poll interval.
 func TestFeedPollsForUnannouncedChanges(t *testing.T) {
-	dsn := testkit.PostgresDatabase(t)
+	dsn := testkit.PostgresDSN(t)
 	b := openNode(t, dsn, "", "B")
 	b.feed.Poll = 100 * time.Millisecond
 	b.run(t)
@@ -169,7 +169,7 @@ func TestFeedPollsForUnannouncedChanges(t *testing.T) {
 // When its connection is cut, a node reconnects and catches up with
 // what changed meanwhile; a lost connection is not a database outage.
 func TestFeedReconnects(t *testing.T) {
-	dsn := testkit.PostgresDatabase(t)
+	dsn := testkit.PostgresDSN(t)
 	feedDSN := withParam(t, dsn, "application_name", "proxyos-feed-test")
 	a, b := openNode(t, dsn, "", "A"), openNode(t, dsn, feedDSN, "B")
 	b.run(t)
@@ -204,7 +204,7 @@ func TestFeedReconnects(t *testing.T) {
 // A node that was away longer than the change log reaches reloads
 // everything instead of applying what is left.
 func TestFeedResyncsWhenTheLogNoLongerReaches(t *testing.T) {
-	dsn := testkit.PostgresDatabase(t)
+	dsn := testkit.PostgresDSN(t)
 	a, b := openNode(t, dsn, "", "A"), openNode(t, dsn, "", "B")
 	ctx := context.Background()
 	if err := b.feed.Start(ctx); err != nil {
@@ -234,7 +234,7 @@ func TestFeedResyncsWhenTheLogNoLongerReaches(t *testing.T) {
 // once; the node then catches up with what changed meanwhile. The
 // database sits behind a TCP relay the test can cut, as a network would.
 func TestFeedOutage(t *testing.T) {
-	dsn := testkit.PostgresDatabase(t)
+	dsn := testkit.PostgresDSN(t)
 	relay := newRelay(t, dsn)
 	a, b := openNode(t, dsn, "", "A"), openNode(t, dsn, relay.dsn, "B")
 	b.feed.Poll = 200 * time.Millisecond

@@ -9,10 +9,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,44 +122,4 @@ func SkipAllocsUnderRace(t *testing.T) {
 	if race.Enabled {
 		t.Skip("allocation counts are not meaningful with -race")
 	}
-}
-
-// PostgresDatabase creates a database of its own on the PostgreSQL server
-// of PROXYOS_TEST_POSTGRES (an admin DSN such as
-// postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable), drops it
-// when the test ends, and returns its connection URL. A missing server
-// fails the test: CI installs one.
-func PostgresDatabase(t testing.TB) string {
-	t.Helper()
-	admin := os.Getenv("PROXYOS_TEST_POSTGRES")
-	if admin == "" {
-		t.Fatal("PROXYOS_TEST_POSTGRES is not set: set it to an admin DSN of a PostgreSQL server " +
-			"(e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
-	}
-	u, err := url.Parse(admin)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatal("PROXYOS_TEST_POSTGRES must be a postgres:// URL")
-	}
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatalf("opening admin connection: %s", store.RedactError(err, admin))
-	}
-	defer db.Close()
-	name := "proxyos_test_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
-	if _, err := db.ExecContext(context.Background(), `CREATE DATABASE `+name); err != nil {
-		t.Fatalf("creating database %s: %s", name, store.RedactError(err, admin))
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", admin)
-		if err != nil {
-			t.Errorf("opening admin connection: %s", store.RedactError(err, admin))
-			return
-		}
-		defer db.Close()
-		if _, err := db.ExecContext(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("dropping database %s: %s", name, store.RedactError(err, admin))
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
 }
