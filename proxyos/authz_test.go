@@ -25,6 +25,7 @@ var wantRules = map[string]struct {
 	"POST /api/auth/logout":  {"", ""},
 	"GET /api/auth/session":  {"", ""},
 	"GET /api/auth/diagnose": {"", ""},
+	"GET /api/auth/verify":   {"", ""},
 	"POST /api/auth/handoff": {authz.Viewer, ""},
 
 	"GET /api/routes":                {authz.Viewer, authz.RoutesRead},

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs, with Debian's packages:
-# Chromium (browser tests), wrk (the benchmarks' quick mode) and a
+# Chromium (browser tests), nginx (forward-auth tests start
+# their own), wrk (the benchmarks' quick mode) and a
 # PostgreSQL server on 127.0.0.1:5432 that
 # accepts the user postgres without a password from loopback (store and
 # cluster tests). Run as root; anything already there is left alone.
@@ -19,6 +20,11 @@ apt_install() {
 if ! command -v chromium >/dev/null 2>&1; then
 	echo "deps: installing chromium"
 	apt_install chromium
+fi
+
+if ! command -v nginx >/dev/null 2>&1; then
+	echo "deps: installing nginx (forward-auth tests with auth_request)"
+	apt_install nginx
 fi
 
 if ! command -v wrk >/dev/null 2>&1; then

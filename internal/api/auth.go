@@ -1,9 +1,16 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/proxyos/caddy-proxyos/internal/account"
+	"github.com/proxyos/caddy-proxyos/internal/authz"
+	"github.com/proxyos/caddy-proxyos/internal/fail"
+	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/session"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 )
@@ -150,4 +157,132 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) error {
 		"expires_at": e.ExpiresAt().UTC(),
 	})
 	return nil
+}
+
+// verify is the forward-auth endpoint for other proxies (Caddy's
+// forward_auth, nginx's auth_request, Traefik's ForwardAuth): they send
+// it each request's headers, and let the request through on 200. With a
+// valid session it answers 200 with the identity in X-Proxyos-User (the
+// user id), X-Proxyos-Email and X-Proxyos-Role, and in Remote-User (the
+// email), Remote-Email and Remote-Groups (the role). Without one, API
+// clients get 401 with the reason and browser navigations a redirect to
+// the login page that returns to the page they asked for; with
+// ?mode=auth_request (nginx, which cannot pass a redirect on) browsers
+// get 401 with the login page in Location instead. ?roles=admin,operator
+// lets only those roles through (403 for others).
+//
+// The original request is described by X-Forwarded-Method, -Proto,
+// -Host and -Uri only when the proxy that sent them is one of Caddy's
+// trusted_proxies; from anyone else they are ignored, and the request is
+// taken as it arrived. The session cookie must reach the original host
+// (the dashboard's host, or within cookie_domain): on any other host the
+// browser never sends it, so rather than a login that cannot succeed
+// there, the answer says so.
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Cache-Control", "no-store")
+	q := r.URL.Query()
+	roles, err := verifyRoles(q.Get("roles"))
+	if err != nil {
+		return err
+	}
+	mode := q.Get("mode")
+	if mode != "" && mode != "auth_request" {
+		return fail.Field("mode", "mode must be auth_request or absent")
+	}
+	fw := forwardedOf(r)
+	reaches := s.SessionCookieReaches(fw.host)
+	e, reason, err := s.Sessions.VerifyCookies(r.Context(), s.Keys,
+		request.ScanCookies(r.Header, s.cookieNameFor(fw.scheme, fw.host)), fw.host, s.SessionIdle)
+	if err != nil {
+		return err
+	}
+	if reason != "" {
+		browser := s.Canonical != nil && request.IsNavigationBy(fw.method, r.Header)
+		switch {
+		case browser && !reaches:
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintf(w, "Login cannot work on %s: the session cookie of %s does not reach it.\n"+ //nolint:errcheck // client gone
+				"Set the proxyos app's cookie_domain to a domain that covers both.\n", fw.host, s.Canonical.Host)
+		case browser:
+			login := s.Canonical.String() + "/login"
+			if fw.trusted {
+				login += "?return=" + url.QueryEscape(fw.scheme+"://"+fw.hostPort+fw.uri)
+			}
+			if mode == "auth_request" {
+				w.Header().Set("Location", login)
+				WriteUnauthenticated(w, reason)
+				return nil
+			}
+			http.Redirect(w, r, login, http.StatusFound)
+		default:
+			WriteUnauthenticated(w, reason)
+		}
+		return nil
+	}
+	id := e.Identity()
+	if len(roles) > 0 && !slices.Contains(roles, id.Role) {
+		return fail.Forbidden("", fmt.Sprintf("role %s is not allowed here", id.Role))
+	}
+	h := w.Header()
+	h.Set("X-Proxyos-User", id.UserID)
+	h.Set("X-Proxyos-Email", id.Email)
+	h.Set("X-Proxyos-Role", string(id.Role))
+	h.Set("Remote-User", id.Email)
+	h.Set("Remote-Email", id.Email)
+	h.Set("Remote-Groups", string(id.Role))
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// verifyRoles parses the roles parameter of verify: a comma-separated
+// list of roles, or empty for any.
+func verifyRoles(raw string) ([]authz.Role, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	var roles []authz.Role
+	for _, name := range strings.Split(raw, ",") {
+		role, err := authz.ParseRole(strings.TrimSpace(name))
+		if err != nil {
+			return nil, fail.Field("roles", "%s", err)
+		}
+		roles = append(roles, role)
+	}
+	return roles, nil
+}
+
+// forwarded is the request a forward-auth call is about.
+type forwarded struct {
+	method, scheme string
+	host           string // normalised, for cookies and sessions
+	hostPort       string // as the browser sent it, for the return URL
+	uri            string
+	trusted        bool // described by a trusted proxy's X-Forwarded-* headers
+}
+
+// forwardedOf returns the original request of a forward-auth call: from
+// the X-Forwarded-* headers of a trusted proxy, else r itself.
+func forwardedOf(r *http.Request) forwarded {
+	fw := forwarded{method: r.Method, scheme: Scheme(r), host: request.NormalizeHost(r.Host), hostPort: r.Host}
+	if !TrustedProxy(r) {
+		return fw
+	}
+	fw.trusted = true
+	if m := r.Header.Get("X-Forwarded-Method"); m != "" {
+		fw.method = strings.ToUpper(m)
+	}
+	if h := strings.TrimSpace(request.FirstListItem(r.Header.Get("X-Forwarded-Host"))); h != "" {
+		fw.host, fw.hostPort = request.NormalizeHost(h), h
+	}
+	fw.uri = request.LocalPath(r.Header.Get("X-Forwarded-Uri"))
+	return fw
+}
+
+// cookieNameFor is SessionCookieName for a request to host over scheme.
+func (s *Server) cookieNameFor(scheme, host string) string {
+	if scheme == "https" && request.CookieDomainFor(host, s.CookieDomain) == "" {
+		return request.HostSessionCookieName
+	}
+	return request.SessionCookieName
 }

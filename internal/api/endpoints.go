@@ -36,6 +36,7 @@ var endpoints = []endpoint{
 	{"POST /api/auth/logout", "", "", (*Server).logout},
 	{"GET /api/auth/session", "", "", (*Server).session},
 	{"GET /api/auth/diagnose", "", "", (*Server).diagnose},
+	{"GET /api/auth/verify", "", "", (*Server).verify},
 	{"POST /api/auth/handoff", authz.Viewer, "", (*Server).handoff},
 
 	{"GET /api/routes", authz.Viewer, authz.RoutesRead, (*Server).listRoutes},

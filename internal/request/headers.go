@@ -20,12 +20,16 @@ func StripIdentity(h http.Header) {
 
 // IsNavigation reports whether a browser is loading a page (as opposed to
 // a script or API client, which should get a 401 it can handle).
-func IsNavigation(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+func IsNavigation(r *http.Request) bool { return IsNavigationBy(r.Method, r.Header) }
+
+// IsNavigationBy is IsNavigation for a request with method and header h:
+// a forward-auth call describes the original request's method apart.
+func IsNavigationBy(method string, h http.Header) bool {
+	if method != http.MethodGet && method != http.MethodHead {
 		return false
 	}
-	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
+	if mode := h.Get("Sec-Fetch-Mode"); mode != "" {
 		return mode == "navigate"
 	}
-	return strings.Contains(r.Header.Get("Accept"), "text/html")
+	return strings.Contains(h.Get("Accept"), "text/html")
 }
