@@ -231,6 +231,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
 		LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
 	}
+	if a.state.feed == nil {
+		// No feed follows the node's own changes to its other configs.
+		a.routes.Saved = a.state.routeSaved(a.routes)
+	}
 	// Added before loading: a route another node changes meanwhile is
 	// reloaded in this config too.
 	a.state.addRoutes(a.routes)

@@ -100,24 +100,41 @@ func TestClusterViewSingleNode(t *testing.T) {
 	}
 }
 
-// While a reload swaps configs, a route saved through the old config
-// reaches the new config's table too, through the node's own change log
-// entries (on PostgreSQL, where the feed runs).
+// While a reload swaps configs, a route saved, changed or deleted through
+// the old config reaches the new config's table too: on PostgreSQL through
+// the node's own change log entries (the feed), on SQLite through the
+// route service's Saved hook.
 func TestRouteSavedDuringReloadReachesTheNewConfig(t *testing.T) {
-	dsn := testkit.PostgresDSN(t)
-	old := newTestApp(t, func(a *App) { a.Database = &Database{Driver: store.Postgres, DSN: dsn} })
-	next := newTestApp(t, func(a *App) { a.Database = &Database{Driver: store.Postgres, DSN: dsn} })
-	if next.state != old.state {
-		t.Fatal("the two configs do not share their state")
-	}
-	if _, err := old.routes.Create(context.Background(), rtuStaticRoute("", "saved late", "late.example.com"), testActor); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for next.routes.Table.Lookup("late.example.com") == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the route saved through the old config never reached the new config's table")
-		}
-		time.Sleep(5 * time.Millisecond)
+	for _, driver := range []string{store.SQLite, store.Postgres} {
+		t.Run(driver, func(t *testing.T) {
+			db := &Database{Driver: driver, DSN: filepath.Join(t.TempDir(), "proxyos.db")}
+			if driver == store.Postgres {
+				db.DSN = testkit.PostgresDSN(t)
+			}
+			old := newTestApp(t, func(a *App) { a.Database = db })
+			next := newTestApp(t, func(a *App) { a.Database = db })
+			if next.state != old.state {
+				t.Fatal("the two configs do not share their state")
+			}
+			waitFor := func(what string, cond func() bool) {
+				t.Helper()
+				deadline := time.Now().Add(5 * time.Second)
+				for !cond() {
+					if time.Now().After(deadline) {
+						t.Fatalf("%s through the old config never reached the new config's table", what)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			r, err := old.routes.Create(context.Background(), rtuStaticRoute("", "saved late", "late.example.com"), testActor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor("a created route", func() bool { return next.routes.Table.Lookup("late.example.com") != nil })
+			if err := old.routes.Delete(context.Background(), r.ID, r.Version, testActor); err != nil {
+				t.Fatal(err)
+			}
+			waitFor("a deleted route", func() bool { return next.routes.Table.Lookup("late.example.com") == nil })
+		})
 	}
 }

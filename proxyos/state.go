@@ -164,6 +164,22 @@ func (s *state) applyOwn(ctx context.Context, c store.Change) error {
 	return nil
 }
 
+// routeSaved returns what from, a config's route service, calls after
+// saving a route on a node without a feed (SQLite): the route is
+// reloaded in the node's other configs, as applyOwn does with a feed.
+func (s *state) routeSaved(from *router.Service) func(context.Context, string) {
+	return func(ctx context.Context, id string) {
+		for _, r := range s.routeServices() {
+			if r == from {
+				continue
+			}
+			if err := r.Reload(ctx, id); err != nil {
+				s.log().Error("reloading a saved route in another config", zap.String("route_id", id), zap.Error(err))
+			}
+		}
+	}
+}
+
 // resync reloads everything, for a node that missed changes.
 func (s *state) resync(ctx context.Context) error {
 	s.sessions.ForgetAll()

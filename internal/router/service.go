@@ -37,6 +37,12 @@ type Service struct {
 	// session to a login page (the app's url is set); see Warnings.
 	LoginPage bool
 
+	// Saved, when set, is called after a change of route id is stored
+	// and live in this table, outside the table's lock: the node's other
+	// configs reload the route (while a reload swaps configs, a change
+	// saved through the old one must reach the new one's table).
+	Saved func(ctx context.Context, id string)
+
 	Now    func() time.Time
 	Logger *zap.Logger
 }
@@ -107,7 +113,9 @@ func (s *Service) Create(ctx context.Context, r *route.Route, actor audit.Actor)
 	r.ID = uuid.NewString()
 	r.Version = 0
 	r.CreatedAt = s.Now().UTC().Truncate(time.Millisecond) // the store keeps milliseconds
-	return s.save(ctx, r, nil, change{action: audit.RouteCreate}, actor)
+	r, err := s.save(ctx, r, nil, change{action: audit.RouteCreate}, actor)
+	s.saved(ctx, r, err)
+	return r, err
 }
 
 // Update replaces route id; r.Version must be the version the caller
@@ -124,7 +132,9 @@ func (s *Service) Update(ctx context.Context, id string, r *route.Route, actor a
 		return nil, stale()
 	}
 	r.ID, r.CreatedAt = id, cur.CreatedAt
-	return s.save(ctx, r, cur, change{action: audit.RouteUpdate}, actor)
+	r, err = s.save(ctx, r, cur, change{action: audit.RouteUpdate}, actor)
+	s.saved(ctx, r, err)
+	return r, err
 }
 
 // Rollback makes a previous version of route id current again, as a new
@@ -146,11 +156,30 @@ func (s *Service) Rollback(ctx context.Context, id string, version int, actor au
 		return nil, err
 	}
 	r.ID, r.CreatedAt = id, cur.CreatedAt
-	return s.save(ctx, r, cur, change{action: audit.RouteRollback, rolledBackTo: version}, actor)
+	r, err = s.save(ctx, r, cur, change{action: audit.RouteRollback, rolledBackTo: version}, actor)
+	s.saved(ctx, r, err)
+	return r, err
+}
+
+// saved tells Saved of a route that save stored (err == nil).
+func (s *Service) saved(ctx context.Context, r *route.Route, err error) {
+	if err == nil && s.Saved != nil {
+		s.Saved(ctx, r.ID)
+	}
 }
 
 // Delete removes route id (at version, or any version when 0).
 func (s *Service) Delete(ctx context.Context, id string, version int, actor audit.Actor) error {
+	if err := s.delete(ctx, id, version, actor); err != nil {
+		return err
+	}
+	if s.Saved != nil {
+		s.Saved(ctx, id)
+	}
+	return nil
+}
+
+func (s *Service) delete(ctx context.Context, id string, version int, actor audit.Actor) error {
 	s.Table.mu.Lock()
 	defer s.Table.mu.Unlock()
 	before, err := s.Route(ctx, id)
