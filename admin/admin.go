@@ -12,6 +12,7 @@ import (
 
 	"github.com/proxyos/caddy-proxyos/internal/account"
 	"github.com/proxyos/caddy-proxyos/internal/api"
+	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/proxyos"
 )
 
@@ -32,6 +33,9 @@ func init() {
 //	POST /proxyos/routes/{id}/rollback          {"version": n}
 //	GET  /proxyos/cluster  the nodes on this database: name, version, last
 //	     change applied, lag, last seen, state (up or gone)
+//	POST /proxyos/backup  {"path": "/abs/file"} writes a consistent copy of
+//	     the SQLite database there, a file that must not exist yet (200
+//	     {"path","bytes"}); PostgreSQL answers 400 (use pg_dump)
 //
 // Changes made here are recorded in the audit log (and route histories)
 // with the actor "admin API" and the admin request's remote address.
@@ -57,6 +61,7 @@ func (a *API) Routes() []caddy.AdminRoute {
 		{Pattern: "/proxyos/routes", Handler: caddy.AdminHandlerFunc(a.handleRoutes)},
 		{Pattern: "/proxyos/routes/", Handler: caddy.AdminHandlerFunc(a.handleRoute)},
 		{Pattern: "/proxyos/cluster", Handler: caddy.AdminHandlerFunc(a.handleCluster)},
+		{Pattern: "/proxyos/backup", Handler: caddy.AdminHandlerFunc(a.handleBackup)},
 	}
 }
 
@@ -105,6 +110,27 @@ func (a *API) handleCluster(w http.ResponseWriter, r *http.Request) error {
 		return apiError(err)
 	}
 	return writeJSON(w, http.StatusOK, v)
+}
+
+func (a *API) handleBackup(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return methodNotAllowed(r)
+	}
+	px, err := app()
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Path string `json:"path"`
+	}
+	if err := api.Decode(w, r, &body); err != nil {
+		return apiError(err)
+	}
+	b, err := px.Ops().Backup(r.Context(), audit.AdminAPIActor(r.RemoteAddr), body.Path)
+	if err != nil {
+		return apiError(err)
+	}
+	return writeJSON(w, http.StatusOK, b)
 }
 
 func (a *API) handleUsers(w http.ResponseWriter, r *http.Request) error {

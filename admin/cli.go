@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -20,19 +21,24 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "proxyos",
-		Short: "Manages proxyos accounts through the local admin API",
+		Short: "Manages proxyos accounts and backups through the local admin API",
 		Long: `
 Recovers access to proxyos from the host, talking to the running Caddy's
 admin API (which only the host can reach):
 
   caddy proxyos user add <email> [--role admin|operator|viewer]
   caddy proxyos user reset-password <email> [--reset-totp] [--revoke-keys]
+  caddy proxyos backup <file>
 
 The password is prompted for without echo, or read from standard input
 with --password-stdin. Changing a password ends the user's sessions;
 --reset-totp also turns off the user's two-factor authentication, for a
 user who lost their authenticator and recovery codes; --revoke-keys
 revokes their API keys, for an account that may have been taken over.
+
+backup writes a consistent copy of the SQLite database to <file> while
+Caddy runs (the Caddy process writes it; it must not exist yet). Keep the
+secret with it: the copy's sealed data opens only with the same secret.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			user := &cobra.Command{Use: "user", Short: "Adds users and resets passwords"}
@@ -52,15 +58,44 @@ revokes their API keys, for an account that may have been taken over.
 			reset.Flags().Bool("reset-totp", false, "also turn off two-factor authentication and drop the recovery codes")
 			reset.Flags().Bool("revoke-keys", false, "also revoke all of the user's API keys (the account may have been taken over)")
 			for _, c := range []*cobra.Command{add, reset} {
-				c.Flags().String("address", "", "admin API address (default: from the config, else localhost:2019)")
-				c.Flags().StringP("config", "c", "", "config file, to find the admin API address")
-				c.Flags().StringP("adapter", "a", "", "adapter of the config file")
+				adminFlags(c)
 				c.Flags().Bool("password-stdin", false, "read the password from standard input")
 				user.AddCommand(c)
 			}
 			cmd.AddCommand(user)
+			backup := &cobra.Command{
+				Use:   "backup <file>",
+				Short: "Writes a consistent copy of the SQLite database to a new file",
+				Args:  cobra.ExactArgs(1),
+				RunE:  runBackup,
+			}
+			adminFlags(backup)
+			cmd.AddCommand(backup)
 		},
 	})
+}
+
+// adminFlags adds the flags that find the admin API to c.
+func adminFlags(c *cobra.Command) {
+	c.Flags().String("address", "", "admin API address (default: from the config, else localhost:2019)")
+	c.Flags().StringP("config", "c", "", "config file, to find the admin API address")
+	c.Flags().StringP("adapter", "a", "", "adapter of the config file")
+}
+
+func runBackup(cmd *cobra.Command, args []string) error {
+	path, err := filepath.Abs(args[0])
+	if err != nil {
+		return err
+	}
+	var b struct {
+		Path  string `json:"path"`
+		Bytes int64  `json:"bytes"`
+	}
+	if err := adminCall(cmd, http.MethodPost, "/proxyos/backup", map[string]string{"path": path}, &b); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d bytes); keep the secret with it: its sealed data opens only with the same secret\n", b.Path, b.Bytes)
+	return nil
 }
 
 func runUserAdd(cmd *cobra.Command, args []string) error {
@@ -70,7 +105,7 @@ func runUserAdd(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	body := map[string]string{"email": args[0], "password": pw, "role": role}
-	if err := adminCall(cmd, http.MethodPost, "/proxyos/users", body); err != nil {
+	if err := adminCall(cmd, http.MethodPost, "/proxyos/users", body, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "created %s (%s)\n", args[0], role)
@@ -91,7 +126,7 @@ func runResetPassword(cmd *cobra.Command, args []string) error {
 	if revokeKeys {
 		body["revoke_keys"] = true
 	}
-	if err := adminCall(cmd, http.MethodPut, "/proxyos/users/"+url.PathEscape(args[0]), body); err != nil {
+	if err := adminCall(cmd, http.MethodPut, "/proxyos/users/"+url.PathEscape(args[0]), body, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed; their sessions have ended\n", args[0])
@@ -135,9 +170,10 @@ func readPassword(cmd *cobra.Command) (string, error) {
 	return string(pw), nil
 }
 
-// adminCall sends a JSON request to the admin API and turns an error
-// answer into an error carrying its message.
-func adminCall(cmd *cobra.Command, method, path string, body any) error {
+// adminCall sends a JSON request to the admin API, turns an error answer
+// into an error carrying its message, and decodes the answer into out
+// unless it is nil.
+func adminCall(cmd *cobra.Command, method, path string, body, out any) error {
 	address, _ := cmd.Flags().GetString("address")
 	config, _ := cmd.Flags().GetString("config")
 	adapter, _ := cmd.Flags().GetString("adapter")
@@ -153,6 +189,9 @@ func adminCall(cmd *cobra.Command, method, path string, body any) error {
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
-	return nil
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }

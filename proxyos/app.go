@@ -23,6 +23,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/ops"
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/store"
@@ -133,6 +134,7 @@ type App struct {
 	state     *state
 	accounts  *account.Service
 	routes    *router.Service
+	ops       *ops.Service
 	upstreams *upstream.Guard
 	ports     *atomic.Pointer[listenPorts] // see handoffPorts
 	ctx       caddy.Context
@@ -231,6 +233,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
 		LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
 	}
+	a.ops = &ops.Service{Store: a.state.store, Audit: a.state.audit}
 	if a.state.feed == nil {
 		// No feed follows the node's own changes to its other configs.
 		a.routes.Saved = a.state.routeSaved(a.routes)
@@ -356,6 +359,9 @@ func (a *App) Cleanup() error {
 
 // Accounts returns the account service, for the admin API.
 func (a *App) Accounts() *account.Service { return a.accounts }
+
+// Ops returns the operations service of this config (backups).
+func (a *App) Ops() *ops.Service { return a.ops }
 
 // Routes returns the route service, for the admin API.
 func (a *App) Routes() *router.Service { return a.routes }

@@ -61,6 +61,7 @@ const (
 	RouteUpdate    Action = "route.update"
 	RouteRollback  Action = "route.rollback"
 	RouteDelete    Action = "route.delete"
+	DatabaseBackup Action = "database.backup"
 	Suppressed     Action = "audit.suppressed" // entries of anonymous clients beyond their budget
 )
 
