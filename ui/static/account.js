@@ -277,6 +277,11 @@ function passkeys(root, email) {
     }
     const ps = Array.isArray(r.data.passkeys) ? r.data.passkeys : [];
     list.replaceChildren(...ps.map(row));
+    if (!r.data.rp_id) {
+      // The server has no url (or an IP address) to bind passkeys to.
+      show($('#passkeys-unsupported', root), 'Passkeys are off: the dashboard\'s url option is not set to a host name.');
+      form.hidden = true;
+    }
   }
 
   async function remove(p) {
