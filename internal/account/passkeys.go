@@ -123,21 +123,27 @@ func (s *Service) RemovePasskey(ctx context.Context, c Caller, id, password stri
 	return fail.NotFound("no such passkey")
 }
 
-// BeginPasskeyLogin starts a login with a passkey: with at nil, a
-// passkey alone; else the password of at first (see
-// PasswordBeforePasskey), then a passkey of that account.
-func (s *Service) BeginPasskeyLogin(ctx context.Context, at *Attempt) (passkey.Ceremony, error) {
+// BeginPasskeyLogin starts a login with a passkey: after the email and
+// password of at, a passkey of that account (see PasswordBeforePasskey);
+// without them, a passkey alone. A ceremony for a passkey alone counts
+// against the client's network like a failed login until a passkey
+// answers it (PasskeyLogin takes it back), so that strangers cannot fill
+// the store with ceremonies.
+func (s *Service) BeginPasskeyLogin(ctx context.Context, at Attempt) (passkey.Ceremony, error) {
 	if err := s.Passkeys.Available(); err != nil {
 		return passkey.Ceremony{}, err
 	}
-	if at == nil {
-		return s.Passkeys.BeginLogin(ctx, nil)
+	if at.Email != "" || at.Password != "" {
+		u, err := s.PasswordBeforePasskey(ctx, at)
+		if err != nil {
+			return passkey.Ceremony{}, err
+		}
+		return s.Passkeys.BeginLogin(ctx, &u)
 	}
-	u, err := s.PasswordBeforePasskey(ctx, *at)
-	if err != nil {
+	if err := s.countAttempt(ctx, networkLimits(at.ClientIP), at.ClientIP); err != nil {
 		return passkey.Ceremony{}, err
 	}
-	return s.Passkeys.BeginLogin(ctx, &u)
+	return s.Passkeys.BeginLogin(ctx, nil)
 }
 
 // PasskeyLogin finishes a login with a passkey and records it with its
@@ -180,6 +186,11 @@ func (s *Service) PasskeyLogin(ctx context.Context, ceremony string, response []
 		return store.User{}, &fail.UnauthenticatedError{Reason: reason, Message: err.Error()}
 	}
 	u := l.User
+	if !l.SecondFactor {
+		if err := s.refundAttempt(ctx, networkLimits(clientIP)); err != nil {
+			return store.User{}, err
+		}
+	}
 	s.Logger().Info("login", zap.String("user_id", u.ID), zap.String("remote_ip", clientIP), zap.String("method", method))
 	s.Audit.Record(ctx, audit.Event{Actor: audit.Actor{Name: u.Email, Kind: audit.ActorUser, ClientIP: clientIP},
 		Action: audit.Login, Target: u.Email, Extra: map[string]any{"method": method, "passkey_id": l.Passkey.ID}})

@@ -164,11 +164,8 @@ func (s *Server) beginPasskeyLogin(w http.ResponseWriter, r *http.Request) error
 	if err := Decode(w, r, &body); err != nil {
 		return err
 	}
-	var at *account.Attempt
-	if body.Email != "" || body.Password != "" {
-		at = &account.Attempt{Email: body.Email, Password: body.Password, ClientIP: ClientIP(r), Device: deviceCookie(r)}
-	}
-	c, err := s.Accounts.BeginPasskeyLogin(r.Context(), at)
+	c, err := s.Accounts.BeginPasskeyLogin(r.Context(), account.Attempt{Email: body.Email, Password: body.Password,
+		ClientIP: ClientIP(r), Device: deviceCookie(r)})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package passkey_test
 
 import (
 	"context"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -96,7 +97,7 @@ func (e *env) register(t *testing.T, u store.User) (*authenticator, passkey.View
 // login logs in with a of a passkey alone.
 func (e *env) login(t *testing.T, a *authenticator) (store.User, error) {
 	t.Helper()
-	c, err := e.acc.BeginPasskeyLogin(context.Background(), nil)
+	c, err := e.acc.BeginPasskeyLogin(context.Background(), account.Attempt{ClientIP: "198.51.100.7"})
 	if err != nil {
 		t.Fatalf("BeginPasskeyLogin: %v", err)
 	}
@@ -162,7 +163,7 @@ func TestPasskeyChallengeReplay(t *testing.T) {
 	u := e.user(t, "ada@example.com")
 	a, _ := e.register(t, u)
 	ctx := context.Background()
-	c, err := e.acc.BeginPasskeyLogin(ctx, nil)
+	c, err := e.acc.BeginPasskeyLogin(ctx, account.Attempt{ClientIP: "198.51.100.7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func TestPasskeyChallengeReplay(t *testing.T) {
 	if _, err := e.acc.PasskeyLogin(ctx, c.ID, resp, "198.51.100.7"); !errors.As(err, &conflict) {
 		t.Fatalf("the same ceremony answered twice: %v, want a conflict (used)", err)
 	}
-	c2, err := e.acc.BeginPasskeyLogin(ctx, nil)
+	c2, err := e.acc.BeginPasskeyLogin(ctx, account.Attempt{ClientIP: "198.51.100.7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestPasskeyOfAnotherAccount(t *testing.T) {
 	if u, err := e.login(t, forged); reasonOf(err) != account.ReasonPasskeyInvalid {
 		t.Fatalf("A's passkey naming B: user %q, %v; want passkey_invalid", u.Email, err)
 	}
-	c, err := e.acc.BeginPasskeyLogin(ctx, &account.Attempt{Email: ub.Email, Password: password, ClientIP: "198.51.100.7"})
+	c, err := e.acc.BeginPasskeyLogin(ctx, account.Attempt{Email: ub.Email, Password: password, ClientIP: "198.51.100.7"})
 	if err != nil {
 		t.Fatalf("B's password before a passkey: %v", err)
 	}
@@ -306,7 +307,7 @@ func TestPasskeyDisabledUser(t *testing.T) {
 		t.Fatalf("audit reason %q, want user_disabled", entry.Reason)
 	}
 	var ue *fail.UnauthenticatedError
-	if _, err := e.acc.BeginPasskeyLogin(context.Background(), &account.Attempt{Email: u.Email, Password: password}); !errors.As(err, &ue) {
+	if _, err := e.acc.BeginPasskeyLogin(context.Background(), account.Attempt{Email: u.Email, Password: password}); !errors.As(err, &ue) {
 		t.Fatalf("a disabled user's password before a passkey: %v, want refused", err)
 	}
 }
@@ -349,10 +350,10 @@ func TestPasskeySecondFactor(t *testing.T) {
 		t.Fatalf("password and a code: %v, want passkey_required", err)
 	}
 	var ue *fail.UnauthenticatedError
-	if _, err := e.acc.BeginPasskeyLogin(ctx, &account.Attempt{Email: u.Email, Password: "wrong", ClientIP: "198.51.100.7"}); !errors.As(err, &ue) {
+	if _, err := e.acc.BeginPasskeyLogin(ctx, account.Attempt{Email: u.Email, Password: "wrong", ClientIP: "198.51.100.7"}); !errors.As(err, &ue) {
 		t.Fatalf("wrong password before a passkey: %v, want refused", err)
 	}
-	c, err := e.acc.BeginPasskeyLogin(ctx, &account.Attempt{Email: u.Email, Password: password, ClientIP: "198.51.100.7"})
+	c, err := e.acc.BeginPasskeyLogin(ctx, account.Attempt{Email: u.Email, Password: password, ClientIP: "198.51.100.7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +370,7 @@ func TestPasskeySecondFactor(t *testing.T) {
 	// A user without passkeys cannot start the passkey step.
 	plain := e.user(t, "bob@example.com")
 	var conflict *fail.ConflictError
-	if _, err := e.acc.BeginPasskeyLogin(ctx, &account.Attempt{Email: plain.Email, Password: password}); !errors.As(err, &conflict) {
+	if _, err := e.acc.BeginPasskeyLogin(ctx, account.Attempt{Email: plain.Email, Password: password}); !errors.As(err, &conflict) {
 		t.Fatalf("passkey step without passkeys: %v, want conflict", err)
 	}
 }
@@ -450,5 +451,73 @@ func TestPasskeySecretsNeverShown(t *testing.T) {
 	}
 	if strings.Contains(string(views), "publicKey") || strings.Contains(string(views), "credential") {
 		t.Errorf("views show the credential: %s", views)
+	}
+}
+
+// TestPasskeyCeremonyFlood: attack: a stranger filling the store with
+// login ceremonies they never finish. Unfinished ceremonies count against
+// the client's network like failed logins; finished ones do not.
+func TestPasskeyCeremonyFlood(t *testing.T) {
+	e := newEnv(t)
+	u := e.user(t, "ada@example.com")
+	a, _ := e.register(t, u)
+	for range 30 {
+		if _, err := e.login(t, a); err != nil {
+			t.Fatalf("a user logging in again and again: %v", err)
+		}
+	}
+	ctx := context.Background()
+	var limited *fail.RateLimitedError
+	n := 0
+	for ; n < 50; n++ {
+		if _, err := e.acc.BeginPasskeyLogin(ctx, account.Attempt{ClientIP: "203.0.113.9"}); errors.As(err, &limited) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n == 50 {
+		t.Fatal("50 unfinished ceremonies from one address were all stored")
+	}
+	if _, err := e.acc.BeginPasskeyLogin(ctx, account.Attempt{ClientIP: "198.51.100.20"}); err != nil {
+		t.Fatalf("another network after the flood: %v", err)
+	}
+	if left, _ := e.st.CountPasskeyChallenges(ctx, e.clock.Now()); left > n+1 {
+		t.Fatalf("%d ceremonies stored after %d allowed", left, n+1)
+	}
+}
+
+// TestPasskeyWithTOTP: an account with an authenticator app and a
+// passkey is asked for a code after its password, and a passkey does as
+// well.
+func TestPasskeyWithTOTP(t *testing.T) {
+	e := newEnv(t)
+	u := e.user(t, "ada@example.com")
+	ctx := context.Background()
+	enr, err := e.acc.BeginTOTP(ctx, callerOf(u, "s1"), password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(enr.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.acc.ConfirmTOTP(ctx, callerOf(u, "s1"), account.TOTPCode(secret, e.clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := e.register(t, u)
+	if _, err := e.acc.Login(ctx, account.Attempt{Email: u.Email, Password: password, ClientIP: "198.51.100.7"}); reasonOf(err) != string(account.ReasonTOTPRequired) {
+		t.Fatalf("password alone: %v, want totp_required", err)
+	}
+	c, err := e.acc.BeginPasskeyLogin(ctx, account.Attempt{Email: u.Email, Password: password, ClientIP: "198.51.100.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.acc.PasskeyLogin(ctx, c.ID, a.assert(t, c), "198.51.100.7"); err != nil || got.ID != u.ID {
+		t.Fatalf("password then passkey: %v", err)
+	}
+	e.clock.Advance(time.Minute)
+	if _, err := e.acc.Login(ctx, account.Attempt{Email: u.Email, Password: password, TOTP: account.TOTPCode(secret, e.clock.Now()), ClientIP: "198.51.100.7"}); err != nil {
+		t.Fatalf("password then code: %v", err)
 	}
 }
