@@ -119,10 +119,17 @@ func TestBrowserPasskeys(t *testing.T) {
 	if e := env.auditOf(t, "passkey.register"); len(e) != 1 || e[0].Actor != env.adminEmail {
 		t.Fatalf("register audit entries %+v", e)
 	}
+	// The card and the login page's passkey buttons fit a phone.
+	b.do(t, "emulating a phone", chromedp.EmulateViewport(375, 800))
+	browserFits(t, b)
+	b.shot(t, "account-passkeys")
 	b.assertClean(t)
 
 	// Log in with the passkey alone.
 	b.logout(t)
+	browserFits(t, b)
+	b.shot(t, "login-passkey")
+	b.do(t, "back to a desktop", chromedp.EmulateViewport(1280, 900))
 	b.click(t, "#login-passkey")
 	b.waitPage(t, "overview")
 	if e := env.auditOf(t, "login"); len(e) == 0 || e[0].Outcome != "success" || e[0].Details["method"] != "passkey" {
@@ -136,6 +143,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	if loc := b.location(t).Path; loc != "/login" {
 		t.Fatalf("the password alone logged in (at %s)", loc)
 	}
+	b.shot(t, "login-second-factor")
 	b.click(t, "#login-passkey-second")
 	b.waitPage(t, "overview")
 	if e := env.auditOf(t, "login"); e[0].Details["method"] != "password+passkey" {

@@ -99,7 +99,8 @@ func (s *Service) Login(ctx context.Context, at Attempt) (store.User, error) {
 // answer ErrBadCredentials after the same amount of hashing work. Every
 // attempt counts against the account and the client IP before hashing; a
 // successful one clears the account's count and takes back the IP's. A
-// right password without a code answers ErrTOTPRequired and takes back
+// right password without a code answers ErrTOTPRequired (ErrPasskeyRequired
+// when the account's only second factor is a passkey) and takes back
 // the attempt (it is the first step of a login, not a guess); a wrong or
 // spent code answers ErrTOTPInvalid and stays counted, so codes are rate
 // limited like passwords.

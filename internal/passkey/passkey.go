@@ -101,7 +101,12 @@ func New(st *store.Store, keys *keyring.Keyring, canonical *url.URL, now func() 
 }
 
 // RPID returns the Relying Party ID, or "" when passkeys are off.
-func (s *Service) RPID() string { return s.rpID }
+func (s *Service) RPID() string {
+	if s == nil || s.wa == nil {
+		return ""
+	}
+	return s.rpID
+}
 
 // Available returns nil, or a *fail.ConflictError saying why passkeys
 // are off.

@@ -521,3 +521,32 @@ func TestPasskeyWithTOTP(t *testing.T) {
 		t.Fatalf("password then code: %v", err)
 	}
 }
+
+// TestPasskeysOff: without a url, or with an IP address for host, every
+// ceremony answers why, and password logins are unchanged.
+func TestPasskeysOff(t *testing.T) {
+	e := newEnv(t)
+	u := e.user(t, "ada@example.com")
+	keys, _ := keyring.New(testkit.Secret, nil)
+	ip, _ := url.Parse("http://127.0.0.1:8080")
+	for name, svc := range map[string]*passkey.Service{
+		"no url": passkey.New(e.st, keys, nil, e.clock.Now, zap.NewNop),
+		"ip":     passkey.New(e.st, keys, ip, e.clock.Now, zap.NewNop),
+		"nil":    nil,
+	} {
+		e.acc.Passkeys = svc
+		var conflict *fail.ConflictError
+		if _, err := e.acc.BeginPasskeyRegistration(context.Background(), callerOf(u, "s1"), "Laptop", password); !errors.As(err, &conflict) {
+			t.Errorf("%s: registration %v, want a conflict", name, err)
+		}
+		if _, err := e.acc.BeginPasskeyLogin(context.Background(), account.Attempt{ClientIP: "198.51.100.7"}); !errors.As(err, &conflict) {
+			t.Errorf("%s: login %v, want a conflict", name, err)
+		}
+		if svc.RPID() != "" {
+			t.Errorf("%s: RP ID %q", name, svc.RPID())
+		}
+		if _, err := e.acc.Login(context.Background(), account.Attempt{Email: u.Email, Password: password, ClientIP: "198.51.100.7"}); err != nil {
+			t.Errorf("%s: password login %v", name, err)
+		}
+	}
+}
