@@ -12,11 +12,8 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
-// Audit actions and reasons of passkeys.
+// Reasons of refused logins with a passkey.
 const (
-	PasskeyRegister audit.Action = "passkey.register"
-	PasskeyRemove   audit.Action = "passkey.remove"
-
 	ReasonPasskeyInvalid  = "passkey_invalid"
 	ReasonPasskeyCloned   = "passkey_cloned"
 	ReasonPasskeyDisabled = "user_disabled"
@@ -86,7 +83,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, c Caller, cerem
 		return passkey.View{}, err
 	}
 	s.Logger().Info("passkey registered", zap.String("user_id", u.ID), zap.String("passkey_id", p.ID))
-	s.Audit.Record(ctx, audit.Event{Actor: c.Actor, Action: PasskeyRegister, Target: u.Email,
+	s.Audit.Record(ctx, audit.Event{Actor: c.Actor, Action: audit.PasskeyAdd, Target: u.Email,
 		After: map[string]any{"id": p.ID, "name": p.Name}})
 	return passkey.ViewOf(p), nil
 }
@@ -116,7 +113,7 @@ func (s *Service) RemovePasskey(ctx context.Context, c Caller, id, password stri
 			return err
 		}
 		s.Logger().Info("passkey removed", zap.String("user_id", u.ID), zap.String("passkey_id", id))
-		s.Audit.Record(ctx, audit.Event{Actor: c.Actor, Action: PasskeyRemove, Target: u.Email,
+		s.Audit.Record(ctx, audit.Event{Actor: c.Actor, Action: audit.PasskeyRemove, Target: u.Email,
 			Before: map[string]any{"id": p.ID, "name": p.Name}})
 		return nil
 	}

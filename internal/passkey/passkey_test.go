@@ -143,7 +143,7 @@ func TestPasskeyRegisterListLoginAlone(t *testing.T) {
 	if entry.Outcome != "success" || entry.Actor != u.Email || !strings.Contains(string(entry.Details), `"method":"passkey"`) {
 		t.Fatalf("login audit entry %+v %s", entry, entry.Details)
 	}
-	if reg := e.lastAudit(t, string(account.PasskeyRegister)); reg.Target != u.Email {
+	if reg := e.lastAudit(t, string(audit.PasskeyAdd)); reg.Target != u.Email {
 		t.Fatalf("register audit entry %+v", reg)
 	}
 	list, err := e.acc.ListPasskeys(context.Background(), callerOf(u, "s1"))
@@ -329,7 +329,7 @@ func TestPasskeyRemove(t *testing.T) {
 	if err := e.acc.RemovePasskey(ctx, callerOf(u, "s1"), v.ID, password); err != nil {
 		t.Fatalf("RemovePasskey: %v", err)
 	}
-	if e.lastAudit(t, string(account.PasskeyRemove)).Target != u.Email {
+	if e.lastAudit(t, string(audit.PasskeyRemove)).Target != u.Email {
 		t.Fatal("no audit entry of the removal")
 	}
 	if _, err := e.login(t, a); reasonOf(err) != account.ReasonPasskeyInvalid {
