@@ -204,3 +204,65 @@ func TestBrowserPasskeys(t *testing.T) {
 	b.waitPage(t, "overview")
 	b.assertClean(t)
 }
+
+// TestPasskeyAPIRefusals calls the passkey endpoints of a real Caddy as
+// the attackers of SECURITY.md would: an API key (even an admin-scoped
+// one) registering, listing or removing passkeys (403: keys never reach
+// them); a stolen session registering without the password (400 on
+// password); a finish without the browser's ceremony cookie, or twice
+// (409, attack: replaying a ceremony).
+func TestPasskeyAPIRefusals(t *testing.T) {
+	env := startDashboard(t)
+	c := newClient(t, env.Base)
+	c.Login(env.adminEmail, env.adminPassword)
+	resp, raw := c.PostJSON("/api/keys", map[string]any{"name": "admin key", "scopes": []string{"admin"}, "password": env.adminPassword})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /api/keys: %d %s", resp.StatusCode, raw)
+	}
+	key, _ := decode(t, raw)["key"].(string)
+
+	// Attack: a leaked API key adds a way in.
+	for _, call := range []struct{ method, path string }{
+		{http.MethodGet, "/api/account/passkeys"},
+		{http.MethodPost, "/api/account/passkeys"},
+		{http.MethodPost, "/api/account/passkeys/finish"},
+		{http.MethodDelete, "/api/account/passkeys/x"},
+	} {
+		resp, raw := acsBearer(t, env.Base, call.method, call.path, key, map[string]any{"name": "k", "password": env.adminPassword})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s %s with an API key: %d %s, want 403", call.method, call.path, resp.StatusCode, raw)
+		}
+	}
+
+	// Attack: a stolen session registers a passkey without the password.
+	for _, pw := range []string{"", "not the password"} {
+		resp, raw := c.PostJSON("/api/account/passkeys", map[string]any{"name": "Mine now", "password": pw})
+		if resp.StatusCode != http.StatusBadRequest || decode(t, raw)["field"] != "password" {
+			t.Errorf("registration with password %q: %d %s, want 400 on password", pw, resp.StatusCode, raw)
+		}
+	}
+
+	// The options name the RP ID of the url and never a secret; a finish
+	// from a client without the ceremony cookie finds no ceremony.
+	resp, raw = c.PostJSON("/api/account/passkeys", map[string]any{"name": "Laptop", "password": env.adminPassword})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"rp":{"name":"ProxyOS","id":"localhost"}`) {
+		t.Fatalf("registration options: %d %s", resp.StatusCode, raw)
+	}
+	other := newClient(t, env.Base)
+	other.Login(env.adminEmail, env.adminPassword)
+	if resp, raw := other.PostJSON("/api/account/passkeys/finish", map[string]any{"credential": map[string]any{}}); resp.StatusCode != http.StatusConflict {
+		t.Errorf("finish from another browser: %d %s, want 409", resp.StatusCode, raw)
+	}
+	// Attack: replaying a login ceremony: the cookie goes with the first
+	// answer, and the ceremony with it.
+	anon := newClient(t, env.Base)
+	if resp, raw := anon.PostJSON("/api/auth/passkey/begin", map[string]any{}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("begin: %d %s", resp.StatusCode, raw)
+	}
+	if resp, raw := anon.PostJSON("/api/auth/passkey/finish", map[string]any{"credential": map[string]any{"id": "x"}}); resp.StatusCode != http.StatusUnauthorized || decode(t, raw)["reason"] != "passkey_invalid" {
+		t.Errorf("a bad answer: %d %s, want 401 passkey_invalid", resp.StatusCode, raw)
+	}
+	if resp, raw := anon.PostJSON("/api/auth/passkey/finish", map[string]any{"credential": map[string]any{"id": "x"}}); resp.StatusCode != http.StatusConflict {
+		t.Errorf("the same ceremony again: %d %s, want 409", resp.StatusCode, raw)
+	}
+}
