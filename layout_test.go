@@ -34,6 +34,7 @@ var layers = map[string]int{
 	"internal/cluster":   1,
 	"internal/testkit":   1, // imported by _test files only (see below)
 	"internal/session":   2,
+	"internal/passkey":   2,
 	"internal/account":   3,
 	"internal/router":    3,
 	"internal/ops":       3,
@@ -51,7 +52,7 @@ var layers = map[string]int{
 // (or certmagic) in what they import, directly or not.
 var caddyFree = []string{
 	"internal/account", "internal/audit", "internal/authz", "internal/certlimit", "internal/cluster", "internal/fail",
-	"internal/keyring", "internal/ops", "internal/request", "internal/session", "internal/store", "internal/upstream",
+	"internal/keyring", "internal/ops", "internal/passkey", "internal/request", "internal/session", "internal/store", "internal/upstream",
 }
 
 // maxFiles bounds the non-test files of a package: past it, a package

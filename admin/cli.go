@@ -32,8 +32,9 @@ admin API (which only the host can reach):
 
 The password is prompted for without echo, or read from standard input
 with --password-stdin. Changing a password ends the user's sessions;
---reset-totp also turns off the user's two-factor authentication, for a
-user who lost their authenticator and recovery codes; --revoke-keys
+--reset-totp also turns off the user's two-factor authentication and
+removes their passkeys, for a user who lost their authenticator and
+recovery codes; --revoke-keys
 revokes their API keys, for an account that may have been taken over.
 
 backup writes a consistent copy of the SQLite database to <file> while
@@ -55,7 +56,7 @@ secret with it: the copy's sealed data opens only with the same secret.
 				Args:  cobra.ExactArgs(1),
 				RunE:  runResetPassword,
 			}
-			reset.Flags().Bool("reset-totp", false, "also turn off two-factor authentication and drop the recovery codes")
+			reset.Flags().Bool("reset-totp", false, "also turn off two-factor authentication, drop the recovery codes and remove the passkeys")
 			reset.Flags().Bool("revoke-keys", false, "also revoke all of the user's API keys (the account may have been taken over)")
 			for _, c := range []*cobra.Command{add, reset} {
 				adminFlags(c)

@@ -24,6 +24,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/ops"
+	"github.com/proxyos/caddy-proxyos/internal/passkey"
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/store"
@@ -225,6 +226,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.accounts = &account.Service{
 		Store: a.state.store, Keys: a.keys, Sessions: a.state.sessions, Audit: a.state.audit,
 		Limits: a.state.limits, Setup: a.state.setup,
+		Passkeys:   passkey.New(a.state.store, a.keys, a.canonical, a.now, a.state.log),
 		SessionTTL: time.Duration(a.SessionTTL), SessionIdle: time.Duration(a.SessionIdle),
 		Now: a.now, Logger: a.state.log,
 	}

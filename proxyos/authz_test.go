@@ -27,6 +27,10 @@ var wantRules = map[string]struct {
 	"GET /api/auth/diagnose": {"", ""},
 	"GET /api/auth/verify":   {"", ""},
 	"POST /api/auth/handoff": {authz.Viewer, ""},
+	// Passkey logins are public; own passkeys take no keys (a leaked key
+	// cannot add a way in).
+	"POST /api/auth/passkey/begin":  {"", ""},
+	"POST /api/auth/passkey/finish": {"", ""},
 
 	"GET /api/routes":                {authz.Viewer, authz.RoutesRead},
 	"POST /api/routes":               {authz.Operator, authz.RoutesWrite},
@@ -42,11 +46,15 @@ var wantRules = map[string]struct {
 	"PUT /api/users/{id}":    {authz.Admin, authz.UsersWrite},
 	"DELETE /api/users/{id}": {authz.Admin, authz.UsersWrite},
 
-	"GET /api/account":               {authz.Viewer, ""},
-	"PUT /api/account/password":      {authz.Viewer, ""},
-	"POST /api/account/totp":         {authz.Viewer, ""},
-	"POST /api/account/totp/confirm": {authz.Viewer, ""},
-	"POST /api/account/totp/disable": {authz.Viewer, ""},
+	"GET /api/account":                  {authz.Viewer, ""},
+	"PUT /api/account/password":         {authz.Viewer, ""},
+	"POST /api/account/totp":            {authz.Viewer, ""},
+	"POST /api/account/totp/confirm":    {authz.Viewer, ""},
+	"POST /api/account/totp/disable":    {authz.Viewer, ""},
+	"GET /api/account/passkeys":         {authz.Viewer, ""},
+	"POST /api/account/passkeys":        {authz.Viewer, ""},
+	"POST /api/account/passkeys/finish": {authz.Viewer, ""},
+	"DELETE /api/account/passkeys/{id}": {authz.Viewer, ""},
 
 	"GET /api/keys":         {authz.Viewer, ""},
 	"POST /api/keys":        {authz.Viewer, ""},

@@ -20,6 +20,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/authz"
 	"github.com/proxyos/caddy-proxyos/internal/fail"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/passkey"
 	"github.com/proxyos/caddy-proxyos/internal/session"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 )
@@ -34,6 +35,7 @@ type Service struct {
 	Audit    *audit.Log
 	Limits   *Limits     // refusals of the login limits, shared by configs
 	Setup    *SetupCodes // the one-time setup code, shared by configs
+	Passkeys *passkey.Service
 
 	// SessionTTL and SessionIdle are the config's session lifetimes.
 	SessionTTL  time.Duration
@@ -75,6 +77,7 @@ type User struct {
 	Role      authz.Role `json:"role"`
 	Disabled  bool       `json:"disabled"`
 	TOTP      bool       `json:"totp_enabled"`
+	Passkeys  bool       `json:"passkeys"`
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 }
@@ -82,7 +85,7 @@ type User struct {
 // View returns how u is shown.
 func View(u store.User) User {
 	return User{ID: u.ID, Email: u.Email, Role: authz.Role(u.Role), Disabled: u.Disabled, TOTP: u.TOTPEnabled,
-		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		Passkeys: u.Passkeys, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
 // auditUser is a user as audit entries show it: the view without its
@@ -93,10 +96,12 @@ type auditUser struct {
 	Role     authz.Role `json:"role"`
 	Disabled bool       `json:"disabled"`
 	TOTP     bool       `json:"totp_enabled"`
+	Passkeys bool       `json:"passkeys,omitempty"`
 }
 
 func toAuditUser(u store.User) auditUser {
-	return auditUser{ID: u.ID, Email: u.Email, Role: authz.Role(u.Role), Disabled: u.Disabled, TOTP: u.TOTPEnabled}
+	return auditUser{ID: u.ID, Email: u.Email, Role: authz.Role(u.Role), Disabled: u.Disabled, TOTP: u.TOTPEnabled,
+		Passkeys: u.Passkeys}
 }
 
 // Errors of account operations that callers test for.

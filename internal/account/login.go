@@ -28,13 +28,34 @@ type Attempt struct {
 	TOTP     string
 	ClientIP string
 	Device   string // the value of the device cookie (see DeviceCookie)
+
+	passkeyNext bool // the second factor follows as a passkey (see PasswordBeforePasskey)
 }
 
 // The reasons of a refused second factor.
 const (
 	ReasonTOTPRequired session.Reason = "totp_required"
 	ReasonTOTPInvalid  session.Reason = "totp_invalid"
+	// ReasonPasskeyRequired asks an account whose only second factor is
+	// a passkey to confirm with it (see PasswordBeforePasskey).
+	ReasonPasskeyRequired session.Reason = "passkey_required"
 )
+
+// Errors of a login whose second factor is a passkey.
+var (
+	ErrPasskeyRequired = errors.New("confirm with one of your passkeys")
+	ErrNoPasskey       = errors.New("this account has no passkey; enter a code from the authenticator app")
+	errPasskeyNext     = errors.New("the password is right; a passkey follows")
+)
+
+// PasswordBeforePasskey checks the email and password of a login whose
+// second factor will be a passkey, under the limits and audit of Login.
+// It returns the user without logging them in: the caller starts a
+// passkey ceremony bound to them, and only a passkey of theirs ends it.
+func (s *Service) PasswordBeforePasskey(ctx context.Context, at Attempt) (store.User, error) {
+	at.passkeyNext, at.TOTP = true, ""
+	return s.Login(ctx, at)
+}
 
 // Login checks an attempt and records it in the audit log: the user on
 // success; else a *fail.UnauthenticatedError (bad credentials, a second
@@ -42,7 +63,7 @@ const (
 // outcome, never the password, is recorded; attempts refused by the rate
 // limits are not recorded one by one (see countAttempt).
 func (s *Service) Login(ctx context.Context, at Attempt) (store.User, error) {
-	u, err := s.authenticate(ctx, at.Email, at.Password, at.TOTP, at.ClientIP, at.Device)
+	u, err := s.authenticate(ctx, at.Email, at.Password, at.TOTP, at.ClientIP, at.Device, at.passkeyNext)
 	failed := audit.Event{Actor: audit.AnonymousFrom(at.ClientIP), Action: audit.Login,
 		Target: audit.Target(at.Email), Outcome: audit.Failure}
 	switch {
@@ -53,6 +74,12 @@ func (s *Service) Login(ctx context.Context, at Attempt) (store.User, error) {
 		return store.User{}, &fail.UnauthenticatedError{Message: err.Error()}
 	case errors.Is(err, ErrTOTPRequired):
 		return store.User{}, &fail.UnauthenticatedError{Reason: string(ReasonTOTPRequired), Message: err.Error()}
+	case errors.Is(err, ErrPasskeyRequired):
+		return store.User{}, &fail.UnauthenticatedError{Reason: string(ReasonPasskeyRequired), Message: err.Error()}
+	case errors.Is(err, ErrNoPasskey):
+		return store.User{}, fail.Conflict("", err.Error())
+	case errors.Is(err, errPasskeyNext):
+		return u, nil
 	case errors.Is(err, ErrTOTPInvalid):
 		s.Logger().Info("login failed: wrong second factor", zap.String("remote_ip", at.ClientIP))
 		failed.Reason = string(ReasonTOTPInvalid)
@@ -72,11 +99,12 @@ func (s *Service) Login(ctx context.Context, at Attempt) (store.User, error) {
 // answer ErrBadCredentials after the same amount of hashing work. Every
 // attempt counts against the account and the client IP before hashing; a
 // successful one clears the account's count and takes back the IP's. A
-// right password without a code answers ErrTOTPRequired and takes back
+// right password without a code answers ErrTOTPRequired (ErrPasskeyRequired
+// when the account's only second factor is a passkey) and takes back
 // the attempt (it is the first step of a login, not a guess); a wrong or
 // spent code answers ErrTOTPInvalid and stays counted, so codes are rate
 // limited like passwords.
-func (s *Service) authenticate(ctx context.Context, email, password, code, clientIP, device string) (store.User, error) {
+func (s *Service) authenticate(ctx context.Context, email, password, code, clientIP, device string, passkeyNext bool) (store.User, error) {
 	norm, nerr := NormalizeEmail(email)
 	if nerr != nil {
 		norm = ""
@@ -104,10 +132,13 @@ func (s *Service) authenticate(ctx context.Context, email, password, code, clien
 	if ok, verr := VerifyPassword(u.PasswordHash, password); verr != nil || !ok || u.Disabled {
 		return store.User{}, ErrBadCredentials
 	}
-	switch err := s.checkSecondFactor(ctx, u.ID, code); {
-	case errors.Is(err, ErrTOTPRequired):
+	switch err := s.secondFactor(ctx, u, code, passkeyNext); {
+	case errors.Is(err, ErrTOTPRequired), errors.Is(err, ErrPasskeyRequired), errors.Is(err, ErrNoPasskey), errors.Is(err, errPasskeyNext):
 		if err := s.refundAttempt(ctx, limits); err != nil {
 			return store.User{}, err
+		}
+		if errors.Is(err, errPasskeyNext) {
+			return u, err
 		}
 		return store.User{}, err
 	case err != nil:
@@ -127,6 +158,21 @@ func (s *Service) authenticate(ctx context.Context, email, password, code, clien
 		}
 	}
 	return u, nil
+}
+
+// secondFactor checks the second factor of u, whose password is right:
+// a passkey follows (passkeyNext), or the account's only second factor
+// is a passkey, which a code cannot replace, or checkSecondFactor.
+func (s *Service) secondFactor(ctx context.Context, u store.User, code string, passkeyNext bool) error {
+	switch {
+	case passkeyNext && u.Passkeys:
+		return errPasskeyNext
+	case passkeyNext:
+		return ErrNoPasskey
+	case u.Passkeys && !u.TOTPEnabled:
+		return ErrPasskeyRequired
+	}
+	return s.checkSecondFactor(ctx, u.ID, code)
 }
 
 // Logout revokes the session e (and its handoff sessions) and records

@@ -7,11 +7,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/passkey"
 )
 
 // Reseal re-seals every stored value sealed with a previous key with
 // the current one, so that the previous secret can be dropped later
-// without losing TOTP secrets or API keys. Values sealed with a key that
+// without losing TOTP secrets, API keys or passkeys. Values sealed with a key that
 // is not configured at all are left alone and logged.
 func (s *Service) Reseal(ctx context.Context) {
 	vals, err := s.Store.SealedValues(ctx)
@@ -22,8 +23,11 @@ func (s *Service) Reseal(ctx context.Context) {
 	moved := 0
 	for _, v := range vals {
 		sealCtx := totpContext(v.ID)
-		if v.Table == "api_keys" {
+		switch v.Table {
+		case "api_keys":
 			sealCtx = apiKeyContext(v.ID)
+		case "passkeys":
+			sealCtx = passkey.SealContext(v.ID)
 		}
 		fresh, err := s.Keys.ResealIfOld(v.Value, sealCtx)
 		var uk *keyring.UnknownKeyError

@@ -29,7 +29,8 @@ type UserChange struct {
 	Password *string     `json:"password,omitempty"`
 	Disabled *bool       `json:"disabled,omitempty"`
 	// ResetTOTP turns two-factor authentication off (and drops the
-	// recovery codes), for a user who lost their authenticator.
+	// recovery codes and the passkeys), for a user who lost their
+	// authenticator.
 	ResetTOTP *bool `json:"reset_totp,omitempty"`
 	// RevokeKeys revokes every API key of the user, for an account that
 	// may have been taken over.
@@ -238,6 +239,14 @@ func (s *Service) changeUser(ctx context.Context, u store.User, ch UserChange, k
 			return store.User{}, false, fmt.Errorf("resetting two-factor authentication: %w", err)
 		}
 		u.TOTPEnabled = false
+	}
+	// Resetting two-factor authentication removes the passkeys too: the
+	// user lost their second factors, whichever they were.
+	if ch.ResetTOTP != nil && *ch.ResetTOTP && u.Passkeys {
+		if err := s.Store.DeleteUserPasskeys(ctx, u.ID); err != nil {
+			return store.User{}, false, fmt.Errorf("removing passkeys: %w", err)
+		}
+		u.Passkeys = false
 	}
 	if ch.RevokeKeys != nil && *ch.RevokeKeys {
 		n, err := s.Store.RevokeUserAPIKeys(ctx, u.ID, s.Now())

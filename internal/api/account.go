@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 )
 
@@ -77,6 +78,67 @@ func (s *Server) disableTOTP(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := s.Accounts.DisableTOTP(r.Context(), caller(r), body.Password, body.Code); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// listPasskeys lists the caller's passkeys (names and times only).
+func (s *Server) listPasskeys(w http.ResponseWriter, r *http.Request) error {
+	list, err := s.Accounts.ListPasskeys(r.Context(), caller(r))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"passkeys": list, "rp_id": s.Accounts.Passkeys.RPID()})
+	return nil
+}
+
+// beginPasskey starts registering a passkey, after checking the
+// password; the ceremony is bound to this session and browser.
+func (s *Server) beginPasskey(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Name     string `json:"name"`
+		Password string `json:"password"`
+	}
+	if err := Decode(w, r, &body); err != nil {
+		return err
+	}
+	c, err := s.Accounts.BeginPasskeyRegistration(r.Context(), caller(r), body.Name, body.Password)
+	if err != nil {
+		return err
+	}
+	setPasskeyCookie(w, r, c.ID)
+	WriteJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// finishPasskey stores the passkey the authenticator made.
+func (s *Server) finishPasskey(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Credential json.RawMessage `json:"credential"` // PublicKeyCredential.toJSON()
+	}
+	if err := Decode(w, r, &body); err != nil {
+		return err
+	}
+	v, err := s.Accounts.FinishPasskeyRegistration(r.Context(), caller(r), takePasskeyCookie(w, r), body.Credential)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+// removePasskey removes one of the caller's passkeys; it needs the
+// password.
+func (s *Server) removePasskey(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Password string `json:"password"`
+	}
+	if err := Decode(w, r, &body); err != nil {
+		return err
+	}
+	if err := s.Accounts.RemovePasskey(r.Context(), caller(r), r.PathValue("id"), body.Password); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -285,4 +286,54 @@ func (s *Server) cookieNameFor(scheme, host string) string {
 		return request.HostSessionCookieName
 	}
 	return request.SessionCookieName
+}
+
+// beginPasskeyLogin starts a login with a passkey: alone (no body
+// fields), or after the email and password as the second factor. The
+// ceremony is bound to this browser by a cookie.
+func (s *Server) beginPasskeyLogin(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if err := Decode(w, r, &body); err != nil {
+		return err
+	}
+	c, err := s.Accounts.BeginPasskeyLogin(r.Context(), account.Attempt{Email: body.Email, Password: body.Password,
+		ClientIP: ClientIP(r), Device: deviceCookie(r)})
+	if err != nil {
+		return err
+	}
+	setPasskeyCookie(w, r, c.ID)
+	WriteJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// finishPasskeyLogin checks the passkey's answer to this browser's
+// ceremony and starts a session, like login.
+func (s *Server) finishPasskeyLogin(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Credential json.RawMessage `json:"credential"` // PublicKeyCredential.toJSON()
+		ReturnTo   string          `json:"return_to"`
+		State      string          `json:"state"`
+	}
+	if err := Decode(w, r, &body); err != nil {
+		return err
+	}
+	u, err := s.Accounts.PasskeyLogin(r.Context(), takePasskeyCookie(w, r), body.Credential, ClientIP(r))
+	if err != nil {
+		return err
+	}
+	s.setDeviceCookie(w, r, u.Email)
+	if e, reason, _ := s.Verify(r); e != nil && reason == "" {
+		s.Sessions.Revoke(r.Context(), e) //nolint:errcheck // best effort
+	}
+	return s.startSession(w, r, u, http.StatusOK, body.ReturnTo, body.State)
+}
+
+func deviceCookie(r *http.Request) string {
+	if c, err := r.Cookie(account.DeviceCookie); err == nil {
+		return c.Value
+	}
+	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/proxyos/caddy-proxyos/internal/account"
+	"github.com/proxyos/caddy-proxyos/internal/passkey"
 	"github.com/proxyos/caddy-proxyos/internal/request"
 )
 
@@ -94,4 +95,28 @@ func NewHandoffState(w http.ResponseWriter, r *http.Request) string {
 		HttpOnly: true, Secure: Scheme(r) == "https", SameSite: http.SameSiteLaxMode,
 	})
 	return state
+}
+
+// PasskeyCookie binds a passkey ceremony to the browser that began it:
+// its value is the ceremony's id, which the finishing request brings.
+const PasskeyCookie = "proxyos_passkey"
+
+// setPasskeyCookie sets the cookie of the ceremony id.
+func setPasskeyCookie(w http.ResponseWriter, r *http.Request, id string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: PasskeyCookie, Value: id, Path: "/api/", MaxAge: int(passkey.CeremonyTTL / time.Second),
+		HttpOnly: true, Secure: Scheme(r) == "https", SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// takePasskeyCookie returns the ceremony id the browser brought and
+// clears the cookie: a ceremony is answered once.
+func takePasskeyCookie(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(PasskeyCookie)
+	if err != nil {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: PasskeyCookie, Value: "", Path: "/api/", MaxAge: -1,
+		HttpOnly: true, Secure: Scheme(r) == "https", SameSite: http.SameSiteStrictMode})
+	return c.Value
 }

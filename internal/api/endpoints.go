@@ -38,6 +38,8 @@ var endpoints = []endpoint{
 	{"GET /api/auth/diagnose", "", "", (*Server).diagnose},
 	{"GET /api/auth/verify", "", "", (*Server).verify},
 	{"POST /api/auth/handoff", authz.Viewer, "", (*Server).handoff},
+	{"POST /api/auth/passkey/begin", "", "", (*Server).beginPasskeyLogin},
+	{"POST /api/auth/passkey/finish", "", "", (*Server).finishPasskeyLogin},
 
 	{"GET /api/routes", authz.Viewer, authz.RoutesRead, (*Server).listRoutes},
 	{"POST /api/routes", authz.Operator, authz.RoutesWrite, (*Server).createRoute},
@@ -58,6 +60,10 @@ var endpoints = []endpoint{
 	{"POST /api/account/totp", authz.Viewer, "", (*Server).beginTOTP},
 	{"POST /api/account/totp/confirm", authz.Viewer, "", (*Server).confirmTOTP},
 	{"POST /api/account/totp/disable", authz.Viewer, "", (*Server).disableTOTP},
+	{"GET /api/account/passkeys", authz.Viewer, "", (*Server).listPasskeys},
+	{"POST /api/account/passkeys", authz.Viewer, "", (*Server).beginPasskey},
+	{"POST /api/account/passkeys/finish", authz.Viewer, "", (*Server).finishPasskey},
+	{"DELETE /api/account/passkeys/{id}", authz.Viewer, "", (*Server).removePasskey},
 
 	{"GET /api/keys", authz.Viewer, "", (*Server).listKeys},
 	{"POST /api/keys", authz.Viewer, "", (*Server).createKey},

@@ -50,6 +50,8 @@ const (
 	PasswordChange Action = "account.password_change"
 	TOTPEnable     Action = "totp.enable"
 	TOTPDisable    Action = "totp.disable"
+	PasskeyAdd     Action = "passkey.register"
+	PasskeyRemove  Action = "passkey.remove"
 	UserCreate     Action = "user.create"
 	UserUpdate     Action = "user.update"
 	UserDelete     Action = "user.delete"

@@ -17,19 +17,20 @@ type User struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	TOTPEnabled  bool // read only; see SetTOTP
+	Passkeys     bool // read only: the user has a passkey (see CreatePasskey)
 }
 
 const userColumns = `id, email, password_hash, role, disabled, created_at, updated_at`
 
 // userSelect is userColumns and what scanUser derives from other columns.
-const userSelect = userColumns + `, totp_secret <> ''`
+const userSelect = userColumns + `, totp_secret <> '', EXISTS (SELECT 1 FROM passkeys WHERE passkeys.user_id = users.id)`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var (
 		u                User
 		created, updated int64
 	)
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &created, &updated, &u.TOTPEnabled)
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &created, &updated, &u.TOTPEnabled, &u.Passkeys)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}

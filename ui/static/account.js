@@ -1,5 +1,5 @@
 // ProxyOS dashboard: the account page: the user's own password,
-// two-factor authentication and sessions.
+// two-factor authentication, passkeys and sessions.
 //
 // IP addresses and user agents are user data: they only reach the page
 // through textContent and attribute values, never as HTML.
@@ -7,6 +7,8 @@
 import { errorMessage, sendFrom as send } from './api.js';
 import { $, busy, copyText, el, fieldErrors, messages, rendered, show, template, timeEl as when, wirePasswordReveal } from './dom.js';
 import { sessionOrLogin, shell } from './shell.js';
+import { passwordDialog } from './dialog.js';
+import { createPasskey, passkeyError, passkeysSupported } from './passkey.js';
 
 // describeAgent shortens a user agent to something a person recognises.
 function describeAgent(ua) {
@@ -244,6 +246,103 @@ function twoFactor(root, changed) {
   return load();
 }
 
+// passkeys runs the account page's passkey card: the list, adding one
+// (name and password, then the browser's prompt) and removing one (the
+// password again).
+function passkeys(root, email) {
+  const notice = $('#passkeys-notice', root);
+  const errorBox = $('#passkeys-error', root);
+  const list = $('#passkeys-list', root);
+  const form = $('#passkey-add-form', root);
+  const errs = fieldErrors({ name: '#passkey-name', password: '#passkey-password' });
+  const supported = passkeysSupported();
+  $('#passkeys-unsupported', root).hidden = supported;
+  form.hidden = !supported;
+
+  function row(p) {
+    const detail = el('div', { class: 'small muted' }, 'added ', when(p.created_at),
+      p.last_used_at ? el('span', null, ' · last used ', when(p.last_used_at)) : ' · never used');
+    const btn = el('button', { type: 'button', class: 'btn btn-small btn-danger-quiet passkey-remove', 'aria-label': 'Remove the passkey ' + p.name }, 'Remove');
+    btn.addEventListener('click', () => remove(p));
+    return el('li', { 'data-passkey-id': p.id },
+      el('div', { class: 'history-text' }, el('div', { class: 'history-head' }, el('strong', null, p.name)), detail), btn);
+  }
+
+  async function load() {
+    const r = await send(errorBox, 'GET', '/api/account/passkeys');
+    if (!r) return;
+    if (r.status !== 200) {
+      show(errorBox, 'Could not load your passkeys: ' + errorMessage(r));
+      return;
+    }
+    const ps = Array.isArray(r.data.passkeys) ? r.data.passkeys : [];
+    list.replaceChildren(...ps.map(row));
+    if (!r.data.rp_id) {
+      // The server has no url (or an IP address) to bind passkeys to.
+      show($('#passkeys-unsupported', root), 'Passkeys are off: the dashboard\'s url option is not set to a host name.');
+      form.hidden = true;
+    }
+  }
+
+  async function remove(p) {
+    show(notice, '');
+    show(errorBox, '');
+    const done = await passwordDialog({
+      title: 'Remove the passkey ' + p.name + '?', yes: 'Remove', busyLabel: 'Removing…',
+      text: 'It no longer logs you in. Confirm with your password.',
+      label: 'Your password', autocomplete: 'current-password', username: email,
+      submit: async (password) => {
+        const r = await send(errorBox, 'DELETE', '/api/account/passkeys/' + encodeURIComponent(p.id), { password: password });
+        if (!r || r.status === 204 || r.status === 404) return '';
+        return errorMessage(r);
+      },
+    });
+    if (done) {
+      show(notice, 'Passkey ' + p.name + ' removed.');
+      await load();
+    }
+  }
+
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    errs.clear();
+    show(notice, '');
+    show(errorBox, '');
+    const body = { name: $('#passkey-name', root).value.trim(), password: $('#passkey-password', root).value };
+    busy(form, true, 'Waiting for the passkey…');
+    try {
+      const begin = await send(errorBox, 'POST', '/api/account/passkeys', body);
+      if (!begin) return;
+      if (begin.status !== 200) {
+        const marked = errs.mark(begin);
+        if (marked) marked.focus();
+        else show(errorBox, errorMessage(begin));
+        return;
+      }
+      let credential;
+      try {
+        credential = await createPasskey(begin.data.options);
+      } catch (err) {
+        show(errorBox, passkeyError(err));
+        return;
+      }
+      const r = await send(errorBox, 'POST', '/api/account/passkeys/finish', { credential: credential });
+      if (!r) return;
+      if (r.status !== 201) {
+        show(errorBox, errorMessage(r));
+        return;
+      }
+      form.reset();
+      show(notice, 'Passkey ' + r.data.name + ' added.');
+      await load();
+    } finally {
+      busy(form, false);
+    }
+  });
+
+  return load();
+}
+
 export default async function accountPage(page) {
   const s = await sessionOrLogin();
   const content = await shell(s);
@@ -252,6 +351,7 @@ export default async function accountPage(page) {
   $('.acct-email', root).textContent = s.user.email;
   $('.acct-role', root).textContent = s.user.role;
   wirePasswordReveal(root);
+  const passkeysLoaded = passkeys(root, s.user.email);
 
   // Password.
   const form = $('#password-form', root);
@@ -356,6 +456,6 @@ export default async function accountPage(page) {
     show(sError, errorMessage(r));
   });
 
-  await Promise.all([twoFactor(root, loadSessions), loadSessions()]);
+  await Promise.all([twoFactor(root, loadSessions), loadSessions(), passkeysLoaded]);
   rendered('account', 'Account');
 }

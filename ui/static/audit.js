@@ -12,7 +12,7 @@ import { sessionOrLogin, shell } from './shell.js';
 const actions = [
   'setup', 'login', 'logout',
   'user.create', 'user.update', 'user.delete', 'account.password_change',
-  'totp.enable', 'totp.disable',
+  'totp.enable', 'totp.disable', 'passkey.register', 'passkey.remove',
   'session.revoke', 'session.revoke_all',
   'key.create', 'key.revoke',
   'route.create', 'route.update', 'route.rollback', 'route.delete',

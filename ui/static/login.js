@@ -3,6 +3,7 @@
 
 import { api, errorMessage, networkError } from './api.js';
 import { $, busy, mount, rendered, show, template, wirePasswordReveal } from './dom.js';
+import { getPasskey, passkeyError, passkeysSupported } from './passkey.js';
 
 // reasonMessages explain, in words, why the login page was shown. The
 // reason comes from the URL, so only known reasons are shown.
@@ -90,6 +91,53 @@ export default async function loginPage(page) {
     totpInput.select();
   }
 
+  // Passkeys: alone (the button below the form), or as the second factor
+  // after the password, instead of a code (passkey_required when the
+  // account has no authenticator app).
+  const passkeySecond = $('#login-passkey-second');
+  const passkeyOK = passkeysSupported();
+  $('#login-passkey-alt').hidden = !passkeyOK;
+
+  async function loginWithPasskey(beginBody) {
+    show(errorBox, '');
+    const state = params.get('state') || '';
+    try {
+      const begin = await api('POST', '/api/auth/passkey/begin', beginBody);
+      if (begin.status !== 200) {
+        show(errorBox, begin.status === 401 ? 'Invalid email or password.' : errorMessage(begin));
+        return;
+      }
+      let credential;
+      try {
+        credential = await getPasskey(begin.data.options);
+      } catch (err) {
+        show(errorBox, passkeyError(err));
+        return;
+      }
+      const res = await api('POST', '/api/auth/passkey/finish', { credential: credential, return_to: returnTo, state: state });
+      if (res.status === 200) {
+        location.assign(res.data.redirect || '/');
+        return;
+      }
+      show(errorBox, res.status === 401 ? 'That passkey was not accepted.' : errorMessage(res));
+    } catch (err) {
+      show(errorBox, networkError(err));
+    }
+    errorBox.focus();
+  }
+
+  $('#login-passkey').addEventListener('click', () => loginWithPasskey({}));
+  passkeySecond.addEventListener('click', () => loginWithPasskey({
+    email: $('#login-email').value.trim(), password: $('#login-password').value,
+  }));
+
+  function askForPasskey(onlyPasskey) {
+    if (!passkeyOK) return;
+    passkeySecond.hidden = false;
+    $('#login-passkey-hint').hidden = !onlyPasskey;
+    if (onlyPasskey) passkeySecond.focus();
+  }
+
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     show(errorBox, '');
@@ -126,6 +174,12 @@ export default async function loginPage(page) {
     busy(form, false);
     if (res.status === 401 && res.data.reason === 'totp_required') {
       askForCode(code ? 'Enter the code from your authenticator app or a recovery code.' : '');
+      askForPasskey(false);
+      return;
+    }
+    if (res.status === 401 && res.data.reason === 'passkey_required') {
+      askForPasskey(true);
+      if (!passkeyOK) show(errorBox, 'This account confirms logins with a passkey, which this browser cannot use here.');
       return;
     }
     if (res.status === 401 && res.data.reason === 'totp_invalid') {
@@ -136,6 +190,8 @@ export default async function loginPage(page) {
     if (res.status === 401) {
       show(errorBox, 'Invalid email or password.');
       totpField.hidden = true;
+      passkeySecond.hidden = true;
+      $('#login-passkey-hint').hidden = true;
       totpInput.value = '';
       const pw = $('#login-password');
       pw.value = '';

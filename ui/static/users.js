@@ -55,6 +55,7 @@ export default async function usersPage(page) {
       el('span', { class: 'badge' + (u.role === 'admin' ? ' role-admin' : '') }, roleLabels[u.role] || String(u.role)),
       u.disabled ? el('span', { class: 'badge badge-bad' }, 'disabled') : null,
       u.totp_enabled ? el('span', { class: 'badge user-totp', title: 'Two-factor authentication is on' }, '2FA') : null,
+      u.passkeys ? el('span', { class: 'badge user-passkeys', title: 'Has passkeys' }, 'passkeys') : null,
       self ? el('span', { class: 'badge badge-good' }, 'you') : null);
     const created = el('div', { class: 'small muted' }, 'Created ', when(u.created_at));
 
@@ -83,7 +84,7 @@ export default async function usersPage(page) {
     reset.addEventListener('click', () => resetPassword(u, rowError));
     const actions = el('div', { class: 'row-actions' }, toggle, reset);
     actions.append(el('a', { class: 'btn btn-small user-keys', href: '/keys?user_id=' + encodeURIComponent(u.id), 'aria-label': 'API keys of ' + u.email }, 'API keys'));
-    if (u.totp_enabled) {
+    if (u.totp_enabled || u.passkeys) {
       const resetTOTP = el('button', { type: 'button', class: 'btn btn-small user-reset-totp', 'aria-label': 'Reset two-factor authentication of ' + u.email }, 'Reset two-factor');
       resetTOTP.addEventListener('click', () => resetTwoFactor(u, resetTOTP, rowError));
       actions.append(resetTOTP);
@@ -159,7 +160,7 @@ export default async function usersPage(page) {
   async function resetTwoFactor(u, btn, rowError) {
     show(rowError, '');
     const yes = await confirmDialog('Reset two-factor authentication?',
-      u.email + ' will log in with the password alone until they set up two-factor authentication again; their recovery codes stop working.', 'Reset');
+      u.email + ' will log in with the password alone until they set up two-factor authentication again; their recovery codes stop working and their passkeys are removed.', 'Reset');
     if (!yes) return;
     await update(u, { reset_totp: true }, btn, rowError,
       'Reset the two-factor authentication of ' + u.email + '. They can set it up again under Account.');
