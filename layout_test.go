@@ -18,6 +18,7 @@ const module = "github.com/proxyos/caddy-proxyos"
 // nothing imports the glue back. A new package must be placed here, which
 // is where a reviewer sees where it sits.
 var layers = map[string]int{
+	"internal/access":    0,
 	"internal/authz":     0,
 	"internal/certlimit": 0,
 	"internal/fail":      0,
@@ -49,7 +50,7 @@ var layers = map[string]int{
 // caddyFree are the packages whose code is plain Go: nothing of Caddy
 // (or certmagic) in what they import, directly or not.
 var caddyFree = []string{
-	"internal/account", "internal/audit", "internal/authz", "internal/certlimit", "internal/cluster", "internal/fail",
+	"internal/access", "internal/account", "internal/audit", "internal/authz", "internal/certlimit", "internal/cluster", "internal/fail",
 	"internal/keyring", "internal/request", "internal/session", "internal/store", "internal/upstream",
 }
 
