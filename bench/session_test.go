@@ -189,7 +189,7 @@ func routeGate(tb testing.TB) *proxyos.Auth {
 	if err := gate.Provision(caddy.ActiveContext()); err != nil {
 		tb.Fatalf("provisioning proxyos_auth: %v", err)
 	}
-	gate.Managed(true)
+	gate.Managed("", true)
 	return gate
 }
 

@@ -229,7 +229,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.routes = &router.Service{
 		Table: router.NewTable(ctx, a.logger, a.upstreams), Store: a.state.store, Keys: a.keys,
 		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
-		LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
+		Tokens: a.state.tokens, LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
 	}
 	// Added before loading: a route another node changes meanwhile is
 	// reloaded in this config too.

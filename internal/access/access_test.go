@@ -256,9 +256,10 @@ func TestVerifiedForget(t *testing.T) {
 	if a == b || a == v.Sum("r2", "", "prt_a") {
 		t.Fatal("sums of different credentials collide")
 	}
-	v.Add(a, Holder{TokenID: "a"})
-	v.Add(b, Holder{TokenID: "a"})
-	v.Add(c, Holder{TokenID: "c"})
+	gen := v.Gen()
+	v.Add(a, Holder{TokenID: "a"}, gen)
+	v.Add(b, Holder{TokenID: "a"}, gen)
+	v.Add(c, Holder{TokenID: "c"}, gen)
 	v.Forget("a")
 	if _, ok := v.Lookup(a); ok {
 		t.Error("a still verified")
@@ -268,6 +269,11 @@ func TestVerifiedForget(t *testing.T) {
 	}
 	if _, ok := v.Lookup(c); !ok {
 		t.Error("c forgotten")
+	}
+	// a check that began before the revocation does not put it back
+	v.Add(a, Holder{TokenID: "a"}, gen)
+	if _, ok := v.Lookup(a); ok {
+		t.Error("a revoked during its check is verified")
 	}
 }
 

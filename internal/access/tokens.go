@@ -104,8 +104,9 @@ func CheckToken(hash, token string) bool {
 type Verified struct {
 	key []byte
 
-	mu sync.RWMutex
-	m  map[[32]byte]Holder
+	mu  sync.RWMutex
+	m   map[[32]byte]Holder
+	gen uint64 // counts Forget calls
 }
 
 // Holder is who a verified token stands for.
@@ -147,14 +148,26 @@ func (v *Verified) Lookup(sum [32]byte) (Holder, bool) {
 	return h, ok
 }
 
-// Add remembers a verified credential.
-func (v *Verified) Add(sum [32]byte, h Holder) {
+// Gen returns the cache's generation: take it before reading a token
+// from the store, and give it to Add.
+func (v *Verified) Gen() uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.gen
+}
+
+// Add remembers a verified credential, unless a token was forgotten
+// since gen (it may be this one, revoked while it was being checked).
+func (v *Verified) Add(sum [32]byte, h Holder, gen uint64) {
 	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.gen != gen {
+		return
+	}
 	if len(v.m) >= maxVerified {
 		clear(v.m)
 	}
 	v.m[sum] = h
-	v.mu.Unlock()
 }
 
 // Touched records when the holder's last use was written, and reports
@@ -174,6 +187,7 @@ func (v *Verified) Touched(sum [32]byte, now time.Time, every time.Duration) boo
 // Forget drops every credential of token id.
 func (v *Verified) Forget(tokenID string) {
 	v.mu.Lock()
+	v.gen++
 	for k, h := range v.m {
 		if h.TokenID == tokenID {
 			delete(v.m, k)
@@ -185,6 +199,7 @@ func (v *Verified) Forget(tokenID string) {
 // ForgetAll empties the cache, for a node that missed changes.
 func (v *Verified) ForgetAll() {
 	v.mu.Lock()
+	v.gen++
 	clear(v.m)
 	v.mu.Unlock()
 }

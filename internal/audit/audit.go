@@ -21,10 +21,11 @@ const DefaultRetention = 90 * 24 * time.Hour
 
 // Kinds of actors.
 const (
-	ActorUser     = "user"      // someone using the dashboard
-	ActorAPIKey   = "api_key"   // an API key; the name is its owner's email
-	ActorAdminAPI = "admin_api" // Caddy's admin API, and so the CLI
-	ActorSystem   = "system"    // proxyos itself
+	ActorUser       = "user"        // someone using the dashboard
+	ActorAPIKey     = "api_key"     // an API key; the name is its owner's email
+	ActorAdminAPI   = "admin_api"   // Caddy's admin API, and so the CLI
+	ActorSystem     = "system"      // proxyos itself
+	ActorRouteToken = "route_token" // a route token; the name is the token's
 )
 
 // Anonymous is the actor of actions by someone not logged in.
@@ -61,7 +62,12 @@ const (
 	RouteUpdate    Action = "route.update"
 	RouteRollback  Action = "route.rollback"
 	RouteDelete    Action = "route.delete"
-	Suppressed     Action = "audit.suppressed" // entries of anonymous clients beyond their budget
+	// route tokens: created, revoked, and accepted for the first time
+	// since this node started or the token was last cached
+	RouteTokenCreate Action = "route_token.create"
+	RouteTokenRevoke Action = "route_token.revoke"
+	RouteTokenUse    Action = "route_token.use"
+	Suppressed       Action = "audit.suppressed" // entries of anonymous clients beyond their budget
 )
 
 // Reasons of failures.
