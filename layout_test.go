@@ -25,7 +25,7 @@ var layers = map[string]int{
 	"internal/keyring":   0,
 	"internal/race":      0,
 	"internal/request":   0,
-	"internal/route":     0,
+	"internal/route":     1, // imports access
 	"internal/store":     0,
 	"internal/upstream":  0,
 	"ui":                 0,

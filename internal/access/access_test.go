@@ -298,3 +298,31 @@ func TestFailuresBlock(t *testing.T) {
 		t.Error("still blocked after the window")
 	}
 }
+
+func TestTry(t *testing.T) {
+	rules := []Rule{{Action: "allow", Path: "/health/*"}, {Action: "deny", Path: "/admin/*"}}
+	v, err := Try(Probe{Rules: rules, Path: "/health/%2e%2e/admin?x=1", IP: "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Action != "deny" || v.Rule != 2 || v.Path != "/admin" {
+		t.Fatalf("Try = %+v, want deny by rule 2 on /admin", v)
+	}
+	v, err = Try(Probe{Rules: rules, Default: "allow", Path: "/x"})
+	if err != nil || v.Action != "allow" || v.Rule != 0 {
+		t.Fatalf("Try default = %+v, %v", v, err)
+	}
+	for field, p := range map[string]Probe{
+		"rules[1].path": {Rules: []Rule{{Action: "allow"}, {Action: "deny", Path: "x"}}, Path: "/"},
+		"ip":            {Path: "/", IP: "lan"},
+		"path":          {Path: "health"},
+		"method":        {Path: "/", Method: "get"},
+		"default":       {Path: "/", Default: "open"},
+	} {
+		_, err := Try(p)
+		var e *Error
+		if !errors.As(err, &e) || e.Field != field {
+			t.Errorf("Try(%+v) = %v, want an error on %s", p, err, field)
+		}
+	}
+}

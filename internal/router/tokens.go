@@ -218,7 +218,7 @@ func (s *Service) VerifyToken(ctx context.Context, routeID, user, token, clientI
 	s.Audit.Record(ctx, audit.Event{
 		Actor:  audit.Actor{Name: "route token " + t.Name, Kind: audit.ActorRouteToken, ClientIP: clientIP},
 		Action: audit.RouteTokenUse, Target: routeID,
-		Extra:  map[string]any{"token_id": t.ID, "token_name": t.Name},
+		Extra: map[string]any{"token_id": t.ID, "token_name": t.Name},
 	})
 	return h, nil
 }
