@@ -260,3 +260,47 @@ func TestAccessRulesCannotOpenDashboard(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteTokenRevokedOnEveryNode: a token verified and cached on two
+// nodes of a cluster, revoked on one, stops working on the other too
+// (through the change log), not only where it was revoked.
+func TestRouteTokenRevokedOnEveryNode(t *testing.T) {
+	e := startCluster(t, 2)
+	a, b := e.nodes[0], e.nodes[1]
+	const host = "tok.cluster.test"
+	spec := map[string]any{"name": "tok", "hosts": []string{host}, "kind": "static", "tls": "off",
+		"static": map[string]any{"status": 200, "body": "inside"}, "auth": map[string]any{"require_login": true}}
+	var r struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(e.mustCall(a, http.MethodPost, "/api/routes", e.adminCk, spec, http.StatusCreated), &r); err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		ID    string `json:"id"`
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(e.mustCall(a, http.MethodPost, "/api/routes/"+r.ID+"/tokens", e.adminCk, map[string]any{"name": "ci"}, http.StatusCreated), &tok); err != nil {
+		t.Fatal(err)
+	}
+	withToken := func(n *clusterNode) (int, string) {
+		code, body, err := tryGet(n.hc, fmt.Sprintf("http://%s:%d/", host, e.HTTPPort), http.Header{"Authorization": {"Bearer " + tok.Token}, "Accept": {"application/json"}})
+		if err != nil {
+			t.Fatalf("route on %s: %v", n.name, err)
+		}
+		return code, body
+	}
+	e.everywhere("the token works", nil, func(n *clusterNode) (bool, string) {
+		code, body := withToken(n)
+		return code == 200 && body == "inside", fmt.Sprintf("%d %q", code, body)
+	})
+	e.mustCall(a, http.MethodDelete, "/api/routes/"+r.ID+"/tokens/"+tok.ID, e.adminCk, nil, http.StatusNoContent)
+	e.everywhere("the token revoked on node-a", nil, func(n *clusterNode) (bool, string) {
+		code, body := withToken(n)
+		return code == 401, fmt.Sprintf("%d %q", code, body)
+	})
+	// node-b had it cached: it must not serve it from memory
+	if code, body := withToken(b); code != 401 {
+		t.Fatalf("node-b: %d %q after the revocation", code, body)
+	}
+}
