@@ -16,10 +16,10 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 
+	"github.com/proxyos/caddy-proxyos/internal/access"
 	"github.com/proxyos/caddy-proxyos/internal/account"
 	"github.com/proxyos/caddy-proxyos/internal/authz"
 	"github.com/proxyos/caddy-proxyos/internal/request"
-	"github.com/proxyos/caddy-proxyos/internal/access"
 	"github.com/proxyos/caddy-proxyos/proxyos"
 )
 
