@@ -169,6 +169,18 @@ func TestRouteTokensOnManagedRoute(t *testing.T) {
 		t.Helper()
 		return e.get(host, "/x", append([]string{"Accept", "application/json"}, pairs...)...)
 	}
+	// The admin API makes them too (recorded as made by "admin API").
+	status, raw = rtTokens(e.api, r.ID).call(http.MethodPost, "", map[string]any{"name": "cli"})
+	var cli struct {
+		Token     string `json:"token"`
+		CreatedBy string `json:"created_by"`
+	}
+	if json.Unmarshal(raw, &cli); status != http.StatusCreated || cli.CreatedBy != "admin API" {
+		t.Fatalf("admin API token: %d %s", status, raw)
+	}
+	if resp, raw := get("Authorization", "Bearer "+cli.Token); resp.StatusCode != 200 {
+		t.Fatalf("admin API token: %d %s", resp.StatusCode, raw)
+	}
 	resp, raw := get("Authorization", "Bearer "+bearer.Token)
 	if resp.StatusCode != 200 {
 		t.Fatalf("bearer token: %d %s", resp.StatusCode, raw)

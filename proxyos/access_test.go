@@ -130,3 +130,28 @@ func TestAuthRulesAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthAllowStripsRouteTokens: a route token sent to a path an allow
+// rule opens does not reach the upstream (a leak of the token to it);
+// other Authorization headers are the upstream's business and pass.
+func TestAuthAllowStripsRouteTokens(t *testing.T) {
+	a := newTestApp(t)
+	h := a.rulesGate(t, "", gateRules...)
+	tok, _ := access.NewToken()
+	for auth, want := range map[string]string{
+		"Bearer " + tok:   "",
+		"Bearer upstream": "Bearer upstream",
+	} {
+		rec := httptest.NewRecorder()
+		req, _ := prepare(httptest.NewRequest(http.MethodGet, "http://app.test/health", nil), rec)
+		req.Header.Set("Authorization", auth)
+		got := "unset"
+		err := h.ServeHTTP(rec, req, caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+			got = r.Header.Get("Authorization")
+			return nil
+		}))
+		if err != nil || got != want {
+			t.Errorf("Authorization %.20q…: upstream got %q (%v), want %q", auth, got, err, want)
+		}
+	}
+}

@@ -159,6 +159,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		switch action, _ := h.policy.Decide(&req); action {
 		case access.Allow:
 			request.StripSessionCookies(r.Header)
+			if _, _, ok := routeToken(r); ok {
+				r.Header.Del("Authorization") // a route token never reaches upstreams
+			}
 			return next.ServeHTTP(w, r)
 		case access.Deny:
 			return caddyhttp.Error(http.StatusForbidden, errDenied)

@@ -2,6 +2,7 @@ package access
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -296,6 +297,16 @@ func TestFailuresBlock(t *testing.T) {
 	}
 	if blocked, _ := f.Blocked("1.2.3.4", now.Add(time.Minute)); blocked {
 		t.Error("still blocked after the window")
+	}
+	// rotating IPv6 addresses within one /64 does not reset the count
+	for i := range 3 {
+		f.Fail(fmt.Sprintf("2001:db8:1:2::%x", i+1), now)
+	}
+	if blocked, _ := f.Blocked("2001:db8:1:2:ffff::9", now); !blocked {
+		t.Error("another address of the same /64 is not blocked")
+	}
+	if blocked, _ := f.Blocked("2001:db8:1:3::1", now); blocked {
+		t.Error("another /64 is blocked")
 	}
 }
 

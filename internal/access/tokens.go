@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -204,7 +205,8 @@ func (v *Verified) ForgetAll() {
 	v.mu.Unlock()
 }
 
-// Failures counts failed token attempts per client IP over a window:
+// Failures counts failed token attempts per client IP (IPv6: per /64)
+// over a window:
 // past the limit, the IP's attempts are refused without checking, so a
 // token cannot be guessed and argon2id cannot be turned against the CPU.
 type Failures struct {
@@ -235,10 +237,23 @@ func (f *Failures) limits() (int, time.Duration) {
 	return n, w
 }
 
+// failureKey is what failures count against: an IPv4 address, or the
+// /64 of an IPv6 address (one subscriber holds at least a /64, so
+// rotating addresses within it does not reset the count).
+func failureKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Unmap().Is4() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
 // Blocked reports whether ip has failed too often in the current
 // window, and when it may try again.
 func (f *Failures) Blocked(ip string, now time.Time) (bool, time.Duration) {
 	limit, window := f.limits()
+	ip = failureKey(ip)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.m[ip]
@@ -251,6 +266,7 @@ func (f *Failures) Blocked(ip string, now time.Time) (bool, time.Duration) {
 // Fail counts a failed attempt of ip.
 func (f *Failures) Fail(ip string, now time.Time) {
 	_, window := f.limits()
+	ip = failureKey(ip)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.m == nil {
