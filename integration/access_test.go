@@ -316,3 +316,31 @@ func TestRouteTokenRevokedOnEveryNode(t *testing.T) {
 		t.Fatalf("node-b: %d %q after the revocation", code, body)
 	}
 }
+
+// TestAccessRulesTrustedProxy: behind a proxy Caddy trusts
+// (trusted_proxies), a CIDR rule matches the client address the proxy
+// reports, as Caddy computed it; the proxy's own address no longer
+// counts.
+func TestAccessRulesTrustedProxy(t *testing.T) {
+	e := rtStart(t, "servers {\n\t\ttrusted_proxies static 127.0.0.0/8\n\t}")
+	up := rtNewUpstream(t, "app", false)
+	const host = "proxied.access.test"
+	e.dash.create(rtWith(rtProxy(host, "off", up.URL), "auth", map[string]any{"require_login": true, "rules": accessRules}))
+	for _, tc := range []struct {
+		path, xff string
+		want      int
+	}{
+		{"/office/x", "10.1.2.3", 200},
+		{"/office/x", "203.0.113.5", 401},
+		{"/lan/x", "203.0.113.5", 401}, // the proxy's loopback address is not the client's
+		{"/lan/x", "", 200},
+	} {
+		pairs := []string{"Accept", "application/json"}
+		if tc.xff != "" {
+			pairs = append(pairs, "X-Forwarded-For", tc.xff)
+		}
+		if resp, raw := e.get(host, tc.path, pairs...); resp.StatusCode != tc.want {
+			t.Errorf("GET %s from %q: %d %s, want %d", tc.path, tc.xff, resp.StatusCode, raw, tc.want)
+		}
+	}
+}
