@@ -21,11 +21,10 @@ const DefaultRetention = 90 * 24 * time.Hour
 
 // Kinds of actors.
 const (
-	ActorUser       = "user"        // someone using the dashboard
-	ActorAPIKey     = "api_key"     // an API key; the name is its owner's email
-	ActorAdminAPI   = "admin_api"   // Caddy's admin API, and so the CLI
-	ActorSystem     = "system"      // proxyos itself
-	ActorRouteToken = "route_token" // a route token; the name is the token's
+	ActorUser     = "user"      // someone using the dashboard
+	ActorAPIKey   = "api_key"   // an API key; the name is its owner's email
+	ActorAdminAPI = "admin_api" // Caddy's admin API, and so the CLI
+	ActorSystem   = "system"    // proxyos itself
 )
 
 // Anonymous is the actor of actions by someone not logged in.
@@ -62,12 +61,19 @@ const (
 	RouteUpdate    Action = "route.update"
 	RouteRollback  Action = "route.rollback"
 	RouteDelete    Action = "route.delete"
-	// route tokens: created, revoked, and accepted for the first time
-	// since this node started or the token was last cached
+	Suppressed     Action = "audit.suppressed" // entries of anonymous clients beyond their budget
+)
+
+// ActorRouteToken is the actor kind of a route token; the name is the
+// token's.
+const ActorRouteToken = "route_token"
+
+// The actions of route tokens: created, revoked, and accepted for the
+// first time since this node started or last cached the token.
+const (
 	RouteTokenCreate Action = "route_token.create"
 	RouteTokenRevoke Action = "route_token.revoke"
 	RouteTokenUse    Action = "route_token.use"
-	Suppressed       Action = "audit.suppressed" // entries of anonymous clients beyond their budget
 )
 
 // Reasons of failures.
