@@ -156,7 +156,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if h.policy.NeedsIP() {
 			req.IP, _ = netip.ParseAddr(api.ClientIP(r))
 		}
-		switch action, _ := h.policy.Decide(&req); action {
+		switch action, rule := h.policy.Decide(&req); action {
 		case access.Allow:
 			request.StripSessionCookies(r.Header)
 			if _, _, ok := routeToken(r); ok {
@@ -164,6 +164,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			}
 			return next.ServeHTTP(w, r)
 		case access.Deny:
+			if ce := h.logger.Check(zap.DebugLevel, "denied by an access rule"); ce != nil {
+				ce.Write(zap.Int("rule", rule+1), zap.String("path", r.URL.Path), zap.String("remote_ip", api.ClientIP(r)))
+			}
 			return caddyhttp.Error(http.StatusForbidden, errDenied)
 		}
 	}
