@@ -151,14 +151,6 @@ func (r *Route) HasGate() bool {
 	return r.Auth != nil && (r.Auth.RequireLogin || len(r.Auth.Rules) > 0)
 }
 
-// Default returns the action for requests that no access rule matches.
-func (a *Auth) Default() access.Action {
-	if a != nil && a.RequireLogin {
-		return access.Login
-	}
-	return access.Allow
-}
-
 // logs reports whether a login can happen on the route: it requires one
 // or a rule asks for one.
 func (a *Auth) logs() bool {
