@@ -31,6 +31,8 @@ func init() {
 //	GET|PUT|DELETE /proxyos/routes/{id}         read, replace (with "version"), delete (204)
 //	GET  /proxyos/routes/{id}/versions          history, newest first
 //	POST /proxyos/routes/{id}/rollback          {"version": n}
+//	GET|POST /proxyos/routes/{id}/tokens        route tokens: list, create {"name","username"} (201, the token once)
+//	DELETE /proxyos/routes/{id}/tokens/{token}  revoke (204)
 //	GET  /proxyos/cluster  the nodes on this database: name, version, last
 //	     change applied, lag, last seen, state (up or gone)
 //	POST /proxyos/backup  {"path": "/abs/file"} writes a consistent copy of

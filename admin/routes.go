@@ -48,7 +48,7 @@ func (a *API) handleRoutes(w http.ResponseWriter, r *http.Request) error {
 	return methodNotAllowed(r)
 }
 
-// handleRoute serves /proxyos/routes/{id}[/versions|/rollback].
+// handleRoute serves /proxyos/routes/{id}[/versions|/rollback|/tokens[/{token}]].
 func (a *API) handleRoute(w http.ResponseWriter, r *http.Request) error {
 	px, err := app()
 	if err != nil {
@@ -107,7 +107,29 @@ func (a *API) handleRoute(w http.ResponseWriter, r *http.Request) error {
 			return apiError(err)
 		}
 		return writeJSON(w, http.StatusOK, px.Routes().WithStatus(rt))
-	case sub == "" || sub == "versions" || sub == "rollback":
+	case sub == "tokens" && r.Method == http.MethodGet:
+		ts, err := px.Routes().RouteTokens(r.Context(), id)
+		if err != nil {
+			return apiError(err)
+		}
+		return writeJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+	case sub == "tokens" && r.Method == http.MethodPost:
+		var in router.TokenInput
+		if err := api.Decode(w, r, &in); err != nil {
+			return apiError(err)
+		}
+		t, err := px.Routes().CreateToken(r.Context(), id, in, audit.AdminAPIActor(r.RemoteAddr))
+		if err != nil {
+			return apiError(err)
+		}
+		return writeJSON(w, http.StatusCreated, t)
+	case strings.HasPrefix(sub, "tokens/") && r.Method == http.MethodDelete:
+		if err := px.Routes().RevokeToken(r.Context(), id, strings.TrimPrefix(sub, "tokens/"), audit.AdminAPIActor(r.RemoteAddr)); err != nil {
+			return apiError(err)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case sub == "" || sub == "versions" || sub == "rollback" || sub == "tokens" || strings.HasPrefix(sub, "tokens/"):
 		return methodNotAllowed(r)
 	}
 	return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no such endpoint: %s", r.URL.Path)}

@@ -24,6 +24,7 @@ func TestQuick(t *testing.T) {
 		"BenchmarkSessionVerify/gate=none",
 		"BenchmarkSessionVerify/gate=proxyos_auth-",
 		"BenchmarkSessionVerify/gate=proxyos_auth_route",
+		"BenchmarkSessionVerify/gate=proxyos_auth_rules",
 		"BenchmarkSessionVerify/gate=basic_auth",
 		"BenchmarkSessionVerify/verify=basic_auth",
 		"BenchmarkRouteLookup/handler/routes=100-",

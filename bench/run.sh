@@ -115,16 +115,16 @@ bench/oauth2proxy.sh build "$o2p"
 	printf 'apply_span\t%s\n' "$((apply_counts[-1] / apply_counts[0]))"
 	printf 'cluster_changes\t%s\n' "$cluster_changes"
 	printf 'cluster_gap\t%s\n' "$cluster_gap"
-	printf 'gobench\tgo test -bench . -benchmem %s%s (./bench/, and the in-package benchmarks of ./internal/session/ and ./internal/router/)\n' "${gobench_args[*]}" "$([ "$mode" = quick ] && echo ' (BENCH_QUICK=1)')"
+	printf 'gobench\tgo test -bench . -benchmem %s%s (./bench/, and the in-package benchmarks of ./internal/session/, ./internal/router/ and ./internal/access/)\n' "${gobench_args[*]}" "$([ "$mode" = quick ] && echo ' (BENCH_QUICK=1)')"
 } >"$tmp/meta.tsv"
 
 # ---------------------------------------------------------------- in process
 echo "== go test -bench (in process)"
 go test -run '^$' -bench . -benchmem "${gobench_args[@]}" -timeout 60m ./bench/ | tee "$tmp/gobench.txt"
 # The hot paths alone are in-package benchmarks of their packages.
-go test -p 1 -run '^$' -bench '^(BenchmarkSessionVerify|BenchmarkRouteLookup)$' -benchmem "${gobench_args[@]}" -timeout 20m \
-	./internal/session/ ./internal/router/ | tee -a "$tmp/gobench.txt"
-for name in BenchmarkSessionVerify/verify=proxyos BenchmarkRouteLookup/lookup/routes=; do
+go test -p 1 -run '^$' -bench '^(BenchmarkSessionVerify|BenchmarkRouteLookup|BenchmarkAccessDecide)$' -benchmem "${gobench_args[@]}" -timeout 20m \
+	./internal/session/ ./internal/router/ ./internal/access/ | tee -a "$tmp/gobench.txt"
+for name in BenchmarkSessionVerify/verify=proxyos BenchmarkRouteLookup/lookup/routes= BenchmarkAccessDecide; do
 	if ! grep -q "^$name" "$tmp/gobench.txt"; then
 		echo "no result for $name" >&2
 		exit 1

@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 
+	"github.com/proxyos/caddy-proxyos/internal/access"
 	"github.com/proxyos/caddy-proxyos/internal/account"
 	"github.com/proxyos/caddy-proxyos/internal/authz"
 	"github.com/proxyos/caddy-proxyos/internal/request"
@@ -68,6 +69,7 @@ func BenchmarkSessionVerify(b *testing.B) {
 		b.Fatalf("provisioning proxyos_auth: %v", err)
 	}
 	inRoute := routeGate(b)
+	withRules := rulesGate(b)
 	basic := basicAuth(b)
 
 	b.Run("gate=none", func(b *testing.B) {
@@ -78,6 +80,9 @@ func BenchmarkSessionVerify(b *testing.B) {
 	})
 	b.Run("gate=proxyos_auth_route", func(b *testing.B) {
 		benchGate(b, inRoute, func(h http.Header) { h.Set("Cookie", request.SessionCookieName+"="+cookie) })
+	})
+	b.Run("gate=proxyos_auth_rules", func(b *testing.B) {
+		benchGate(b, withRules, func(h http.Header) { h.Set("Cookie", request.SessionCookieName+"="+cookie) })
 	})
 	b.Run("gate=basic_auth", func(b *testing.B) {
 		benchGate(b, basic, func(h http.Header) { h.Set("Authorization", basicHeader()) })
@@ -189,7 +194,26 @@ func routeGate(tb testing.TB) *proxyos.Auth {
 	if err := gate.Provision(caddy.ActiveContext()); err != nil {
 		tb.Fatalf("provisioning proxyos_auth: %v", err)
 	}
-	gate.Managed(true)
+	gate.Managed("", true)
+	return gate
+}
+
+// rulesGate is routeGate with five access rules (paths, a method, CIDR
+// ranges) that a request to /api/… passes one by one to the default,
+// a login: the costliest case of the rules before the session check.
+func rulesGate(tb testing.TB) *proxyos.Auth {
+	tb.Helper()
+	gate := &proxyos.Auth{Rules: []access.Rule{
+		{Action: "allow", Path: "/health"},
+		{Action: "allow", Path: "/hooks/*", Methods: []string{"POST"}},
+		{Action: "deny", Path: "/admin/*"},
+		{Action: "allow", CIDRs: []string{"192.168.0.0/16", "10.0.0.0/8"}},
+		{Action: "deny", Path: "*.php"},
+	}}
+	if err := gate.Provision(caddy.ActiveContext()); err != nil {
+		tb.Fatalf("provisioning proxyos_auth: %v", err)
+	}
+	gate.Managed("", true)
 	return gate
 }
 

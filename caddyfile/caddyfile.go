@@ -4,7 +4,9 @@
 package caddyfile
 
 import (
+	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -12,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/proxyos/caddy-proxyos/internal/access"
 	"github.com/proxyos/caddy-proxyos/internal/authz"
 	"github.com/proxyos/caddy-proxyos/proxyos"
 )
@@ -224,11 +227,21 @@ func parseRoutes(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	return rh, nil
 }
 
-// parseAuth sets up the session gate:
+// parseAuth sets up the session gate and its access rules:
 //
 //	proxyos_auth [<matcher>] {
-//		roles <role...>
+//		roles   <role...>
+//		emails  <email...>
+//		allow   [<path>] [<method...>] [<cidr...>]
+//		deny    [<path>] [<method...>] [<cidr...>]
+//		login   [<path>] [<method...>] [<cidr...>]
+//		default allow|deny|login
 //	}
+//
+// Each allow, deny or login line is one rule, in order (first match
+// wins); its arguments are told apart by their shape: a path starts
+// with / or *, a method is in upper case, anything else is an IP
+// address or CIDR range.
 func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	a := new(proxyos.Auth)
 	h.Next() // directive name
@@ -248,11 +261,62 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				}
 			}
 			a.Roles = append(a.Roles, roles...)
+		case "emails":
+			emails := h.RemainingArgs()
+			if len(emails) == 0 {
+				return nil, h.ArgErr()
+			}
+			for _, e := range emails {
+				if !strings.Contains(e, "@") {
+					return nil, h.Errf("emails: '%s' is not an email address", e)
+				}
+			}
+			a.Emails = append(a.Emails, emails...)
+		case "allow", "deny", "login":
+			r, err := parseRule(h.Dispenser)
+			if err != nil {
+				return nil, err
+			}
+			a.Rules = append(a.Rules, r)
+		case "default":
+			if err := oneArg(h.Dispenser, &a.Default); err != nil {
+				return nil, err
+			}
+			if _, ok := access.ParseAction(a.Default); !ok {
+				return nil, h.Errf("default: '%s' is not an action (allow, deny or login)", a.Default)
+			}
 		default:
 			return nil, h.Errf("unrecognized subdirective '%s'", h.Val())
 		}
 	}
 	return a, nil
+}
+
+// parseRule reads an access rule: the action is the current token, the
+// arguments are a path, methods and CIDR ranges, told apart by shape.
+func parseRule(d *caddyfile.Dispenser) (access.Rule, error) {
+	r := access.Rule{Action: d.Val()}
+	for _, arg := range d.RemainingArgs() {
+		switch {
+		case strings.HasPrefix(arg, "/") || strings.HasPrefix(arg, "*"):
+			if r.Path != "" {
+				return r, d.Errf("%s: one path per rule; write a rule per path", r.Action)
+			}
+			r.Path = arg
+		case strings.ToUpper(arg) == arg && strings.Trim(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == "":
+			r.Methods = append(r.Methods, arg)
+		default:
+			r.CIDRs = append(r.CIDRs, arg)
+		}
+	}
+	if err := access.Check([]access.Rule{r}); err != nil {
+		var ae *access.Error
+		if errors.As(err, &ae) {
+			return r, d.Errf("%s: %s: %s", r.Action, strings.TrimPrefix(ae.Field, "[0]."), ae.Message)
+		}
+		return r, d.Errf("%s: %v", r.Action, err)
+	}
+	return r, nil
 }
 
 // oneArg reads exactly one argument of the current subdirective into dst.

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
+	"github.com/proxyos/caddy-proxyos/internal/access"
 	"github.com/proxyos/caddy-proxyos/proxyos"
 )
 
@@ -469,6 +470,53 @@ var authCases = []struct {
 		name:  "roles are case-sensitive",
 		input: "proxyos_auth {\n\troles Admin\n}",
 		err:   &parseErr{"roles: 'Admin' is not a role", 2},
+	},
+	{
+		name: "rules in order, arguments told apart by shape",
+		input: "proxyos_auth {\n\tallow /health\n\tallow 192.168.0.0/16 10.0.0.1\n\tdeny /admin/*\n" +
+			"\tallow /hooks/* POST PUT\n\tlogin *.php GET ::1\n\tdefault deny\n\temails Alice@example.com\n}",
+		want: &proxyos.Auth{Emails: []string{"Alice@example.com"}, Default: "deny", Rules: []access.Rule{
+			{Action: "allow", Path: "/health"},
+			{Action: "allow", CIDRs: []string{"192.168.0.0/16", "10.0.0.1"}},
+			{Action: "deny", Path: "/admin/*"},
+			{Action: "allow", Path: "/hooks/*", Methods: []string{"POST", "PUT"}},
+			{Action: "login", Path: "*.php", Methods: []string{"GET"}, CIDRs: []string{"::1"}},
+		}},
+	},
+	{
+		name:  "a bare action matches everything",
+		input: "proxyos_auth {\n\tdeny\n}",
+		want:  &proxyos.Auth{Rules: []access.Rule{{Action: "deny"}}},
+	},
+	{
+		name:  "two paths in a rule",
+		input: "proxyos_auth {\n\tallow /a /b\n}",
+		err:   &parseErr{"one path per rule", 2},
+	},
+	{
+		name:  "bad CIDR",
+		input: "proxyos_auth {\n\tallow /a\n\tallow lan\n}",
+		err:   &parseErr{"allow: cidrs[0]: \"lan\" is not an IP address", 3},
+	},
+	{
+		name:  "dot-dot path",
+		input: "proxyos_auth {\n\tallow /health/../admin\n}",
+		err:   &parseErr{"allow: path:", 2},
+	},
+	{
+		name:  "lower-case method reads as a CIDR",
+		input: "proxyos_auth {\n\tdeny get\n}",
+		err:   &parseErr{"is not an IP address", 2},
+	},
+	{
+		name:  "bad default",
+		input: "proxyos_auth {\n\tdefault open\n}",
+		err:   &parseErr{"default: 'open' is not an action", 2},
+	},
+	{
+		name:  "email without @",
+		input: "proxyos_auth {\n\temails alice\n}",
+		err:   &parseErr{"emails: 'alice' is not an email address", 2},
 	},
 }
 

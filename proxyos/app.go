@@ -233,7 +233,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.routes = &router.Service{
 		Table: router.NewTable(ctx, a.logger, a.upstreams), Store: a.state.store, Keys: a.keys,
 		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
-		LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
+		Tokens: a.state.tokens, LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
 	}
 	a.ops = &ops.Service{Store: a.state.store, Audit: a.state.audit}
 	if a.state.feed == nil {

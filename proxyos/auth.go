@@ -4,15 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/proxyos/caddy-proxyos/internal/access"
 	"github.com/proxyos/caddy-proxyos/internal/api"
 	"github.com/proxyos/caddy-proxyos/internal/authz"
+	"github.com/proxyos/caddy-proxyos/internal/fail"
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/session"
@@ -44,10 +49,35 @@ func init() {
 // {"error":"unauthenticated","reason":"…"}, the reason being one of
 // no_cookie, malformed, unknown_key, bad_signature, expired,
 // idle_timeout, revoked or user_disabled. A user whose role is not in
-// Roles gets 403 as a handler error.
+// Roles and whose email is not in Emails gets 403 as a handler error.
+//
+// Rules come first: ordered access rules by path, method and client IP
+// (see access.Rule; the client IP is Caddy's, with trusted_proxies).
+// The first rule that matches decides: allow passes the request on
+// without a login (identity headers and session cookies removed), deny
+// answers 403 as a handler error, login asks for a session as above. A
+// request no rule matches gets Default.
+//
+// On a managed route, a route token is accepted instead of a session:
+// "Authorization: Bearer prt_…", or basic auth with the token's user
+// name and the token as password. The upstream then gets
+// X-Proxyos-User "token:<name>" and X-Proxyos-Role "token" (no email),
+// and not the Authorization header. A wrong token gets 401 with reason
+// invalid_token; a client IP with 10 wrong tokens in 5 minutes gets 429
+// until the window ends. Route tokens pass whatever Roles and Emails
+// say: they are the route's own credentials.
 type Auth struct {
-	// Roles allowed through. Default: any logged-in user.
+	// Roles allowed through. Default: any logged-in user (unless Emails
+	// is set).
 	Roles []string `json:"roles,omitempty"`
+	// Emails of the users allowed through, in any case, besides those
+	// of Roles.
+	Emails []string `json:"emails,omitempty"`
+	// Rules are the access rules, in order.
+	Rules []access.Rule `json:"rules,omitempty"`
+	// Default is what happens to requests that no rule matches: login
+	// (the default), allow or deny.
+	Default string `json:"default,omitempty"`
 
 	app    *App
 	api    *api.Server
@@ -60,6 +90,9 @@ type Auth struct {
 	// managed: the gate of a managed route (set by the router), whose
 	// hosts proxyos knows, so logins may be handed off to it.
 	managed bool
+	// routeID: the managed route, whose route tokens the gate accepts.
+	routeID string
+	policy  *access.Policy
 }
 
 // CaddyModule returns the Caddy module information.
@@ -79,18 +112,35 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	}
 	h.app = app.(*App)
 	h.api = h.app.newAPI(h.logger)
+	def, _ := access.ParseAction(h.Default)
+	if len(h.Rules) > 0 || def != access.Login {
+		if h.policy, err = access.Compile(h.Rules, def); err != nil {
+			return fmt.Errorf("rules%v", err)
+		}
+	}
 	if h.app.canonical == nil {
 		h.logger.Warn("the proxyos app has no url: browsers without a session get 401 instead of a redirect to the login page")
 	}
 	return nil
 }
 
-// Validate checks the roles.
+// Validate checks the roles, emails, rules and default.
 func (h *Auth) Validate() error {
 	for _, r := range h.Roles {
 		if !authz.Role(r).Valid() {
 			return fmt.Errorf("roles: %q is not a role (admin, operator or viewer)", r)
 		}
+	}
+	for i, e := range h.Emails {
+		if !strings.Contains(e, "@") {
+			return fmt.Errorf("emails[%d]: %q is not an email address", i, e)
+		}
+	}
+	if _, ok := access.ParseAction(h.Default); !ok && h.Default != "" {
+		return fmt.Errorf("default: %q is not an action (allow, deny or login)", h.Default)
+	}
+	if err := access.Check(h.Rules); err != nil {
+		return fmt.Errorf("rules%v", err)
 	}
 	return nil
 }
@@ -101,6 +151,30 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return h.serveCallback(w, r)
 	}
 	request.StripIdentity(r.Header)
+	if h.policy != nil {
+		req := access.Request{Method: r.Method, Path: r.URL.Path}
+		if h.policy.NeedsIP() {
+			req.IP, _ = netip.ParseAddr(api.ClientIP(r))
+		}
+		switch action, rule := h.policy.Decide(&req); action {
+		case access.Allow:
+			request.StripSessionCookies(r.Header)
+			if _, _, ok := routeToken(r); ok {
+				r.Header.Del("Authorization") // a route token never reaches upstreams
+			}
+			return next.ServeHTTP(w, r)
+		case access.Deny:
+			if ce := h.logger.Check(zap.DebugLevel, "denied by an access rule"); ce != nil {
+				ce.Write(zap.Int("rule", rule+1), zap.String("path", r.URL.Path), zap.String("remote_ip", api.ClientIP(r)))
+			}
+			return caddyhttp.Error(http.StatusForbidden, errDenied)
+		}
+	}
+	if h.routeID != "" {
+		if user, token, ok := routeToken(r); ok {
+			return h.serveToken(w, r, next, user, token)
+		}
+	}
 	e, reason, err := h.api.Verify(r)
 	if err != nil {
 		if store.IsUnavailable(err) {
@@ -118,8 +192,8 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return h.refuse(w, r, reason)
 	}
 	id := e.Identity()
-	if len(h.Roles) > 0 && !slices.Contains(h.Roles, string(id.Role)) {
-		return caddyhttp.Error(http.StatusForbidden, fmt.Errorf("role %q is not allowed here", id.Role))
+	if !h.admits(id.Role, id.Email) {
+		return caddyhttp.Error(http.StatusForbidden, fmt.Errorf("user %q with role %q is not allowed here", id.Email, id.Role))
 	}
 	user, email, role := e.Placeholders()
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
@@ -152,6 +226,91 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	return err
 }
+
+// errDenied is the error of requests an access rule denies.
+var errDenied = errors.New("denied by an access rule")
+
+// admits reports whether Roles and Emails let a user with role and
+// email through.
+func (h *Auth) admits(role authz.Role, email string) bool {
+	if len(h.Roles) == 0 && len(h.Emails) == 0 {
+		return true
+	}
+	if slices.Contains(h.Roles, string(role)) {
+		return true
+	}
+	for _, e := range h.Emails {
+		if strings.EqualFold(e, email) {
+			return true
+		}
+	}
+	return false
+}
+
+// routeToken returns the route token of r's Authorization header, as a
+// bearer token or a basic-auth password (with its user name), if it is
+// shaped as one. Other Authorization headers are the upstream's
+// business and pass on with the session check.
+func routeToken(r *http.Request) (user, token string, ok bool) {
+	v := r.Header.Get("Authorization")
+	if len(v) < 7 {
+		return "", "", false
+	}
+	switch {
+	case strings.EqualFold(v[:7], "bearer "):
+		token = strings.TrimSpace(v[7:])
+	case strings.EqualFold(v[:6], "basic "):
+		u, p, okBasic := r.BasicAuth()
+		if !okBasic {
+			return "", "", false
+		}
+		user, token = u, p
+	default:
+		return "", "", false
+	}
+	if !strings.HasPrefix(token, "prt_") {
+		return "", "", false
+	}
+	return user, token, true
+}
+
+// serveToken lets a request with a route token through, with the
+// token's identity, or refuses it (401 invalid_token, 429 past the
+// limit of failures).
+func (h *Auth) serveToken(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, user, token string) error {
+	holder, err := h.app.routes.VerifyToken(r.Context(), h.routeID, user, token, api.ClientIP(r))
+	var rl *fail.RateLimitedError
+	switch {
+	case errors.As(err, &rl):
+		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
+		api.WriteJSON(w, http.StatusTooManyRequests, api.Body{Error: rl.Error()})
+		return nil
+	case errors.Is(err, router.ErrTokenInvalid):
+		api.WriteUnauthenticated(w, reasonInvalidToken)
+		return nil
+	case store.IsUnavailable(err):
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, store.ErrUnavailable.Error(), http.StatusServiceUnavailable)
+		return nil
+	case err != nil:
+		h.logger.Error("verifying route token", zap.String("route_id", h.routeID), zap.Error(err))
+		return caddyhttp.Error(http.StatusServiceUnavailable, err)
+	}
+	name := "token:" + holder.Name
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.auth.user.id", name)
+		repl.Set("http.auth.user.role", "token")
+	}
+	r.Header.Del("Authorization")
+	r.Header["X-Proxyos-User"] = []string{name}
+	r.Header["X-Proxyos-Role"] = []string{"token"}
+	request.StripSessionCookies(r.Header)
+	return next.ServeHTTP(w, r)
+}
+
+// reasonInvalidToken is the 401 reason of a route token that does not
+// work on the route.
+const reasonInvalidToken session.Reason = "invalid_token"
 
 // setIdentity sets the identity headers to the given values.
 func setIdentity(h http.Header, user, email, role []string) {
@@ -190,8 +349,8 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, reason session.Rea
 // router.Gate): logins may be handed off to its hosts, and with
 // sharedHeaders its requests may carry the session's cached identity
 // header values.
-func (h *Auth) Managed(sharedHeaders bool) {
-	h.managed, h.sharedHeaders = true, sharedHeaders
+func (h *Auth) Managed(routeID string, sharedHeaders bool) {
+	h.managed, h.sharedHeaders, h.routeID = true, sharedHeaders, routeID
 }
 
 // Interface guards

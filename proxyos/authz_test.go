@@ -39,6 +39,12 @@ var wantRules = map[string]struct {
 	"DELETE /api/routes/{id}":        {authz.Operator, authz.RoutesWrite},
 	"GET /api/routes/{id}/versions":  {authz.Viewer, authz.RoutesRead},
 	"POST /api/routes/{id}/rollback": {authz.Operator, authz.RoutesWrite},
+	// a viewer sees a route's token names and last use, never a token
+	// or its hash; only operators make and revoke them
+	"GET /api/routes/{id}/tokens":            {authz.Viewer, authz.RoutesRead},
+	"POST /api/routes/{id}/tokens":           {authz.Operator, authz.RoutesWrite},
+	"DELETE /api/routes/{id}/tokens/{token}": {authz.Operator, authz.RoutesWrite},
+	"POST /api/access/test":                  {authz.Viewer, authz.RoutesRead},
 
 	"GET /api/users":         {authz.Admin, authz.UsersRead},
 	"POST /api/users":        {authz.Admin, authz.UsersWrite},

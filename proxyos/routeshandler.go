@@ -74,7 +74,7 @@ func (h *RoutesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next c
 	// Upstreams never see the dashboard session or identity headers a
 	// client made up; on routes with a login the gate does this and sets
 	// the real ones.
-	if lr.Route.Auth == nil || !lr.Route.Auth.RequireLogin {
+	if !lr.Route.HasGate() {
 		request.StripIdentity(r.Header)
 		request.StripSessionCookies(r.Header)
 	}

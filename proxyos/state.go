@@ -35,6 +35,7 @@ type state struct {
 	limits     *account.Limits
 	setup      *account.SetupCodes
 	certLimits *certlimit.Limiter // new on-demand names per route (see Permission)
+	tokens     *router.Tokens     // verified route tokens, failed attempts
 	clock      atomic.Pointer[func() time.Time]
 
 	logger         atomic.Pointer[zap.Logger] // of the latest config
@@ -76,6 +77,7 @@ func newState(a *App, driver, dsn string) (*state, error) {
 	s.audit = audit.New(st, s.now, s.log)
 	s.sessions = session.NewCache(st, s.audit, s.now, s.log)
 	s.certLimits = certlimit.New(DefaultOnDemandNames, DefaultOnDemandInterval, s.now)
+	s.tokens = router.NewTokens()
 	if driver == store.Postgres {
 		s.feed = &cluster.Feed{Store: st, DSN: dsn, Node: s.node, Name: s.name, Apply: s.apply, Own: s.applyOwn, Resync: s.resync,
 			Now: s.now, Logger: s.log}
@@ -138,6 +140,8 @@ func (s *state) apply(ctx context.Context, c store.Change) error {
 		s.sessions.ForgetUser(c.Entity)
 	case store.ChangeSession:
 		s.sessions.Forget(c.Entity)
+	case store.ChangeRouteToken:
+		s.tokens.Verified.Forget(c.Entity)
 	case store.ChangeRoute:
 		for _, r := range s.routeServices() {
 			if err := r.Reload(ctx, c.Entity); err != nil {
@@ -183,6 +187,7 @@ func (s *state) routeSaved(from *router.Service) func(context.Context, string) {
 // resync reloads everything, for a node that missed changes.
 func (s *state) resync(ctx context.Context) error {
 	s.sessions.ForgetAll()
+	s.tokens.Verified.ForgetAll()
 	for _, r := range s.routeServices() {
 		if err := r.Sync(ctx); err != nil {
 			return err

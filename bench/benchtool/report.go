@@ -197,6 +197,7 @@ func (r *report) sessionSection() {
 	for _, c := range []struct{ label, ours, base, allocNote string }{
 		{"verify", "verify=proxyos", "verify=basic_auth", ""},
 		{"gate ServeHTTP, managed route", "gate=proxyos_auth_route", "gate=basic_auth", ""},
+		{"gate ServeHTTP, managed route with 5 access rules", "gate=proxyos_auth_rules", "gate=basic_auth", ""},
 		{"gate ServeHTTP, directive", "gate=proxyos_auth", "gate=basic_auth", "the request's own copy of the identity headers, see section 1"},
 	} {
 		ns, okNs := r.s.stat(n + c.ours + " ns/op")

@@ -48,6 +48,10 @@ var endpoints = []endpoint{
 	{"DELETE /api/routes/{id}", authz.Operator, authz.RoutesWrite, (*Server).deleteRoute},
 	{"GET /api/routes/{id}/versions", authz.Viewer, authz.RoutesRead, (*Server).routeVersions},
 	{"POST /api/routes/{id}/rollback", authz.Operator, authz.RoutesWrite, (*Server).rollbackRoute},
+	{"GET /api/routes/{id}/tokens", authz.Viewer, authz.RoutesRead, (*Server).listRouteTokens},
+	{"POST /api/routes/{id}/tokens", authz.Operator, authz.RoutesWrite, (*Server).createRouteToken},
+	{"DELETE /api/routes/{id}/tokens/{token}", authz.Operator, authz.RoutesWrite, (*Server).revokeRouteToken},
+	{"POST /api/access/test", authz.Viewer, authz.RoutesRead, (*Server).testAccess},
 
 	{"GET /api/users", authz.Admin, authz.UsersRead, (*Server).listUsers},
 	{"POST /api/users", authz.Admin, authz.UsersWrite, (*Server).createUser},

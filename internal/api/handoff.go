@@ -48,7 +48,7 @@ func (s *Server) handoffTarget(raw string, r *http.Request) (*url.URL, *route.Ro
 		return nil, nil // the cookie works there already
 	}
 	lr := s.Routes.Table.Lookup(host)
-	if lr == nil || lr.Route.Auth == nil || !lr.Route.Auth.RequireLogin {
+	if lr == nil || !lr.Route.HasGate() {
 		return nil, nil
 	}
 	return u, lr.Route

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 
+	"github.com/proxyos/caddy-proxyos/internal/access"
+	"github.com/proxyos/caddy-proxyos/internal/fail"
 	"github.com/proxyos/caddy-proxyos/internal/router"
 )
 
@@ -103,5 +106,54 @@ func (s *Server) rollbackRoute(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	WriteJSON(w, http.StatusOK, s.Routes.WithStatus(rt))
+	return nil
+}
+
+func (s *Server) listRouteTokens(w http.ResponseWriter, r *http.Request) error {
+	ts, err := s.Routes.RouteTokens(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+	return nil
+}
+
+func (s *Server) createRouteToken(w http.ResponseWriter, r *http.Request) error {
+	var in router.TokenInput
+	if err := Decode(w, r, &in); err != nil {
+		return err
+	}
+	t, err := s.Routes.CreateToken(r.Context(), r.PathValue("id"), in, caller(r).Actor)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusCreated, t)
+	return nil
+}
+
+func (s *Server) revokeRouteToken(w http.ResponseWriter, r *http.Request) error {
+	if err := s.Routes.RevokeToken(r.Context(), r.PathValue("id"), r.PathValue("token"), caller(r).Actor); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// testAccess tries access rules on a request with the gate's evaluator,
+// for the route form's "test a request" box; it stores nothing.
+func (s *Server) testAccess(w http.ResponseWriter, r *http.Request) error {
+	var p access.Probe
+	if err := Decode(w, r, &p); err != nil {
+		return err
+	}
+	v, err := access.Try(p)
+	var ae *access.Error
+	if errors.As(err, &ae) {
+		return fail.Field(ae.Field, "%s", ae.Message)
+	}
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, v)
 	return nil
 }

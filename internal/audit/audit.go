@@ -67,6 +67,18 @@ const (
 	Suppressed     Action = "audit.suppressed" // entries of anonymous clients beyond their budget
 )
 
+// ActorRouteToken is the actor kind of a route token; the name is the
+// token's.
+const ActorRouteToken = "route_token"
+
+// The actions of route tokens: created, revoked, and accepted for the
+// first time since this node started or last cached the token.
+const (
+	RouteTokenCreate Action = "route_token.create"
+	RouteTokenRevoke Action = "route_token.revoke"
+	RouteTokenUse    Action = "route_token.use"
+)
+
 // Reasons of failures.
 const (
 	BadCredentials  = "bad_credentials"

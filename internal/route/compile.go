@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/proxyos/caddy-proxyos/internal/access"
 )
 
 // Options are facts about the server that compiled routes depend on.
@@ -63,10 +65,19 @@ func Compile(r *Route, opts Options) (caddyhttp.RouteList, error) {
 	}
 	// The gate comes after the header edits, so what it tells the
 	// upstream about the user is the last word.
-	if r.Auth != nil && r.Auth.RequireLogin {
+	if r.HasGate() {
 		gate := map[string]any{"handler": "proxyos_auth"}
 		if len(r.Auth.Roles) > 0 {
 			gate["roles"] = r.Auth.Roles
+		}
+		if len(r.Auth.Emails) > 0 {
+			gate["emails"] = r.Auth.Emails
+		}
+		if len(r.Auth.Rules) > 0 {
+			gate["rules"] = r.Auth.Rules
+		}
+		if !r.Auth.RequireLogin {
+			gate["default"] = access.Allow.String()
 		}
 		handle = append(handle, gate)
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	_ "github.com/caddyserver/caddy/v2/modules/standard" // the handlers routes compile to
+
+	"github.com/proxyos/caddy-proxyos/internal/access"
 )
 
 // rtuCompiled is one route of a compiled RouteList, as JSON.
@@ -224,6 +226,30 @@ func TestCompile(t *testing.T) {
 			handlers: []string{"proxyos_auth", "static_response"},
 			check: func(t *testing.T, got []rtuCompiled) {
 				rtuAssertJSON(t, "auth", got[0].Handle[0], `{"handler":"proxyos_auth"}`)
+			},
+		},
+		{
+			name: "access rules without login: a gate whose default is allow",
+			route: func() *Route {
+				r := rtuStatic()
+				r.Auth = &Auth{Rules: []access.Rule{{Action: "login", Path: "/admin/*"}}, Emails: []string{"a@example.com"}}
+				return r
+			},
+			handlers: []string{"proxyos_auth", "static_response"},
+			check: func(t *testing.T, got []rtuCompiled) {
+				rtuAssertJSON(t, "auth", got[0].Handle[0], `{"handler":"proxyos_auth","default":"allow","emails":["a@example.com"],"rules":[{"action":"login","path":"/admin/*"}]}`)
+			},
+		},
+		{
+			name: "access rules with login",
+			route: func() *Route {
+				r := rtuStatic()
+				r.Auth = &Auth{RequireLogin: true, Rules: []access.Rule{{Action: "allow", Path: "/health"}, {Action: "deny", CIDRs: []string{"10.0.0.0/8"}}}}
+				return r
+			},
+			handlers: []string{"proxyos_auth", "static_response"},
+			check: func(t *testing.T, got []rtuCompiled) {
+				rtuAssertJSON(t, "auth", got[0].Handle[0], `{"handler":"proxyos_auth","rules":[{"action":"allow","path":"/health"},{"action":"deny","cidrs":["10.0.0.0/8"]}]}`)
 			},
 		},
 		{

@@ -4,6 +4,7 @@
 package route
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/proxyos/caddy-proxyos/internal/access"
 )
 
 // minHealthCheckPeriod is the shortest health check interval and timeout
@@ -128,11 +131,42 @@ type Access struct {
 }
 
 // Auth puts the dashboard login (the proxyos_auth handler) in front of
-// the route.
+// the route, with access rules evaluated before it.
 type Auth struct {
-	RequireLogin bool     `json:"require_login"`
-	Roles        []string `json:"roles,omitempty"` // default: any logged-in user
+	RequireLogin bool `json:"require_login"`
+	// Roles and Emails admit users: a user whose role is in Roles or
+	// whose email is in Emails passes; with neither, any logged-in user.
+	// They need require_login or a login rule.
+	Roles  []string `json:"roles,omitempty"`
+	Emails []string `json:"emails,omitempty"`
+	// Rules are ordered access rules (see access.Rule), evaluated before
+	// the login: the first that matches decides; a request none matches
+	// needs a login with require_login and passes without.
+	Rules []access.Rule `json:"rules,omitempty"`
 }
+
+// HasGate reports whether the route's handlers start with the
+// proxyos_auth gate: it requires a login or has access rules.
+func (r *Route) HasGate() bool {
+	return r.Auth != nil && (r.Auth.RequireLogin || len(r.Auth.Rules) > 0)
+}
+
+// logs reports whether a login can happen on the route: it requires one
+// or a rule asks for one.
+func (a *Auth) logs() bool {
+	if a.RequireLogin {
+		return true
+	}
+	for _, r := range a.Rules {
+		if r.Action == "login" {
+			return true
+		}
+	}
+	return false
+}
+
+// maxEmails bounds the emails a route admits.
+const maxEmails = 1000
 
 // Error is a validation error naming the offending field.
 type Error struct {
@@ -165,6 +199,11 @@ func (r *Route) Normalize() {
 		}
 		if r.Static.ContentType == "" {
 			r.Static.ContentType = "text/html; charset=utf-8"
+		}
+	}
+	if r.Auth != nil {
+		for i, e := range r.Auth.Emails {
+			r.Auth.Emails[i] = strings.ToLower(strings.TrimSpace(e))
 		}
 	}
 	if r.LoadBalancing != nil && r.LoadBalancing.Policy == "" {
@@ -256,8 +295,26 @@ func (r *Route) Validate() error {
 		}
 	}
 	if r.Auth != nil {
-		if len(r.Auth.Roles) > 0 && !r.Auth.RequireLogin {
-			return errf("auth.roles", "roles need require_login")
+		if err := access.Check(r.Auth.Rules); err != nil {
+			var ae *access.Error
+			if errors.As(err, &ae) {
+				return errf("auth.rules"+ae.Field, "%s", ae.Message)
+			}
+			return errf("auth.rules", "%v", err)
+		}
+		if len(r.Auth.Roles) > 0 && !r.Auth.logs() {
+			return errf("auth.roles", "roles need require_login or a login rule")
+		}
+		if len(r.Auth.Emails) > 0 && !r.Auth.logs() {
+			return errf("auth.emails", "emails need require_login or a login rule")
+		}
+		if len(r.Auth.Emails) > maxEmails {
+			return errf("auth.emails", "at most %d emails", maxEmails)
+		}
+		for i, e := range r.Auth.Emails {
+			if at := strings.IndexByte(e, '@'); at < 1 || at == len(e)-1 || len(e) > 254 || strings.ContainsAny(e, " \t\r\n,;<>") {
+				return errf(fmt.Sprintf("auth.emails[%d]", i), "%q is not an email address", e)
+			}
 		}
 		for i, role := range r.Auth.Roles {
 			if role != "admin" && role != "operator" && role != "viewer" {

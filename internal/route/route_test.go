@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/proxyos/caddy-proxyos/internal/access"
 )
 
 // rtuProxy returns a valid, normalized proxy route.
@@ -252,6 +254,9 @@ func TestValidate(t *testing.T) {
 		{"auth any user", rtuStatic, func(r *Route) { r.Auth = &Auth{RequireLogin: true} }, ""},
 		{"auth roles", rtuProxy, func(r *Route) { r.Auth = &Auth{RequireLogin: true, Roles: []string{"admin", "operator", "viewer"}} }, ""},
 		{"auth off", rtuProxy, func(r *Route) { r.Auth = &Auth{} }, ""},
+		{"auth rules, emails and roles with a login rule", rtuProxy, func(r *Route) {
+			r.Auth = &Auth{Roles: []string{"admin"}, Emails: []string{"A@Example.com"}, Rules: []access.Rule{{Action: "login", Path: "/admin/*"}}}
+		}, ""},
 		{"name of 200 characters", rtuProxy, func(r *Route) { r.Name = long(200) }, ""},
 
 		// Name and hosts.
@@ -503,6 +508,18 @@ func TestValidate(t *testing.T) {
 
 		// Auth.
 		{"roles without login", rtuProxy, func(r *Route) { r.Auth = &Auth{Roles: []string{"admin"}} }, "auth.roles"},
+		{"roles with only allow rules", rtuProxy, func(r *Route) {
+			r.Auth = &Auth{Roles: []string{"admin"}, Rules: []access.Rule{{Action: "allow"}}}
+		}, "auth.roles"},
+		{"emails without login", rtuProxy, func(r *Route) { r.Auth = &Auth{Emails: []string{"a@example.com"}} }, "auth.emails"},
+		{"bad email", rtuProxy, func(r *Route) { r.Auth = &Auth{RequireLogin: true, Emails: []string{"a@example.com", "bob"}} }, "auth.emails[1]"},
+		{"rule CIDR", rtuProxy, func(r *Route) {
+			r.Auth = &Auth{RequireLogin: true, Rules: []access.Rule{{Action: "allow"}, {Action: "deny"}, {Action: "allow", CIDRs: []string{"lan"}}}}
+		}, "auth.rules[2].cidrs[0]"},
+		{"rule action", rtuProxy, func(r *Route) { r.Auth = &Auth{Rules: []access.Rule{{Action: "open"}}} }, "auth.rules[0].action"},
+		{"rule path escaping its prefix", rtuProxy, func(r *Route) {
+			r.Auth = &Auth{Rules: []access.Rule{{Action: "allow", Path: "/health/../admin"}}}
+		}, "auth.rules[0].path"},
 		{"unknown role", rtuProxy, func(r *Route) { r.Auth = &Auth{RequireLogin: true, Roles: []string{"viewer", "root"}} }, "auth.roles[1]"},
 		{"role in wrong case", rtuProxy, func(r *Route) { r.Auth = &Auth{RequireLogin: true, Roles: []string{"Admin"}} }, "auth.roles[0]"},
 	}

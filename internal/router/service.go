@@ -32,6 +32,9 @@ type Service struct {
 	Audit      *audit.Log
 	Upstreams  *upstream.Guard
 	CertLimits *certlimit.Limiter
+	// Tokens are the verified route tokens and failed attempts, shared
+	// by the configs of one database.
+	Tokens *Tokens
 
 	// LoginPage reports whether the gate can send browsers without a
 	// session to a login page (the app's url is set); see Warnings.

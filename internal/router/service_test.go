@@ -43,7 +43,7 @@ func rtuService(tb testing.TB, st *store.Store, secret string, previous ...strin
 	table := NewTable(rtuCaddyContext(tb), zap.NewNop(), guard)
 	tb.Cleanup(table.Stop)
 	return &Service{Table: table, Store: st, Keys: keys, Audit: audit.New(st, time.Now, zap.NewNop),
-		Upstreams: guard, Now: time.Now, Logger: zap.NewNop()}
+		Upstreams: guard, Tokens: NewTokens(), Now: time.Now, Logger: zap.NewNop()}
 }
 
 // rtuLive returns the live route serving host, or nil.

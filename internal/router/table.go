@@ -147,7 +147,7 @@ func (rt *Table) provision(r *route.Route, ctx caddy.Context) (caddyhttp.RouteLi
 	if err := list.Provision(ctx); err != nil {
 		return list, err
 	}
-	shareIdentityHeaders(list)
+	shareIdentityHeaders(list, r.ID)
 	return list, nil
 }
 
@@ -205,22 +205,23 @@ type Gate interface {
 	// proxyos knows (so logins may be handed off to them), and whether
 	// every handler after it is known to leave request header values
 	// alone, so requests may share the session's cached identity header
-	// values.
-	Managed(sharedHeaders bool)
+	// values. routeID names the route, whose route tokens the gate
+	// accepts.
+	Managed(routeID string, sharedHeaders bool)
 }
 
 // shareIdentityHeaders tells the gates of a provisioned route that they
 // are managed, and whether every handler after them is known to leave
 // the request's header values alone: reverse_proxy edits a copy of the
 // headers, encode, rewrite and static_response none.
-func shareIdentityHeaders(list caddyhttp.RouteList) {
+func shareIdentityHeaders(list caddyhttp.RouteList, routeID string) {
 	var handlers []caddyhttp.MiddlewareHandler
 	for _, r := range list {
 		handlers = append(handlers, r.Handlers...)
 	}
 	for i, h := range handlers {
 		if gate, ok := h.(Gate); ok {
-			gate.Managed(leaveHeaders(handlers[i+1:]))
+			gate.Managed(routeID, leaveHeaders(handlers[i+1:]))
 		}
 	}
 }

@@ -515,7 +515,7 @@ func TestRouterSharesIdentityHeaders(t *testing.T) {
 		{"handle_response", chain(&testGate{}, &reverseproxy.Handler{HandleResponse: []caddyhttp.ResponseHandler{{}}}), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			shareIdentityHeaders(tc.list)
+			shareIdentityHeaders(tc.list, "r")
 			var gate *testGate
 			for _, h := range tc.list[0].Handlers {
 				if g, ok := h.(*testGate); ok {
@@ -582,7 +582,7 @@ func (testGate) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "http.handlers.proxyos_auth", New: func() caddy.Module { return new(testGate) }}
 }
 
-func (g *testGate) Managed(shared bool) { g.shared = shared }
+func (g *testGate) Managed(_ string, shared bool) { g.shared = shared }
 
 func (g *testGate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	return next.ServeHTTP(w, r)

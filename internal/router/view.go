@@ -56,7 +56,7 @@ func (s *Service) WithStatus(r *route.Route) RouteJSON {
 // send it there. (Hosts the session cookie does not reach are fine: the
 // login is handed off to them, see nextURL.)
 func (s *Service) warnings(r *route.Route) []RouteWarning {
-	if r.Auth == nil || !r.Auth.RequireLogin || s.LoginPage {
+	if !r.HasGate() || s.LoginPage {
 		return nil
 	}
 	return []RouteWarning{{Field: "auth.require_login", Message: "the proxyos app has no url, so browsers without a session get 401 " +

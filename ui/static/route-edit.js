@@ -8,6 +8,7 @@
 import { authed, errorMessage, NeedLogin, networkError } from './api.js';
 import { $, busy, capitalize, el, errorBoxOf, formatDate, relativeTime, rendered, show, stripField, template } from './dom.js';
 import { canWrite, displayName, kindLabels, routePath, stale, statusNodes, targetNodes } from './route.js';
+import { wireAccessTest, wireTokens } from './route-access.js';
 import { checks, fillForm, ids, input, labelOf, managedFields, readForm, serverFieldInput, showSections } from './route-form.js';
 import { sessionOrLogin, shell } from './shell.js';
 
@@ -288,7 +289,8 @@ export default async function routeEditPage(page) {
   }
 
   load(loaded);
-  if (loaded) await loadHistory();
+  wireAccessTest();
+  if (loaded) await Promise.all([loadHistory(), wireTokens(loaded.id, writer)]);
   if (writer) input('name').focus();
   rendered('route-edit', loaded ? displayName(loaded) : 'New route');
 }

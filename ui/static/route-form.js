@@ -58,6 +58,47 @@ function formatHeaders(ops) {
   return lines.join('\n');
 }
 
+// parseRules reads access rules, one per line as the Caddyfile writes
+// them: an action (allow, deny, login), then a path (starting with / or
+// *), methods (upper case) and IP ranges, told apart by their shape.
+export function parseRules(text) {
+  const rules = [];
+  const errors = [];
+  text.split('\n').forEach((raw, i) => {
+    const words = raw.trim().split(/\s+/).filter(Boolean);
+    if (!words.length || words[0].startsWith('#')) return;
+    const where = 'Line ' + (i + 1) + ': ';
+    const rule = { action: words[0] };
+    if (!['allow', 'deny', 'login'].includes(rule.action)) {
+      errors.push(where + 'start with allow, deny or login.');
+      return;
+    }
+    for (const w of words.slice(1)) {
+      if (w.startsWith('/') || w.startsWith('*')) {
+        if (rule.path) {
+          errors.push(where + 'one path per rule; write a rule per path.');
+          return;
+        }
+        rule.path = w;
+      } else if (/^[A-Z]+$/.test(w)) {
+        (rule.methods = rule.methods || []).push(w);
+      } else if (ipOrCidr.test(w)) {
+        (rule.cidrs = rule.cidrs || []).push(w);
+      } else {
+        errors.push(where + '“' + w + '” is not a path (/…), a method (GET) or an IP range (10.0.0.0/8).');
+        return;
+      }
+    }
+    rules.push(rule);
+  });
+  return { rules: rules, errors: errors };
+}
+
+// formatRules writes rules as parseRules reads them.
+function formatRules(rules) {
+  return (rules || []).map((r) => [r.action, r.path || ''].concat(r.methods || [], r.cidrs || []).filter(Boolean).join(' ')).join('\n');
+}
+
 // The form's inputs by short name; ids are route-<name>.
 export const ids = [
   'name', 'hosts', 'kind', 'tls', 'enabled',
@@ -66,7 +107,7 @@ export const ids = [
   'redirect-to', 'redirect-status', 'redirect-preserve',
   'static-status', 'static-content-type', 'static-body',
   'hsts', 'force-https', 'compress', 'access-allow', 'access-deny',
-  'auth-login', 'auth-roles', 'req-headers', 'resp-headers',
+  'auth-login', 'auth-roles', 'auth-emails', 'auth-rules', 'req-headers', 'resp-headers',
 ];
 
 export function input(name) {
@@ -77,7 +118,7 @@ function val(name) {
   return input(name).value;
 }
 
-function checked(name) {
+export function checked(name) {
   return input(name).checked;
 }
 
@@ -150,9 +191,13 @@ export function readForm() {
     if (deny.length) r.access.deny = deny;
   }
   const roles = list(val('auth-roles'));
-  if (checked('auth-login') || roles.length) {
+  const emails = list(val('auth-emails'));
+  const rules = parseRules(val('auth-rules')).rules;
+  if (checked('auth-login') || roles.length || emails.length || rules.length) {
     r.auth = { require_login: checked('auth-login') };
     if (roles.length) r.auth.roles = roles;
+    if (emails.length) r.auth.emails = emails;
+    if (rules.length) r.auth.rules = rules;
   }
   return r;
 }
@@ -195,6 +240,8 @@ export function fillForm(r) {
   input('access-deny').value = (ac.deny || []).join('\n');
   input('auth-login').checked = !!au.require_login;
   input('auth-roles').value = (au.roles || []).join(' ');
+  input('auth-emails').value = (au.emails || []).join('\n');
+  input('auth-rules').value = formatRules(au.rules);
   input('req-headers').value = formatHeaders(hd.request);
   input('resp-headers').value = formatHeaders(hd.response);
 }
@@ -322,7 +369,23 @@ export const checks = {
     for (const r of roles) {
       if (!roleNames.includes(r)) return '“' + r + '” is not a role: use admin, operator or viewer.';
     }
-    if (roles.length && !checked('auth-login')) return 'Roles apply only with “Require a dashboard login” checked.';
+    if (roles.length && !asksLogin()) return 'Roles apply only with “Require a dashboard login” checked or a login rule.';
+    return '';
+  },
+  'auth-emails': () => {
+    const emails = list(val('auth-emails'));
+    for (const e of emails) {
+      if (!/^[^@\s]+@[^@\s]+$/.test(e)) return '“' + e + '” is not an email address.';
+    }
+    if (emails.length && !asksLogin()) return 'Emails apply only with “Require a dashboard login” checked or a login rule.';
+    return '';
+  },
+  'auth-rules': () => {
+    const p = parseRules(val('auth-rules'));
+    if (p.errors.length) return p.errors[0];
+    for (const r of p.rules) {
+      if (r.path && /(^|\/)\.\.?(\/|$)|\/\/|[?#%;\\{}]/.test(r.path)) return '“' + r.path + '”: write a plain path, without //, . or .. segments, ?, #, %, ; or braces.';
+    }
     return '';
   },
   'req-headers': () => (val('kind') === 'proxy' ? parseHeaders(val('req-headers'), true).errors[0] || checkRequestHeaders() : ''),
@@ -337,6 +400,12 @@ export const checks = {
 
 // checkRequestHeaders refuses what the server refuses: Host (the
 // upstream_host field sets it) and the hop-by-hop headers.
+// asksLogin reports whether the route can ask for a login: required, or
+// by a login rule.
+function asksLogin() {
+  return checked('auth-login') || parseRules(val('auth-rules')).rules.some((r) => r.action === 'login');
+}
+
 function checkRequestHeaders() {
   const ops = parseHeaders(val('req-headers'), true).ops || {};
   for (const name of Object.keys(ops.set || {}).concat(ops.delete || [])) {
@@ -414,6 +483,8 @@ export function serverFieldInput(field) {
     'auth': 'auth-login',
     'auth.require_login': 'auth-login',
     'auth.roles': 'auth-roles',
+    'auth.emails': 'auth-emails',
+    'auth.rules': 'auth-rules',
     'headers': 'resp-headers',
     'headers.request': 'req-headers',
     'headers.response': 'resp-headers',
