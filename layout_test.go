@@ -36,6 +36,7 @@ var layers = map[string]int{
 	"internal/session":   2,
 	"internal/account":   3,
 	"internal/router":    3,
+	"internal/oidc":      3,
 	"internal/api":       4,
 	"proxyos":            5, // the Caddy modules
 	"admin":              6, // the admin API and CLI: glue too
@@ -50,7 +51,7 @@ var layers = map[string]int{
 // (or certmagic) in what they import, directly or not.
 var caddyFree = []string{
 	"internal/account", "internal/audit", "internal/authz", "internal/certlimit", "internal/cluster", "internal/fail",
-	"internal/keyring", "internal/request", "internal/session", "internal/store", "internal/upstream",
+	"internal/keyring", "internal/oidc", "internal/request", "internal/session", "internal/store", "internal/upstream",
 }
 
 // maxFiles bounds the non-test files of a package: past it, a package

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/oidc"
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/store"
@@ -129,6 +131,18 @@ type App struct {
 	// on one PostgreSQL database. Default: the host's name.
 	NodeName string `json:"node_name,omitempty"`
 
+	// OIDC lists the OpenID Connect providers users may log in with
+	// ("Sign in with <name>" on the login page). Each provider must allow
+	// the redirect URI <url>/api/auth/oidc/<name>/callback, so url is
+	// required. Providers are discovered at the first login, not at
+	// start-up: one that is down does not stop Caddy. See oidc.Provider.
+	OIDC []oidc.Provider `json:"oidc,omitempty"`
+
+	// PasswordLogin false hides the password form and refuses logins
+	// with a password, leaving only the OIDC providers. Default: true.
+	PasswordLogin *bool `json:"password_login,omitempty"`
+
+	oidc      *oidc.Service
 	keys      *keyring.Keyring
 	state     *state
 	accounts  *account.Service
@@ -231,6 +245,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
 		LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
 	}
+	if err := a.provisionOIDC(repl); err != nil {
+		return err
+	}
 	// Added before loading: a route another node changes meanwhile is
 	// reloaded in this config too.
 	a.state.addRoutes(a.routes)
@@ -300,6 +317,15 @@ func (a *App) Validate() error {
 	}
 	if strings.ContainsAny(a.CookieDomain, " ;,/:") {
 		return fmt.Errorf("cookie_domain: %q is not a domain name", a.CookieDomain)
+	}
+	if err := oidc.Validate(a.OIDC); err != nil {
+		return err
+	}
+	if len(a.OIDC) > 0 && a.URL == "" {
+		return errors.New("url: required with oidc, the callback URL of providers is derived from it")
+	}
+	if a.PasswordLogin != nil && !*a.PasswordLogin && len(a.OIDC) == 0 {
+		return errors.New("password_login: off needs at least one oidc provider, else nobody can log in")
 	}
 	if a.canonical != nil && a.CookieDomain != "" && !request.HostWithin(a.canonical.Hostname(), a.CookieDomain) {
 		return fmt.Errorf("cookie_domain: %q does not contain the dashboard host %q", a.CookieDomain, a.canonical.Hostname())
@@ -372,9 +398,40 @@ func (a *App) newAPI(logger *zap.Logger) *api.Server {
 		Accounts: a.accounts, Routes: a.routes, Sessions: a.state.sessions, Store: a.state.store, Keys: a.keys,
 		Canonical: a.canonical, CookieDomain: a.CookieDomain, SessionIdle: time.Duration(a.SessionIdle),
 		Serves: a.serves, Cluster: a.Cluster, Logger: logger, Now: a.now,
+		OIDC: a.oidc, PasswordLoginOff: a.PasswordLogin != nil && !*a.PasswordLogin,
 	}
 	s.Build()
 	return s
+}
+
+// provisionOIDC resolves the placeholders of the OIDC providers (the
+// client secret is typically {env.…}) and makes their login service.
+// Nothing is fetched from the providers here.
+func (a *App) provisionOIDC(repl *caddy.Replacer) error {
+	if len(a.OIDC) == 0 {
+		return nil
+	}
+	ps := make([]oidc.Provider, len(a.OIDC))
+	for i, p := range a.OIDC {
+		p.Issuer, p.ClientID = repl.ReplaceKnown(p.Issuer, ""), repl.ReplaceKnown(p.ClientID, "")
+		secret := p.ClientSecret
+		p.ClientSecret = repl.ReplaceKnown(secret, "")
+		switch {
+		case p.ClientID == "":
+			return fmt.Errorf("oidc %q: client_id: resolves to an empty value (is its environment variable set?)", p.Name)
+		case secret != "" && p.ClientSecret == "":
+			return fmt.Errorf("oidc %q: client_secret: resolves to an empty value (is its environment variable set?)", p.Name)
+		}
+		ps[i] = p
+	}
+	if err := oidc.Validate(ps); err != nil {
+		return err
+	}
+	a.oidc = oidc.New(ps, a.canonical, &http.Client{Timeout: 10 * time.Second}, oidc.Service{
+		Store: a.state.store, Keys: a.keys, Sessions: a.state.sessions, Audit: a.state.audit,
+		Now: a.now, Logger: a.state.log,
+	})
+	return nil
 }
 
 func parseCanonicalURL(s string) (*url.URL, error) {

@@ -26,6 +26,10 @@ var wantRules = map[string]struct {
 	"GET /api/auth/session":  {"", ""},
 	"GET /api/auth/diagnose": {"", ""},
 	"POST /api/auth/handoff": {authz.Viewer, ""},
+	// Logins with an OpenID provider: anyone, no keys.
+	"GET /api/auth/methods":                  {"", ""},
+	"GET /api/auth/oidc/{provider}":          {"", ""},
+	"GET /api/auth/oidc/{provider}/callback": {"", ""},
 
 	"GET /api/routes":                {authz.Viewer, authz.RoutesRead},
 	"POST /api/routes":               {authz.Operator, authz.RoutesWrite},

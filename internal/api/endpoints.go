@@ -37,6 +37,9 @@ var endpoints = []endpoint{
 	{"GET /api/auth/session", "", "", (*Server).session},
 	{"GET /api/auth/diagnose", "", "", (*Server).diagnose},
 	{"POST /api/auth/handoff", authz.Viewer, "", (*Server).handoff},
+	{"GET /api/auth/methods", "", "", (*Server).authMethods},
+	{"GET /api/auth/oidc/{provider}", "", "", (*Server).oidcStart},
+	{"GET /api/auth/oidc/{provider}/callback", "", "", (*Server).oidcCallback},
 
 	{"GET /api/routes", authz.Viewer, authz.RoutesRead, (*Server).listRoutes},
 	{"POST /api/routes", authz.Operator, authz.RoutesWrite, (*Server).createRoute},
