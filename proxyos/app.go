@@ -134,7 +134,7 @@ type App struct {
 	// OIDC lists the OpenID Connect providers users may log in with
 	// ("Sign in with <name>" on the login page). Each provider must allow
 	// the redirect URI <url>/api/auth/oidc/<name>/callback, so url is
-	// required. Providers are discovered at the first login, not at
+	// required. Providers are discovered when a login starts, not at
 	// start-up: one that is down does not stop Caddy. See oidc.Provider.
 	OIDC []oidc.Provider `json:"oidc,omitempty"`
 

@@ -4,8 +4,9 @@
 // verified with the provider's keys (fetched again when it rotates them).
 // An account is found by the provider's subject once linked, else by the
 // verified email; its role follows the provider's groups at each login.
-// The provider is discovered on first use, so one that is down when Caddy
-// starts does not stop Caddy.
+// The provider is discovered when a login starts, never at start-up, so
+// one that is down when Caddy starts does not stop Caddy, and one that
+// went down is reported before the browser is sent to it.
 package oidc
 
 import (

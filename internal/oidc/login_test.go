@@ -396,10 +396,11 @@ func TestGroupsMapRolesAndDemote(t *testing.T) {
 	wantCode(t, err, CodeNoRole)
 }
 
-// The provider is discovered at the first login, not before: one that is
+// The provider is discovered when a login starts, not before: one that is
 // down does not stop a config from loading, the login says it is
 // unreachable (naming it, without the network's words), and once it is
-// back logins work.
+// back logins work; when it goes down again, the next login says so
+// before sending the browser to it.
 func TestProviderDownThenBack(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -429,6 +430,9 @@ func TestProviderDownThenBack(t *testing.T) {
 	if _, _, err := f.login(t, &idUser{sub: "s-ann", email: "ann@example.com", verified: yes()}, Flow{}); err != nil {
 		t.Fatal(err)
 	}
+	f.op.Shutdown() //nolint:errcheck // stops it
+	_, _, err = f.svc.Begin(context.Background(), "corp", Flow{})
+	wantCode(t, err, CodeUnreachable)
 }
 
 // The provider's keys rotate: a token signed with a key the verifier has

@@ -20,8 +20,11 @@ import (
 const retryAfter = 5 * time.Second
 
 // remote is a provider as discovered: its endpoints and keys. It is
-// discovered on first use and kept; a failure is retried after
-// retryAfter.
+// discovered again at the start of each login (so a provider that went
+// down is reported as such, before the browser is sent to it), and the
+// callback uses what the last discovery found. A failure is answered
+// from memory for retryAfter, so a provider that is down is not asked
+// at every click.
 type remote struct {
 	Provider
 	callback string // the redirect URI
@@ -36,11 +39,12 @@ type remote struct {
 }
 
 // discover returns the provider's OAuth configuration and ID token
-// verifier, fetching its discovery document the first time.
-func (r *remote) discover(ctx context.Context) (*oauth2.Config, *gooidc.IDTokenVerifier, error) {
+// verifier: fetched now when fresh or never fetched, else as last
+// fetched.
+func (r *remote) discover(ctx context.Context, fresh bool) (*oauth2.Config, *gooidc.IDTokenVerifier, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.oauth != nil {
+	if r.oauth != nil && !fresh {
 		return r.oauth, r.verifier, nil
 	}
 	if r.failure != nil && r.now().Sub(r.failedAt) < retryAfter {
@@ -56,8 +60,8 @@ func (r *remote) discover(ctx context.Context) (*oauth2.Config, *gooidc.IDTokenV
 		ClientID: r.ClientID, ClientSecret: r.ClientSecret,
 		Endpoint: p.Endpoint(), RedirectURL: r.callback, Scopes: r.Scopes,
 	}
-	// The key set refetches the provider's keys when a token is signed
-	// with a key it does not know: rotation needs nothing here.
+	// The key set fetches the provider's keys when a token is signed with
+	// a key it does not know: rotation needs nothing here.
 	r.verifier = p.Verifier(&gooidc.Config{ClientID: r.ClientID, Now: r.now})
 	return r.oauth, r.verifier, nil
 }
@@ -65,7 +69,7 @@ func (r *remote) discover(ctx context.Context) (*oauth2.Config, *gooidc.IDTokenV
 // authURL returns where to send the browser to log in, for the state,
 // nonce and PKCE verifier of one login.
 func (r *remote) authURL(ctx context.Context, state, nonce, verifier string) (string, error) {
-	oc, _, err := r.discover(ctx)
+	oc, _, err := r.discover(ctx, true)
 	if err != nil {
 		return "", &Error{Provider: r.Name, Code: CodeUnreachable, err: err}
 	}
@@ -84,7 +88,7 @@ type Claims struct {
 // (signature with the provider's keys, issuer, audience = our client id,
 // expiry) and its nonce, and returns its claims.
 func (r *remote) exchange(ctx context.Context, code, verifier, nonce string) (Claims, error) {
-	oc, v, err := r.discover(ctx)
+	oc, v, err := r.discover(ctx, false)
 	if err != nil {
 		return Claims{}, &Error{Provider: r.Name, Code: CodeUnreachable, err: err}
 	}
