@@ -444,7 +444,7 @@ func TestKeyRotation(t *testing.T) {
 	if _, _, err := f.login(t, u, Flow{}); err != nil {
 		t.Fatal(err)
 	}
-	kp, err := mockoidc.NewKeypair(nil)
+	kp, err := mockoidc.RandomKeypair(2048)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,5 +519,44 @@ func TestValidateNamesTheField(t *testing.T) {
 	}
 	if err := Validate([]Provider{good}); err != nil {
 		t.Error(err)
+	}
+}
+
+// A forged ID token: signed with a key the provider does not publish
+// (here the provider's key set holds another key) is refused.
+func TestIDTokenNotSignedByProviderRefused(t *testing.T) {
+	other, err := mockoidc.RandomKeypair(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, Provider{}, func(op *mockoidc.MockOIDC) {
+		op.AddMiddleware(func(next http.Handler) http.Handler { //nolint:errcheck // not started yet
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/jwks.json") {
+					jwks, _ := other.JWKS()
+					w.Header().Set("Content-Type", "application/json")
+					w.Write(jwks) //nolint:errcheck // test server
+					return
+				}
+				next.ServeHTTP(w, r)
+			})
+		})
+	})
+	testkit.AddUser(t, f.store, "ann@example.com", "correct horse battery", "viewer")
+	_, _, err = f.login(t, &idUser{sub: "s-ann", email: "ann@example.com", verified: yes()}, Flow{})
+	wantCode(t, err, CodeToken)
+}
+
+// The provider's groups never demote the last admin (nobody could
+// administer proxyos any more): the login goes on with the role kept.
+func TestGroupsDoNotDemoteLastAdmin(t *testing.T) {
+	f := newFixture(t, Provider{Roles: map[string][]string{"admin": {"admins"}}}, nil)
+	testkit.AddUser(t, f.store, "root@example.com", "correct horse battery", "admin")
+	u, _, err := f.login(t, &idUser{sub: "s-root", email: "root@example.com", verified: yes(), groups: []string{"staff"}}, Flow{})
+	if err != nil || u.Role != "admin" {
+		t.Fatalf("the last admin outside the admins' group: %+v, %v; want a login as admin", u, err)
+	}
+	if stored, _ := f.store.UserByEmail(context.Background(), "root@example.com"); stored.Role != "admin" {
+		t.Errorf("stored role %q, want admin", stored.Role)
 	}
 }
