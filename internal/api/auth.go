@@ -179,7 +179,7 @@ func (s *Server) oidcStart(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	flow := oidc.Flow{ReturnTo: q.Get("return"), HandoffState: q.Get("state")}
-	authURL, state, err := s.OIDC.Begin(r.Context(), r.PathValue("provider"), flow)
+	authURL, state, err := s.OIDC.Begin(r.Context(), r.PathValue("provider"), ClientIP(r), flow)
 	if err != nil {
 		return oidcFailed(w, r, err, flow)
 	}

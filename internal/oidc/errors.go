@@ -14,6 +14,7 @@ const (
 	CodeUnknownUser = "unknown_user"     // no account with this email, and auto_create is off
 	CodeDisabled    = "disabled"         // the account is disabled in proxyos
 	CodeNoRole      = "no_role"          // no group grants a role, and default_role is none
+	CodeBusy        = "busy"             // too many logins in flight from the client's network (or in all)
 )
 
 var messages = map[string]string{
@@ -27,6 +28,7 @@ var messages = map[string]string{
 	CodeUnknownUser: "no account has this email address",
 	CodeDisabled:    "the account is disabled",
 	CodeNoRole:      "no group of the user grants a role",
+	CodeBusy:        "too many sign-ins are in progress; try again in a few minutes",
 }
 
 // Error is a refused login at a provider. Its message names the provider

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -29,6 +30,14 @@ import (
 // LoginTTL bounds the time from the click on "Sign in with …" to the
 // callback: a login at the provider, with its second factor, in between.
 const LoginTTL = 10 * time.Minute
+
+// Bounds of the logins in flight (each a row until its callback or
+// LoginTTL), so that strangers cannot make the server store without
+// bound: per client network (an IPv4 address or IPv6 /64), and in all.
+const (
+	MaxLoginsPerNetwork = 20
+	MaxLogins           = 10000
+)
 
 // Service logs users in with the providers of one config.
 type Service struct {
@@ -88,20 +97,40 @@ type pending struct {
 }
 
 // Flow is where a login goes after its callback: the login page's return
-// URL and handoff state, unchanged.
+// URL and handoff state, unchanged (up to a bounded length).
 type Flow struct {
 	ReturnTo     string
 	HandoffState string
 }
 
-// Begin starts a login at the provider name for a browser that will go to
-// flow after it. It returns the provider's authorization URL and the
-// state, which the caller binds to the browser in a cookie: the callback
-// is accepted only with that cookie, once, within LoginTTL.
-func (s *Service) Begin(ctx context.Context, name string, flow Flow) (authURL, state string, err error) {
+// bounded drops a return URL or state longer than any a browser needs.
+func (f Flow) bounded() Flow {
+	if len(f.ReturnTo) > 4096 {
+		f.ReturnTo = ""
+	}
+	if len(f.HandoffState) > 256 {
+		f.HandoffState = ""
+	}
+	return f
+}
+
+// Begin starts a login at the provider name for a browser at clientIP
+// that will go to flow after it. It returns the provider's authorization
+// URL and the state, which the caller binds to the browser in a cookie:
+// the callback is accepted only with that cookie, once, within LoginTTL.
+func (s *Service) Begin(ctx context.Context, name, clientIP string, flow Flow) (authURL, state string, err error) {
 	p, err := s.provider(name)
 	if err != nil {
 		return "", "", err
+	}
+	flow, network, now := flow.bounded(), clientNetwork(clientIP), s.Now()
+	switch mine, all, err := s.Store.CountOIDCLogins(ctx, network, now); {
+	case err != nil:
+		return "", "", fmt.Errorf("counting logins in flight: %w", err)
+	case mine >= MaxLoginsPerNetwork || all >= MaxLogins:
+		s.Logger().Warn("too many sign-ins with providers in flight; refused", zap.String("provider", p.Name),
+			zap.String("network", network), zap.Int("network_count", mine), zap.Int("count", all))
+		return "", "", &Error{Provider: p.Name, Code: CodeBusy}
 	}
 	state, nonce := random(), random()
 	verifier := oauth2.GenerateVerifier()
@@ -119,8 +148,7 @@ func (s *Service) Begin(ctx context.Context, name string, flow Flow) (authURL, s
 	if err != nil {
 		return "", "", err
 	}
-	now := s.Now()
-	if err := s.Store.CreateOIDCLogin(ctx, store.OIDCLogin{StateHash: hash, Provider: p.Name, Data: sealed,
+	if err := s.Store.CreateOIDCLogin(ctx, store.OIDCLogin{StateHash: hash, Provider: p.Name, Network: network, Data: sealed,
 		ExpiresAt: now.Add(LoginTTL)}, now); err != nil {
 		return "", "", fmt.Errorf("storing the login: %w", err)
 	}
@@ -366,3 +394,18 @@ func hashState(state string) string {
 }
 
 func sealContext(stateHash string) string { return "oidc-login:" + stateHash }
+
+// clientNetwork is the network a client's logins in flight are bounded
+// by: its IPv4 address or the /64 of its IPv6 address.
+func clientNetwork(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap()
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}

@@ -169,7 +169,7 @@ func authorize(t *testing.T, authURL string) url.Values {
 func (f *fixture) login(t *testing.T, u mockoidc.User, flow Flow) (store.User, Flow, error) {
 	t.Helper()
 	f.op.QueueUser(u)
-	authURL, state, err := f.svc.Begin(context.Background(), "corp", flow)
+	authURL, state, err := f.svc.Begin(context.Background(), "corp", "192.0.2.7", flow)
 	if err != nil {
 		t.Fatalf("Begin: %v", err)
 	}
@@ -244,7 +244,7 @@ func TestLoginCSRFStateMustBeTheBrowsers(t *testing.T) {
 	f := newFixture(t, Provider{}, nil)
 	testkit.AddUser(t, f.store, "eve@example.com", "correct horse battery", "viewer")
 	f.op.QueueUser(&idUser{sub: "s-eve", email: "eve@example.com", verified: yes()})
-	authURL, _, err := f.svc.Begin(context.Background(), "corp", Flow{})
+	authURL, _, err := f.svc.Begin(context.Background(), "corp", "192.0.2.7", Flow{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestCodeReplayRefused(t *testing.T) {
 	f := newFixture(t, Provider{}, nil)
 	testkit.AddUser(t, f.store, "ann@example.com", "correct horse battery", "viewer")
 	f.op.QueueUser(&idUser{sub: "s-ann", email: "ann@example.com", verified: yes()})
-	authURL, state, err := f.svc.Begin(context.Background(), "corp", Flow{})
+	authURL, state, err := f.svc.Begin(context.Background(), "corp", "192.0.2.7", Flow{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestCodeReplayRefused(t *testing.T) {
 	_, _, err = f.svc.Finish(context.Background(), "corp", cb)
 	wantCode(t, err, CodeState)
 
-	_, state2, err := f.svc.Begin(context.Background(), "corp", Flow{})
+	_, state2, err := f.svc.Begin(context.Background(), "corp", "192.0.2.7", Flow{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,7 +415,7 @@ func TestProviderDownThenBack(t *testing.T) {
 	p := f.svc.providers[0].Provider
 	p.Issuer = "http://" + addr + "/oidc"
 	f.build(t, p)
-	_, _, err = f.svc.Begin(context.Background(), "corp", Flow{})
+	_, _, err = f.svc.Begin(context.Background(), "corp", "192.0.2.7", Flow{})
 	wantCode(t, err, CodeUnreachable)
 	for _, bad := range []string{"dial", "refused", addr} {
 		if strings.Contains(err.Error(), bad) {
@@ -431,7 +431,7 @@ func TestProviderDownThenBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.op.Shutdown() //nolint:errcheck // stops it
-	_, _, err = f.svc.Begin(context.Background(), "corp", Flow{})
+	_, _, err = f.svc.Begin(context.Background(), "corp", "192.0.2.7", Flow{})
 	wantCode(t, err, CodeUnreachable)
 }
 
@@ -558,5 +558,26 @@ func TestGroupsDoNotDemoteLastAdmin(t *testing.T) {
 	}
 	if stored, _ := f.store.UserByEmail(context.Background(), "root@example.com"); stored.Role != "admin" {
 		t.Errorf("stored role %q, want admin", stored.Role)
+	}
+}
+
+// Strangers cannot make the server store logins in flight without bound:
+// past MaxLoginsPerNetwork from one network, starts are refused (busy)
+// and nothing more is stored, while other networks still start.
+func TestLoginsInFlightBounded(t *testing.T) {
+	f := newFixture(t, Provider{}, nil)
+	ctx := context.Background()
+	for i := 0; i < MaxLoginsPerNetwork; i++ {
+		if _, _, err := f.svc.Begin(ctx, "corp", "2001:db8::1", Flow{}); err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+	}
+	_, _, err := f.svc.Begin(ctx, "corp", "2001:db8::2", Flow{}) // the same /64
+	wantCode(t, err, CodeBusy)
+	if mine, _, _ := f.store.CountOIDCLogins(ctx, "2001:db8::/64", time.Now()); mine != MaxLoginsPerNetwork {
+		t.Errorf("%d logins in flight from the network, want %d", mine, MaxLoginsPerNetwork)
+	}
+	if _, _, err := f.svc.Begin(ctx, "corp", "198.51.100.4", Flow{}); err != nil {
+		t.Errorf("another network: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 type OIDCLogin struct {
 	StateHash string
 	Provider  string
+	Network   string // the client's network, for the bound per network
 	Data      string
 	ExpiresAt time.Time
 }
@@ -22,9 +23,17 @@ func (s *Store) CreateOIDCLogin(ctx context.Context, l OIDCLogin, now time.Time)
 	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM oidc_logins WHERE expires_at <= ?`), millis(now)); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO oidc_logins (state_hash, provider, data, expires_at) VALUES (?, ?, ?, ?)`),
-		l.StateHash, l.Provider, l.Data, millis(l.ExpiresAt))
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO oidc_logins (state_hash, provider, network, data, expires_at) VALUES (?, ?, ?, ?, ?)`),
+		l.StateHash, l.Provider, l.Network, l.Data, millis(l.ExpiresAt))
 	return err
+}
+
+// CountOIDCLogins returns how many logins are in flight at now: from the
+// network, and in all.
+func (s *Store) CountOIDCLogins(ctx context.Context, network string, now time.Time) (mine, all int, err error) {
+	err = s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(CASE WHEN network = ? THEN 1 END), COUNT(*) FROM oidc_logins
+		WHERE expires_at > ?`), network, millis(now)).Scan(&mine, &all)
+	return mine, all, err
 }
 
 // TakeOIDCLogin uses up the login whose state has the hash stateHash and
@@ -33,8 +42,8 @@ func (s *Store) CreateOIDCLogin(ctx context.Context, l OIDCLogin, now time.Time)
 func (s *Store) TakeOIDCLogin(ctx context.Context, stateHash string, now time.Time) (OIDCLogin, error) {
 	l := OIDCLogin{StateHash: stateHash}
 	var expires int64
-	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM oidc_logins WHERE state_hash = ? RETURNING provider, data, expires_at`), stateHash).
-		Scan(&l.Provider, &l.Data, &expires)
+	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM oidc_logins WHERE state_hash = ? RETURNING provider, network, data, expires_at`), stateHash).
+		Scan(&l.Provider, &l.Network, &l.Data, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return OIDCLogin{}, ErrNotFound
 	}

@@ -32,6 +32,7 @@ const oidcMessages = {
   unknown_user: 'no account has your email address. Ask an administrator to add you.',
   disabled: 'your account is disabled. Ask an administrator to enable it.',
   no_role: 'none of your groups gives access here.',
+  busy: 'too many sign-ins are in progress. Try again in a few minutes.',
 };
 
 // showSignInMethods adds a "Sign in with <name>" link per OpenID provider,

@@ -1,14 +1,17 @@
 -- Logins at an OpenID provider in flight: found by the hash of their
 -- state, used once, bound to the browser by a cookie holding the state.
 -- data is sealed with the key ring (nonce, PKCE verifier, return URL and
--- handoff state).
+-- handoff state). network is the client's (an IPv4 address or IPv6 /64),
+-- for the bound on logins in flight per network.
 CREATE TABLE oidc_logins (
 	state_hash TEXT PRIMARY KEY,
 	provider   TEXT NOT NULL,
+	network    TEXT NOT NULL,
 	data       TEXT NOT NULL,
 	expires_at INTEGER NOT NULL
 );
 CREATE INDEX oidc_logins_expires_at ON oidc_logins(expires_at);
+CREATE INDEX oidc_logins_network ON oidc_logins(network);
 
 -- The account each subject of a provider logs in to, so a changed email
 -- at the provider still finds the account.
