@@ -201,18 +201,25 @@ func (f *fixture) audit(t *testing.T) []store.AuditEntry {
 
 // A verified email logs in to the existing account with that email, links
 // the provider's subject to it (so a changed email still finds it), asks
-// for no second factor and records the provider in the audit log.
+// for no second factor (the account has TOTP on) and records the
+// provider in the audit log.
 func TestLoginLinksVerifiedEmail(t *testing.T) {
 	f := newFixture(t, Provider{}, nil)
 	ctx := context.Background()
 	want := testkit.AddUser(t, f.store, "ann@example.com", "correct horse battery", "operator")
+	if err := f.store.SetTOTPPending(ctx, want.ID, "sealed-secret"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.EnableTOTP(ctx, want.ID, "sealed-secret", 0, nil); err != nil {
+		t.Fatal(err)
+	}
 	flow := Flow{ReturnTo: "https://app.example.com/x?y=1", HandoffState: "hs-123"}
 	u, got, err := f.login(t, &idUser{sub: "s-ann", email: "Ann@Example.com", verified: yes()}, flow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.ID != want.ID || u.Role != "operator" {
-		t.Fatalf("logged in as %+v, want %s as operator", u, want.ID)
+	if u.ID != want.ID || u.Role != "operator" || !u.TOTPEnabled {
+		t.Fatalf("logged in as %+v, want %s as operator, with TOTP on", u, want.ID)
 	}
 	if got != flow {
 		t.Errorf("flow after the callback = %+v, want %+v (the return URL and handoff state survive)", got, flow)
@@ -299,6 +306,9 @@ func TestIDTokenForAnotherClientRefused(t *testing.T) {
 	f := newFixture(t, Provider{}, nil)
 	testkit.AddUser(t, f.store, "ann@example.com", "correct horse battery", "viewer")
 	_, _, err := f.login(t, &idUser{sub: "s-ann", email: "ann@example.com", verified: yes(), aud: []string{"some-other-app"}}, Flow{})
+	wantCode(t, err, CodeToken)
+	// Issued to another client, for us too: no azp naming us.
+	_, _, err = f.login(t, &idUser{sub: "s-ann", email: "ann@example.com", verified: yes(), aud: []string{"some-other-app", f.op.ClientID}}, Flow{})
 	wantCode(t, err, CodeToken)
 }
 

@@ -121,6 +121,11 @@ func (r *remote) exchange(ctx context.Context, code, verifier, nonce string) (Cl
 	if err := idt.Claims(&all); err != nil {
 		return Claims{}, &Error{Provider: r.Name, Code: CodeToken, err: err}
 	}
+	if azp, _ := all["azp"].(string); len(idt.Audience) > 1 && azp != r.ClientID {
+		// A token for several clients must name us as the one it was
+		// issued to (OpenID Connect Core 3.1.3.7).
+		return Claims{}, &Error{Provider: r.Name, Code: CodeToken, err: errors.New("the ID token was issued to another client (azp)")}
+	}
 	c := Claims{Subject: idt.Subject, Groups: stringsOf(all[r.ClaimGroups])}
 	c.Email, _ = all[r.ClaimEmail].(string)
 	switch ev := all["email_verified"].(type) {
