@@ -156,6 +156,15 @@ func TestBrowserOIDCLogin(t *testing.T) {
 			b.login(t, e.adminEmail, rtAdminPassword)
 			b.waitPage(t, "routes")
 		}},
+		{"the login page with its providers fits a 375 px screen", func(t *testing.T) {
+			b.do(t, "emulating a phone", chromedp.EmulateViewport(375, 800))
+			b.navigate(t, dashURL+"/")
+			b.waitPage(t, "overview") // still logged in as the admin: log out first
+			b.logout(t)
+			b.assertVisible(t, `a[data-provider="down"]`)
+			browserFits(t, b)
+			b.shot(t, "login")
+		}},
 		{"the client secret is in no log line", func(t *testing.T) {
 			if strings.Contains(e.inst.FullLog(), op.ClientSecret) {
 				t.Fatal("Caddy's log shows the client secret")
@@ -164,6 +173,40 @@ func TestBrowserOIDCLogin(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || string(raw) != `{"oidc":["corp","strict","down"],"password":true}`+"\n" {
 				t.Fatalf("methods: %d %s", resp.StatusCode, raw)
 			}
+		}},
+	})
+}
+
+// TestBrowserOIDCPasswordLoginOff: with password_login off the login page
+// shows only the providers, and signing in with one works.
+func TestBrowserOIDCPasswordLoginOff(t *testing.T) {
+	browserExecPath(t)
+	op, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { op.Shutdown() }) //nolint:errcheck // test end
+	e := startDashboard(t, dashProxyos("password_login off", fmt.Sprintf(`oidc corp {
+			issuer %s
+			client_id %s
+			client_secret {env.PROXYOS_TEST_OIDC_SECRET}
+			scopes openid email
+			auto_create on
+		}`, op.Issuer(), op.ClientID)), dashEnvVars("PROXYOS_TEST_OIDC_SECRET="+op.ClientSecret))
+	b := newBrowserTab(t)
+	b.runSteps(t, []browserStep{
+		{"only the provider is offered", func(t *testing.T) {
+			b.navigate(t, e.Base+"/login")
+			b.waitPage(t, "login")
+			b.assertVisible(t, `a[data-provider="corp"]`)
+			if shown := browserEval[bool](t, b, `document.querySelector("#login-form").checkVisibility() || document.querySelector("#login-oidc-or").checkVisibility()`); shown {
+				t.Fatal("the password form (or its 'or') shows with password_login off")
+			}
+		}},
+		{"signing in with it works", func(t *testing.T) {
+			op.QueueUser(boidcUser("s-lee", "lee@example.com"))
+			b.click(t, `a[data-provider="corp"]`)
+			b.waitPage(t, "overview")
 		}},
 	})
 }
