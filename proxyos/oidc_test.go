@@ -264,3 +264,26 @@ func TestOIDCDemotionEndsSessions(t *testing.T) {
 		t.Errorf("new session: %s, want role viewer", rec.Body)
 	}
 }
+
+// An account made by a first login with a provider has no password: a
+// password login is refused exactly like one for an unknown account (so
+// it tells nothing), whatever the password, until an admin sets one.
+func TestOIDCCreatedAccountHasNoPassword(t *testing.T) {
+	op := startOP(t)
+	a := oidcApp(t, op, func(a *App) { a.OIDC[0].AutoCreate = true })
+	d := a.dashboard()
+	if res := oidcLogin(t, d, ""); sessionCookieOf(res) == "" {
+		t.Fatalf("first login: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	u, err := a.state.store.UserByEmail(context.Background(), "jane.doe@example.com")
+	if err != nil || u.PasswordHash != "" {
+		t.Fatalf("created %+v, %v; want no password", u, err)
+	}
+	unknown := serve(t, d, apiRequest(http.MethodPost, "/api/auth/login", `{"email":"nobody@example.com","password":"x"}`))
+	for _, pw := range []string{"", "x", "correct horse battery"} {
+		rec := serve(t, d, apiRequest(http.MethodPost, "/api/auth/login", `{"email":"jane.doe@example.com","password":"`+pw+`"}`))
+		if rec.Code != unknown.Code || rec.Body.String() != unknown.Body.String() {
+			t.Errorf("password %q: %d %s; an unknown account gets %d %s", pw, rec.Code, rec.Body, unknown.Code, unknown.Body)
+		}
+	}
+}
