@@ -142,18 +142,19 @@ type App struct {
 	// with a password, leaving only the OIDC providers. Default: true.
 	PasswordLogin *bool `json:"password_login,omitempty"`
 
-	oidc      *oidc.Service
-	keys      *keyring.Keyring
-	state     *state
-	accounts  *account.Service
-	routes    *router.Service
-	upstreams *upstream.Guard
-	ports     *atomic.Pointer[listenPorts] // see handoffPorts
-	ctx       caddy.Context
-	poolKey   string
-	canonical *url.URL
-	logger    *zap.Logger
-	now       func() time.Time // a test may set it before Provision
+	oidc          *oidc.Service
+	oidcProviders []oidc.Provider // OIDC with placeholders resolved
+	keys          *keyring.Keyring
+	state         *state
+	accounts      *account.Service
+	routes        *router.Service
+	upstreams     *upstream.Guard
+	ports         *atomic.Pointer[listenPorts] // see handoffPorts
+	ctx           caddy.Context
+	poolKey       string
+	canonical     *url.URL
+	logger        *zap.Logger
+	now           func() time.Time // a test may set it before Provision
 }
 
 // Database selects the store.
@@ -207,6 +208,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.NodeName = cluster.NodeName()
 	}
 	a.OnDemandLimit = a.OnDemandLimit.withDefaults()
+	if err := a.resolveOIDC(repl); err != nil {
+		return err
+	}
 	if err := a.Validate(); err != nil {
 		return err
 	}
@@ -245,9 +249,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
 		LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
 	}
-	if err := a.provisionOIDC(repl); err != nil {
-		return err
-	}
+	a.provisionOIDC()
 	// Added before loading: a route another node changes meanwhile is
 	// reloaded in this config too.
 	a.state.addRoutes(a.routes)
@@ -318,7 +320,11 @@ func (a *App) Validate() error {
 	if strings.ContainsAny(a.CookieDomain, " ;,/:") {
 		return fmt.Errorf("cookie_domain: %q is not a domain name", a.CookieDomain)
 	}
-	if err := oidc.Validate(a.OIDC); err != nil {
+	providers := a.OIDC
+	if a.oidcProviders != nil {
+		providers = a.oidcProviders // placeholders resolved
+	}
+	if err := oidc.Validate(providers); err != nil {
 		return err
 	}
 	if len(a.OIDC) > 0 && a.URL == "" {
@@ -404,34 +410,35 @@ func (a *App) newAPI(logger *zap.Logger) *api.Server {
 	return s
 }
 
-// provisionOIDC resolves the placeholders of the OIDC providers (the
-// client secret is typically {env.…}) and makes their login service.
-// Nothing is fetched from the providers here.
-func (a *App) provisionOIDC(repl *caddy.Replacer) error {
-	if len(a.OIDC) == 0 {
-		return nil
-	}
-	ps := make([]oidc.Provider, len(a.OIDC))
+// resolveOIDC resolves the placeholders of the OIDC providers (the
+// client secret is typically {env.…}), without I/O.
+func (a *App) resolveOIDC(repl *caddy.Replacer) error {
+	a.oidcProviders = make([]oidc.Provider, len(a.OIDC))
 	for i, p := range a.OIDC {
 		p.Issuer, p.ClientID = repl.ReplaceKnown(p.Issuer, ""), repl.ReplaceKnown(p.ClientID, "")
 		secret := p.ClientSecret
 		p.ClientSecret = repl.ReplaceKnown(secret, "")
 		switch {
-		case p.ClientID == "":
+		case p.ClientID == "" && a.OIDC[i].ClientID != "":
 			return fmt.Errorf("oidc %q: client_id: resolves to an empty value (is its environment variable set?)", p.Name)
 		case secret != "" && p.ClientSecret == "":
 			return fmt.Errorf("oidc %q: client_secret: resolves to an empty value (is its environment variable set?)", p.Name)
 		}
-		ps[i] = p
+		a.oidcProviders[i] = p
 	}
-	if err := oidc.Validate(ps); err != nil {
-		return err
+	return nil
+}
+
+// provisionOIDC makes the login service of the OIDC providers. Nothing
+// is fetched from the providers here.
+func (a *App) provisionOIDC() {
+	if len(a.oidcProviders) == 0 {
+		return
 	}
-	a.oidc = oidc.New(ps, a.canonical, &http.Client{Timeout: 10 * time.Second}, oidc.Service{
+	a.oidc = oidc.New(a.oidcProviders, a.canonical, &http.Client{Timeout: 10 * time.Second}, oidc.Service{
 		Store: a.state.store, Keys: a.keys, Sessions: a.state.sessions, Audit: a.state.audit,
 		Now: a.now, Logger: a.state.log,
 	})
-	return nil
 }
 
 func parseCanonicalURL(s string) (*url.URL, error) {

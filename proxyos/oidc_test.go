@@ -287,3 +287,20 @@ func TestOIDCCreatedAccountHasNoPassword(t *testing.T) {
 		}
 	}
 }
+
+// Placeholders work in issuer, client_id and client_secret: the values
+// are checked once resolved, and the login uses them.
+func TestOIDCPlaceholders(t *testing.T) {
+	op := startOP(t)
+	t.Setenv("PROXYOS_TEST_ISSUER", op.Issuer())
+	t.Setenv("PROXYOS_TEST_CLIENT_ID", op.ClientID)
+	t.Setenv("PROXYOS_TEST_CLIENT_SECRET", op.ClientSecret)
+	a := oidcApp(t, op, func(a *App) {
+		a.OIDC[0].Issuer, a.OIDC[0].ClientID = "{env.PROXYOS_TEST_ISSUER}", "{env.PROXYOS_TEST_CLIENT_ID}"
+		a.OIDC[0].ClientSecret = "{env.PROXYOS_TEST_CLIENT_SECRET}"
+	})
+	a.addUser(t, "jane.doe@example.com", "correct horse battery", RoleViewer)
+	if res := oidcLogin(t, a.dashboard(), ""); sessionCookieOf(res) == "" {
+		t.Fatalf("login with placeholders: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+}
