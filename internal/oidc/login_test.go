@@ -591,3 +591,36 @@ func TestLoginsInFlightBounded(t *testing.T) {
 		t.Errorf("another network: %v", err)
 	}
 }
+
+// In a cluster, a login started on one node finishes on another (the
+// state lives in the shared PostgreSQL database), once: replaying the
+// callback on the first node finds nothing.
+func TestLoginAcrossNodes(t *testing.T) {
+	dsn := testkit.PostgresDSN(t)
+	f := newFixture(t, Provider{}, nil)
+	p := f.svc.providers[0].Provider
+	node := func() *Service {
+		st := testkit.OpenPostgres(t, dsn)
+		base, _ := url.Parse("http://dash.test")
+		return New([]Provider{p}, base, &http.Client{Timeout: 5 * time.Second}, Service{
+			Store: st, Keys: f.keys, Sessions: session.NewCache(st, audit.New(st, time.Now, f.log), time.Now, f.log),
+			Audit: audit.New(st, time.Now, f.log), Now: time.Now, Logger: f.log,
+		})
+	}
+	a, b := node(), node()
+	testkit.AddUser(t, a.Store, "ann@example.com", "correct horse battery", "viewer")
+	f.op.QueueUser(&idUser{sub: "s-ann", email: "ann@example.com", verified: yes()})
+	ctx := context.Background()
+	authURL, state, err := a.Begin(ctx, "corp", "192.0.2.7", Flow{ReturnTo: "/routes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := authorize(t, authURL)
+	cb := Callback{State: q.Get("state"), Code: q.Get("code"), CookieState: state}
+	u, flow, err := b.Finish(ctx, "corp", cb)
+	if err != nil || u.Email != "ann@example.com" || flow.ReturnTo != "/routes" {
+		t.Fatalf("finish on the other node: %+v %+v %v", u, flow, err)
+	}
+	_, _, err = a.Finish(ctx, "corp", cb)
+	wantCode(t, err, CodeState)
+}
