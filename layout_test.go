@@ -35,8 +35,8 @@ var layers = map[string]int{
 	"internal/testkit":   1, // imported by _test files only (see below)
 	"internal/session":   2,
 	"internal/account":   3,
-	"internal/router":    3,
 	"internal/oidc":      3,
+	"internal/router":    3,
 	"internal/api":       4,
 	"proxyos":            5, // the Caddy modules
 	"admin":              6, // the admin API and CLI: glue too
@@ -50,8 +50,9 @@ var layers = map[string]int{
 // caddyFree are the packages whose code is plain Go: nothing of Caddy
 // (or certmagic) in what they import, directly or not.
 var caddyFree = []string{
+	"internal/oidc",
 	"internal/account", "internal/audit", "internal/authz", "internal/certlimit", "internal/cluster", "internal/fail",
-	"internal/keyring", "internal/oidc", "internal/request", "internal/session", "internal/store", "internal/upstream",
+	"internal/keyring", "internal/request", "internal/session", "internal/store", "internal/upstream",
 }
 
 // maxFiles bounds the non-test files of a package: past it, a package

@@ -142,19 +142,20 @@ type App struct {
 	// with a password, leaving only the OIDC providers. Default: true.
 	PasswordLogin *bool `json:"password_login,omitempty"`
 
+	keys      *keyring.Keyring
+	state     *state
+	accounts  *account.Service
+	routes    *router.Service
+	upstreams *upstream.Guard
+	ports     *atomic.Pointer[listenPorts] // see handoffPorts
+	ctx       caddy.Context
+	poolKey   string
+	canonical *url.URL
+	logger    *zap.Logger
+	now       func() time.Time // a test may set it before Provision
+
 	oidc          *oidc.Service
 	oidcProviders []oidc.Provider // OIDC with placeholders resolved
-	keys          *keyring.Keyring
-	state         *state
-	accounts      *account.Service
-	routes        *router.Service
-	upstreams     *upstream.Guard
-	ports         *atomic.Pointer[listenPorts] // see handoffPorts
-	ctx           caddy.Context
-	poolKey       string
-	canonical     *url.URL
-	logger        *zap.Logger
-	now           func() time.Time // a test may set it before Provision
 }
 
 // Database selects the store.
@@ -244,12 +245,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		SessionTTL: time.Duration(a.SessionTTL), SessionIdle: time.Duration(a.SessionIdle),
 		Now: a.now, Logger: a.state.log,
 	}
+	a.provisionOIDC()
 	a.routes = &router.Service{
 		Table: router.NewTable(ctx, a.logger, a.upstreams), Store: a.state.store, Keys: a.keys,
 		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
 		LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
 	}
-	a.provisionOIDC()
 	// Added before loading: a route another node changes meanwhile is
 	// reloaded in this config too.
 	a.state.addRoutes(a.routes)

@@ -113,54 +113,6 @@ func (s *Server) handoff(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// logout revokes the session server-side, so a copy of the cookie is
-// worthless afterwards.
-func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
-	e, reason, err := s.Verify(r)
-	if err != nil {
-		return err
-	}
-	s.clearSessionCookie(w, r)
-	switch reason {
-	case "":
-	case session.ReasonIdleTimeout, session.ReasonExpired:
-		// Ended, but its handoff sessions on other hosts may not be:
-		// logging out ends them too.
-		if err := s.Sessions.Revoke(r.Context(), e); err != nil {
-			return err
-		}
-		WriteUnauthenticated(w, reason)
-		return nil
-	default:
-		WriteUnauthenticated(w, reason)
-		return nil
-	}
-	if err := s.Accounts.Logout(r.Context(), e, ClientIP(r)); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-// session answers who is logged in, or 401 with the reason.
-func (s *Server) session(w http.ResponseWriter, r *http.Request) error {
-	e, reason, err := s.Verify(r)
-	if err != nil {
-		return err
-	}
-	if reason != "" {
-		WriteUnauthenticated(w, reason)
-		return nil
-	}
-	id := e.Identity()
-	WriteJSON(w, http.StatusOK, map[string]any{
-		"user":       map[string]any{"id": id.UserID, "email": id.Email, "role": id.Role},
-		"session_id": id.SessionID,
-		"expires_at": e.ExpiresAt().UTC(),
-	})
-	return nil
-}
-
 // authMethods tells the login page how users log in: with a password
 // (unless password_login is off) and with which OpenID providers.
 func (s *Server) authMethods(w http.ResponseWriter, r *http.Request) error {
@@ -255,4 +207,52 @@ func (s *Server) setOIDCCookie(w http.ResponseWriter, r *http.Request, state str
 	}
 	http.SetCookie(w, &http.Cookie{Name: oidcCookieName(r), Value: state, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: Scheme(r) == "https", SameSite: http.SameSiteLaxMode})
+}
+
+// logout revokes the session server-side, so a copy of the cookie is
+// worthless afterwards.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
+	e, reason, err := s.Verify(r)
+	if err != nil {
+		return err
+	}
+	s.clearSessionCookie(w, r)
+	switch reason {
+	case "":
+	case session.ReasonIdleTimeout, session.ReasonExpired:
+		// Ended, but its handoff sessions on other hosts may not be:
+		// logging out ends them too.
+		if err := s.Sessions.Revoke(r.Context(), e); err != nil {
+			return err
+		}
+		WriteUnauthenticated(w, reason)
+		return nil
+	default:
+		WriteUnauthenticated(w, reason)
+		return nil
+	}
+	if err := s.Accounts.Logout(r.Context(), e, ClientIP(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// session answers who is logged in, or 401 with the reason.
+func (s *Server) session(w http.ResponseWriter, r *http.Request) error {
+	e, reason, err := s.Verify(r)
+	if err != nil {
+		return err
+	}
+	if reason != "" {
+		WriteUnauthenticated(w, reason)
+		return nil
+	}
+	id := e.Identity()
+	WriteJSON(w, http.StatusOK, map[string]any{
+		"user":       map[string]any{"id": id.UserID, "email": id.Email, "role": id.Role},
+		"session_id": id.SessionID,
+		"expires_at": e.ExpiresAt().UTC(),
+	})
+	return nil
 }
