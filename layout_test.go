@@ -37,6 +37,7 @@ var layers = map[string]int{
 	"internal/session":   2,
 	"internal/passkey":   2,
 	"internal/account":   3,
+	"internal/oidc":      3,
 	"internal/router":    3,
 	"internal/ops":       3,
 	"internal/api":       4,
@@ -53,7 +54,7 @@ var layers = map[string]int{
 // (or certmagic) in what they import, directly or not.
 var caddyFree = []string{
 	"internal/access", "internal/account", "internal/audit", "internal/authz", "internal/certlimit", "internal/cluster", "internal/fail",
-	"internal/keyring", "internal/ops", "internal/passkey", "internal/request", "internal/session", "internal/store", "internal/upstream",
+	"internal/keyring", "internal/oidc", "internal/ops", "internal/passkey", "internal/request", "internal/session", "internal/store", "internal/upstream",
 }
 
 // maxFiles bounds the non-test files of a package: past it, a package

@@ -16,6 +16,7 @@ import (
 
 	"github.com/proxyos/caddy-proxyos/internal/access"
 	"github.com/proxyos/caddy-proxyos/internal/authz"
+	"github.com/proxyos/caddy-proxyos/internal/oidc"
 	"github.com/proxyos/caddy-proxyos/proxyos"
 )
 
@@ -47,10 +48,27 @@ func init() {
 //		upstream_resolvers <host[:port]...>
 //		on_demand_limit    <names> <interval>
 //		node_name          <name>
+//		password_login     on|off
+//		oidc <name> {
+//			issuer          <url>
+//			client_id       <id>
+//			client_secret   <secret>
+//			scopes          <scope...>
+//			claim_email     <claim>
+//			claim_groups    <claim>
+//			roles {
+//				admin    <group...>
+//				operator <group...>
+//				viewer   <group...>
+//			}
+//			default_role    admin|operator|viewer|none
+//			auto_create     on|off
+//			allowed_domains <domain...>
+//		}
 //	}
 //
-// The block is optional. Each subdirective may appear once, so a second
-// secret cannot silently replace the first.
+// The block is optional. Each subdirective but oidc (one per provider)
+// may appear once, so a second secret cannot silently replace the first.
 func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(proxyos.App)
 	d.Next() // option name
@@ -62,7 +80,7 @@ func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 	}
 	seen := make(map[string]bool)
 	for d.NextBlock(0) {
-		if seen[d.Val()] && d.Val() != "previous_secrets" {
+		if seen[d.Val()] && d.Val() != "previous_secrets" && d.Val() != "oidc" {
 			return nil, d.Errf("%s: given more than once", d.Val())
 		}
 		seen[d.Val()] = true
@@ -122,6 +140,18 @@ func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.ArgErr()
 			}
 			app.UpstreamResolvers = args
+		case "password_login":
+			on, err := onOff(d)
+			if err != nil {
+				return nil, err
+			}
+			app.PasswordLogin = &on
+		case "oidc":
+			p, err := parseOIDC(d)
+			if err != nil {
+				return nil, err
+			}
+			app.OIDC = append(app.OIDC, p)
 		case "on_demand_limit":
 			l, err := parseOnDemandLimit(d)
 			if err != nil {
@@ -136,6 +166,107 @@ func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 		Name:  "proxyos",
 		Value: caddyconfig.JSON(app, nil),
 	}, nil
+}
+
+// parseOIDC reads one OpenID provider of the oidc option (see parseApp).
+// Each subdirective may appear once, except roles' lines, which add up.
+func parseOIDC(d *caddyfile.Dispenser) (oidc.Provider, error) {
+	var p oidc.Provider
+	if !d.NextArg() {
+		return p, d.ArgErr()
+	}
+	p.Name = d.Val()
+	if d.NextArg() {
+		return p, d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		key := d.Val()
+		if seen[key] {
+			return p, d.Errf("oidc %s: %s: given more than once", p.Name, key)
+		}
+		seen[key] = true
+		var err error
+		switch key {
+		case "issuer":
+			err = oneArg(d, &p.Issuer)
+		case "client_id":
+			err = oneArg(d, &p.ClientID)
+		case "client_secret":
+			err = oneArg(d, &p.ClientSecret)
+		case "claim_email":
+			err = oneArg(d, &p.ClaimEmail)
+		case "claim_groups":
+			err = oneArg(d, &p.ClaimGroups)
+		case "default_role":
+			err = oneArg(d, &p.DefaultRole)
+		case "scopes":
+			p.Scopes, err = someArgs(d)
+		case "allowed_domains":
+			p.AllowedDomains, err = someArgs(d)
+		case "auto_create":
+			p.AutoCreate, err = onOff(d)
+		case "roles":
+			p.Roles, err = parseOIDCRoles(d)
+		default:
+			return p, d.Errf("unrecognized subdirective '%s'", key)
+		}
+		if err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// parseOIDCRoles reads the roles block of an oidc provider: a line per
+// role with the groups that grant it.
+//
+//	roles {
+//		admin    <group...>
+//		operator <group...>
+//		viewer   <group...>
+//	}
+func parseOIDCRoles(d *caddyfile.Dispenser) (map[string][]string, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	roles := map[string][]string{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		role := d.Val()
+		if !authz.Role(role).Valid() {
+			return nil, d.Errf("roles: unknown role '%s' (want admin, operator or viewer)", role)
+		}
+		groups, err := someArgs(d)
+		if err != nil {
+			return nil, err
+		}
+		roles[role] = append(roles[role], groups...)
+	}
+	return roles, nil
+}
+
+// someArgs returns the remaining arguments of a line, at least one.
+func someArgs(d *caddyfile.Dispenser) ([]string, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.ArgErr()
+	}
+	return args, nil
+}
+
+// onOff reads the one argument on or off of a line.
+func onOff(d *caddyfile.Dispenser) (bool, error) {
+	key, v := d.Val(), ""
+	if err := oneArg(d, &v); err != nil {
+		return false, err
+	}
+	switch v {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	}
+	return false, d.Errf("%s: want on or off, not '%s'", key, v)
 }
 
 // parseUpstreamNetworks reads the block of the upstream_networks option:

@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
 	"github.com/proxyos/caddy-proxyos/internal/access"
+	"github.com/proxyos/caddy-proxyos/internal/oidc"
 	"github.com/proxyos/caddy-proxyos/proxyos"
 )
 
@@ -53,6 +54,34 @@ var appCases = []struct {
 	want  *proxyos.App
 	err   *parseErr
 }{
+	{
+		name:  "oidc providers add up",
+		input: "proxyos {\n\tpassword_login off\n\toidc a {\n\t\tissuer https://a.example.com\n\t\tclient_id x\n\t\troles {\n\t\t\tadmin g1 g2\n\t\t\tadmin g3\n\t\t}\n\t\tauto_create off\n\t}\n\toidc b {\n\t\tissuer https://b.example.com\n\t\tclient_id y\n\t}\n}",
+		want: &proxyos.App{PasswordLogin: new(bool), OIDC: []oidc.Provider{
+			{Name: "a", Issuer: "https://a.example.com", ClientID: "x", Roles: map[string][]string{"admin": {"g1", "g2", "g3"}}},
+			{Name: "b", Issuer: "https://b.example.com", ClientID: "y"},
+		}},
+	},
+	{
+		name:  "oidc without a name",
+		input: "proxyos {\n\toidc {\n\t}\n}",
+		err:   &parseErr{"wrong argument count", 2},
+	},
+	{
+		name:  "oidc field given twice",
+		input: "proxyos {\n\toidc a {\n\t\tclient_id x\n\t\tclient_id y\n\t}\n}",
+		err:   &parseErr{"oidc a: client_id: given more than once", 4},
+	},
+	{
+		name:  "oidc auto_create not on or off",
+		input: "proxyos {\n\toidc a {\n\t\tauto_create yes\n\t}\n}",
+		err:   &parseErr{"auto_create: want on or off, not 'yes'", 3},
+	},
+	{
+		name:  "oidc unknown subdirective",
+		input: "proxyos {\n\toidc a {\n\t\tclient_sercet x\n\t}\n}",
+		err:   &parseErr{"unrecognized subdirective 'client_sercet'", 3},
+	},
 	{
 		name:  "secret given twice",
 		input: "proxyos {\n\tsecret aaaaaaaaaaaaaaaaaaaa\n\tsecret bbbbbbbbbbbbbbbbbbbb\n}",

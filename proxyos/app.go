@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/oidc"
 	"github.com/proxyos/caddy-proxyos/internal/ops"
 	"github.com/proxyos/caddy-proxyos/internal/passkey"
 	"github.com/proxyos/caddy-proxyos/internal/request"
@@ -131,6 +133,17 @@ type App struct {
 	// on one PostgreSQL database. Default: the host's name.
 	NodeName string `json:"node_name,omitempty"`
 
+	// OIDC lists the OpenID Connect providers users may log in with
+	// ("Sign in with <name>" on the login page). Each provider must allow
+	// the redirect URI <url>/api/auth/oidc/<name>/callback, so url is
+	// required. Providers are discovered when a login starts, not at
+	// start-up: one that is down does not stop Caddy. See oidc.Provider.
+	OIDC []oidc.Provider `json:"oidc,omitempty"`
+
+	// PasswordLogin false hides the password form and refuses logins
+	// with a password, leaving only the OIDC providers. Default: true.
+	PasswordLogin *bool `json:"password_login,omitempty"`
+
 	keys      *keyring.Keyring
 	state     *state
 	accounts  *account.Service
@@ -143,6 +156,9 @@ type App struct {
 	canonical *url.URL
 	logger    *zap.Logger
 	now       func() time.Time // a test may set it before Provision
+
+	oidc          *oidc.Service
+	oidcProviders []oidc.Provider // OIDC with placeholders resolved
 }
 
 // Database selects the store.
@@ -196,6 +212,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.NodeName = cluster.NodeName()
 	}
 	a.OnDemandLimit = a.OnDemandLimit.withDefaults()
+	if err := a.resolveOIDC(repl); err != nil {
+		return err
+	}
 	if err := a.Validate(); err != nil {
 		return err
 	}
@@ -230,6 +249,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		SessionTTL: time.Duration(a.SessionTTL), SessionIdle: time.Duration(a.SessionIdle),
 		Now: a.now, Logger: a.state.log,
 	}
+	a.provisionOIDC()
 	a.routes = &router.Service{
 		Table: router.NewTable(ctx, a.logger, a.upstreams), Store: a.state.store, Keys: a.keys,
 		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
@@ -310,6 +330,19 @@ func (a *App) Validate() error {
 	if strings.ContainsAny(a.CookieDomain, " ;,/:") {
 		return fmt.Errorf("cookie_domain: %q is not a domain name", a.CookieDomain)
 	}
+	providers := a.OIDC
+	if a.oidcProviders != nil {
+		providers = a.oidcProviders // placeholders resolved
+	}
+	if err := oidc.Validate(providers); err != nil {
+		return err
+	}
+	if len(a.OIDC) > 0 && a.URL == "" {
+		return errors.New("url: required with oidc, the callback URL of providers is derived from it")
+	}
+	if a.PasswordLogin != nil && !*a.PasswordLogin && len(a.OIDC) == 0 {
+		return errors.New("password_login: off needs at least one oidc provider, else nobody can log in")
+	}
 	if a.canonical != nil && a.CookieDomain != "" && !request.HostWithin(a.canonical.Hostname(), a.CookieDomain) {
 		return fmt.Errorf("cookie_domain: %q does not contain the dashboard host %q", a.CookieDomain, a.canonical.Hostname())
 	}
@@ -384,9 +417,41 @@ func (a *App) newAPI(logger *zap.Logger) *api.Server {
 		Accounts: a.accounts, Routes: a.routes, Sessions: a.state.sessions, Store: a.state.store, Keys: a.keys,
 		Canonical: a.canonical, CookieDomain: a.CookieDomain, SessionIdle: time.Duration(a.SessionIdle),
 		Serves: a.serves, Cluster: a.Cluster, Logger: logger, Now: a.now,
+		OIDC: a.oidc, PasswordLoginOff: a.PasswordLogin != nil && !*a.PasswordLogin,
 	}
 	s.Build()
 	return s
+}
+
+// resolveOIDC resolves the placeholders of the OIDC providers (the
+// client secret is typically {env.…}), without I/O.
+func (a *App) resolveOIDC(repl *caddy.Replacer) error {
+	a.oidcProviders = make([]oidc.Provider, len(a.OIDC))
+	for i, p := range a.OIDC {
+		p.Issuer, p.ClientID = repl.ReplaceKnown(p.Issuer, ""), repl.ReplaceKnown(p.ClientID, "")
+		secret := p.ClientSecret
+		p.ClientSecret = repl.ReplaceKnown(secret, "")
+		switch {
+		case p.ClientID == "" && a.OIDC[i].ClientID != "":
+			return fmt.Errorf("oidc %q: client_id: resolves to an empty value (is its environment variable set?)", p.Name)
+		case secret != "" && p.ClientSecret == "":
+			return fmt.Errorf("oidc %q: client_secret: resolves to an empty value (is its environment variable set?)", p.Name)
+		}
+		a.oidcProviders[i] = p
+	}
+	return nil
+}
+
+// provisionOIDC makes the login service of the OIDC providers. Nothing
+// is fetched from the providers here.
+func (a *App) provisionOIDC() {
+	if len(a.oidcProviders) == 0 {
+		return
+	}
+	a.oidc = oidc.New(a.oidcProviders, a.canonical, &http.Client{Timeout: 10 * time.Second}, oidc.Service{
+		Store: a.state.store, Keys: a.keys, Sessions: a.state.sessions, Audit: a.state.audit,
+		Now: a.now, Logger: a.state.log,
+	})
 }
 
 func parseCanonicalURL(s string) (*url.URL, error) {

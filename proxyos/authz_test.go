@@ -31,6 +31,10 @@ var wantRules = map[string]struct {
 	// cannot add a way in).
 	"POST /api/auth/passkey/begin":  {"", ""},
 	"POST /api/auth/passkey/finish": {"", ""},
+	// Logins with an OpenID provider: anyone, no keys.
+	"GET /api/auth/methods":                  {"", ""},
+	"GET /api/auth/oidc/{provider}":          {"", ""},
+	"GET /api/auth/oidc/{provider}/callback": {"", ""},
 
 	"GET /api/routes":                {authz.Viewer, authz.RoutesRead},
 	"POST /api/routes":               {authz.Operator, authz.RoutesWrite},

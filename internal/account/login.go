@@ -129,6 +129,10 @@ func (s *Service) authenticate(ctx context.Context, email, password, code, clien
 	case err != nil:
 		return store.User{}, fmt.Errorf("reading user: %w", err)
 	}
+	if u.PasswordHash == "" { // an account made by a login with a provider: no password yet
+		verifyDummy(password) // as long as a wrong password, so it tells nothing
+		return store.User{}, ErrBadCredentials
+	}
 	if ok, verr := VerifyPassword(u.PasswordHash, password); verr != nil || !ok || u.Disabled {
 		return store.User{}, ErrBadCredentials
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/account"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/oidc"
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/session"
@@ -45,6 +46,10 @@ type Server struct {
 	Serves func(scheme string, port int) bool
 	// Cluster returns the nodes on the app's database.
 	Cluster func(context.Context) (cluster.View, error)
+	// OIDC logs users in with the config's OpenID providers; nil for none.
+	OIDC *oidc.Service
+	// PasswordLoginOff refuses logins with a password (password_login off).
+	PasswordLoginOff bool
 
 	Logger *zap.Logger
 	Now    func() time.Time

@@ -2,15 +2,18 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/proxyos/caddy-proxyos/internal/account"
 	"github.com/proxyos/caddy-proxyos/internal/authz"
 	"github.com/proxyos/caddy-proxyos/internal/fail"
+	"github.com/proxyos/caddy-proxyos/internal/oidc"
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/session"
 	"github.com/proxyos/caddy-proxyos/internal/store"
@@ -58,6 +61,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := Decode(w, r, &body); err != nil {
 		return err
+	}
+	if s.PasswordLoginOff {
+		return fail.Forbidden("", "password login is off; sign in with a provider")
 	}
 	device := ""
 	if c, err := r.Cookie(account.DeviceCookie); err == nil {
@@ -110,6 +116,102 @@ func (s *Server) handoff(w http.ResponseWriter, r *http.Request) error {
 	}
 	WriteJSON(w, http.StatusOK, map[string]string{"redirect": next})
 	return nil
+}
+
+// authMethods tells the login page how users log in: with a password
+// (unless password_login is off) and with which OpenID providers.
+func (s *Server) authMethods(w http.ResponseWriter, r *http.Request) error {
+	WriteJSON(w, http.StatusOK, map[string]any{"password": !s.PasswordLoginOff, "oidc": s.OIDC.Names()})
+	return nil
+}
+
+// oidcStart sends the browser to the provider to log in, keeping the
+// login page's return URL and handoff state for after the callback. The
+// state is bound to this browser by a cookie, on the dashboard's url
+// (where the callback comes back).
+func (s *Server) oidcStart(w http.ResponseWriter, r *http.Request) error {
+	if c := s.Canonical; c != nil && (!strings.EqualFold(r.Host, c.Host) || Scheme(r) != c.Scheme) {
+		http.Redirect(w, r, c.Scheme+"://"+c.Host+r.URL.RequestURI(), http.StatusFound)
+		return nil
+	}
+	q := r.URL.Query()
+	flow := oidc.Flow{ReturnTo: q.Get("return"), HandoffState: q.Get("state")}
+	authURL, state, err := s.OIDC.Begin(r.Context(), r.PathValue("provider"), ClientIP(r), flow)
+	if err != nil {
+		return oidcFailed(w, r, err, flow)
+	}
+	s.setOIDCCookie(w, r, state, oidc.LoginTTL)
+	http.Redirect(w, r, authURL, http.StatusFound)
+	return nil
+}
+
+// oidcCallback completes a login at a provider: a new session (the
+// browser's previous one is revoked), then where the password login
+// would have gone (nextURL: the return URL made safe, or a handoff).
+// A refusal goes back to the login page, which says why.
+func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
+	q, cookieState := r.URL.Query(), ""
+	if c, err := r.Cookie(oidcCookieName(r)); err == nil {
+		cookieState = c.Value
+	}
+	s.setOIDCCookie(w, r, "", -1)
+	u, flow, err := s.OIDC.Finish(r.Context(), r.PathValue("provider"), oidc.Callback{State: q.Get("state"), Code: q.Get("code"),
+		Error: q.Get("error"), CookieState: cookieState, ClientIP: ClientIP(r)})
+	if err != nil {
+		return oidcFailed(w, r, err, flow)
+	}
+	if e, reason, _ := s.Verify(r); e != nil && reason == "" {
+		s.Sessions.Revoke(r.Context(), e) //nolint:errcheck // best effort
+	}
+	cookie, id, err := s.Accounts.StartSession(r.Context(), u, ClientIP(r), r.UserAgent())
+	if err != nil {
+		return err
+	}
+	next, err := s.nextURL(r.Context(), id.SessionID, flow.ReturnTo, flow.HandoffState, r)
+	if err != nil {
+		return err
+	}
+	s.SetSessionCookie(w, r, cookie, s.Accounts.SessionTTL)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
+}
+
+// oidcFailed sends the browser back to the login page with the reason of
+// a refused login (an *oidc.Error), keeping its return URL and state.
+func oidcFailed(w http.ResponseWriter, r *http.Request, err error, flow oidc.Flow) error {
+	var e *oidc.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	q := url.Values{"oidc_error": {e.Code}, "provider": {e.Provider}}
+	if flow.ReturnTo != "" {
+		q.Set("return", flow.ReturnTo)
+	}
+	if flow.HandoffState != "" {
+		q.Set("state", flow.HandoffState)
+	}
+	http.Redirect(w, r, "/login?"+q.Encode(), http.StatusSeeOther)
+	return nil
+}
+
+// oidcCookieName names the cookie binding a login at a provider to the
+// browser: __Host- on HTTPS, so no sibling subdomain can plant one.
+func oidcCookieName(r *http.Request) string {
+	if Scheme(r) == "https" {
+		return "__Host-proxyos_oidc"
+	}
+	return "proxyos_oidc"
+}
+
+// setOIDCCookie sets (or, with a negative ttl, clears) the state cookie.
+// It is Lax: the provider's redirect back is a top-level navigation.
+func (s *Server) setOIDCCookie(w http.ResponseWriter, r *http.Request, state string, ttl time.Duration) {
+	maxAge := -1
+	if ttl > 0 {
+		maxAge = int(ttl / time.Second)
+	}
+	http.SetCookie(w, &http.Cookie{Name: oidcCookieName(r), Value: state, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: Scheme(r) == "https", SameSite: http.SameSiteLaxMode})
 }
 
 // logout revokes the session server-side, so a copy of the cookie is

@@ -40,6 +40,9 @@ var endpoints = []endpoint{
 	{"POST /api/auth/handoff", authz.Viewer, "", (*Server).handoff},
 	{"POST /api/auth/passkey/begin", "", "", (*Server).beginPasskeyLogin},
 	{"POST /api/auth/passkey/finish", "", "", (*Server).finishPasskeyLogin},
+	{"GET /api/auth/methods", "", "", (*Server).authMethods},
+	{"GET /api/auth/oidc/{provider}", "", "", (*Server).oidcStart},
+	{"GET /api/auth/oidc/{provider}/callback", "", "", (*Server).oidcCallback},
 
 	{"GET /api/routes", authz.Viewer, authz.RoutesRead, (*Server).listRoutes},
 	{"POST /api/routes", authz.Operator, authz.RoutesWrite, (*Server).createRoute},

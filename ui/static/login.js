@@ -2,7 +2,7 @@
 // warning on plain HTTP.
 
 import { api, errorMessage, networkError } from './api.js';
-import { $, busy, mount, rendered, show, template, wirePasswordReveal } from './dom.js';
+import { $, busy, el, mount, rendered, show, template, wirePasswordReveal } from './dom.js';
 import { getPasskey, passkeyError, passkeysSupported } from './passkey.js';
 
 // reasonMessages explain, in words, why the login page was shown. The
@@ -18,6 +18,58 @@ const reasonMessages = {
   user_disabled: 'Your account is disabled. Ask an administrator to enable it.',
   other_host: 'Your session belongs to another site. Please log in again.',
 };
+
+// oidcMessages explain a refused sign-in with a provider (oidc_error in
+// the URL the callback sent the browser to); unknown codes get a general
+// sentence.
+const oidcMessages = {
+  unreachable: 'the provider is unreachable right now. Try again later, or log in with your password.',
+  state: 'the sign-in expired or was started in another browser. Please try again.',
+  refused: 'the provider refused the sign-in.',
+  token: 'the provider\'s answer failed verification.',
+  no_email: 'the provider gave no email address.',
+  email_unverified: 'the provider has not verified your email address.',
+  domain: 'your email address\'s domain is not allowed here.',
+  unknown_user: 'no account has your email address. Ask an administrator to add you.',
+  disabled: 'your account is disabled. Ask an administrator to enable it.',
+  no_role: 'none of your groups gives access here.',
+  busy: 'too many sign-ins are in progress. Try again in a few minutes.',
+};
+
+// showSignInMethods adds a "Sign in with <name>" link per OpenID provider,
+// carrying the return URL and handoff state, hides the password form when
+// password login is off, and explains a refused sign-in.
+async function showSignInMethods(params, form, errorBox) {
+  let methods = { password: true, oidc: [] };
+  try {
+    const res = await api('GET', '/api/auth/methods');
+    if (res.status === 200 && res.data) methods = res.data;
+  } catch (_) {
+    // The password form stands alone.
+  }
+  const names = methods.oidc || [];
+  if (names.length) {
+    const q = new URLSearchParams();
+    if (params.get('return')) q.set('return', params.get('return'));
+    if (params.get('state')) q.set('state', params.get('state'));
+    const qs = q.toString() ? '?' + q.toString() : '';
+    const box = $('#login-oidc-buttons');
+    for (const name of names) {
+      box.append(el('a', { class: 'btn btn-block', href: '/api/auth/oidc/' + encodeURIComponent(name) + qs,
+        'data-provider': name, text: 'Sign in with ' + name }));
+    }
+    $('#login-oidc').hidden = false;
+  }
+  if (methods.password === false) {
+    form.hidden = true;
+    $('#login-oidc-or').hidden = true;
+  }
+  const code = params.get('oidc_error');
+  if (code) {
+    const provider = names.includes(params.get('provider')) ? params.get('provider') : 'the provider';
+    show(errorBox, 'Sign-in with ' + provider + ' failed: ' + (oidcMessages[code] || 'please try again.'));
+  }
+}
 
 export default async function loginPage(page) {
   const params = new URLSearchParams(location.search);
@@ -54,6 +106,7 @@ export default async function loginPage(page) {
   if (reason) {
     show($('#login-reason'), reasonMessages[reason] || 'Please log in again.');
   }
+  await showSignInMethods(params, form, errorBox);
 
   if (location.protocol === 'http:') {
     const warning = $('#http-warning');

@@ -1,0 +1,119 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// OIDCLogin is a login at an OpenID provider in flight, found by the hash
+// of its state. Data is sealed by the caller.
+type OIDCLogin struct {
+	StateHash string
+	Provider  string
+	Network   string // the client's network, for the bound per network
+	Data      string
+	ExpiresAt time.Time
+}
+
+// CreateOIDCLogin stores l, and deletes the logins that expired before
+// now (abandoned ones are never taken).
+func (s *Store) CreateOIDCLogin(ctx context.Context, l OIDCLogin, now time.Time) error {
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM oidc_logins WHERE expires_at <= ?`), millis(now)); err != nil {
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO oidc_logins (state_hash, provider, network, data, expires_at) VALUES (?, ?, ?, ?, ?)`),
+		l.StateHash, l.Provider, l.Network, l.Data, millis(l.ExpiresAt))
+	return err
+}
+
+// CountOIDCLogins returns how many logins are in flight at now: from the
+// network, and in all.
+func (s *Store) CountOIDCLogins(ctx context.Context, network string, now time.Time) (mine, all int, err error) {
+	err = s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(CASE WHEN network = ? THEN 1 END), COUNT(*) FROM oidc_logins
+		WHERE expires_at > ?`), network, millis(now)).Scan(&mine, &all)
+	return mine, all, err
+}
+
+// TakeOIDCLogin uses up the login whose state has the hash stateHash and
+// returns it: a state works once, on every node, before it expires;
+// anything else is ErrNotFound.
+func (s *Store) TakeOIDCLogin(ctx context.Context, stateHash string, now time.Time) (OIDCLogin, error) {
+	l := OIDCLogin{StateHash: stateHash}
+	var expires int64
+	err := s.db.QueryRowContext(ctx, s.q(`DELETE FROM oidc_logins WHERE state_hash = ? RETURNING provider, network, data, expires_at`), stateHash).
+		Scan(&l.Provider, &l.Network, &l.Data, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return OIDCLogin{}, ErrNotFound
+	}
+	if err != nil {
+		return OIDCLogin{}, err
+	}
+	if millis(now) >= expires {
+		return OIDCLogin{}, ErrNotFound
+	}
+	l.ExpiresAt = fromMillis(expires)
+	return l, nil
+}
+
+// OIDCIdentity links a subject of an OpenID provider to an account.
+type OIDCIdentity struct {
+	Provider    string
+	Subject     string
+	UserID      string
+	Email       string // the email the provider last gave
+	CreatedAt   time.Time
+	LastLoginAt time.Time
+}
+
+// OIDCIdentityOf returns the link of a provider's subject, or ErrNotFound.
+func (s *Store) OIDCIdentityOf(ctx context.Context, provider, subject string) (OIDCIdentity, error) {
+	id := OIDCIdentity{Provider: provider, Subject: subject}
+	var created, last int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT user_id, email, created_at, last_login_at FROM oidc_identities
+		WHERE provider = ? AND subject = ?`), provider, subject).Scan(&id.UserID, &id.Email, &created, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return OIDCIdentity{}, ErrNotFound
+	}
+	id.CreatedAt, id.LastLoginAt = fromMillis(created), fromMillis(last)
+	return id, err
+}
+
+// SaveOIDCIdentity stores the link id, or for a linked subject its email
+// and last login.
+func (s *Store) SaveOIDCIdentity(ctx context.Context, id OIDCIdentity) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO oidc_identities (provider, subject, user_id, email, created_at, last_login_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (provider, subject) DO UPDATE SET email = excluded.email, last_login_at = excluded.last_login_at`),
+		id.Provider, id.Subject, id.UserID, id.Email, millis(id.CreatedAt), millis(id.LastLoginAt))
+	return err
+}
+
+// CreateOIDCUser inserts the account u, made by a login at a provider,
+// with its link id, in one transaction. It returns ErrConflict when the
+// email is taken.
+func (s *Store) CreateOIDCUser(ctx context.Context, u User, id OIDCIdentity) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		u.ID, u.Email, u.PasswordHash, u.Role, u.Disabled, millis(u.CreatedAt), millis(u.UpdatedAt))
+	if isUniqueViolation(err) {
+		return ErrConflict
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO oidc_identities (provider, subject, user_id, email, created_at, last_login_at)
+		VALUES (?, ?, ?, ?, ?, ?)`),
+		id.Provider, id.Subject, u.ID, id.Email, millis(id.CreatedAt), millis(id.LastLoginAt)); err != nil {
+		if isUniqueViolation(err) {
+			return ErrConflict
+		}
+		return err
+	}
+	return s.commit(ctx, tx, ChangeUser, u.ID)
+}
