@@ -119,6 +119,12 @@ func TestBrowserPasskeys(t *testing.T) {
 	if e := env.auditOf(t, "passkey.register"); len(e) != 1 || e[0].Actor != env.adminEmail {
 		t.Fatalf("register audit entries %+v", e)
 	}
+	// A passkey is a second factor: the two-factor card says so.
+	b.navigate(t, env.Base+"/account")
+	b.waitPage(t, "account")
+	if got := b.assertVisible(t, "#totp-status"); got != "Passkeys only" {
+		t.Errorf("#totp-status = %q with a passkey and no authenticator app, want Passkeys only", got)
+	}
 	// The card and the login page's passkey buttons fit a phone.
 	b.do(t, "emulating a phone", chromedp.EmulateViewport(375, 800))
 	browserFits(t, b)

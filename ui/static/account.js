@@ -72,10 +72,14 @@ function twoFactor(root, changed) {
     confirmErrs.clear();
   }
 
+  let passkeys = false;
+
   function render(acct) {
     const on = !!acct.totp_enabled;
-    status.textContent = on ? 'On' : 'Off';
-    status.className = 'badge' + (on ? ' badge-good' : '');
+    passkeys = !!(acct.user && acct.user.passkeys);
+    // Passkeys are a second factor too: the badge says so.
+    status.textContent = on ? 'On' : passkeys ? 'Passkeys only' : 'Off';
+    status.className = 'badge' + (on || passkeys ? ' badge-good' : '');
     status.hidden = false;
     if (!on) {
       view('off');
@@ -233,7 +237,9 @@ function twoFactor(root, changed) {
     if (r.status === 204 || r.status === 200) {
       disableForm.reset();
       await load();
-      show(notice, 'Two-factor authentication is off: logging in needs only your password.');
+      show(notice, passkeys
+        ? 'The authenticator app is off: logging in asks for a passkey after your password.'
+        : 'Two-factor authentication is off: logging in needs only your password.');
       setup.focus();
       await changed();
       return;
