@@ -63,8 +63,10 @@ type Rule struct {
 	// rules match any case, allow rules only the exact case, and allow
 	// rules never match a path that needed cleaning.
 	Path string `json:"path,omitempty"`
-	// Methods are request methods in upper case (GET, POST, …). GET does
-	// not imply HEAD.
+	// Methods are request methods in upper case (GET, POST, …), matched
+	// in any case (servers and frameworks upper-case a client's "post");
+	// GET also matches HEAD, which answers what a GET would without the
+	// body.
 	Methods []string `json:"methods,omitempty"`
 	// CIDRs are client IP ranges or single addresses, matched against
 	// the client IP as Caddy computes it (trusted_proxies honoured, a
@@ -75,9 +77,14 @@ type Rule struct {
 // Limits on rules, so a policy stays cheap to evaluate.
 const (
 	MaxRules      = 100
-	maxPatternLen = 1024
-	maxMethods    = 16
-	maxCIDRs      = 256
+	maxPatternLen = 256
+	maxStars      = 4
+	// MaxPathLen bounds the paths rules look at: a longer one matches
+	// every deny and login rule with a path and no allow rule with one
+	// (fail closed), so matching stays cheap whatever a client sends.
+	MaxPathLen = 8 << 10
+	maxMethods = 16
+	maxCIDRs   = 256
 )
 
 // Error names the rule and field that a policy refuses, such as
@@ -206,26 +213,30 @@ func (p *Policy) Decide(req *Request) (Action, int) {
 		key   string
 		plain bool
 	)
-	if p.needKey {
+	long := len(req.Path) > MaxPathLen
+	if p.needKey && !long {
 		key, plain = cleanPath(buf[:0], req.Path)
 	}
 	ip := req.IP.Unmap()
 	for i := range p.rules {
-		if p.rules[i].matches(req.Method, key, plain, ip) {
+		if p.rules[i].matches(req.Method, key, plain, long, ip) {
 			return p.rules[i].action, i
 		}
 	}
 	return p.def, -1
 }
 
-func (r *rule) matches(method, key string, plain bool, ip netip.Addr) bool {
-	if len(r.methods) > 0 && !contains(r.methods, method) {
+func (r *rule) matches(method, key string, plain, long bool, ip netip.Addr) bool {
+	if len(r.methods) > 0 && !methodIn(r.methods, method) {
 		return false
 	}
 	if len(r.cidrs) > 0 && !inRanges(r.cidrs, ip) {
 		return false
 	}
 	if r.pattern != "" {
+		if long {
+			return r.action != Allow
+		}
 		if r.action == Allow {
 			// a rule that opens the route matches only a path that
 			// means one thing to every upstream, in the case written
@@ -236,9 +247,11 @@ func (r *rule) matches(method, key string, plain bool, ip netip.Addr) bool {
 	return true
 }
 
-func contains(list []string, s string) bool {
+// methodIn reports whether method is one of list (upper case): in any
+// case, and HEAD where GET is.
+func methodIn(list []string, method string) bool {
 	for _, v := range list {
-		if v == s {
+		if strings.EqualFold(v, method) || v == "GET" && strings.EqualFold(method, "HEAD") {
 			return true
 		}
 	}
@@ -275,7 +288,7 @@ func (p *Policy) Explain(req *Request) (Action, int, []string) {
 	for i := 0; i < last; i++ {
 		r := &p.rules[i]
 		switch {
-		case len(r.methods) > 0 && !contains(r.methods, req.Method):
+		case len(r.methods) > 0 && !methodIn(r.methods, req.Method):
 			why = append(why, fmt.Sprintf("rule %d (%s): method %s is not one of %s", i+1, r.action, req.Method, strings.Join(r.methods, ", ")))
 		case len(r.cidrs) > 0 && !inRanges(r.cidrs, ip):
 			why = append(why, fmt.Sprintf("rule %d (%s): client IP %s is in none of its ranges", i+1, r.action, ip))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -164,6 +165,9 @@ func TestCompileErrors(t *testing.T) {
 		{"encoded pattern", []Rule{{Action: "allow", Path: "/a%2fb"}}, "[0].path"},
 		{"double slash pattern", []Rule{{Action: "allow", Path: "//a"}}, "[0].path"},
 		{"placeholder", []Rule{{Action: "allow", Path: "/{env.X}"}}, "[0].path"},
+		// patterns stay cheap to match (see TestLongPathFailsClosed)
+		{"long pattern", []Rule{{Action: "deny", Path: "/" + strings.Repeat("a", 256)}}, "[0].path"},
+		{"many stars", []Rule{{Action: "deny", Path: "/*a*b*c*d*"}}, "[0].path"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Compile(tc.rules, Login)
@@ -335,5 +339,53 @@ func TestTry(t *testing.T) {
 		if !errors.As(err, &e) || e.Field != field {
 			t.Errorf("Try(%+v) = %v, want an error on %s", p, err, field)
 		}
+	}
+}
+
+// TestMethodsAnyCase: a client sending "post" must not slip past a rule
+// for POST (method-case bypass: Go's server accepts the lower-case
+// method, reverse_proxy forwards it, and frameworks upper-case it), and a
+// HEAD must not slip past a rule for GET (HEAD answers what GET would).
+func TestMethodsAnyCase(t *testing.T) {
+	p := mustCompile(t, Allow,
+		Rule{Action: "login", Methods: []string{"POST", "PUT", "DELETE"}},
+		Rule{Action: "deny", Path: "/private/*", Methods: []string{"GET"}},
+	)
+	for _, tc := range []struct {
+		method, path string
+		want         Action
+	}{
+		{"POST", "/items", Login},
+		{"post", "/items", Login},
+		{"pOsT", "/items", Login},
+		{"delete", "/items/1", Login},
+		{"get", "/private/x", Deny},
+		{"HEAD", "/private/x", Deny},
+		{"head", "/private/x", Deny},
+		{"GET", "/public", Allow},
+		{"OPTIONS", "/private/x", Allow},
+	} {
+		if a, _ := p.Decide(&Request{Method: tc.method, Path: tc.path}); a != tc.want {
+			t.Errorf("Decide(%s %s) = %s, want %s", tc.method, tc.path, a, tc.want)
+		}
+	}
+}
+
+// TestLongPathFailsClosed: a path past MaxPathLen is not matched against
+// the patterns (CPU exhaustion with a long URL against glob patterns) and
+// fails closed: no allow rule with a path opens it, every deny or login
+// rule with a path catches it.
+func TestLongPathFailsClosed(t *testing.T) {
+	long := "/health/" + strings.Repeat("a", MaxPathLen)
+	allow := mustCompile(t, Login, Rule{Action: "allow", Path: "/health/*"})
+	if a, _ := allow.Decide(&Request{Method: "GET", Path: long}); a != Login {
+		t.Errorf("a long path under an allowed prefix: %s, want login", a)
+	}
+	deny := mustCompile(t, Allow, Rule{Action: "deny", Path: "/admin/*"})
+	if a, _ := deny.Decide(&Request{Method: "GET", Path: long}); a != Deny {
+		t.Errorf("a long path with a deny rule: %s, want deny", a)
+	}
+	if _, err := Try(Probe{Rules: []Rule{{Action: "deny", Path: "*a*"}}, Method: "GET", Path: long}); err == nil {
+		t.Error("the test box took a path longer than MaxPathLen")
 	}
 }

@@ -2,6 +2,7 @@ package access
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"unsafe"
 )
@@ -96,7 +97,9 @@ func unsafeString(b []byte) string {
 func checkPattern(s string) error {
 	switch {
 	case len(s) > maxPatternLen:
-		return errors.New("is longer than 1024 characters")
+		return fmt.Errorf("is longer than %d characters", maxPatternLen)
+	case strings.Count(s, "*") > maxStars:
+		return fmt.Errorf("has more than %d *", maxStars)
 	case s == "*":
 		return nil
 	case s[0] != '/' && s[0] != '*':

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"fmt"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -50,6 +51,9 @@ func Try(p Probe) (*Verdict, error) {
 	}
 	if !strings.HasPrefix(p.Path, "/") {
 		return nil, &Error{Field: "path", Message: "must start with /"}
+	}
+	if len(p.Path) > MaxPathLen {
+		return nil, &Error{Field: "path", Message: fmt.Sprintf("is longer than %d bytes", MaxPathLen)}
 	}
 	u, err := url.ParseRequestURI(p.Path)
 	if err != nil {
