@@ -443,12 +443,17 @@ func (a *App) resolveOIDC(repl *caddy.Replacer) error {
 }
 
 // provisionOIDC makes the login service of the OIDC providers. Nothing
-// is fetched from the providers here.
+// is fetched from the providers here. Its connections are checked like
+// upstreams' (upstream.Guard.CheckService): a provider's discovery
+// document cannot point the code exchange at Caddy's admin endpoint or a
+// metadata address.
 func (a *App) provisionOIDC() {
 	if len(a.oidcProviders) == 0 {
 		return
 	}
-	a.oidc = oidc.New(a.oidcProviders, a.canonical, &http.Client{Timeout: 10 * time.Second}, oidc.Service{
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = a.upstreams.ServiceDialer(10 * time.Second).DialContext
+	a.oidc = oidc.New(a.oidcProviders, a.canonical, &http.Client{Timeout: 10 * time.Second, Transport: tr}, oidc.Service{
 		Store: a.state.store, Keys: a.keys, Sessions: a.state.sessions, Audit: a.state.audit,
 		Now: a.now, Logger: a.state.log,
 	})

@@ -36,6 +36,8 @@ const LoginTTL = 10 * time.Minute
 // bound: per client network (an IPv4 address or IPv6 /64), and in all.
 const (
 	MaxLoginsPerNetwork = 20
+	MaxLoginsPer56      = 50  // an IPv6 /56 holds 256 /64s
+	MaxLoginsPer48      = 100 // an IPv6 /48 holds 65,536: one attacker's /48 cannot fill MaxLogins
 	MaxLogins           = 10000
 )
 
@@ -123,13 +125,13 @@ func (s *Service) Begin(ctx context.Context, name, clientIP string, flow Flow) (
 	if err != nil {
 		return "", "", err
 	}
-	flow, network, now := flow.bounded(), clientNetwork(clientIP), s.Now()
-	switch mine, all, err := s.Store.CountOIDCLogins(ctx, network, now); {
+	flow, nets, now := flow.bounded(), clientNetworks(clientIP), s.Now()
+	switch c, err := s.Store.CountOIDCLogins(ctx, nets, now); {
 	case err != nil:
 		return "", "", fmt.Errorf("counting logins in flight: %w", err)
-	case mine >= MaxLoginsPerNetwork || all >= MaxLogins:
+	case c.Network >= MaxLoginsPerNetwork || c.Net56 >= MaxLoginsPer56 || c.Net48 >= MaxLoginsPer48 || c.All >= MaxLogins:
 		s.Logger().Warn("too many sign-ins with providers in flight; refused", zap.String("provider", p.Name),
-			zap.String("network", network), zap.Int("network_count", mine), zap.Int("count", all))
+			zap.String("network", nets.Network), zap.Int("network_count", c.Network), zap.Int("net48_count", c.Net48), zap.Int("count", c.All))
 		return "", "", &Error{Provider: p.Name, Code: CodeBusy}
 	}
 	state, nonce := random(), random()
@@ -148,7 +150,7 @@ func (s *Service) Begin(ctx context.Context, name, clientIP string, flow Flow) (
 	if err != nil {
 		return "", "", err
 	}
-	if err := s.Store.CreateOIDCLogin(ctx, store.OIDCLogin{StateHash: hash, Provider: p.Name, Network: network, Data: sealed,
+	if err := s.Store.CreateOIDCLogin(ctx, store.OIDCLogin{StateHash: hash, Provider: p.Name, Network: nets.Network, Net56: nets.Net56, Net48: nets.Net48, Data: sealed,
 		ExpiresAt: now.Add(LoginTTL)}, now); err != nil {
 		return "", "", fmt.Errorf("storing the login: %w", err)
 	}
@@ -395,17 +397,20 @@ func hashState(state string) string {
 
 func sealContext(stateHash string) string { return "oidc-login:" + stateHash }
 
-// clientNetwork is the network a client's logins in flight are bounded
-// by: its IPv4 address or the /64 of its IPv6 address.
-func clientNetwork(ip string) string {
+// clientNetworks are the networks a client's logins in flight are
+// bounded by: an IPv4 address, or an IPv6 /64, /56 and /48 (one holder
+// of a /48 has 65,536 /64s).
+func clientNetworks(ip string) store.OIDCLogin {
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
-		return ip
+		return store.OIDCLogin{Network: ip}
 	}
 	addr = addr.Unmap()
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
+	if !addr.Is6() {
+		return store.OIDCLogin{Network: addr.String()}
 	}
-	return addr.String()
+	p64, _ := addr.Prefix(64)
+	p56, _ := addr.Prefix(56)
+	p48, _ := addr.Prefix(48)
+	return store.OIDCLogin{Network: p64.String(), Net56: p56.String(), Net48: p48.String()}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -584,11 +585,34 @@ func TestLoginsInFlightBounded(t *testing.T) {
 	}
 	_, _, err := f.svc.Begin(ctx, "corp", "2001:db8::2", Flow{}) // the same /64
 	wantCode(t, err, CodeBusy)
-	if mine, _, _ := f.store.CountOIDCLogins(ctx, "2001:db8::/64", time.Now()); mine != MaxLoginsPerNetwork {
-		t.Errorf("%d logins in flight from the network, want %d", mine, MaxLoginsPerNetwork)
+	if c, _ := f.store.CountOIDCLogins(ctx, clientNetworks("2001:db8::1"), time.Now()); c.Network != MaxLoginsPerNetwork {
+		t.Errorf("%d logins in flight from the network, want %d", c.Network, MaxLoginsPerNetwork)
 	}
 	if _, _, err := f.svc.Begin(ctx, "corp", "198.51.100.4", Flow{}); err != nil {
 		t.Errorf("another network: %v", err)
+	}
+}
+
+// One holder of an IPv6 /48 (65,536 /64s) cannot fill the bound of all
+// logins in flight and so lock everyone out of signing in with a
+// provider: past MaxLoginsPer48 its starts are refused (past
+// MaxLoginsPer56 within one /56), and a stranger elsewhere still starts.
+func TestLoginsInFlightBoundedPer48(t *testing.T) {
+	f := newFixture(t, Provider{}, nil)
+	ctx := context.Background()
+	refused := 0
+	for n := 0; n < MaxLoginsPer48+MaxLoginsPerNetwork; n++ {
+		ip := fmt.Sprintf("2001:db8:1:%x::1", n<<8) // a new /56 of the same /48 each time
+		if _, _, err := f.svc.Begin(ctx, "corp", ip, Flow{}); err != nil {
+			wantCode(t, err, CodeBusy)
+			refused++
+		}
+	}
+	if c, _ := f.store.CountOIDCLogins(ctx, clientNetworks("2001:db8:1::1"), time.Now()); c.Net48 != MaxLoginsPer48 || refused != MaxLoginsPerNetwork {
+		t.Errorf("%d logins in flight from the /48 and %d refused, want %d and %d", c.Net48, refused, MaxLoginsPer48, MaxLoginsPerNetwork)
+	}
+	if _, _, err := f.svc.Begin(ctx, "corp", "2001:db8:2::1", Flow{}); err != nil {
+		t.Errorf("another /48: %v", err)
 	}
 }
 

@@ -12,7 +12,9 @@ import (
 type OIDCLogin struct {
 	StateHash string
 	Provider  string
-	Network   string // the client's network, for the bound per network
+	Network   string // the client's network (IPv4 address or IPv6 /64), for the bounds per network
+	Net56     string // its IPv6 /56, or ""
+	Net48     string // its IPv6 /48, or ""
 	Data      string
 	ExpiresAt time.Time
 }
@@ -23,17 +25,26 @@ func (s *Store) CreateOIDCLogin(ctx context.Context, l OIDCLogin, now time.Time)
 	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM oidc_logins WHERE expires_at <= ?`), millis(now)); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO oidc_logins (state_hash, provider, network, data, expires_at) VALUES (?, ?, ?, ?, ?)`),
-		l.StateHash, l.Provider, l.Network, l.Data, millis(l.ExpiresAt))
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO oidc_logins (state_hash, provider, network, net56, net48, data, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		l.StateHash, l.Provider, l.Network, l.Net56, l.Net48, l.Data, millis(l.ExpiresAt))
 	return err
 }
 
-// CountOIDCLogins returns how many logins are in flight at now: from the
-// network, and in all.
-func (s *Store) CountOIDCLogins(ctx context.Context, network string, now time.Time) (mine, all int, err error) {
-	err = s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(CASE WHEN network = ? THEN 1 END), COUNT(*) FROM oidc_logins
-		WHERE expires_at > ?`), network, millis(now)).Scan(&mine, &all)
-	return mine, all, err
+// OIDCLoginCounts are the logins in flight from a client's networks, and
+// in all.
+type OIDCLoginCounts struct {
+	Network, Net56, Net48, All int
+}
+
+// CountOIDCLogins counts the logins in flight at now from l's networks
+// (those of l that are set), and in all.
+func (s *Store) CountOIDCLogins(ctx context.Context, l OIDCLogin, now time.Time) (OIDCLoginCounts, error) {
+	var c OIDCLoginCounts
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(CASE WHEN network = ? THEN 1 END),
+		COUNT(CASE WHEN net56 = ? AND net56 <> '' THEN 1 END), COUNT(CASE WHEN net48 = ? AND net48 <> '' THEN 1 END), COUNT(*)
+		FROM oidc_logins WHERE expires_at > ?`), l.Network, l.Net56, l.Net48, millis(now)).Scan(&c.Network, &c.Net56, &c.Net48, &c.All)
+	return c, err
 }
 
 // TakeOIDCLogin uses up the login whose state has the hash stateHash and

@@ -42,8 +42,8 @@ func TestOIDCLoginsUsedOnce(t *testing.T) {
 		if err := s.CreateOIDCLogin(ctx, OIDCLogin{StateHash: "h5", Provider: "corp", Network: "192.0.2.7", Data: "x", ExpiresAt: at.Add(time.Hour)}, at); err != nil {
 			t.Fatal(err)
 		}
-		if mine, all, err := s.CountOIDCLogins(ctx, "192.0.2.7", at.Add(2*time.Minute)); err != nil || mine != 1 || all != 2 {
-			t.Errorf("count: %d of the network, %d in all, %v; want 1 and 2", mine, all, err)
+		if c, err := s.CountOIDCLogins(ctx, OIDCLogin{Network: "192.0.2.7"}, at.Add(2*time.Minute)); err != nil || c.Network != 1 || c.Net48 != 0 || c.All != 2 {
+			t.Errorf("count: %+v, %v; want 1 of the network, none of an IPv6 /48, 2 in all", c, err)
 		}
 	})
 }

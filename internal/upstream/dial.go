@@ -67,20 +67,42 @@ func (g *Guard) Dialer(timeout, keepAlive time.Duration) *net.Dialer {
 	}
 }
 
+// ServiceDialer returns a dialer for the connections proxyos makes itself
+// to services the host configured (OpenID providers), each checked with
+// CheckService after name resolution and before the connection.
+func (g *Guard) ServiceDialer(timeout time.Duration) *net.Dialer {
+	return &net.Dialer{Timeout: timeout, Resolver: g.resolver, Control: func(network, address string, _ syscall.RawConn) error {
+		ap, err := resolvedAddr(address)
+		if err != nil {
+			return err
+		}
+		return g.CheckService(ap)
+	}}
+}
+
 // control is a net.Dialer's Control: address is the resolved ip:port the
 // socket is about to connect to.
 func (g *Guard) control(network, address string, _ syscall.RawConn) error {
+	ap, err := resolvedAddr(address)
+	if err != nil {
+		return err
+	}
+	return g.Check(ap)
+}
+
+// resolvedAddr parses the ip:port a dialer's Control gets.
+func resolvedAddr(address string) (netip.AddrPort, error) {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		host, port, serr := net.SplitHostPort(address)
 		n, perr := strconv.ParseUint(port, 10, 16)
 		addr, aerr := netip.ParseAddr(host)
 		if serr != nil || perr != nil || aerr != nil {
-			return fmt.Errorf("upstream %s: %s", address, ReasonMalformed)
+			return netip.AddrPort{}, fmt.Errorf("upstream %s: %s", address, ReasonMalformed)
 		}
 		ap = netip.AddrPortFrom(addr, uint16(n))
 	}
-	return g.Check(ap)
+	return ap, nil
 }
 
 // ResolverFor returns a resolver that asks the given DNS servers

@@ -139,7 +139,17 @@ func (g *Guard) Resolver() *net.Resolver { return g.resolver }
 
 // Check reports whether an upstream may connect to ap: nil, or a
 // *RefusedError.
-func (g *Guard) Check(ap netip.AddrPort) error {
+func (g *Guard) Check(ap netip.AddrPort) error { return g.check(ap, true) }
+
+// CheckService is Check for a connection proxyos makes itself to a
+// service the host configured, such as an OpenID provider: it may reach
+// this Caddy's own listeners (a provider this Caddy serves is no loop),
+// never Caddy's admin endpoint, and link-local and metadata addresses
+// only where the policy allows them, whatever a provider's discovery
+// document names.
+func (g *Guard) CheckService(ap netip.AddrPort) error { return g.check(ap, false) }
+
+func (g *Guard) check(ap netip.AddrPort, listeners bool) error {
 	addr := ap.Addr().Unmap().WithZone("")
 	ap = netip.AddrPortFrom(addr, ap.Port())
 	if !addr.IsValid() {
@@ -161,7 +171,7 @@ func (g *Guard) Check(ap netip.AddrPort) error {
 			return &RefusedError{Addr: ap, Reason: ReasonBlocked}
 		}
 	}
-	if reachesEndpoint(p.Listeners, addr, ap.Port(), local) {
+	if listeners && reachesEndpoint(p.Listeners, addr, ap.Port(), local) {
 		return &RefusedError{Addr: ap, Reason: ReasonListener}
 	}
 	return nil

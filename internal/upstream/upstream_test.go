@@ -77,6 +77,29 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestCheckService: connections proxyos makes itself to a configured
+// service (an OpenID provider) may reach this Caddy's own listeners (a
+// provider this Caddy serves), never the admin endpoint or metadata
+// addresses a provider's discovery document could name.
+func TestCheckService(t *testing.T) {
+	g := testGuard(Policy{
+		Admin:     []Endpoint{{Addr: netip.MustParseAddr("127.0.0.1"), FirstPort: 2019, LastPort: 2019}},
+		Listeners: []Endpoint{ep(443)},
+	})
+	for addr, reason := range map[string]string{
+		"127.0.0.1:2019":     ReasonAdmin,
+		"[::1]:2019":         ReasonAdmin,
+		"169.254.169.254:80": ReasonBlocked,
+		"127.0.0.1:443":      "",
+		"192.168.1.10:443":   "",
+		"10.0.0.5:8443":      "",
+	} {
+		if got := reasonOf(g.CheckService(ap(addr))); got != reason {
+			t.Errorf("CheckService(%s) = %q, want %q", addr, got, reason)
+		}
+	}
+}
+
 // TestAdminNetworks checks the upstream_networks rules: the most
 // specific network decides, deny wins a tie, an allow unblocks the
 // defaults, and nothing unblocks the admin endpoint.
