@@ -213,6 +213,9 @@ func (r *Route) Normalize() {
 		for i, e := range r.Auth.Emails {
 			r.Auth.Emails[i] = strings.ToLower(strings.TrimSpace(e))
 		}
+		for i, g := range r.Auth.Groups {
+			r.Auth.Groups[i] = strings.TrimSpace(g)
+		}
 	}
 	if r.LoadBalancing != nil && r.LoadBalancing.Policy == "" {
 		r.LoadBalancing.Policy = "random"
