@@ -11,8 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode"
 	"time"
+	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
 	"golang.org/x/net/publicsuffix"
