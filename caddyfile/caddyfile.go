@@ -363,6 +363,7 @@ func parseRoutes(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	proxyos_auth [<matcher>] {
 //		roles   <role...>
 //		emails  <email...>
+//		groups  <group...>
 //		allow   [<path>] [<method...>] [<cidr...>]
 //		deny    [<path>] [<method...>] [<cidr...>]
 //		login   [<path>] [<method...>] [<cidr...>]
@@ -403,6 +404,12 @@ func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				}
 			}
 			a.Emails = append(a.Emails, emails...)
+		case "groups":
+			groups := h.RemainingArgs()
+			if len(groups) == 0 {
+				return nil, h.ArgErr()
+			}
+			a.Groups = append(a.Groups, groups...)
 		case "allow", "deny", "login":
 			r, err := parseRule(h.Dispenser)
 			if err != nil {

@@ -503,8 +503,8 @@ var authCases = []struct {
 	{
 		name: "rules in order, arguments told apart by shape",
 		input: "proxyos_auth {\n\tallow /health\n\tallow 192.168.0.0/16 10.0.0.1\n\tdeny /admin/*\n" +
-			"\tallow /hooks/* POST PUT\n\tlogin *.php GET ::1\n\tdefault deny\n\temails Alice@example.com\n}",
-		want: &proxyos.Auth{Emails: []string{"Alice@example.com"}, Default: "deny", Rules: []access.Rule{
+			"\tallow /hooks/* POST PUT\n\tlogin *.php GET ::1\n\tdefault deny\n\temails Alice@example.com\n\tgroups ops \"site admins\"\n\tgroups sre\n}",
+		want: &proxyos.Auth{Emails: []string{"Alice@example.com"}, Groups: []string{"ops", "site admins", "sre"}, Default: "deny", Rules: []access.Rule{
 			{Action: "allow", Path: "/health"},
 			{Action: "allow", CIDRs: []string{"192.168.0.0/16", "10.0.0.1"}},
 			{Action: "deny", Path: "/admin/*"},

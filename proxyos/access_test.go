@@ -155,3 +155,132 @@ func TestAuthAllowStripsRouteTokens(t *testing.T) {
 		}
 	}
 }
+
+// groupUser adds a user with the groups an OIDC sign-in would have
+// stored, and returns a session cookie line of theirs.
+func (a *testApp) groupUser(t *testing.T, email string, groups ...string) string {
+	t.Helper()
+	u := a.addUser(t, email, "password1", RoleViewer)
+	if err := a.state.store.SetUserGroups(t.Context(), u.ID, groups); err != nil {
+		t.Fatal(err)
+	}
+	u.Groups = groups
+	return request.SessionCookieName + "=" + a.newSession(t, u)
+}
+
+// TestAuthGroups: a route's groups admit their members besides its roles
+// and emails, matched exactly; the upstream gets X-Proxyos-Groups with
+// the role first.
+func TestAuthGroups(t *testing.T) {
+	a := newTestApp(t)
+	ops := a.groupUser(t, "ops@example.com", "dev", "ops")
+	dev := a.groupUser(t, "dev@example.com", "dev", "Ops")
+	ada := a.groupUser(t, "ada@example.com")
+	h := a.gate(RoleAdmin)
+	h.Emails = []string{"ada@example.com"}
+	h.Groups = []string{"ops", "sre"}
+	for _, tc := range []struct {
+		name, cookie, wantGroups string
+		want                     bool
+	}{
+		{"member", ops, "viewer,dev,ops", true},
+		{"other groups, other case", dev, "", false},
+		{"by email, no groups", ada, "viewer", true},
+	} {
+		rec := httptest.NewRecorder()
+		req, _ := prepare(httptest.NewRequest(http.MethodGet, "http://app.test/", nil), rec)
+		req.Header.Set("Cookie", tc.cookie)
+		passed, groups := false, ""
+		err := h.ServeHTTP(rec, req, caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+			passed, groups = true, r.Header.Get("X-Proxyos-Groups")
+			return nil
+		}))
+		if passed != tc.want || groups != tc.wantGroups {
+			t.Errorf("%s: passed %v (%v), X-Proxyos-Groups %q; want %v, %q", tc.name, passed, err, groups, tc.want, tc.wantGroups)
+		}
+		if !tc.want && statusOf(err) != http.StatusForbidden {
+			t.Errorf("%s: error %v, want 403", tc.name, err)
+		}
+	}
+}
+
+// statusOf is the status of a handler error.
+func statusOf(err error) int {
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) {
+		return he.StatusCode
+	}
+	return 0
+}
+
+// TestAuthGroupsCannotBeClaimed names the attack: a user outside a
+// route's groups claims one, by sending the identity headers the
+// upstream reads (X-Proxyos-Groups, any case) or by being a password user
+// whose email looks like the group. Groups come only from the account's
+// stored OIDC sign-in, so each is refused with 403 and the upstream never
+// sees the forged header.
+func TestAuthGroupsCannotBeClaimed(t *testing.T) {
+	a := newTestApp(t)
+	mallory := request.SessionCookieName + "=" + a.newSession(t, a.addUser(t, "ops@ops", "password1", RoleViewer))
+	h := a.gate()
+	h.Groups = []string{"ops", "ops@ops"}
+	for _, hdr := range []map[string]string{
+		{"X-Proxyos-Groups": "ops"},
+		{"x-proxyos-groups": "viewer,ops", "Remote-Groups": "ops"},
+		{},
+	} {
+		rec := httptest.NewRecorder()
+		req, _ := prepare(httptest.NewRequest(http.MethodGet, "http://app.test/", nil), rec)
+		req.Header.Set("Cookie", mallory)
+		for k, v := range hdr {
+			req.Header[k] = []string{v}
+		}
+		passed := false
+		err := h.ServeHTTP(rec, req, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { passed = true; return nil }))
+		if passed || statusOf(err) != http.StatusForbidden {
+			t.Errorf("headers %v: passed %v, error %v; want 403", hdr, passed, err)
+		}
+	}
+	// A group name with a comma would let the header split into another
+	// group; such names are left out of the header.
+	u := a.addUser(t, "eve@example.com", "password1", RoleViewer)
+	u.Groups = []string{"dev,admins"}
+	e := request.SessionCookieName + "=" + a.newSession(t, u)
+	rec := httptest.NewRecorder()
+	req, _ := prepare(httptest.NewRequest(http.MethodGet, "http://app.test/", nil), rec)
+	req.Header.Set("Cookie", e)
+	got := ""
+	if err := a.gate().ServeHTTP(rec, req, caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+		got = r.Header.Get("X-Proxyos-Groups")
+		return nil
+	})); err != nil || got != "viewer" {
+		t.Errorf("X-Proxyos-Groups = %q (%v), want viewer", got, err)
+	}
+}
+
+// TestAuthGroupsAllocs: a gate with roles, emails and groups admits a
+// cached session by its group without allocating.
+func TestAuthGroupsAllocs(t *testing.T) {
+	skipAllocsUnderRace(t)
+	a := newTestApp(t)
+	cookieLine := []string{a.groupUser(t, "ops@example.com", "a", "b", "ops")}
+	h := a.gate(RoleAdmin).withShared(true)
+	h.Emails = []string{"x@example.com"}
+	h.Groups = []string{"sre", "ops"}
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	rec := httptest.NewRecorder()
+	req, _ := prepare(httptest.NewRequest(http.MethodGet, "http://app.test/", nil), rec)
+	serve := func() {
+		req.Header["Cookie"] = cookieLine
+		if err := h.ServeHTTP(rec, req, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	serve()
+	if n := testing.AllocsPerRun(100, serve); n != 0 {
+		t.Errorf("%.1f allocations per request, want none", n)
+	}
+	if got := req.Header.Get("X-Proxyos-Groups"); got != "viewer,a,b,ops" {
+		t.Errorf("X-Proxyos-Groups = %q", got)
+	}
+}

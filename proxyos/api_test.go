@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -462,7 +463,7 @@ func TestSessionEndpoint(t *testing.T) {
 			t.Fatalf("status %d", rec.Code)
 		}
 		decodeBody(t, rec, &body)
-		if body.User != (account.User{ID: u.ID, Email: u.Email, Role: RoleOperator}) || body.SessionID == "" {
+		if !reflect.DeepEqual(body.User, account.User{ID: u.ID, Email: u.Email, Role: RoleOperator}) || body.SessionID == "" {
 			t.Errorf("body %+v", body)
 		}
 		if want := a.clock.Now().Add(DefaultSessionTTL); !body.ExpiresAt.Equal(want) {

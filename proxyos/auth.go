@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -38,7 +39,9 @@ func init() {
 // With a valid session, it sets the placeholders {http.auth.user.id},
 // {http.auth.user.email} and {http.auth.user.role}, and gives the next
 // handlers (such as reverse_proxy) the headers X-Proxyos-User (the user
-// id), X-Proxyos-Email and X-Proxyos-Role. Any X-Proxyos-* header the
+// id), X-Proxyos-Email, X-Proxyos-Role and X-Proxyos-Groups (the role,
+// then the groups of the user's latest sign-in with an OpenID provider,
+// comma-separated; see session.GroupsHeader). Any X-Proxyos-* header the
 // client sent is removed first, so identity cannot be spoofed, and the
 // session cookie is removed from the request, so upstreams never see it.
 //
@@ -49,7 +52,8 @@ func init() {
 // {"error":"unauthenticated","reason":"…"}, the reason being one of
 // no_cookie, malformed, unknown_key, bad_signature, expired,
 // idle_timeout, revoked or user_disabled. A user whose role is not in
-// Roles and whose email is not in Emails gets 403 as a handler error.
+// Roles, whose email is not in Emails and who is in none of Groups gets
+// 403 as a handler error.
 //
 // Rules come first: ordered access rules by path, method and client IP
 // (see access.Rule; the client IP is Caddy's, with trusted_proxies).
@@ -64,15 +68,20 @@ func init() {
 // X-Proxyos-User "token:<name>" and X-Proxyos-Role "token" (no email),
 // and not the Authorization header. A wrong token gets 401 with reason
 // invalid_token; a client IP with 10 wrong tokens in 5 minutes gets 429
-// until the window ends. Route tokens pass whatever Roles and Emails
-// say: they are the route's own credentials.
+// until the window ends. Route tokens pass whatever Roles, Emails and
+// Groups say: they are the route's own credentials.
 type Auth struct {
 	// Roles allowed through. Default: any logged-in user (unless Emails
-	// is set).
+	// or Groups is set).
 	Roles []string `json:"roles,omitempty"`
 	// Emails of the users allowed through, in any case, besides those
 	// of Roles.
 	Emails []string `json:"emails,omitempty"`
+	// Groups whose members are allowed through, besides the users of
+	// Roles and Emails: the groups of a user's latest sign-in with an
+	// OpenID provider (its groups claim), matched exactly. Users who
+	// never signed in with a provider are in no group.
+	Groups []string `json:"groups,omitempty"`
 	// Rules are the access rules, in order.
 	Rules []access.Rule `json:"rules,omitempty"`
 	// Default is what happens to requests that no rule matches: login
@@ -124,7 +133,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Validate checks the roles, emails, rules and default.
+// Validate checks the roles, emails, groups, rules and default.
 func (h *Auth) Validate() error {
 	for _, r := range h.Roles {
 		if !authz.Role(r).Valid() {
@@ -134,6 +143,11 @@ func (h *Auth) Validate() error {
 	for i, e := range h.Emails {
 		if !strings.Contains(e, "@") {
 			return fmt.Errorf("emails[%d]: %q is not an email address", i, e)
+		}
+	}
+	for i, g := range h.Groups {
+		if g == "" || strings.ContainsFunc(g, unicode.IsControl) {
+			return fmt.Errorf("groups[%d]: %q is not a group name", i, g)
 		}
 	}
 	if _, ok := access.ParseAction(h.Default); !ok && h.Default != "" {
@@ -192,7 +206,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return h.refuse(w, r, reason)
 	}
 	id := e.Identity()
-	if !h.admits(id.Role, id.Email) {
+	if !h.admits(e) {
 		return caddyhttp.Error(http.StatusForbidden, fmt.Errorf("user %q with role %q is not allowed here", id.Email, id.Role))
 	}
 	user, email, role := e.Placeholders()
@@ -202,6 +216,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		repl.Set("http.auth.user.role", role)
 	}
 	userHdr, emailHdr, roleHdr := e.Headers()
+	groupsHdr := e.GroupsHeader()
 	// A header value slice can be written in place by a later handler
 	// (request_header with a replacement does hdr[name][i] = …), which
 	// would change the cached values of every request of the session,
@@ -210,10 +225,10 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	// routes end in reverse_proxy, which edits a copy of the headers,
 	// or in a static response); elsewhere each request gets its own.
 	if h.sharedHeaders {
-		setIdentity(r.Header, userHdr, emailHdr, roleHdr)
+		setIdentity(r.Header, userHdr, emailHdr, roleHdr, groupsHdr)
 	} else {
-		v := []string{id.UserID, id.Email, string(id.Role)}
-		setIdentity(r.Header, v[0:1:1], v[1:2:2], v[2:3:3])
+		v := []string{id.UserID, id.Email, string(id.Role), groupsHdr[0]}
+		setIdentity(r.Header, v[0:1:1], v[1:2:2], v[2:3:3], v[3:4:4])
 	}
 	request.StripSessionCookies(r.Header)
 	err = next.ServeHTTP(w, r)
@@ -223,6 +238,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		unshare(r.Header, "X-Proxyos-User", userHdr)
 		unshare(r.Header, "X-Proxyos-Email", emailHdr)
 		unshare(r.Header, "X-Proxyos-Role", roleHdr)
+		unshare(r.Header, "X-Proxyos-Groups", groupsHdr)
 	}
 	return err
 }
@@ -230,21 +246,22 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 // errDenied is the error of requests an access rule denies.
 var errDenied = errors.New("denied by an access rule")
 
-// admits reports whether Roles and Emails let a user with role and
-// email through.
-func (h *Auth) admits(role authz.Role, email string) bool {
-	if len(h.Roles) == 0 && len(h.Emails) == 0 {
+// admits reports whether Roles, Emails and Groups let the user of session
+// e through. It does not allocate.
+func (h *Auth) admits(e *session.Entry) bool {
+	if len(h.Roles) == 0 && len(h.Emails) == 0 && len(h.Groups) == 0 {
 		return true
 	}
-	if slices.Contains(h.Roles, string(role)) {
+	id := e.Identity()
+	if slices.Contains(h.Roles, string(id.Role)) {
 		return true
 	}
-	for _, e := range h.Emails {
-		if strings.EqualFold(e, email) {
+	for _, em := range h.Emails {
+		if strings.EqualFold(em, id.Email) {
 			return true
 		}
 	}
-	return false
+	return e.InGroup(h.Groups)
 }
 
 // routeToken returns the route token of r's Authorization header, as a
@@ -313,10 +330,11 @@ func (h *Auth) serveToken(w http.ResponseWriter, r *http.Request, next caddyhttp
 const reasonInvalidToken session.Reason = "invalid_token"
 
 // setIdentity sets the identity headers to the given values.
-func setIdentity(h http.Header, user, email, role []string) {
+func setIdentity(h http.Header, user, email, role, groups []string) {
 	h["X-Proxyos-User"] = user
 	h["X-Proxyos-Email"] = email
 	h["X-Proxyos-Role"] = role
+	h["X-Proxyos-Groups"] = groups
 }
 
 // unshare gives header name a copy of its value if it still is shared.

@@ -102,6 +102,7 @@ func TestAuthIdentityHeaderSpoofing(t *testing.T) {
 	req.Header["x-ProxyOS-Role"] = []string{RoleAdmin}
 	req.Header["X-Proxyos-Admin"] = []string{"true"}
 	req.Header["X-Proxyos-"] = []string{"x"}
+	req.Header["x-proxyos-groups"] = []string{"admins"}
 	req.Header["X-Proxy"] = []string{"kept"}
 
 	_, next, err := gate(t, h, req)
@@ -112,6 +113,8 @@ func TestAuthIdentityHeaderSpoofing(t *testing.T) {
 		"X-Proxyos-User":  {u.ID},
 		"X-Proxyos-Email": {"viewer@example.com"},
 		"X-Proxyos-Role":  {RoleViewer},
+		// a password user is in no group: the role alone
+		"X-Proxyos-Groups": {RoleViewer},
 	}
 	for name, v := range next.header {
 		if len(name) >= len(request.IdentityHeaderPrefix) && http.CanonicalHeaderKey(name[:len(request.IdentityHeaderPrefix)]) == request.IdentityHeaderPrefix {

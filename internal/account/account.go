@@ -72,20 +72,22 @@ func (c Caller) ViaKey() bool { return c.KeyID != "" }
 // User is how every surface shows an account: never its password hash
 // or two-factor secret.
 type User struct {
-	ID        string     `json:"id"`
-	Email     string     `json:"email"`
-	Role      authz.Role `json:"role"`
-	Disabled  bool       `json:"disabled"`
-	TOTP      bool       `json:"totp_enabled"`
-	Passkeys  bool       `json:"passkeys"`
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
+	ID       string     `json:"id"`
+	Email    string     `json:"email"`
+	Role     authz.Role `json:"role"`
+	Disabled bool       `json:"disabled"`
+	TOTP     bool       `json:"totp_enabled"`
+	Passkeys bool       `json:"passkeys"`
+	// Groups are those of the latest sign-in with an OpenID provider.
+	Groups    []string  `json:"groups,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // View returns how u is shown.
 func View(u store.User) User {
 	return User{ID: u.ID, Email: u.Email, Role: authz.Role(u.Role), Disabled: u.Disabled, TOTP: u.TOTPEnabled,
-		Passkeys: u.Passkeys, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		Passkeys: u.Passkeys, Groups: u.Groups, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
 // auditUser is a user as audit entries show it: the view without its

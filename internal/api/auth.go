@@ -266,8 +266,11 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) error {
 // forward_auth, nginx's auth_request, Traefik's ForwardAuth): they send
 // it each request's headers, and let the request through on 200. With a
 // valid session it answers 200 with the identity in X-Proxyos-User (the
-// user id), X-Proxyos-Email and X-Proxyos-Role, and in Remote-User (the
-// email), Remote-Email and Remote-Groups (the role). Without one, API
+// user id), X-Proxyos-Email, X-Proxyos-Role and X-Proxyos-Groups, and in
+// Remote-User (the email), Remote-Email and Remote-Groups. Both groups
+// headers hold the role first, then the groups of the user's latest
+// sign-in with an OpenID provider, comma-separated (see
+// session.GroupsHeader). Without one, API
 // clients get 401 with the reason and browser navigations a redirect to
 // the login page that returns to the page they asked for; with
 // ?mode=auth_request (nginx, which cannot pass a redirect on) browsers
@@ -331,9 +334,10 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 	h.Set("X-Proxyos-User", id.UserID)
 	h.Set("X-Proxyos-Email", id.Email)
 	h.Set("X-Proxyos-Role", string(id.Role))
+	h.Set("X-Proxyos-Groups", e.GroupsHeader()[0])
 	h.Set("Remote-User", id.Email)
 	h.Set("Remote-Email", id.Email)
-	h.Set("Remote-Groups", string(id.Role))
+	h.Set("Remote-Groups", e.GroupsHeader()[0])
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -291,7 +292,7 @@ func (s *Service) login(ctx context.Context, p *remote, c Claims, clientIP strin
 		u, err = s.Store.UserByEmail(ctx, email)
 		switch {
 		case errors.Is(err, store.ErrNotFound) && p.AutoCreate:
-			return s.create(ctx, p, link, role, clientIP)
+			return s.create(ctx, p, link, role, cleanGroups(c.Groups), clientIP)
 		case errors.Is(err, store.ErrNotFound):
 			return store.User{}, refuse(CodeUnknownUser)
 		case err != nil:
@@ -310,6 +311,9 @@ func (s *Service) login(ctx context.Context, p *remote, c Claims, clientIP strin
 			return store.User{}, err
 		}
 	}
+	if u, err = s.setGroups(ctx, p, u, cleanGroups(c.Groups), clientIP); err != nil {
+		return store.User{}, err
+	}
 	s.Logger().Info("login", zap.String("user_id", u.ID), zap.String("provider", p.Name), zap.String("remote_ip", clientIP))
 	s.Audit.Record(ctx, audit.Event{Actor: audit.Actor{Name: u.Email, Kind: audit.ActorUser, ClientIP: clientIP},
 		Action: audit.Login, Target: u.Email, Extra: map[string]any{"method": "oidc", "provider": p.Name}})
@@ -319,7 +323,7 @@ func (s *Service) login(ctx context.Context, p *remote, c Claims, clientIP strin
 // create makes the account of a first login with auto_create: no
 // password (it cannot log in with one until an admin sets one), the role
 // of its groups or the default role.
-func (s *Service) create(ctx context.Context, p *remote, link store.OIDCIdentity, role, clientIP string) (store.User, error) {
+func (s *Service) create(ctx context.Context, p *remote, link store.OIDCIdentity, role string, groups []string, clientIP string) (store.User, error) {
 	if role == "" {
 		role = p.DefaultRole
 		if role == RoleNone {
@@ -335,12 +339,19 @@ func (s *Service) create(ctx context.Context, p *remote, link store.OIDCIdentity
 	case err != nil:
 		return store.User{}, fmt.Errorf("storing user: %w", err)
 	}
+	if len(groups) > 0 {
+		if err := s.Store.SetUserGroups(ctx, u.ID, groups); err != nil {
+			return store.User{}, fmt.Errorf("storing the user's groups: %w", err)
+		}
+		u.Groups = groups
+	}
 	actor := audit.Actor{Name: u.Email, Kind: audit.ActorUser, ClientIP: clientIP}
 	extra := map[string]any{"method": "oidc", "provider": p.Name}
 	s.Logger().Info("user created", zap.String("user_id", u.ID), zap.String("email", u.Email), zap.String("role", u.Role),
 		zap.String("provider", p.Name))
 	s.Audit.Record(ctx, audit.Event{Actor: actor, Action: audit.UserCreate, Target: u.Email,
-		After: map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "disabled": false, "totp_enabled": false}, Extra: extra})
+		After: map[string]any{"id": u.ID, "email": u.Email, "role": u.Role, "disabled": false, "totp_enabled": false, "groups": groupsOrEmpty(groups)},
+		Extra: extra})
 	s.Audit.Record(ctx, audit.Event{Actor: actor, Action: audit.Login, Target: u.Email, Extra: extra})
 	return u, nil
 }
@@ -374,6 +385,65 @@ func (s *Service) setRole(ctx context.Context, p *remote, u store.User, role, cl
 		Before: map[string]any{"role": prev.Role}, After: map[string]any{"role": u.Role},
 		Extra: map[string]any{"method": "oidc", "provider": p.Name, "sessions_revoked": len(ids) > 0}})
 	return u, nil
+}
+
+// setGroups stores the groups of u's sign-in at p when they differ from
+// those of its previous one. The user's cached sessions on every node are
+// dropped (the store records a change of the user), so each reloads the
+// groups at its next request: a group the provider took away stops
+// admitting the user's sessions at once, without a new login.
+func (s *Service) setGroups(ctx context.Context, p *remote, u store.User, groups []string, clientIP string) (store.User, error) {
+	if slices.Equal(u.Groups, groups) {
+		return u, nil
+	}
+	if err := s.Store.SetUserGroups(ctx, u.ID, groups); err != nil {
+		return store.User{}, fmt.Errorf("storing the user's groups: %w", err)
+	}
+	s.Sessions.ForgetUser(u.ID)
+	prev := u.Groups
+	u.Groups = groups
+	s.Logger().Info("groups set by provider", zap.String("user_id", u.ID), zap.Strings("groups", groups),
+		zap.Strings("previous_groups", prev), zap.String("provider", p.Name))
+	s.Audit.Record(ctx, audit.Event{Actor: audit.Actor{Name: u.Email, Kind: audit.ActorUser, ClientIP: clientIP},
+		Action: audit.UserUpdate, Target: u.Email,
+		Before: map[string]any{"groups": groupsOrEmpty(prev)}, After: map[string]any{"groups": groupsOrEmpty(groups)},
+		Extra: map[string]any{"method": "oidc", "provider": p.Name}})
+	return u, nil
+}
+
+// Bounds of the groups kept of a sign-in: a provider may list many, and
+// each session carries them.
+const (
+	MaxGroups   = 256
+	MaxGroupLen = 256
+)
+
+// cleanGroups returns the groups of a verified ID token as proxyos keeps
+// them: sorted, without duplicates, without empty names or names with
+// control characters or longer than MaxGroupLen, at most MaxGroups.
+// Names are kept exactly otherwise (case and spaces matter).
+func cleanGroups(groups []string) []string {
+	var out []string
+	for _, g := range groups {
+		if g == "" || len(g) > MaxGroupLen || strings.ContainsFunc(g, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			continue
+		}
+		out = append(out, g)
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > MaxGroups {
+		out = out[:MaxGroups]
+	}
+	return out
+}
+
+// groupsOrEmpty is groups for the audit log, which shows none as [].
+func groupsOrEmpty(groups []string) []string {
+	if groups == nil {
+		return []string{}
+	}
+	return groups
 }
 
 func orElse(a, b string) string {

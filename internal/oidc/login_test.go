@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -647,4 +648,67 @@ func TestLoginAcrossNodes(t *testing.T) {
 	}
 	_, _, err = a.Finish(ctx, "corp", cb)
 	wantCode(t, err, CodeState)
+}
+
+// A login keeps the groups of the verified ID token (cleaned: sorted,
+// without duplicates or control characters), records a change in the
+// audit log only when they change, and drops the user's cached sessions
+// so they carry the new groups at their next request.
+func TestLoginKeepsGroups(t *testing.T) {
+	f := newFixture(t, Provider{AutoCreate: true}, nil)
+	ctx := context.Background()
+	kim := func(groups ...string) mockoidc.User {
+		return &idUser{sub: "s-kim", email: "kim@example.com", verified: yes(), groups: groups}
+	}
+	u, _, err := f.login(t, kim("ops", "dev", "ops", "bad\nname", ""), Flow{})
+	if err != nil || !slices.Equal(u.Groups, []string{"dev", "ops"}) {
+		t.Fatalf("first login: groups %q, %v; want [dev ops]", u.Groups, err)
+	}
+	cookie, _, err := f.sessions.Create(ctx, f.keys, u, time.Hour, "192.0.2.7", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _, _ := f.sessions.Verify(ctx, f.keys, cookie, time.Hour); !e.InGroup([]string{"ops"}) {
+		t.Fatal("the session is not in ops")
+	}
+	updates := func() int {
+		n := 0
+		for _, e := range f.audit(t) {
+			if e.Action == string(audit.UserUpdate) {
+				n++
+			}
+		}
+		return n
+	}
+	if _, _, err := f.login(t, kim("dev", "ops"), Flow{}); err != nil || updates() != 0 {
+		t.Fatalf("same groups again: %v, %d user updates recorded; want none", err, updates())
+	}
+	u, _, err = f.login(t, kim("dev"), Flow{})
+	if err != nil || !slices.Equal(u.Groups, []string{"dev"}) || updates() != 1 {
+		t.Fatalf("after leaving ops: groups %q, %v, %d updates; want [dev], 1", u.Groups, err, updates())
+	}
+	if stored, _ := f.store.UserByID(ctx, u.ID); !slices.Equal(stored.Groups, []string{"dev"}) {
+		t.Errorf("stored groups %q", stored.Groups)
+	}
+	e, reason, err := f.sessions.Verify(ctx, f.keys, cookie, time.Hour)
+	if err != nil || reason != "" || e.InGroup([]string{"ops"}) {
+		t.Errorf("the earlier session after leaving ops: reason %q, %v, groups %q; want valid, not in ops", reason, err, e.Identity().Groups)
+	}
+}
+
+// Groups never come from a token proxyos refuses: a login with an
+// unverified email (someone else's account at the provider, claiming
+// groups) stores none, and neither does a login with another
+// provider's subject that is not linked.
+func TestRefusedLoginGroupsNeverApply(t *testing.T) {
+	f := newFixture(t, Provider{}, nil)
+	ctx := context.Background()
+	boss := testkit.AddUser(t, f.store, "boss@example.com", "correct horse battery", "viewer")
+	_, _, err := f.login(t, &idUser{sub: "s-mallory", email: "boss@example.com", verified: no(), groups: []string{"ops"}}, Flow{})
+	wantCode(t, err, CodeUnverified)
+	_, _, err = f.login(t, &idUser{sub: "s-eve", email: "eve@example.com", verified: yes(), groups: []string{"ops"}}, Flow{})
+	wantCode(t, err, CodeUnknownUser)
+	if stored, _ := f.store.UserByID(ctx, boss.ID); len(stored.Groups) != 0 {
+		t.Errorf("a refused login gave the account groups %q", stored.Groups)
+	}
 }

@@ -73,6 +73,9 @@ func Compile(r *Route, opts Options) (caddyhttp.RouteList, error) {
 		if len(r.Auth.Emails) > 0 {
 			gate["emails"] = r.Auth.Emails
 		}
+		if len(r.Auth.Groups) > 0 {
+			gate["groups"] = r.Auth.Groups
+		}
 		if len(r.Auth.Rules) > 0 {
 			gate["rules"] = r.Auth.Rules
 		}

@@ -232,12 +232,12 @@ func TestCompile(t *testing.T) {
 			name: "access rules without login: a gate whose default is allow",
 			route: func() *Route {
 				r := rtuStatic()
-				r.Auth = &Auth{Rules: []access.Rule{{Action: "login", Path: "/admin/*"}}, Emails: []string{"a@example.com"}}
+				r.Auth = &Auth{Rules: []access.Rule{{Action: "login", Path: "/admin/*"}}, Emails: []string{"a@example.com"}, Groups: []string{"ops"}}
 				return r
 			},
 			handlers: []string{"proxyos_auth", "static_response"},
 			check: func(t *testing.T, got []rtuCompiled) {
-				rtuAssertJSON(t, "auth", got[0].Handle[0], `{"handler":"proxyos_auth","default":"allow","emails":["a@example.com"],"rules":[{"action":"login","path":"/admin/*"}]}`)
+				rtuAssertJSON(t, "auth", got[0].Handle[0], `{"handler":"proxyos_auth","default":"allow","emails":["a@example.com"],"groups":["ops"],"rules":[{"action":"login","path":"/admin/*"}]}`)
 			},
 		},
 		{

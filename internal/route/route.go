@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
 	"golang.org/x/net/publicsuffix"
@@ -134,11 +135,14 @@ type Access struct {
 // the route, with access rules evaluated before it.
 type Auth struct {
 	RequireLogin bool `json:"require_login"`
-	// Roles and Emails admit users: a user whose role is in Roles or
-	// whose email is in Emails passes; with neither, any logged-in user.
-	// They need require_login or a login rule.
+	// Roles, Emails and Groups admit users: a user whose role is in
+	// Roles, whose email is in Emails or who is in one of Groups (the
+	// groups of their latest sign-in with an OpenID provider, exact
+	// names) passes; with none of them, any logged-in user. They need
+	// require_login or a login rule.
 	Roles  []string `json:"roles,omitempty"`
 	Emails []string `json:"emails,omitempty"`
+	Groups []string `json:"groups,omitempty"`
 	// Rules are ordered access rules (see access.Rule), evaluated before
 	// the login: the first that matches decides; a request none matches
 	// needs a login with require_login and passes without.
@@ -165,8 +169,12 @@ func (a *Auth) logs() bool {
 	return false
 }
 
-// maxEmails bounds the emails a route admits.
-const maxEmails = 1000
+// maxEmails bounds the emails a route admits, maxGroups its groups.
+const (
+	maxEmails   = 1000
+	maxGroups   = 1000
+	maxGroupLen = 256
+)
 
 // Error is a validation error naming the offending field.
 type Error struct {
@@ -204,6 +212,9 @@ func (r *Route) Normalize() {
 	if r.Auth != nil {
 		for i, e := range r.Auth.Emails {
 			r.Auth.Emails[i] = strings.ToLower(strings.TrimSpace(e))
+		}
+		for i, g := range r.Auth.Groups {
+			r.Auth.Groups[i] = strings.TrimSpace(g)
 		}
 	}
 	if r.LoadBalancing != nil && r.LoadBalancing.Policy == "" {
@@ -314,6 +325,17 @@ func (r *Route) Validate() error {
 		for i, e := range r.Auth.Emails {
 			if at := strings.IndexByte(e, '@'); at < 1 || at == len(e)-1 || len(e) > 254 || strings.ContainsAny(e, " \t\r\n,;<>") {
 				return errf(fmt.Sprintf("auth.emails[%d]", i), "%q is not an email address", e)
+			}
+		}
+		if len(r.Auth.Groups) > 0 && !r.Auth.logs() {
+			return errf("auth.groups", "groups need require_login or a login rule")
+		}
+		if len(r.Auth.Groups) > maxGroups {
+			return errf("auth.groups", "at most %d groups", maxGroups)
+		}
+		for i, g := range r.Auth.Groups {
+			if g == "" || len(g) > maxGroupLen || strings.ContainsFunc(g, unicode.IsControl) {
+				return errf(fmt.Sprintf("auth.groups[%d]", i), "%q is not a group name (1 to %d characters, no control characters)", g, maxGroupLen)
 			}
 		}
 		for i, role := range r.Auth.Roles {

@@ -257,6 +257,9 @@ func TestValidate(t *testing.T) {
 		{"auth rules, emails and roles with a login rule", rtuProxy, func(r *Route) {
 			r.Auth = &Auth{Roles: []string{"admin"}, Emails: []string{"A@Example.com"}, Rules: []access.Rule{{Action: "login", Path: "/admin/*"}}}
 		}, ""},
+		{"auth groups with require_login", rtuProxy, func(r *Route) {
+			r.Auth = &Auth{RequireLogin: true, Groups: []string{"ops", "Site Admins", "cn=ops,ou=groups"}}
+		}, ""},
 		{"name of 200 characters", rtuProxy, func(r *Route) { r.Name = long(200) }, ""},
 
 		// Name and hosts.
@@ -512,6 +515,13 @@ func TestValidate(t *testing.T) {
 			r.Auth = &Auth{Roles: []string{"admin"}, Rules: []access.Rule{{Action: "allow"}}}
 		}, "auth.roles"},
 		{"emails without login", rtuProxy, func(r *Route) { r.Auth = &Auth{Emails: []string{"a@example.com"}} }, "auth.emails"},
+		{"groups without login", rtuProxy, func(r *Route) { r.Auth = &Auth{Groups: []string{"ops"}} }, "auth.groups"},
+		{"groups with only allow rules", rtuProxy, func(r *Route) {
+			r.Auth = &Auth{Groups: []string{"ops"}, Rules: []access.Rule{{Action: "allow"}}}
+		}, "auth.groups"},
+		{"empty group", rtuProxy, func(r *Route) { r.Auth = &Auth{RequireLogin: true, Groups: []string{"ops", ""}} }, "auth.groups[1]"},
+		{"group with a line break", rtuProxy, func(r *Route) { r.Auth = &Auth{RequireLogin: true, Groups: []string{"ops\nadmins"}} }, "auth.groups[0]"},
+		{"group too long", rtuProxy, func(r *Route) { r.Auth = &Auth{RequireLogin: true, Groups: []string{long(257)}} }, "auth.groups[0]"},
 		{"bad email", rtuProxy, func(r *Route) { r.Auth = &Auth{RequireLogin: true, Emails: []string{"a@example.com", "bob"}} }, "auth.emails[1]"},
 		{"rule CIDR", rtuProxy, func(r *Route) {
 			r.Auth = &Auth{RequireLogin: true, Rules: []access.Rule{{Action: "allow"}, {Action: "deny"}, {Action: "allow", CIDRs: []string{"lan"}}}}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,10 @@ type Identity struct {
 	UserID    string
 	Email     string
 	Role      authz.Role
+	// Groups are the user's groups from their latest sign-in with an
+	// OpenID provider (store.User.Groups); none for other users. Shared
+	// by every request of the session: nothing may write to them.
+	Groups []string
 }
 
 // MaxSessionsPerUser bounds the active sessions of one user, handoff
@@ -80,19 +85,38 @@ type Entry struct {
 	// them, so nothing may write to them (see the proxyos_auth gate).
 	user, email, role          any
 	userHdr, emailHdr, roleHdr []string
+	groupsHdr                  []string
 }
 
 // newEntry returns the cache entry of a session of id that
 // expires at expiresAt (unix nanoseconds).
 func newEntry(id Identity, expiresAt int64) *Entry {
-	hdr := []string{id.UserID, id.Email, string(id.Role)} // one allocation for the three
+	hdr := []string{id.UserID, id.Email, string(id.Role), GroupsHeader(id.Role, id.Groups)} // one allocation for the four
 	return &Entry{
 		id: id, expiresAt: expiresAt,
 		user: id.UserID, email: id.Email, role: string(id.Role),
 		// Capacity 1: appending to one copies it instead of writing
 		// into the next value.
-		userHdr: hdr[0:1:1], emailHdr: hdr[1:2:2], roleHdr: hdr[2:3:3],
+		userHdr: hdr[0:1:1], emailHdr: hdr[1:2:2], roleHdr: hdr[2:3:3], groupsHdr: hdr[3:4:4],
 	}
+}
+
+// GroupsHeader is the value of the identity headers that list a user's
+// groups (X-Proxyos-Groups, and Remote-Groups of the forward-auth
+// endpoint): the role first, then the groups, comma-separated. A group
+// holding a comma, which a reader of the list would split in two, is left
+// out of it (the route checks of auth.groups still see it).
+func GroupsHeader(role authz.Role, groups []string) string {
+	var b strings.Builder
+	b.WriteString(string(role))
+	for _, g := range groups {
+		if g == "" || g == string(role) || strings.ContainsAny(g, ",\r\n") {
+			continue
+		}
+		b.WriteByte(',')
+		b.WriteString(g)
+	}
+	return b.String()
 }
 
 // Cache verifies session tokens against an in-memory cache backed
@@ -127,7 +151,7 @@ func NewCache(s *store.Store, log *audit.Log, now func() time.Time, logger func(
 
 // Create starts a new session for u and returns its cookie value.
 func (c *Cache) Create(ctx context.Context, k *keyring.Keyring, u store.User, ttl time.Duration, clientIP, userAgent string) (string, Identity, error) {
-	return c.createSession(ctx, k, Identity{UserID: u.ID, Email: u.Email, Role: authz.Role(u.Role)}, c.now().Add(ttl), clientIP, userAgent, "", "")
+	return c.createSession(ctx, k, Identity{UserID: u.ID, Email: u.Email, Role: authz.Role(u.Role), Groups: u.Groups}, c.now().Add(ttl), clientIP, userAgent, "", "")
 }
 
 // CreateChild starts a handoff session from parent, valid on host only
@@ -135,7 +159,7 @@ func (c *Cache) Create(ctx context.Context, k *keyring.Keyring, u store.User, tt
 // one handoff session per host: handing off to the host again gives that
 // session a new token, and the one it had stops working.
 func (c *Cache) CreateChild(ctx context.Context, k *keyring.Keyring, parent store.SessionUser, host, clientIP, userAgent string) (string, Identity, error) {
-	id := Identity{UserID: parent.UserID, Email: parent.Email, Role: authz.Role(parent.Role)}
+	id := Identity{UserID: parent.UserID, Email: parent.Email, Role: authz.Role(parent.Role), Groups: parent.Groups}
 	return c.createSession(ctx, k, id, parent.ExpiresAt, clientIP, userAgent, parent.ID, host)
 }
 
@@ -296,7 +320,8 @@ func (c *Cache) loadOnce(ctx context.Context, key [sha256.Size]byte, gen uint64)
 	if err != nil {
 		return nil, err
 	}
-	e := newEntry(Identity{SessionID: su.ID, UserID: su.UserID, Email: su.Email, Role: authz.Role(su.Role)}, su.ExpiresAt.UnixNano())
+	e := newEntry(Identity{SessionID: su.ID, UserID: su.UserID, Email: su.Email, Role: authz.Role(su.Role), Groups: su.Groups},
+		su.ExpiresAt.UnixNano())
 	e.host, e.parentID = su.Host, su.ParentID
 	e.disabled.Store(su.Disabled)
 	e.revoked.Store(!su.RevokedAt.IsZero())
@@ -461,6 +486,22 @@ func (e *Entry) Placeholders() (user, email, role any) { return e.user, e.email,
 // headers, made once for every request of the session. Requests share
 // them: nothing may write to them.
 func (e *Entry) Headers() (user, email, role []string) { return e.userHdr, e.emailHdr, e.roleHdr }
+
+// GroupsHeader returns the value of the X-Proxyos-Groups header (see
+// GroupsHeader), made once for every request of the session. Requests
+// share it: nothing may write to it.
+func (e *Entry) GroupsHeader() []string { return e.groupsHdr }
+
+// InGroup reports whether the session's user is in one of groups (exact
+// names), without allocating.
+func (e *Entry) InGroup(groups []string) bool {
+	for _, g := range groups {
+		if slices.Contains(e.id.Groups, g) {
+			return true
+		}
+	}
+	return false
+}
 
 // VerifyCookies verifies the values of a request's session cookies
 // (request.ScanCookies) for a request to host (its Host header, normalized

@@ -10,6 +10,7 @@ import (
 
 	"context"
 	"encoding/hex"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -87,7 +88,7 @@ func TestSessionCreateVerify(t *testing.T) {
 	cookie, id := f.create(t)
 
 	want := Identity{SessionID: id.SessionID, UserID: f.user.ID, Email: "ada@example.com", Role: authz.Operator}
-	if id != want || id.SessionID == "" {
+	if !reflect.DeepEqual(id, want) || id.SessionID == "" {
 		t.Fatalf("create returned identity %+v, want %+v", id, want)
 	}
 	for _, tt := range []struct {
@@ -103,7 +104,7 @@ func TestSessionCreateVerify(t *testing.T) {
 			if reason != "" || e == nil {
 				t.Fatalf("verify: reason %q", reason)
 			}
-			if e.id != want {
+			if !reflect.DeepEqual(e.id, want) {
 				t.Errorf("identity = %+v, want %+v", e.id, want)
 			}
 			if got := time.Unix(0, e.expiresAt); !got.Equal(f.clock.Now().Add(testTTL)) {
@@ -511,5 +512,79 @@ func TestSessionIdleUsesOtherNodesActivity(t *testing.T) {
 		if _, r, _ := other.Verify(context.Background(), f.ring, cookie, testIdle); r != ReasonIdleTimeout {
 			t.Fatalf("unused for 25h everywhere: %q, want %s", r, ReasonIdleTimeout)
 		}
+	}
+}
+
+// TestSessionCarriesGroups checks that a session carries its user's
+// groups, from the login and from the store on a cache miss, with the
+// groups header made once (role first), and that ForgetUser makes the
+// next request see groups the store changed.
+func TestSessionCarriesGroups(t *testing.T) {
+	f := newSessionFixture(t)
+	ctx := context.Background()
+	if err := f.store.SetUserGroups(ctx, f.user.ID, []string{"dev", "ops", "cn=x,ou=y"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := f.store.UserByID(ctx, f.user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.user = u
+	cookie, id := f.create(t)
+	if !reflect.DeepEqual(id.Groups, []string{"dev", "ops", "cn=x,ou=y"}) {
+		t.Fatalf("created identity groups = %q", id.Groups)
+	}
+	for _, tt := range []struct {
+		name  string
+		setup func()
+	}{{"cached", func() {}}, {"loaded from the store", f.evict}} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.setup()
+			e, reason := f.verify(t, cookie)
+			if reason != "" {
+				t.Fatalf("verify: %s", reason)
+			}
+			if !e.InGroup([]string{"nope", "ops"}) || e.InGroup([]string{"OPS", "op", "admins"}) || e.InGroup(nil) {
+				t.Error("InGroup does not match the groups exactly")
+			}
+			// the group with a comma would split in two in the header
+			if got := e.GroupsHeader(); len(got) != 1 || got[0] != "operator,dev,ops" {
+				t.Errorf("groups header = %q, want operator,dev,ops", got)
+			}
+		})
+	}
+	t.Run("a change reaches the sessions after ForgetUser", func(t *testing.T) {
+		if err := f.store.SetUserGroups(ctx, f.user.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		f.cache.ForgetUser(f.user.ID)
+		e, reason := f.verify(t, cookie)
+		if reason != "" {
+			t.Fatalf("verify: %s", reason)
+		}
+		if e.InGroup([]string{"ops"}) || e.GroupsHeader()[0] != "operator" {
+			t.Errorf("after the provider dropped the groups: groups %q, header %q", e.Identity().Groups, e.GroupsHeader())
+		}
+	})
+}
+
+// TestSessionVerifyWithGroupsAllocs checks that checking a session's
+// groups allocates nothing.
+func TestSessionVerifyWithGroupsAllocs(t *testing.T) {
+	testkit.SkipAllocsUnderRace(t)
+	f := newSessionFixture(t)
+	if err := f.store.SetUserGroups(context.Background(), f.user.ID, []string{"a", "b", "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	cookie, _ := f.create(t)
+	f.evict()
+	e, _ := f.verify(t, cookie)
+	want := []string{"x", "y", "ops"}
+	if n := testing.AllocsPerRun(100, func() {
+		if !e.InGroup(want) || e.GroupsHeader()[0] == "" {
+			t.Fatal("not in ops")
+		}
+	}); n != 0 {
+		t.Errorf("%.1f allocations per check, want 0", n)
 	}
 }

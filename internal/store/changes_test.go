@@ -85,6 +85,22 @@ func TestChangeLogRecordsWrites(t *testing.T) {
 			return s.EnableTOTP(ctx, u.ID, "sealed", 1, []string{"h"})
 		})
 		step("disable TOTP", []string{"user:u1"}, func() error { return s.DisableTOTP(ctx, u.ID) })
+		step("set a user's OIDC groups", []string{"user:u1"}, func() error {
+			if err := s.SetUserGroups(ctx, u.ID, []string{"ops", "dev team"}); err != nil {
+				return err
+			}
+			got, err := s.UserByID(ctx, u.ID)
+			if err != nil || strings.Join(got.Groups, "|") != "ops|dev team" {
+				return fmt.Errorf("stored groups %q, %v", got.Groups, err)
+			}
+			return nil
+		})
+		step("a group with a line break is refused", nil, func() error {
+			if err := s.SetUserGroups(ctx, u.ID, []string{"ops\nadmins"}); err == nil {
+				return fmt.Errorf("stored a group with a line break")
+			}
+			return nil
+		})
 		k := APIKey{ID: "k1", UserID: u.ID, Name: "ci", Scopes: []string{"routes:read"}, Digest: "d", CreatedAt: at}
 		step("create key", []string{"api_key:k1"}, func() error { return s.CreateAPIKey(ctx, k) })
 		step("revoke key", []string{"api_key:k1"}, func() error { _, err := s.RevokeAPIKey(ctx, "k1", at); return err })

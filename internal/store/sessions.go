@@ -32,6 +32,7 @@ type SessionUser struct {
 	Email    string
 	Role     string
 	Disabled bool
+	Groups   []string // see User.Groups
 }
 
 // CreateSession inserts a new session.
@@ -63,12 +64,13 @@ func (s *Store) sessionUser(ctx context.Context, column, value string) (SessionU
 		su                     SessionUser
 		created, expires, seen int64
 		revoked                sql.NullInt64
+		groups                 string
 	)
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT s.id, s.token_hash, s.user_id, s.created_at, s.expires_at,
-			s.last_seen_at, s.revoked_at, s.client_ip, s.user_agent, s.parent_id, s.host, u.email, u.role, u.disabled
+			s.last_seen_at, s.revoked_at, s.client_ip, s.user_agent, s.parent_id, s.host, u.email, u.role, u.disabled, u.oidc_groups
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE `+column+` = ?`), value).
 		Scan(&su.ID, &su.TokenHash, &su.UserID, &created, &expires, &seen, &revoked,
-			&su.ClientIP, &su.UserAgent, &su.ParentID, &su.Host, &su.Email, &su.Role, &su.Disabled)
+			&su.ClientIP, &su.UserAgent, &su.ParentID, &su.Host, &su.Email, &su.Role, &su.Disabled, &groups)
 	if errors.Is(err, sql.ErrNoRows) {
 		return SessionUser{}, ErrNotFound
 	}
@@ -76,6 +78,7 @@ func (s *Store) sessionUser(ctx context.Context, column, value string) (SessionU
 		return SessionUser{}, err
 	}
 	su.CreatedAt, su.ExpiresAt, su.LastSeenAt = fromMillis(created), fromMillis(expires), fromMillis(seen)
+	su.Groups = splitGroups(groups)
 	if revoked.Valid {
 		su.RevokedAt = fromMillis(revoked.Int64)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -18,24 +20,63 @@ type User struct {
 	UpdatedAt    time.Time
 	TOTPEnabled  bool // read only; see SetTOTP
 	Passkeys     bool // read only: the user has a passkey (see CreatePasskey)
+	// Groups are those the user's latest sign-in with an OpenID
+	// provider brought; none for other users. Read only; see
+	// SetUserGroups.
+	Groups []string
 }
 
 const userColumns = `id, email, password_hash, role, disabled, created_at, updated_at`
 
 // userSelect is userColumns and what scanUser derives from other columns.
-const userSelect = userColumns + `, totp_secret <> '', EXISTS (SELECT 1 FROM passkeys WHERE passkeys.user_id = users.id)`
+const userSelect = userColumns + `, totp_secret <> '', EXISTS (SELECT 1 FROM passkeys WHERE passkeys.user_id = users.id), oidc_groups`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var (
 		u                User
 		created, updated int64
+		groups           string
 	)
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &created, &updated, &u.TOTPEnabled, &u.Passkeys)
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &created, &updated, &u.TOTPEnabled, &u.Passkeys, &groups)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
 	u.CreatedAt, u.UpdatedAt = fromMillis(created), fromMillis(updated)
+	u.Groups = splitGroups(groups)
 	return u, err
+}
+
+// SetUserGroups stores the groups of a user's latest sign-in with an
+// OpenID provider, and records a change of the user so that every node
+// reloads its cached sessions (which carry the groups). Groups must not
+// contain a line break (the column holds one per line).
+func (s *Store) SetUserGroups(ctx context.Context, userID string, groups []string) error {
+	for _, g := range groups {
+		if strings.ContainsAny(g, "\r\n") {
+			return fmt.Errorf("group %q has a line break", g)
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE users SET oidc_groups = ? WHERE id = ?`), strings.Join(groups, "\n"), userID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return s.commit(ctx, tx, ChangeUser, userID)
+}
+
+// splitGroups reads the oidc_groups column.
+func splitGroups(col string) []string {
+	if col == "" {
+		return nil
+	}
+	return strings.Split(col, "\n")
 }
 
 // CreateUser inserts u. It returns ErrConflict when the email is taken.

@@ -10,6 +10,12 @@ function list(text) {
   return text.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
 }
 
+// lines splits text into its non-empty lines, trimmed: group names may
+// hold spaces and commas.
+function lines(text) {
+  return text.split(/\r?\n/).map((x) => x.trim()).filter(Boolean);
+}
+
 const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 // unchanged stands for a request header value the server keeps secret:
@@ -107,7 +113,7 @@ export const ids = [
   'redirect-to', 'redirect-status', 'redirect-preserve',
   'static-status', 'static-content-type', 'static-body',
   'hsts', 'force-https', 'compress', 'access-allow', 'access-deny',
-  'auth-login', 'auth-roles', 'auth-emails', 'auth-rules', 'req-headers', 'resp-headers',
+  'auth-login', 'auth-roles', 'auth-emails', 'auth-groups', 'auth-rules', 'req-headers', 'resp-headers',
 ];
 
 export function input(name) {
@@ -192,11 +198,13 @@ export function readForm() {
   }
   const roles = list(val('auth-roles'));
   const emails = list(val('auth-emails'));
+  const groups = lines(val('auth-groups'));
   const rules = parseRules(val('auth-rules')).rules;
-  if (checked('auth-login') || roles.length || emails.length || rules.length) {
+  if (checked('auth-login') || roles.length || emails.length || groups.length || rules.length) {
     r.auth = { require_login: checked('auth-login') };
     if (roles.length) r.auth.roles = roles;
     if (emails.length) r.auth.emails = emails;
+    if (groups.length) r.auth.groups = groups;
     if (rules.length) r.auth.rules = rules;
   }
   return r;
@@ -241,6 +249,7 @@ export function fillForm(r) {
   input('auth-login').checked = !!au.require_login;
   input('auth-roles').value = (au.roles || []).join(' ');
   input('auth-emails').value = (au.emails || []).join('\n');
+  input('auth-groups').value = (au.groups || []).join('\n');
   input('auth-rules').value = formatRules(au.rules);
   input('req-headers').value = formatHeaders(hd.request);
   input('resp-headers').value = formatHeaders(hd.response);
@@ -380,6 +389,14 @@ export const checks = {
     if (emails.length && !asksLogin()) return 'Emails apply only with “Require a dashboard login” checked or a login rule.';
     return '';
   },
+  'auth-groups': () => {
+    const groups = lines(val('auth-groups'));
+    for (const g of groups) {
+      if (g.length > 256) return 'A group name has at most 256 characters.';
+    }
+    if (groups.length && !asksLogin()) return 'Groups apply only with “Require a dashboard login” checked or a login rule.';
+    return '';
+  },
   'auth-rules': () => {
     const p = parseRules(val('auth-rules'));
     if (p.errors.length) return p.errors[0];
@@ -484,6 +501,7 @@ export function serverFieldInput(field) {
     'auth.require_login': 'auth-login',
     'auth.roles': 'auth-roles',
     'auth.emails': 'auth-emails',
+    'auth.groups': 'auth-groups',
     'auth.rules': 'auth-rules',
     'headers': 'resp-headers',
     'headers.request': 'req-headers',
