@@ -135,6 +135,8 @@ func TestGateIdentity(t *testing.T) {
 			"X-Proxyos-User":  opsID,
 			"X-Proxyos-Email": "ops@example.com",
 			"X-Proxyos-Role":  "operator",
+			// the role, then the OIDC groups (none for a password user)
+			"X-Proxyos-Groups": "operator",
 			// Placeholders, via reverse_proxy's header_up.
 			"X-Seen-Id":    opsID,
 			"X-Seen-Email": "ops@example.com",
