@@ -18,14 +18,15 @@ const module = "github.com/proxyos/caddy-proxyos"
 // nothing imports the glue back. A new package must be placed here, which
 // is where a reviewer sees where it sits.
 var layers = map[string]int{
-	"internal/access":    0,
+	"internal/access":    1, // imports argon
+	"internal/argon":     0,
 	"internal/authz":     0,
 	"internal/certlimit": 0,
 	"internal/fail":      0,
 	"internal/keyring":   0,
 	"internal/race":      0,
 	"internal/request":   0,
-	"internal/route":     1, // imports access
+	"internal/route":     2, // imports access
 	"internal/store":     0,
 	"internal/upstream":  0,
 	"ui":                 0,
@@ -53,7 +54,7 @@ var layers = map[string]int{
 // caddyFree are the packages whose code is plain Go: nothing of Caddy
 // (or certmagic) in what they import, directly or not.
 var caddyFree = []string{
-	"internal/access", "internal/account", "internal/audit", "internal/authz", "internal/certlimit", "internal/cluster", "internal/fail",
+	"internal/access", "internal/account", "internal/argon", "internal/audit", "internal/authz", "internal/certlimit", "internal/cluster", "internal/fail",
 	"internal/keyring", "internal/oidc", "internal/ops", "internal/passkey", "internal/request", "internal/session", "internal/store", "internal/upstream",
 }
 

@@ -4,35 +4,20 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/proxyos/caddy-proxyos/internal/argon"
 )
 
 // A route token is "prt_<id>.<secret>": the id finds its row, the
 // secret (32 random bytes) is checked against the argon2id hash stored
 // there. As a basic-auth password it comes with the token's user name.
 const tokenPrefix = "prt_"
-
-// argon2id parameters, those of account passwords (RFC 9106 / OWASP).
-const (
-	argonMemory  = 19 * 1024
-	argonTime    = 2
-	argonThreads = 1
-	argonKeyLen  = 32
-	argonSaltLen = 16
-)
-
-// hashSlots bounds the argon2 computations of token checks running at
-// once (19 MiB each), so a flood of wrong tokens queues.
-var hashSlots = make(chan struct{}, 2)
 
 // NewToken returns a new token and its id.
 func NewToken() (token, id string) {
@@ -59,41 +44,15 @@ func TokenID(s string) (string, bool) {
 	return id, true
 }
 
-// HashToken returns the argon2id hash of token in modular-crypt form.
-func HashToken(token string) string {
-	salt := make([]byte, argonSaltLen)
-	rand.Read(salt)
-	hashSlots <- struct{}{}
-	key := argon2.IDKey([]byte(token), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	<-hashSlots
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
-}
+// HashToken returns the argon2id hash of token in modular-crypt form
+// (see argon.Hash).
+func HashToken(token string) string { return argon.Hash(token) }
 
 // CheckToken reports whether token matches hash (from HashToken), in
 // constant time.
 func CheckToken(hash, token string) bool {
-	parts := strings.Split(hash, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
-	}
-	var (
-		mem, iter uint32
-		threads   uint8
-	)
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &iter, &threads); err != nil ||
-		mem == 0 || iter == 0 || threads == 0 || mem > 256*1024 || iter > 16 || threads > 16 {
-		return false
-	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
-	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(want) == 0 {
-		return false
-	}
-	hashSlots <- struct{}{}
-	got := argon2.IDKey([]byte(token), salt, iter, mem, threads, uint32(len(want)))
-	<-hashSlots
-	return subtle.ConstantTimeCompare(got, want) == 1
+	ok, err := argon.Verify(hash, token)
+	return ok && err == nil
 }
 
 // Verified remembers the tokens argon2id has accepted, so later

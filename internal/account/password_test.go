@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/proxyos/caddy-proxyos/internal/argon"
 )
 
 // modularCrypt is the exact shape of a hash made by HashPassword: PHC
@@ -94,7 +96,7 @@ func TestVerifyPasswordMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ok, err := VerifyPassword(tt.hash, "password")
-			if ok || !errors.Is(err, errBadHash) {
+			if ok || !errors.Is(err, argon.ErrBadHash) {
 				t.Errorf("VerifyPassword(%q) = %v, %v; want false, errBadHash", tt.hash, ok, err)
 			}
 		})
