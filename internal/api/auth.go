@@ -74,11 +74,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.finishLogin(w, r, u, body.ReturnTo, body.State)
+}
+
+// finishLogin ends a login of u that this browser made with a password
+// or a passkey: the browser becomes a known device of the account, a
+// session it already had is revoked, and a new one starts (with a new
+// token, so a token planted before the login is worthless).
+func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, u store.User, returnTo, state string) error {
 	s.setDeviceCookie(w, r, u.Email)
 	if e, reason, _ := s.Verify(r); e != nil && reason == "" {
 		s.Sessions.Revoke(r.Context(), e) //nolint:errcheck // best effort
 	}
-	return s.startSession(w, r, u, http.StatusOK, body.ReturnTo, body.State)
+	return s.startSession(w, r, u, http.StatusOK, returnTo, state)
 }
 
 // startSession creates a session for u, sets its cookie and answers the
@@ -430,11 +438,7 @@ func (s *Server) finishPasskeyLogin(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	s.setDeviceCookie(w, r, u.Email)
-	if e, reason, _ := s.Verify(r); e != nil && reason == "" {
-		s.Sessions.Revoke(r.Context(), e) //nolint:errcheck // best effort
-	}
-	return s.startSession(w, r, u, http.StatusOK, body.ReturnTo, body.State)
+	return s.finishLogin(w, r, u, body.ReturnTo, body.State)
 }
 
 func deviceCookie(r *http.Request) string {

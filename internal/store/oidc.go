@@ -110,12 +110,7 @@ func (s *Store) CreateOIDCUser(ctx context.Context, u User, id OIDCIdentity) err
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		u.ID, u.Email, u.PasswordHash, u.Role, u.Disabled, millis(u.CreatedAt), millis(u.UpdatedAt))
-	if isUniqueViolation(err) {
-		return ErrConflict
-	}
-	if err != nil {
+	if err := s.insertUser(ctx, tx, u); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO oidc_identities (provider, subject, user_id, email, created_at, last_login_at)

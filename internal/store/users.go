@@ -79,6 +79,16 @@ func splitGroups(col string) []string {
 	return strings.Split(col, "\n")
 }
 
+// insertUser inserts u in tx: ErrConflict when the email is taken.
+func (s *Store) insertUser(ctx context.Context, tx *sql.Tx, u User) error {
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		u.ID, u.Email, u.PasswordHash, u.Role, u.Disabled, millis(u.CreatedAt), millis(u.UpdatedAt))
+	if isUniqueViolation(err) {
+		return ErrConflict
+	}
+	return err
+}
+
 // CreateUser inserts u. It returns ErrConflict when the email is taken.
 func (s *Store) CreateUser(ctx context.Context, u User) error {
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -86,12 +96,7 @@ func (s *Store) CreateUser(ctx context.Context, u User) error {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		u.ID, u.Email, u.PasswordHash, u.Role, u.Disabled, millis(u.CreatedAt), millis(u.UpdatedAt))
-	if isUniqueViolation(err) {
-		return ErrConflict
-	}
-	if err != nil {
+	if err := s.insertUser(ctx, tx, u); err != nil {
 		return err
 	}
 	return s.commit(ctx, tx, ChangeUser, u.ID)
