@@ -6,12 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/proxyos/caddy-proxyos/internal/argon"
+	"github.com/proxyos/caddy-proxyos/internal/request"
 )
 
 // A route token is "prt_<id>.<secret>": the id finds its row, the
@@ -197,15 +197,10 @@ func (f *Failures) limits() (int, time.Duration) {
 }
 
 // failureKey is what failures count against: an IPv4 address, or the
-// /64 of an IPv6 address (one subscriber holds at least a /64, so
-// rotating addresses within it does not reset the count).
+// /64 of an IPv6 address (see request.ClientNetworks).
 func failureKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil || a.Unmap().Is4() {
-		return ip
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
+	n64, _, _ := request.ClientNetworks(ip)
+	return n64
 }
 
 // Blocked reports whether ip has failed too often in the current

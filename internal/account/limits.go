@@ -3,7 +3,6 @@ package account
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/fail"
+	"github.com/proxyos/caddy-proxyos/internal/request"
 )
 
 // Login rate limits. Failures are counted per key within a window;
@@ -53,31 +53,21 @@ type limit struct {
 // clientNetwork is the network a client is limited by: its IPv4 address
 // or the /64 of its IPv6 address.
 func clientNetwork(ip string) string {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	addr = addr.Unmap()
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
+	n64, _, _ := request.ClientNetworks(ip)
+	return n64
 }
 
 // networkLimits are the limits of the client IP's networks.
 func networkLimits(ip string) []limit {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil || !addr.Unmap().Is6() {
-		net := clientNetwork(ip)
-		return []limit{{"ip:" + net, IPFailures, LimitWindow, LimitLockout, "network", net}}
+	n64, n56, n48 := request.ClientNetworks(ip)
+	if n56 == "" {
+		return []limit{{"ip:" + n64, IPFailures, LimitWindow, LimitLockout, "network", n64}}
 	}
-	var out []limit
-	for _, l := range []struct{ bits, max int }{{64, IPFailures}, {56, IP56Failures}, {48, IP48Failures}} {
-		p, _ := addr.Prefix(l.bits)
-		out = append(out, limit{"ip:" + p.String(), l.max, LimitWindow, LimitLockout, "network", p.String()})
+	return []limit{
+		{"ip:" + n64, IPFailures, LimitWindow, LimitLockout, "network", n64},
+		{"ip:" + n56, IP56Failures, LimitWindow, LimitLockout, "network", n56},
+		{"ip:" + n48, IP48Failures, LimitWindow, LimitLockout, "network", n48},
 	}
-	return out
 }
 
 // attemptLimits are the limits an attempt on the account email (may be

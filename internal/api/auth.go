@@ -306,7 +306,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 	fw := forwardedOf(r)
 	reaches := s.SessionCookieReaches(fw.host)
 	e, reason, err := s.Sessions.VerifyCookies(r.Context(), s.Keys,
-		request.ScanCookies(r.Header, s.cookieNameFor(fw.scheme, fw.host)), fw.host, s.SessionIdle)
+		request.ScanCookies(r.Header, sessionCookieNameFor(fw.scheme, fw.host, s.CookieDomain)), fw.host, s.SessionIdle)
 	if err != nil {
 		return err
 	}
@@ -392,14 +392,6 @@ func forwardedOf(r *http.Request) forwarded {
 	}
 	fw.uri = request.LocalPath(r.Header.Get("X-Forwarded-Uri"))
 	return fw
-}
-
-// cookieNameFor is SessionCookieName for a request to host over scheme.
-func (s *Server) cookieNameFor(scheme, host string) string {
-	if scheme == "https" && request.CookieDomainFor(host, s.CookieDomain) == "" {
-		return request.HostSessionCookieName
-	}
-	return request.SessionCookieName
 }
 
 // beginPasskeyLogin starts a login with a passkey: alone (no body

@@ -14,7 +14,13 @@ import (
 // host (see request.HostSessionCookieName). It does not allocate: the gate calls
 // it on every request.
 func SessionCookieName(r *http.Request, cookieDomain string) string {
-	if Scheme(r) == "https" && request.CookieDomainFor(r.Host, cookieDomain) == "" {
+	return sessionCookieNameFor(Scheme(r), r.Host, cookieDomain)
+}
+
+// sessionCookieNameFor is the name of the session cookie on host over
+// scheme: __Host- on HTTPS unless cookie_domain covers the host.
+func sessionCookieNameFor(scheme, host, cookieDomain string) string {
+	if scheme == "https" && request.CookieDomainFor(host, cookieDomain) == "" {
 		return request.HostSessionCookieName
 	}
 	return request.SessionCookieName

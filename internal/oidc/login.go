@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/fail"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/session"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 )
@@ -468,19 +468,9 @@ func hashState(state string) string {
 func sealContext(stateHash string) string { return "oidc-login:" + stateHash }
 
 // clientNetworks are the networks a client's logins in flight are
-// bounded by: an IPv4 address, or an IPv6 /64, /56 and /48 (one holder
-// of a /48 has 65,536 /64s).
+// bounded by (see request.ClientNetworks: one holder of an IPv6 /48 has
+// 65,536 /64s).
 func clientNetworks(ip string) store.OIDCLogin {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return store.OIDCLogin{Network: ip}
-	}
-	addr = addr.Unmap()
-	if !addr.Is6() {
-		return store.OIDCLogin{Network: addr.String()}
-	}
-	p64, _ := addr.Prefix(64)
-	p56, _ := addr.Prefix(56)
-	p48, _ := addr.Prefix(48)
-	return store.OIDCLogin{Network: p64.String(), Net56: p56.String(), Net48: p48.String()}
+	n64, n56, n48 := request.ClientNetworks(ip)
+	return store.OIDCLogin{Network: n64, Net56: n56, Net48: n48}
 }

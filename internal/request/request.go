@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 )
 
@@ -209,4 +210,24 @@ func NormalizeHost(h string) string {
 		}
 	}
 	return h
+}
+
+// ClientNetworks returns the networks a client's attempts are counted
+// against: an IPv4 address alone (n64; n56 and n48 empty); for IPv6 its
+// /64 (one subscriber holds at least a /64, so rotating addresses within
+// it changes nothing), /56 and /48. A string that is no IP address is its
+// own network.
+func ClientNetworks(ip string) (n64, n56, n48 string) {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip, "", ""
+	}
+	addr = addr.Unmap()
+	if !addr.Is6() {
+		return addr.String(), "", ""
+	}
+	p64, _ := addr.Prefix(64)
+	p56, _ := addr.Prefix(56)
+	p48, _ := addr.Prefix(48)
+	return p64.String(), p56.String(), p48.String()
 }

@@ -192,3 +192,20 @@ func skipAllocsUnderRace(t *testing.T) {
 		t.Skip("allocation counts are not meaningful with -race")
 	}
 }
+
+// ClientNetworks: an IPv4 address (also IPv4-mapped) is its own network;
+// an IPv6 address counts against its /64, /56 and /48, so rotating
+// addresses within a subscriber's prefix changes nothing.
+func TestClientNetworks(t *testing.T) {
+	for _, tc := range []struct{ ip, n64, n56, n48 string }{
+		{"192.0.2.7", "192.0.2.7", "", ""},
+		{"::ffff:192.0.2.7", "192.0.2.7", "", ""},
+		{"2001:db8:1:2ff:a::1", "2001:db8:1:2ff::/64", "2001:db8:1:200::/56", "2001:db8:1::/48"},
+		{"not an ip", "not an ip", "", ""},
+	} {
+		n64, n56, n48 := ClientNetworks(tc.ip)
+		if n64 != tc.n64 || n56 != tc.n56 || n48 != tc.n48 {
+			t.Errorf("ClientNetworks(%q) = %q, %q, %q; want %q, %q, %q", tc.ip, n64, n56, n48, tc.n64, tc.n56, tc.n48)
+		}
+	}
+}
