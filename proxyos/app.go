@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -451,9 +450,7 @@ func (a *App) provisionOIDC() {
 	if len(a.oidcProviders) == 0 {
 		return
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = a.upstreams.ServiceDialer(10 * time.Second).DialContext
-	a.oidc = oidc.New(a.oidcProviders, a.canonical, &http.Client{Timeout: 10 * time.Second, Transport: tr}, oidc.Service{
+	a.oidc = oidc.New(a.oidcProviders, a.canonical, a.upstreams.ServiceClient(10*time.Second), oidc.Service{
 		Store: a.state.store, Keys: a.keys, Sessions: a.state.sessions, Audit: a.state.audit,
 		Now: a.now, Logger: a.state.log,
 	})

@@ -44,9 +44,7 @@ func TestProviderCannotAimAtTheAdminAPI(t *testing.T) {
 	adminAddr := netip.MustParseAddrPort(admin.Listener.Addr().String())
 	guard := upstream.NewGuard(upstream.Policy{Admin: []upstream.Endpoint{
 		{Addr: adminAddr.Addr(), FirstPort: adminAddr.Port(), LastPort: adminAddr.Port()}}}, nil)
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialContext = guard.ServiceDialer(5 * time.Second).DialContext
-	client := &http.Client{Timeout: 5 * time.Second, Transport: tr}
+	client := guard.ServiceClient(5 * time.Second) // as the app makes it
 
 	st, _ := testkit.OpenStore(t)
 	k, err := keyring.New(testkit.Secret, nil)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync/atomic"
@@ -78,6 +79,15 @@ func (g *Guard) ServiceDialer(timeout time.Duration) *net.Dialer {
 		}
 		return g.CheckService(ap)
 	}}
+}
+
+// ServiceClient returns an HTTP client for the services the host
+// configured (OpenID providers), whose connections ServiceDialer checks;
+// proxies from the environment are honoured as the host set them.
+func (g *Guard) ServiceClient(timeout time.Duration) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = g.ServiceDialer(timeout).DialContext
+	return &http.Client{Timeout: timeout, Transport: tr}
 }
 
 // control is a net.Dialer's Control: address is the resolved ip:port the
