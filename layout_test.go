@@ -22,6 +22,7 @@ var layers = map[string]int{
 	"internal/argon":     0,
 	"internal/authz":     0,
 	"internal/certlimit": 0,
+	"internal/certs":     0,
 	"internal/fail":      0,
 	"internal/keyring":   0,
 	"internal/race":      0,
@@ -54,7 +55,7 @@ var layers = map[string]int{
 // caddyFree are the packages whose code is plain Go: nothing of Caddy
 // (or certmagic) in what they import, directly or not.
 var caddyFree = []string{
-	"internal/access", "internal/account", "internal/argon", "internal/audit", "internal/authz", "internal/certlimit", "internal/cluster", "internal/fail",
+	"internal/access", "internal/account", "internal/argon", "internal/audit", "internal/authz", "internal/certlimit", "internal/certs", "internal/cluster", "internal/fail",
 	"internal/keyring", "internal/oidc", "internal/ops", "internal/passkey", "internal/request", "internal/session", "internal/store", "internal/upstream",
 }
 

@@ -98,13 +98,22 @@ func (iss *Issuer) pick(csr *x509.CertificateRequest) (certmagic.Issuer, error) 
 	return nil, fmt.Errorf("%s: route %s has tls %s", names[0], lr.Route.ID, lr.Route.TLS)
 }
 
-// Issue obtains a certificate from the issuer the route asks for.
+// Issue obtains a certificate from the issuer the route asks for, and
+// remembers the outcome (the CA's error verbatim) for the certificates page.
 func (iss *Issuer) Issue(ctx context.Context, csr *x509.CertificateRequest) (*certmagic.IssuedCertificate, error) {
 	inner, err := iss.pick(csr)
 	if err != nil {
 		return nil, err
 	}
-	return inner.Issue(ctx, csr)
+	cert, err := inner.Issue(ctx, csr)
+	if names := csr.DNSNames; len(names) > 0 {
+		kind := "acme"
+		if inner == iss.Internal {
+			kind = "internal"
+		}
+		iss.app.state.certs.Record(names[0], kind, iss.app.now(), err)
+	}
+	return cert, err
 }
 
 // IssuerKey names the storage area of this issuer's certificates.

@@ -14,6 +14,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/account"
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/certlimit"
+	"github.com/proxyos/caddy-proxyos/internal/certs"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/session"
@@ -36,6 +37,7 @@ type state struct {
 	setup      *account.SetupCodes
 	certLimits *certlimit.Limiter // new on-demand names per route (see Permission)
 	tokens     *router.Tokens     // verified route tokens, failed attempts
+	certs      certs.Attempts     // each certificate's latest issuance attempt on this node
 	clock      atomic.Pointer[func() time.Time]
 
 	logger         atomic.Pointer[zap.Logger] // of the latest config
