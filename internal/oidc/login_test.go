@@ -443,8 +443,55 @@ func TestProviderDownThenBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.op.Shutdown() //nolint:errcheck // stops it
+	// The discovery of the login above serves for rediscoverAfter; the
+	// first login after it finds the provider down.
+	f.svc.providers[0].now = func() time.Time { return time.Now().Add(rediscoverAfter) }
 	_, _, err = f.svc.Begin(context.Background(), "corp", "192.0.2.7", Flow{})
 	wantCode(t, err, CodeUnreachable)
+}
+
+// A burst of logins costs the provider one discovery, and the keys are
+// fetched once for all of them: an anonymous client clicking "Sign in
+// with…" cannot make proxyos send the provider a request per click.
+// Past rediscoverAfter a login discovers the provider again and keeps
+// the keys it has.
+func TestDiscoveryReused(t *testing.T) {
+	keyFetches := new(atomic.Int32)
+	f := newFixture(t, Provider{}, func(op *mockoidc.MockOIDC) {
+		op.AddMiddleware(func(next http.Handler) http.Handler { //nolint:errcheck // not started yet
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.Contains(r.URL.Path, "jwks") {
+					keyFetches.Add(1)
+				}
+				next.ServeHTTP(w, r)
+			})
+		})
+	})
+	// Real time (the provider's tokens carry it), moved on by hand.
+	var ahead atomic.Int64
+	f.svc.providers[0].now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	testkit.AddUser(t, f.store, "ann@example.com", "correct horse battery", "viewer")
+	u := &idUser{sub: "s-ann", email: "ann@example.com", verified: yes()}
+	for range 3 {
+		if _, _, err := f.login(t, u, Flow{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 20 {
+		if _, _, err := f.svc.Begin(context.Background(), "corp", "192.0.2.8", Flow{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, k := f.discovers.Load(), keyFetches.Load(); d != 1 || k != 1 {
+		t.Fatalf("3 logins and 20 starts: %d discoveries and %d key fetches, want 1 and 1", d, k)
+	}
+	ahead.Store(int64(rediscoverAfter))
+	if _, _, err := f.login(t, u, Flow{}); err != nil {
+		t.Fatal(err)
+	}
+	if d, k := f.discovers.Load(), keyFetches.Load(); d != 2 || k != 1 {
+		t.Fatalf("a login past rediscoverAfter: %d discoveries and %d key fetches, want 2 and 1", d, k)
+	}
 }
 
 // The provider's keys rotate: a token signed with a key the verifier has

@@ -19,50 +19,68 @@ import (
 // asked at every click.
 const retryAfter = 5 * time.Second
 
-// remote is a provider as discovered: its endpoints and keys. It is
-// discovered again at the start of each login (so a provider that went
-// down is reported as such, before the browser is sent to it), and the
-// callback uses what the last discovery found. A failure is answered
-// from memory for retryAfter, so a provider that is down is not asked
-// at every click.
+// rediscoverAfter is how long a discovery serves the logins that start
+// after it. Past it, the next login discovers the provider again, so a
+// provider that went down is reported before the browser is sent to it;
+// within it, a burst of logins costs the provider one request.
+const rediscoverAfter = 30 * time.Second
+
+// remote is a provider as discovered: its endpoints and keys. A login
+// that starts more than rediscoverAfter after the last discovery
+// discovers it again (so a provider that went down is reported as such,
+// before the browser is sent to it), and the callback uses what the last
+// discovery found. A failure is answered from memory for retryAfter, so
+// a provider that is down is not asked at every click. The ID token
+// verifier, with the keys it fetched, is kept across discoveries while
+// the provider's key set URL stays the same.
 type remote struct {
 	Provider
 	callback string // the redirect URI
 	client   *http.Client
 	now      func() time.Time
 
-	mu       sync.Mutex
-	oauth    *oauth2.Config
-	verifier *gooidc.IDTokenVerifier
-	failedAt time.Time
-	failure  error
+	mu           sync.Mutex
+	oauth        *oauth2.Config
+	verifier     *gooidc.IDTokenVerifier
+	jwksURL      string
+	discoveredAt time.Time
+	failedAt     time.Time
+	failure      error
 }
 
 // discover returns the provider's OAuth configuration and ID token
-// verifier: fetched now when fresh or never fetched, else as last
-// fetched.
+// verifier: fetched now when never fetched, or when fresh and the last
+// discovery is older than rediscoverAfter; else as last fetched.
 func (r *remote) discover(ctx context.Context, fresh bool) (*oauth2.Config, *gooidc.IDTokenVerifier, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.oauth != nil && !fresh {
+	now := r.now()
+	if r.oauth != nil && (!fresh || now.Sub(r.discoveredAt) < rediscoverAfter) {
 		return r.oauth, r.verifier, nil
 	}
-	if r.failure != nil && r.now().Sub(r.failedAt) < retryAfter {
+	if r.failure != nil && now.Sub(r.failedAt) < retryAfter {
 		return nil, nil, r.failure
 	}
 	p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, r.client), r.Issuer)
 	if err != nil {
-		r.failure, r.failedAt = err, r.now()
+		r.failure, r.failedAt = err, now
 		return nil, nil, err
 	}
-	r.failure = nil
+	r.failure, r.discoveredAt = nil, now
 	r.oauth = &oauth2.Config{
 		ClientID: r.ClientID, ClientSecret: r.ClientSecret,
 		Endpoint: p.Endpoint(), RedirectURL: r.callback, Scopes: r.Scopes,
 	}
 	// The key set fetches the provider's keys when a token is signed with
-	// a key it does not know: rotation needs nothing here.
-	r.verifier = p.Verifier(&gooidc.Config{ClientID: r.ClientID, Now: r.now})
+	// a key it does not know: rotation needs nothing here, and keeping it
+	// keeps the keys it fetched.
+	var meta struct {
+		JWKS string `json:"jwks_uri"`
+	}
+	if err := p.Claims(&meta); err != nil || r.verifier == nil || meta.JWKS != r.jwksURL {
+		r.verifier = p.Verifier(&gooidc.Config{ClientID: r.ClientID, Now: r.now})
+		r.jwksURL = meta.JWKS
+	}
 	return r.oauth, r.verifier, nil
 }
 
