@@ -132,11 +132,11 @@ for name in BenchmarkSessionVerify/verify=proxyos BenchmarkRouteLookup/lookup/ro
 done
 
 # ---------------------------------------------------------------- processes
-mapfile -t ports < <("$tool" ports -n 16)
+mapfile -t ports < <("$tool" ports -n 17)
 up=${ports[0]} authp=${ports[1]} front_admin=${ports[2]} dash=${ports[3]} plain=${ports[4]}
 gate=${ports[5]} basic=${ports[6]} fwd=${ports[7]} routes1=${ports[8]} nat1=${ports[9]}
 px_admin=${ports[10]} pxp=${ports[11]} nat_admin=${ports[12]} natp=${ports[13]}
-o2p_port=${ports[14]} fwd_o2p=${ports[15]}
+o2p_port=${ports[14]} fwd_o2p=${ports[15]} gate_rules=${ports[16]}
 
 # global prints the global options block shared by every Caddyfile.
 global() { # admin-address [extra-lines]
@@ -213,13 +213,17 @@ host=$("$tool" middle -config "$tmp/native-$routes-a.json")
 printf 'route_host\t%s\n' "$host" >>"$tmp/meta.tsv"
 echo "routing throughput host: $host"
 
-echo "== front: reverse_proxy alone, behind proxyos_auth, basic_auth, forward_auth to Caddy and to oauth2-proxy; 1 managed route; 1 site block"
+echo "== front: reverse_proxy alone, behind proxyos_auth (and with 5 access rules), basic_auth, forward_auth to Caddy and to oauth2-proxy; 1 managed route; 1 site block"
 hash=$("$caddy" hash-password --plaintext bench-password-0123)
 {
 	global "127.0.0.1:$front_admin" "$(printf '\tproxyos {\n\t\tsecret %s\n\t\tdatabase sqlite %s\n\t\turl http://127.0.0.1:%s\n\t}\n' "$secret" "$tmp/front/proxyos.db" "$dash")"
 	printf 'http://:%s {\n\tproxyos_dashboard\n}\n\n' "$dash"
 	printf 'http://:%s {\n\treverse_proxy 127.0.0.1:%s\n}\n\n' "$plain" "$up"
 	printf 'http://:%s {\n\tproxyos_auth\n\treverse_proxy 127.0.0.1:%s\n}\n\n' "$gate" "$up"
+	# The same gate with five access rules, none matching the benchmark's
+	# request, so each is evaluated before the login (DESIGN: ≥ 0.97 of
+	# the gate without them).
+	printf 'http://:%s {\n\tproxyos_auth {\n\t\tallow /health\n\t\tallow /hooks/* POST\n\t\tdeny /admin/*\n\t\tallow 192.168.0.0/16 10.0.0.0/8\n\t\tdeny *.php\n\t}\n\treverse_proxy 127.0.0.1:%s\n}\n\n' "$gate_rules" "$up"
 	printf 'http://:%s {\n\tbasic_auth {\n\t\tbench %s\n\t}\n\treverse_proxy 127.0.0.1:%s\n}\n\n' "$basic" "$hash" "$up"
 	printf 'http://:%s {\n\tforward_auth 127.0.0.1:%s {\n\t\turi /auth\n\t\tcopy_headers X-Bench-User\n\t}\n\treverse_proxy 127.0.0.1:%s\n}\n\n' "$fwd" "$authp" "$up"
 	printf 'http://:%s {\n\tforward_auth 127.0.0.1:%s {\n\t\turi /oauth2/auth\n\t\tcopy_headers X-Auth-Request-User X-Auth-Request-Email\n\t}\n\treverse_proxy 127.0.0.1:%s\n}\n\n' "$fwd_o2p" "$o2p_port" "$up"
@@ -280,6 +284,7 @@ done
 scenarios=(
 	"auth/none|http://127.0.0.1:$plain/||"
 	"auth/proxyos_auth|http://127.0.0.1:$gate/||Cookie: proxyos_session=$cookie"
+	"auth/proxyos_auth_rules|http://127.0.0.1:$gate_rules/||Cookie: proxyos_session=$cookie"
 	"auth/basic_auth|http://127.0.0.1:$basic/||Authorization: Basic $(printf 'bench:bench-password-0123' | base64)"
 	"auth/forward_auth|http://127.0.0.1:$fwd/||"
 	"auth/forward_auth_oauth2proxy|http://127.0.0.1:$fwd_o2p/||$o2p_cookie"

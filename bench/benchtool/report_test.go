@@ -83,3 +83,29 @@ func TestClusterSection(t *testing.T) {
 		})
 	}
 }
+
+// TestRulesThroughput: the access-rules row pairs each run of the gate
+// with rules with the same run of the gate without them.
+func TestRulesThroughput(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		s    samples
+		want string
+	}{
+		{"met", samples{"rps/auth/proxyos_auth": {1000, 2000, 1000}, "rps/auth/proxyos_auth_rules": {990, 1960, 980}}, "proxyos_auth with 5 rules: 0.98 | proxyos_auth: 1000 req/s (1000 req/s–2000 req/s) | met"},
+		// Unpaired, the medians would be 1000/1000; paired, 0.90 each run.
+		{"unmet", samples{"rps/auth/proxyos_auth": {1000, 1100, 2000}, "rps/auth/proxyos_auth_rules": {900, 990, 1800}}, "proxyos_auth with 5 rules: 0.90 | proxyos_auth: 1100 req/s (1000 req/s–2000 req/s) | **not met**"},
+		{"not measured", samples{}, "**not met** (not measured)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &report{s: c.s, meta: map[string]string{}}
+			r.rulesThroughput()
+			if len(r.summary) != 1 {
+				t.Fatalf("%d Summary rows, want 1", len(r.summary))
+			}
+			if row := strings.Join(r.summary[0], " | "); !strings.Contains(row, c.want) {
+				t.Errorf("Summary row %q lacks %q", row, c.want)
+			}
+		})
+	}
+}
