@@ -87,40 +87,55 @@ func (p Problem) String() string {
 // ParseToken checks a cookie value and returns its token, or the problem
 // that makes it unacceptable. It does not allocate.
 func (k *Keyring) ParseToken(value string) (Token, Problem) {
+	t, p := DecodeToken(value)
+	if p == OK {
+		p = k.CheckMAC(value, &t)
+	}
+	return t, p
+}
+
+// DecodeToken checks the shape of a cookie value and returns its token,
+// whose MAC is not checked yet: only CheckMAC (or ParseToken) makes it a
+// token to trust. It does not allocate.
+func DecodeToken(value string) (Token, Problem) {
 	var t Token
 	if len(value) != CookieLen || value[KeyIDLen] != '.' || value[KeyIDLen+1+tokenB64Len] != '.' {
 		return t, Malformed
 	}
-	var idBuf [KeyIDLen]byte
-	copy(idBuf[:], value[:KeyIDLen])
-	for _, c := range idBuf {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+	for i := range KeyIDLen {
+		if c := value[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 			return t, Malformed
 		}
 	}
+	var tokBuf [tokenB64Len]byte
+	copy(tokBuf[:], value[KeyIDLen+1:])
+	if n, err := tokenEncoding.Decode(t[:], tokBuf[:]); err != nil || n != tokenBytes {
+		return t, Malformed
+	}
+	return t, OK
+}
+
+// CheckMAC checks the MAC of cookie value, whose token t DecodeToken
+// returned, with the key the value names. It does not allocate.
+func (k *Keyring) CheckMAC(value string, t *Token) Problem {
 	var (
-		tokBuf [tokenB64Len]byte
 		macBuf [macB64Len]byte
 		mac    [sha256.Size]byte
 		want   [sha256.Size]byte
 	)
-	copy(tokBuf[:], value[KeyIDLen+1:])
 	copy(macBuf[:], value[KeyIDLen+1+tokenB64Len+1:])
-	if n, err := tokenEncoding.Decode(t[:], tokBuf[:]); err != nil || n != tokenBytes {
-		return t, Malformed
-	}
 	if n, err := tokenEncoding.Decode(mac[:], macBuf[:]); err != nil || n != sha256.Size {
-		return t, Malformed
+		return Malformed
 	}
-	rk := k.byID[string(idBuf[:])] // no allocation for map lookups by converted key
+	rk := k.byID[value[:KeyIDLen]]
 	if rk == nil {
-		return t, UnknownKey
+		return UnknownKey
 	}
 	rk.sum(t[:], &want)
 	if !hmac.Equal(mac[:], want[:]) {
-		return t, BadSignature
+		return BadSignature
 	}
-	return t, OK
+	return OK
 }
 
 // KeyIDOf returns the key id prefix of a cookie value, if it has one. It is

@@ -86,6 +86,31 @@ type Entry struct {
 	user, email, role          any
 	userHdr, emailHdr, roleHdr []string
 	groupsHdr                  []string
+
+	// checked is the latest cookie value of this session whose MAC a
+	// key ring checked: the same value presented to the same key ring
+	// needs no second check (an HMAC is a function of the two).
+	checked atomic.Pointer[checkedCookie]
+}
+
+// checkedCookie is a cookie value and the key ring that checked its MAC.
+type checkedCookie struct {
+	keys  *keyring.Keyring
+	value string
+}
+
+// checkedBy reports whether k checked the MAC of exactly value for this
+// session. The comparison takes the same time wherever value differs.
+func (e *Entry) checkedBy(k *keyring.Keyring, value string) bool {
+	c := e.checked.Load()
+	if c == nil || c.keys != k || len(c.value) != len(value) {
+		return false
+	}
+	var diff byte
+	for i := range len(value) {
+		diff |= value[i] ^ c.value[i]
+	}
+	return diff == 0
 }
 
 // newEntry returns the cache entry of a session of id that
@@ -120,8 +145,9 @@ func GroupsHeader(role authz.Role, groups []string) string {
 }
 
 // Cache verifies session tokens against an in-memory cache backed
-// by the store. A cached session is verified with a MAC check and a map
-// lookup; a miss costs one database query.
+// by the store. A cached session is verified with a map lookup and, once
+// per cookie value and key ring, a MAC check; a miss costs a MAC check and
+// one database query.
 type Cache struct {
 	store  *store.Store
 	now    func() time.Time
@@ -240,7 +266,7 @@ func reasonOf(p keyring.Problem) Reason {
 // an empty reason, and records the use for idle expiry. err is non-nil
 // only when the store failed on a cache miss.
 func (c *Cache) Verify(ctx context.Context, k *keyring.Keyring, cookie string, idle time.Duration) (*Entry, Reason, error) {
-	tok, problem := k.ParseToken(cookie)
+	tok, problem := keyring.DecodeToken(cookie)
 	if problem != keyring.OK {
 		return nil, reasonOf(problem), nil
 	}
@@ -248,14 +274,26 @@ func (c *Cache) Verify(ctx context.Context, k *keyring.Keyring, cookie string, i
 	c.mu.RLock()
 	e := c.entries[key]
 	c.mu.RUnlock()
-	if e == nil {
-		var err error
-		if e, err = c.load(ctx, key); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return nil, ReasonRevoked, nil
-			}
-			return nil, "", err
+	// The MAC is checked before anything is read from the store, and
+	// once per cookie value and key ring for a cached session: the value
+	// this key ring already checked for it is the same token signed the
+	// same way. Any other value (a forged MAC on a known token, a key
+	// since removed from the ring) is checked in full.
+	if e == nil || !e.checkedBy(k, cookie) {
+		if problem := k.CheckMAC(cookie, &tok); problem != keyring.OK {
+			return nil, reasonOf(problem), nil
 		}
+		if e == nil {
+			var err error
+			if e, err = c.load(ctx, key); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return nil, ReasonRevoked, nil
+				}
+				return nil, "", err
+			}
+		}
+		// A clone: the value may be part of a long Cookie header line.
+		e.checked.Store(&checkedCookie{keys: k, value: strings.Clone(cookie)})
 	}
 	now := c.now().UnixNano()
 	switch { // a disabled account says so even though its sessions are revoked too

@@ -234,6 +234,55 @@ func TestSessionIdleResetByUse(t *testing.T) {
 // TestSessionUnknownToken checks a cookie with a valid MAC whose token the
 // store does not know (deleted, or minted by a stolen key without a
 // database row): it is refused as revoked.
+// A cached session's MAC is checked once per cookie value and key ring.
+// That is no way around the check: a forged MAC on a token that is
+// cached (one learned from a log of the stored hashes would still need
+// the MAC) is refused, and so is the cached session's own cookie once
+// its key has left the ring (a secret rotated out), while a rotation that
+// keeps the key keeps the session.
+func TestSessionCheckedCookieIsNoShortcut(t *testing.T) {
+	f := newSessionFixture(t)
+	cookie, _ := f.create(t)
+	if _, reason := f.verify(t, cookie); reason != "" {
+		t.Fatalf("verify: %q", reason)
+	}
+	tok, _ := keyring.DecodeToken(cookie)
+	macAt := keyring.CookieLen - 2 // inside the MAC, all six bits significant
+	forged := []byte(cookie)
+	forged[macAt] ^= 'A' ^ 'B'
+	if forged[macAt] == cookie[macAt] {
+		t.Fatal("forged cookie equals the real one")
+	}
+	for range 2 { // refused every time, before and after the real cookie
+		if _, reason := f.verify(t, string(forged)); reason != ReasonBadSignature {
+			t.Fatalf("a forged MAC on a cached token: reason %q, want %q", reason, ReasonBadSignature)
+		}
+		if _, reason := f.verify(t, cookie); reason != "" {
+			t.Fatalf("the real cookie after a forged one: %q", reason)
+		}
+	}
+
+	newSecret := testkit.RandomSecret(t)
+	rotatedOut := mustKeyring(t, newSecret)
+	if _, reason, _ := f.cache.Verify(context.Background(), rotatedOut, cookie, testIdle); reason != ReasonUnknownKey {
+		t.Fatalf("the cached session's cookie after its key left the ring: reason %q, want %q", reason, ReasonUnknownKey)
+	}
+	kept := mustKeyring(t, newSecret, testkit.Secret)
+	if _, reason, _ := f.cache.Verify(context.Background(), kept, cookie, testIdle); reason != "" {
+		t.Fatalf("after a rotation that keeps the old secret: reason %q", reason)
+	}
+	// The same token signed with the new key works; its MAC under the
+	// old key's id does not.
+	resigned := kept.SignToken(tok)
+	if _, reason, _ := f.cache.Verify(context.Background(), kept, resigned, testIdle); reason != "" {
+		t.Fatalf("the token signed with the new key: reason %q", reason)
+	}
+	swapped := cookie[:keyring.KeyIDLen] + resigned[keyring.KeyIDLen:]
+	if _, reason, _ := f.cache.Verify(context.Background(), kept, swapped, testIdle); reason != ReasonBadSignature {
+		t.Fatalf("the new key's MAC under the old key's id: reason %q, want %q", reason, ReasonBadSignature)
+	}
+}
+
 func TestSessionUnknownToken(t *testing.T) {
 	f := newSessionFixture(t)
 	cookie := f.ring.SignToken(keyring.NewToken())
