@@ -102,6 +102,11 @@ func TestBrowserRouteAccess(t *testing.T) {
 				t.Fatalf("GET /x with the token: %d, want 200", got)
 			}
 			b.waitJS(t, "the token's row", `document.querySelector("#token-list").textContent.includes("ci")`)
+			// The form's default: the token expires in 90 days.
+			days := browserEval[float64](t, b, `(new Date(document.querySelector("#token-list li time:last-of-type").dateTime) - Date.now()) / 86400000`)
+			if days < 89.9 || days > 90.1 {
+				t.Fatalf("the new token expires in %.2f days, want 90", days)
+			}
 			b.navigate(t, b.location(t).String())
 			b.waitPage(t, "route-edit")
 			b.waitJS(t, "the token's row after a reload", `document.querySelector("#token-list").textContent.includes("ci")`)

@@ -71,10 +71,16 @@ type Verified struct {
 
 // Holder is who a verified token stands for.
 type Holder struct {
-	TokenID string
-	RouteID string
-	Name    string
-	touched time.Time
+	TokenID   string
+	RouteID   string
+	Name      string
+	ExpiresAt time.Time // zero: never
+	touched   time.Time
+}
+
+// Expired reports whether the token has expired at now.
+func (h Holder) Expired(now time.Time) bool {
+	return !h.ExpiresAt.IsZero() && !now.Before(h.ExpiresAt)
 }
 
 // maxVerified bounds the cache; past it, the cache starts over.

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/proxyos/caddy-proxyos/internal/access"
@@ -31,6 +32,10 @@ func NewTokens() *Tokens {
 // tokenTouchEvery is how often a cached token's last use is written.
 const tokenTouchEvery = time.Minute
 
+// maxTokenLifetime bounds expires_in: ten years, past which a token
+// might as well not expire (leave expires_in empty).
+const maxTokenLifetime = 3650 * 24 * time.Hour
+
 // maxTokensPerRoute bounds the live tokens of one route.
 const maxTokensPerRoute = 100
 
@@ -40,6 +45,9 @@ const maxTokensPerRoute = 100
 type TokenInput struct {
 	Name     string `json:"name"`
 	Username string `json:"username,omitempty"`
+	// ExpiresIn is how long the token works: a duration such as 720h or
+	// 30d; "" never expires.
+	ExpiresIn string `json:"expires_in,omitempty"`
 }
 
 // TokenView is a route token as the APIs show it: never the token, nor
@@ -54,6 +62,7 @@ type TokenView struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
 }
 
 func tokenView(t store.RouteToken) TokenView {
@@ -67,6 +76,9 @@ func tokenView(t store.RouteToken) TokenView {
 	}
 	if !t.RevokedAt.IsZero() {
 		v.RevokedAt = &t.RevokedAt
+	}
+	if !t.ExpiresAt.IsZero() {
+		v.ExpiresAt = &t.ExpiresAt
 	}
 	return v
 }
@@ -90,13 +102,22 @@ func (s *Service) CreateToken(ctx context.Context, routeID string, in TokenInput
 	case len(in.Username) > 100 || strings.ContainsAny(in.Username, ": \t\r\n"):
 		return nil, fail.Field("username", "at most 100 characters, without ':' or spaces")
 	}
+	now := s.Now().UTC().Truncate(time.Millisecond)
+	var expires time.Time
+	if in.ExpiresIn != "" {
+		d, err := caddy.ParseDuration(in.ExpiresIn)
+		if err != nil || d < time.Minute || d > maxTokenLifetime {
+			return nil, fail.Field("expires_in", "must be a duration from 1m to 3650d such as 720h or 30d, or empty for no expiry")
+		}
+		expires = now.Add(d)
+	}
 	existing, err := s.Store.ListRouteTokens(ctx, routeID)
 	if err != nil {
 		return nil, err
 	}
 	live := 0
 	for _, t := range existing {
-		if t.RevokedAt.IsZero() {
+		if t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt)) {
 			live++
 		}
 	}
@@ -105,7 +126,7 @@ func (s *Service) CreateToken(ctx context.Context, routeID string, in TokenInput
 	}
 	token, id := access.NewToken()
 	t := store.RouteToken{ID: id, RouteID: routeID, Name: in.Name, Username: in.Username,
-		Hash: access.HashToken(token), CreatedBy: actor.Name, CreatedAt: s.Now().UTC().Truncate(time.Millisecond)}
+		Hash: access.HashToken(token), CreatedBy: actor.Name, CreatedAt: now, ExpiresAt: expires}
 	if err := s.Store.CreateRouteToken(ctx, t); err != nil {
 		return nil, err
 	}
@@ -115,6 +136,9 @@ func (s *Service) CreateToken(ctx context.Context, routeID string, in TokenInput
 	extra["token_id"], extra["token_name"], extra["kind"] = id, t.Name, v.Kind
 	if t.Username != "" {
 		extra["username"] = t.Username
+	}
+	if v.ExpiresAt != nil {
+		extra["expires_at"] = *v.ExpiresAt
 	}
 	s.Audit.Record(ctx, audit.Event{Actor: actor, Action: audit.RouteTokenCreate, Target: routeID, Extra: extra})
 	return &CreatedToken{TokenView: v, Token: token}, nil
@@ -180,7 +204,7 @@ func (s *Service) VerifyToken(ctx context.Context, routeID, user, token, clientI
 	tk := s.tokens()
 	now := s.Now()
 	sum := tk.Verified.Sum(routeID, user, token)
-	if h, ok := tk.Verified.Lookup(sum); ok {
+	if h, ok := tk.Verified.Lookup(sum); ok && !h.Expired(now) {
 		if tk.Verified.Touched(sum, now, tokenTouchEvery) {
 			if err := s.Store.TouchRouteToken(ctx, h.TokenID, now.UTC()); err != nil {
 				s.Logger.Warn("recording route token use", zap.String("token_id", h.TokenID), zap.Error(err))
@@ -200,7 +224,8 @@ func (s *Service) VerifyToken(ctx context.Context, routeID, user, token, clientI
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return access.Holder{}, err
 		}
-		ok = err == nil && t.RouteID == routeID && t.RevokedAt.IsZero() && t.Username == user && access.CheckToken(t.Hash, token)
+		ok = err == nil && t.RouteID == routeID && t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt)) &&
+			t.Username == user && access.CheckToken(t.Hash, token)
 	}
 	if !ok {
 		tk.Failures.Fail(clientIP, now)
@@ -209,7 +234,7 @@ func (s *Service) VerifyToken(ctx context.Context, routeID, user, token, clientI
 		}
 		return access.Holder{}, ErrTokenInvalid
 	}
-	h := access.Holder{TokenID: t.ID, RouteID: routeID, Name: t.Name}
+	h := access.Holder{TokenID: t.ID, RouteID: routeID, Name: t.Name, ExpiresAt: t.ExpiresAt}
 	tk.Verified.Add(sum, h, gen)
 	tk.Verified.Touched(sum, now, tokenTouchEvery)
 	if err := s.Store.TouchRouteToken(ctx, t.ID, now.UTC()); err != nil {

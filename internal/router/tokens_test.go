@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/fail"
@@ -111,5 +113,64 @@ func TestRouteTokenBruteForce(t *testing.T) {
 	}
 	if _, err := a.VerifyToken(ctx, r.ID, "", ct.Token, "198.51.100.8"); err != nil {
 		t.Fatalf("another client: %v", err)
+	}
+}
+
+// TestRouteTokenExpires: a token made with expires_in works until then
+// and not after, cached or not (a script's token that leaked stops
+// working on its own); a bad expires_in is a 400 naming the field and
+// makes no token.
+func TestRouteTokenExpires(t *testing.T) {
+	a := rtuNewApp(t)
+	var ahead atomic.Int64
+	a.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	ctx := context.Background()
+	actor := audit.Actor{Name: "alice", Kind: audit.ActorUser}
+	r := rtuCreate(t, a, "one", "app.example.com")
+
+	for _, bad := range []string{"soon", "-1h", "30s", "3651d"} {
+		_, err := a.CreateToken(ctx, r.ID, TokenInput{Name: "ci", ExpiresIn: bad}, actor)
+		var fe *fail.FieldError
+		if !errors.As(err, &fe) || fe.Field != "expires_in" {
+			t.Errorf("expires_in %q: %v, want a field error on expires_in", bad, err)
+		}
+	}
+	if list, _ := a.RouteTokens(ctx, r.ID); len(list) != 0 {
+		t.Fatalf("refused inputs made tokens: %+v", list)
+	}
+
+	short, err := a.CreateToken(ctx, r.ID, TokenInput{Name: "ci", ExpiresIn: "1d"}, actor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forever, err := a.CreateToken(ctx, r.ID, TokenInput{Name: "backup"}, actor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if short.ExpiresAt == nil || short.ExpiresAt.Sub(short.CreatedAt) != 24*time.Hour || forever.ExpiresAt != nil {
+		t.Fatalf("expires_at: %v and %v", short.ExpiresAt, forever.ExpiresAt)
+	}
+	if _, err := a.VerifyToken(ctx, r.ID, "", short.Token, "203.0.113.1"); err != nil {
+		t.Fatalf("before its expiry: %v", err)
+	}
+	ahead.Store(int64(24 * time.Hour))
+	if _, err := a.VerifyToken(ctx, r.ID, "", short.Token, "203.0.113.1"); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("an expired token that was cached: %v", err)
+	}
+	a.Tokens = NewTokens() // another node, or after a restart: nothing cached
+	if _, err := a.VerifyToken(ctx, r.ID, "", short.Token, "203.0.113.2"); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("an expired token, not cached: %v", err)
+	}
+	if _, err := a.VerifyToken(ctx, r.ID, "", forever.Token, "203.0.113.3"); err != nil {
+		t.Fatalf("a token without expiry: %v", err)
+	}
+	list, err := a.RouteTokens(ctx, r.ID)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("RouteTokens = %+v, %v", list, err)
+	}
+	for _, v := range list {
+		if (v.ID == short.ID) != (v.ExpiresAt != nil) {
+			t.Errorf("listed %s with expires_at %v", v.Name, v.ExpiresAt)
+		}
 	}
 }

@@ -314,17 +314,19 @@ type RouteToken struct {
 	CreatedAt  time.Time
 	LastUsedAt time.Time // zero: never used
 	RevokedAt  time.Time // zero: not revoked
+	ExpiresAt  time.Time // zero: never expires
 }
 
-const routeTokenColumns = `id, route_id, name, username, hash, created_by, created_at, last_used_at, revoked_at`
+const routeTokenColumns = `id, route_id, name, username, hash, created_by, created_at, last_used_at, revoked_at, expires_at`
 
 func scanRouteToken(row interface{ Scan(...any) error }) (RouteToken, error) {
 	var (
 		t             RouteToken
 		created       int64
 		used, revoked sql.NullInt64
+		expires       sql.NullInt64
 	)
-	err := row.Scan(&t.ID, &t.RouteID, &t.Name, &t.Username, &t.Hash, &t.CreatedBy, &created, &used, &revoked)
+	err := row.Scan(&t.ID, &t.RouteID, &t.Name, &t.Username, &t.Hash, &t.CreatedBy, &created, &used, &revoked, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return RouteToken{}, ErrNotFound
 	}
@@ -332,7 +334,7 @@ func scanRouteToken(row interface{ Scan(...any) error }) (RouteToken, error) {
 		return RouteToken{}, err
 	}
 	t.CreatedAt = fromMillis(created)
-	t.LastUsedAt, t.RevokedAt = nullTime(used), nullTime(revoked)
+	t.LastUsedAt, t.RevokedAt, t.ExpiresAt = nullTime(used), nullTime(revoked), nullTime(expires)
 	return t, nil
 }
 
@@ -343,8 +345,8 @@ func (s *Store) CreateRouteToken(ctx context.Context, t RouteToken) error {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO route_tokens (`+routeTokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		t.ID, t.RouteID, t.Name, t.Username, t.Hash, t.CreatedBy, millis(t.CreatedAt), nullMillis(t.LastUsedAt), nullMillis(t.RevokedAt))
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO route_tokens (`+routeTokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		t.ID, t.RouteID, t.Name, t.Username, t.Hash, t.CreatedBy, millis(t.CreatedAt), nullMillis(t.LastUsedAt), nullMillis(t.RevokedAt), nullMillis(t.ExpiresAt))
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}

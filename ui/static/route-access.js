@@ -81,13 +81,16 @@ export async function wireTokens(id, writer) {
 
   function item(t) {
     const revoked = !!t.revoked_at;
-    const li = el('li', { 'data-status': revoked ? 'revoked' : 'active' },
+    const expired = !revoked && !!t.expires_at && new Date(t.expires_at) <= new Date();
+    const status = revoked ? 'revoked' : expired ? 'expired' : 'active';
+    const li = el('li', { 'data-status': status },
       el('div', { class: 'history-text' },
         el('div', { class: 'history-head' }, el('strong', { class: 'key-name' }, t.name), ' ',
           el('span', { class: 'badge' }, t.kind === 'basic' ? 'basic: ' + t.username : 'bearer'),
-          revoked ? el('span', { class: 'badge badge-bad' }, 'revoked') : null),
+          status !== 'active' ? el('span', { class: 'badge badge-bad' }, status) : null),
         el('div', { class: 'small muted' }, 'last used ', timeEl(t.last_used_at, 'never'),
-          ' · by ' + (t.created_by || '?') + ', ', timeEl(t.created_at, ''))));
+          ' · by ' + (t.created_by || '?') + ', ', timeEl(t.created_at, ''),
+          ' · expires ', timeEl(t.expires_at, 'never'))));
     if (writer && !revoked) {
       const btn = el('button', { type: 'button', class: 'btn btn-small btn-danger-quiet', 'aria-label': 'Revoke ' + t.name }, 'Revoke');
       btn.addEventListener('click', () => revoke(t, btn));
@@ -112,7 +115,7 @@ export async function wireTokens(id, writer) {
   if (writer) {
     $('#token-create').addEventListener('click', async () => {
       show(errorBox, '');
-      const body = { name: $('#token-name').value.trim(), username: $('#token-username').value.trim() };
+      const body = { name: $('#token-name').value.trim(), username: $('#token-username').value.trim(), expires_in: $('#token-expiry').value };
       let res;
       try {
         res = await authed('POST', routePath(id) + '/tokens', body);
