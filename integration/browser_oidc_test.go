@@ -104,6 +104,10 @@ func TestBrowserOIDCLogin(t *testing.T) {
 			if got := role(t); got != "kim@proxyos.test admin" {
 				t.Fatalf("session of %q, want kim@proxyos.test admin", got)
 			}
+			// The Users page shows how each account signs in.
+			b.navigate(t, dashURL+"/users")
+			b.waitPage(t, "users")
+			b.waitJS(t, "kim's provider and no password", `[...document.querySelectorAll("li, tr")].some(r => r.textContent.includes("kim@proxyos.test") && r.querySelector(".user-provider") && r.querySelector(".user-provider").textContent === "corp" && r.querySelector(".user-no-password"))`)
 		}},
 		{"a login route on another domain gets its handoff after the provider", func(t *testing.T) {
 			b.logout(t)
@@ -128,6 +132,25 @@ func TestBrowserOIDCLogin(t *testing.T) {
 			if got := role(t); got != "kim@proxyos.test viewer" {
 				t.Fatalf("session of %q after leaving the admins' group, want viewer", got)
 			}
+		}},
+		{"an account the provider made has no password: a fresh sign-in confirms setting one", func(t *testing.T) {
+			b.navigate(t, dashURL+"/account")
+			b.waitPage(t, "account")
+			b.waitJS(t, "the sign-in note", `!document.querySelector("#acct-signin-note").hidden && document.querySelector("#acct-providers-row .acct-providers").textContent === "corp"`)
+			if !browserEval[bool](t, b, `document.querySelector("#password-current-field").hidden && document.querySelector("#passkey-password-field").hidden`) {
+				t.Fatal("the account page asks a passwordless account for its password")
+			}
+			// Signing in again with the provider comes back here.
+			op.QueueUser(boidcUser("s-kim", "kim@proxyos.test", "staff"))
+			b.click(t, `#acct-signin-note a[data-provider="corp"]`)
+			b.waitPage(t, "account")
+			b.waitJS(t, "the page again", `document.querySelector("#password-title").textContent === "Set a password"`)
+			b.fill(t, "#password-new", "kim's first password 1")
+			b.click(t, "#password-submit")
+			b.waitJS(t, "the password set", `document.querySelector("#password-notice").textContent.includes("Password changed")`)
+			b.navigate(t, dashURL+"/account")
+			b.waitPage(t, "account")
+			b.waitJS(t, "the current password asked now", `document.querySelector("#acct-signin-note").hidden && !document.querySelector("#password-current-field").hidden`)
 		}},
 		{"an unknown email with auto_create off is refused", func(t *testing.T) {
 			b.logout(t)

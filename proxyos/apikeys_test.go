@@ -12,6 +12,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/account"
 	"github.com/proxyos/caddy-proxyos/internal/authz"
 	"github.com/proxyos/caddy-proxyos/internal/session"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 // testPassword is the password of the users of the key and TOTP tests.
@@ -287,5 +288,61 @@ func TestCreateAPIKeyNeedsPassword(t *testing.T) {
 	}
 	if !limited {
 		t.Fatal("password guesses through key creation were never rate limited")
+	}
+}
+
+// An account a sign-in with a provider made has no password: its owner
+// confirms what a stolen session must not do (mint a key, set a first
+// password) with a sign-in of the last five minutes instead. A session
+// older than that cannot (a stolen cookie that is not fresh mints nothing),
+// and once the account has a password, only the password confirms.
+func TestPasswordlessAccountConfirmsWithRecentSignIn(t *testing.T) {
+	a := newTestApp(t)
+	d := a.dashboard()
+	ctx := context.Background()
+	u := a.addUser(t, "ann@example.com", testPassword, RoleOperator)
+	u.PasswordHash = ""
+	if err := a.state.store.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	now := a.clock.Now()
+	if err := a.state.store.SaveOIDCIdentity(ctx, store.OIDCIdentity{Provider: "corp", Subject: "s-ann", UserID: u.ID,
+		Email: u.Email, CreatedAt: now, LastLoginAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	cookie := a.newSession(t, u)
+	rec := serve(t, d, withCookie(apiRequest(http.MethodGet, "/api/account", ""), cookie))
+	if !strings.Contains(rec.Body.String(), `"has_password":false`) || !strings.Contains(rec.Body.String(), `"providers":["corp"]`) {
+		t.Fatalf("GET /api/account: %s", rec.Body)
+	}
+
+	keyBody := `{"name":"ci","scopes":["routes:read"]}`
+	if rec := serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/keys", keyBody), cookie)); rec.Code != http.StatusCreated {
+		t.Fatalf("a key right after the sign-in: %d %s", rec.Code, rec.Body)
+	}
+	a.clock.Advance(account.RecentSignIn)
+	rec = serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/keys", keyBody), cookie))
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"field":"sign_in"`) {
+		t.Fatalf("a key with a session older than %v: %d %s", account.RecentSignIn, rec.Code, rec.Body)
+	}
+	rec = serve(t, d, withCookie(apiRequest(http.MethodPut, "/api/account/password", `{"current":"","new":"a first password 123"}`), cookie))
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"field":"sign_in"`) {
+		t.Fatalf("a first password with an old session: %d %s", rec.Code, rec.Body)
+	}
+	if keys, _ := a.state.store.ListAPIKeys(ctx, u.ID); len(keys) != 1 {
+		t.Fatalf("%d keys, want the one made after the sign-in", len(keys))
+	}
+
+	fresh := a.newSession(t, u) // signed in again
+	rec = serve(t, d, withCookie(apiRequest(http.MethodPut, "/api/account/password", `{"current":"","new":"a first password 123"}`), fresh))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("a first password right after a sign-in: %d %s", rec.Code, rec.Body)
+	}
+	rec = serve(t, d, withCookie(apiRequest(http.MethodPost, "/api/keys", keyBody), fresh))
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"field":"password"`) {
+		t.Fatalf("with a password set, a fresh session must not stand in for it: %d %s", rec.Code, rec.Body)
+	}
+	if login(t, d, "ann@example.com", "a first password 123", "") == "" {
+		t.Fatal("the first password does not log in")
 	}
 }

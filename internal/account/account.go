@@ -79,7 +79,12 @@ type User struct {
 	TOTP     bool       `json:"totp_enabled"`
 	Passkeys bool       `json:"passkeys"`
 	// Groups are those of the latest sign-in with an OpenID provider.
-	Groups    []string  `json:"groups,omitempty"`
+	Groups []string `json:"groups,omitempty"`
+	// Password says whether the account has a password: one made by a
+	// sign-in with a provider has none until its owner sets one.
+	Password bool `json:"has_password"`
+	// Providers are the OpenID providers the account signs in with.
+	Providers []string  `json:"providers,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -87,7 +92,7 @@ type User struct {
 // View returns how u is shown.
 func View(u store.User) User {
 	return User{ID: u.ID, Email: u.Email, Role: authz.Role(u.Role), Disabled: u.Disabled, TOTP: u.TOTPEnabled,
-		Passkeys: u.Passkeys, Groups: u.Groups, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		Passkeys: u.Passkeys, Groups: u.Groups, Password: u.PasswordHash != "", CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
 // auditUser is a user as audit entries show it: the view without its

@@ -272,7 +272,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, nk NewAPIKey, passwor
 	if err != nil {
 		return "", Key{}, notFoundAsUser(err)
 	}
-	if err := s.CheckOwnPassword(ctx, owner, password, c.Actor.ClientIP); err != nil {
+	if err := s.confirmOwn(ctx, c, owner, password); err != nil {
 		return "", Key{}, err
 	}
 	raw, k, err := s.createKey(ctx, owner, nk)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -184,6 +185,38 @@ func (s *Service) CheckOwnPassword(ctx context.Context, u store.User, password, 
 	return s.refundAttempt(ctx, limits)
 }
 
+// RecentSignIn is how recent a session's sign-in must be to stand in for
+// the password of an account that has none (one a sign-in with an
+// OpenID provider made), before an action a stolen session must not take.
+const RecentSignIn = 5 * time.Minute
+
+// confirmOwn checks that the caller is account u's owner before an action
+// a stolen session must not take (adding a passkey or an API key, which
+// outlive the session; making an admin; setting a password): with u's
+// password, or for an account without one, with a sign-in of the caller's
+// session within RecentSignIn. That a session is young proves its sign-in
+// (with the provider or a passkey) just happened; a key never confirms.
+func (s *Service) confirmOwn(ctx context.Context, c Caller, u store.User, password string) error {
+	if u.PasswordHash != "" {
+		return s.CheckOwnPassword(ctx, u, password, c.Actor.ClientIP)
+	}
+	if c.SessionID != "" && !c.ViaKey() {
+		su, err := s.Store.SessionByID(ctx, c.SessionID)
+		switch {
+		case err == nil && su.UserID == u.ID && su.ParentID == "" && su.RevokedAt.IsZero() &&
+			s.Now().Sub(su.CreatedAt) < RecentSignIn:
+			return nil
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+	}
+	return fail.Field("sign_in", "%s", ErrSignInAgain.Error())
+}
+
+// ErrSignInAgain is the refusal of confirmOwn for an account without a
+// password whose session's sign-in is not recent.
+var ErrSignInAgain = errors.New("this account has no password: sign in again to confirm (a sign-in within the last 5 minutes confirms)")
+
 // passwordMatches verifies a password against the user's hash.
 func (s *Service) passwordMatches(u store.User, password string) bool {
 	if len(password) > MaxPasswordLen {
@@ -193,18 +226,20 @@ func (s *Service) passwordMatches(u store.User, password string) bool {
 	return err == nil && ok
 }
 
-// changeOwnPassword sets a user's password after checking the current
-// one, and revokes their sessions other than keepSession. Wrong current
-// passwords count towards the login rate limits of the account and the
-// client IP, so a stolen session cannot be used to guess the password.
-func (s *Service) changeOwnPassword(ctx context.Context, userID, current, newPassword, keepSession, ip string) (int, error) {
-	u, err := s.Store.UserByID(ctx, userID)
+// changeOwnPassword sets the caller's password after checking the
+// current one (an account without one sets its first after a recent
+// sign-in, see confirmOwn), and revokes their other sessions. Wrong
+// current passwords count towards the login rate limits of the account
+// and the client IP, so a stolen session cannot be used to guess the
+// password.
+func (s *Service) changeOwnPassword(ctx context.Context, c Caller, current, newPassword string) (int, error) {
+	u, err := s.Store.UserByID(ctx, c.UserID)
 	if err != nil {
 		return 0, notFoundAsUser(err)
 	}
-	if err := s.CheckOwnPassword(ctx, u, current, ip); err != nil {
+	if err := s.confirmOwn(ctx, c, u, current); err != nil {
 		var fe *fail.FieldError
-		if errors.As(err, &fe) {
+		if errors.As(err, &fe) && fe.Field != "sign_in" {
 			return 0, fail.Forbidden("current", ErrWrongPassword.Error())
 		}
 		return 0, err
@@ -216,7 +251,7 @@ func (s *Service) changeOwnPassword(ctx context.Context, userID, current, newPas
 	if err := s.Store.UpdateUser(ctx, u); err != nil {
 		return 0, fmt.Errorf("storing user: %w", err)
 	}
-	n, err := s.revokeUserSessions(ctx, u.ID, keepSession)
+	n, err := s.revokeUserSessions(ctx, u.ID, c.SessionID)
 	if err != nil {
 		return 0, err
 	}
@@ -235,7 +270,8 @@ func (s *Service) Me(ctx context.Context, c Caller) (User, int, error) {
 	if err != nil {
 		return User{}, 0, err
 	}
-	return View(u), left, nil
+	v, err := s.viewWithProviders(ctx, u)
+	return v, left, err
 }
 
 // ChangePassword changes the caller's own password after checking the
@@ -243,7 +279,7 @@ func (s *Service) Me(ctx context.Context, c Caller) (User, int, error) {
 // counts towards the login limits), and ends their other sessions. It
 // returns how many it ended.
 func (s *Service) ChangePassword(ctx context.Context, c Caller, current, newPassword string) (int, error) {
-	n, err := s.changeOwnPassword(ctx, c.UserID, current, newPassword, c.SessionID, c.Actor.ClientIP)
+	n, err := s.changeOwnPassword(ctx, c, current, newPassword)
 	var fe *fail.ForbiddenError
 	if errors.As(err, &fe) {
 		s.Audit.Record(ctx, audit.Event{Actor: c.Actor, Action: audit.PasswordChange, Target: c.Email,
@@ -264,6 +300,9 @@ func (s *Service) BeginTOTP(ctx context.Context, c Caller, password string) (TOT
 	u, err := s.Store.UserByID(ctx, c.UserID)
 	if err != nil {
 		return TOTPEnrolment{}, notFoundAsUser(err)
+	}
+	if u.PasswordHash == "" {
+		return TOTPEnrolment{}, fail.Field("password", "set a password first: the authenticator app's codes are asked after a password")
 	}
 	if err := s.CheckOwnPassword(ctx, u, password, c.Actor.ClientIP); err != nil {
 		return TOTPEnrolment{}, err

@@ -65,7 +65,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, c Caller, name, 
 	if err := s.Passkeys.Available(); err != nil {
 		return passkey.Ceremony{}, err
 	}
-	if err := s.CheckOwnPassword(ctx, u, password, c.Actor.ClientIP); err != nil {
+	if err := s.confirmOwn(ctx, c, u, password); err != nil {
 		return passkey.Ceremony{}, err
 	}
 	return s.Passkeys.BeginRegistration(ctx, u, c.SessionID, name)
@@ -96,7 +96,7 @@ func (s *Service) RemovePasskey(ctx context.Context, c Caller, id, password stri
 	if err != nil {
 		return err
 	}
-	if err := s.CheckOwnPassword(ctx, u, password, c.Actor.ClientIP); err != nil {
+	if err := s.confirmOwn(ctx, c, u, password); err != nil {
 		return err
 	}
 	rows, err := s.Store.UserPasskeys(ctx, u.ID)

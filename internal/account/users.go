@@ -65,9 +65,15 @@ func (s *Service) Users(ctx context.Context) ([]User, error) {
 	if err != nil {
 		return nil, err
 	}
+	providers, err := s.Store.OIDCProviders(ctx, "")
+	if err != nil {
+		return nil, err
+	}
 	out := make([]User, 0, len(us))
 	for _, u := range us {
-		out = append(out, View(u))
+		v := View(u)
+		v.Providers = providers[u.ID]
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -78,7 +84,18 @@ func (s *Service) User(ctx context.Context, id string) (User, error) {
 	if err != nil {
 		return User{}, notFoundAsUser(err)
 	}
-	return View(u), nil
+	return s.viewWithProviders(ctx, u)
+}
+
+// viewWithProviders is View(u) with the providers u signs in with.
+func (s *Service) viewWithProviders(ctx context.Context, u store.User) (User, error) {
+	providers, err := s.Store.OIDCProviders(ctx, u.ID)
+	if err != nil {
+		return User{}, err
+	}
+	v := View(u)
+	v.Providers = providers[u.ID]
+	return v, nil
 }
 
 // UserByEmail returns the account with the email.
@@ -131,9 +148,9 @@ func (s *Service) confirmCaller(ctx context.Context, c Caller, password string) 
 	if err != nil {
 		return notFoundAsUser(err)
 	}
-	err = s.CheckOwnPassword(ctx, me, password, c.Actor.ClientIP)
+	err = s.confirmOwn(ctx, c, me, password)
 	var fe *fail.FieldError
-	if errors.As(err, &fe) {
+	if errors.As(err, &fe) && fe.Field != "sign_in" {
 		return fail.Field("confirm_password", "%s", strings.Replace(fe.Message, "enter your password", "enter your own password", 1))
 	}
 	return err

@@ -123,3 +123,28 @@ func (s *Store) CreateOIDCUser(ctx context.Context, u User, id OIDCIdentity) err
 	}
 	return s.commit(ctx, tx, ChangeUser, u.ID)
 }
+
+// OIDCProviders returns the providers each user is linked to (by user
+// id, providers by name), of one user when userID is not "".
+func (s *Store) OIDCProviders(ctx context.Context, userID string) (map[string][]string, error) {
+	query, args := `SELECT user_id, provider FROM oidc_identities ORDER BY user_id, provider`, []any{}
+	if userID != "" {
+		query, args = `SELECT user_id, provider FROM oidc_identities WHERE user_id = ? ORDER BY provider`, []any{userID}
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string][]string)
+	for rows.Next() {
+		var user, provider string
+		if err := rows.Scan(&user, &provider); err != nil {
+			return nil, err
+		}
+		if ps := out[user]; len(ps) == 0 || ps[len(ps)-1] != provider {
+			out[user] = append(ps, provider)
+		}
+	}
+	return out, rows.Err()
+}

@@ -4,10 +4,10 @@
 // IP addresses and user agents are user data: they only reach the page
 // through textContent and attribute values, never as HTML.
 
-import { errorMessage, sendFrom as send } from './api.js';
+import { authed, errorMessage, sendFrom as send } from './api.js';
 import { $, busy, copyText, el, fieldErrors, messages, rendered, show, template, timeEl as when, wirePasswordReveal } from './dom.js';
-import { sessionOrLogin, shell } from './shell.js';
-import { passwordDialog } from './dialog.js';
+import { passwordless, sessionOrLogin, shell } from './shell.js';
+import { confirmDialog, passwordDialog } from './dialog.js';
 import { createPasskey, passkeyError, passkeysSupported } from './passkey.js';
 
 // describeAgent shortens a user agent to something a person recognises.
@@ -255,12 +255,13 @@ function twoFactor(root, changed) {
 // passkeys runs the account page's passkey card: the list, adding one
 // (name and password, then the browser's prompt) and removing one (the
 // password again).
-function passkeys(root, email) {
+function passkeys(root, email, noPassword) {
   const notice = $('#passkeys-notice', root);
   const errorBox = $('#passkeys-error', root);
   const list = $('#passkeys-list', root);
   const form = $('#passkey-add-form', root);
   const errs = fieldErrors({ name: '#passkey-name', password: '#passkey-password' });
+  $('#passkey-password-field', root).hidden = noPassword;
   const supported = passkeysSupported();
   $('#passkeys-unsupported', root).hidden = supported;
   form.hidden = !supported;
@@ -293,6 +294,18 @@ function passkeys(root, email) {
   async function remove(p) {
     show(notice, '');
     show(errorBox, '');
+    if (noPassword) {
+      if (!(await confirmDialog('Remove the passkey ' + p.name + '?', 'It no longer logs you in.', 'Remove'))) return;
+      const r = await send(errorBox, 'DELETE', '/api/account/passkeys/' + encodeURIComponent(p.id), {});
+      if (!r) return;
+      if (r.status !== 204 && r.status !== 404) {
+        show(errorBox, errorMessage(r));
+        return;
+      }
+      show(notice, 'Passkey ' + p.name + ' removed.');
+      await load();
+      return;
+    }
     const done = await passwordDialog({
       title: 'Remove the passkey ' + p.name + '?', yes: 'Remove', busyLabel: 'Removing…',
       text: 'It no longer logs you in. Confirm with your password.',
@@ -357,13 +370,24 @@ export default async function accountPage(page) {
   $('.acct-email', root).textContent = s.user.email;
   $('.acct-role', root).textContent = s.user.role;
   wirePasswordReveal(root);
-  const passkeysLoaded = passkeys(root, s.user.email);
+  const me = await authed('GET', '/api/account');
+  if (me.status !== 200) throw new Error(errorMessage(me));
+  const providers = Array.isArray(me.data.user.providers) ? me.data.user.providers : [];
+  $('#acct-providers-row', root).hidden = !providers.length;
+  $('.acct-providers', root).textContent = providers.join(', ');
+  const noPassword = passwordless(me.data, $('#acct-signin-note', root), location.pathname);
+  const passkeysLoaded = passkeys(root, s.user.email, noPassword);
 
   // Password.
   const form = $('#password-form', root);
   const pwNotice = $('#password-notice', root);
   const pwError = $('#password-error', root);
   const errs = fieldErrors({ current: '#password-current', new: '#password-new' });
+  if (noPassword) {
+    $('#password-current-field', root).hidden = true;
+    $('#password-title', root).textContent = 'Set a password';
+    $('#password-submit', root).textContent = 'Set password';
+  }
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     errs.clear();

@@ -8,7 +8,7 @@
 import { authed, errorMessage, sendFrom as send } from './api.js';
 import { confirmDialog } from './dialog.js';
 import { $, busy, copyText, el, fieldErrors, messages, rendered, show, template, timeEl as when, wirePasswordReveal } from './dom.js';
-import { sessionOrLogin, shell } from './shell.js';
+import { passwordless, sessionOrLogin, shell } from './shell.js';
 
 // scopeLabels say what each scope allows. Scopes the server adds later
 // are offered with their name alone.
@@ -58,6 +58,12 @@ export default async function keysPage(page) {
     $('#keys-intro', root).hidden = true;
     $('#key-create-card', root).hidden = true;
     $('#keys-list-title', root).textContent = 'Keys';
+  }
+  let noPassword = false;
+  if (!owner) {
+    const me = await authed('GET', '/api/account');
+    noPassword = me.status === 200 && passwordless(me.data, $('#keys-signin-note', root), location.pathname);
+    $('#key-password-field', root).hidden = noPassword;
   }
   const list = $('#keys-list', root);
   const notice = $('#keys-notice', root);
@@ -189,7 +195,7 @@ export default async function keysPage(page) {
       markError('scopes', 'choose at least one scope').focus();
       return;
     }
-    if (!body.password) {
+    if (!body.password && !noPassword) {
       markError('password', 'enter your password to confirm').focus();
       return;
     }

@@ -63,3 +63,20 @@ export async function shell(s) {
   });
   return $('#content');
 }
+
+// passwordless reports whether the signed-in account has no password (a
+// sign-in with an OpenID provider made it) and, if so, explains in box
+// that actions needing a password are confirmed by a sign-in within the
+// last 5 minutes, with a link per provider to sign in again and come back
+// to back. account is GET /api/account's answer.
+export function passwordless(account, box, back) {
+  const u = (account && account.user) || {};
+  if (u.has_password !== false) return false;
+  const providers = Array.isArray(u.providers) ? u.providers : [];
+  const links = providers.map((p) => el('a', { class: 'btn btn-small', 'data-provider': p,
+    href: '/api/auth/oidc/' + encodeURIComponent(p) + '?return=' + encodeURIComponent(back) }, 'Sign in again with ' + p));
+  box.replaceChildren('Your account has no password: what would ask for it here is confirmed by a sign-in within the last 5 minutes' +
+    (links.length ? '. ' : ' (sign out and in again).'), ...links);
+  box.hidden = false;
+  return true;
+}

@@ -56,6 +56,9 @@ export default async function usersPage(page) {
       u.disabled ? el('span', { class: 'badge badge-bad' }, 'disabled') : null,
       u.totp_enabled ? el('span', { class: 'badge user-totp', title: 'Two-factor authentication is on' }, '2FA') : null,
       u.passkeys ? el('span', { class: 'badge user-passkeys', title: 'Has passkeys' }, 'passkeys') : null,
+      ...(Array.isArray(u.providers) ? u.providers : []).map((p) =>
+        el('span', { class: 'badge user-provider', title: 'Signs in with the OpenID provider ' + p }, p)),
+      u.has_password === false ? el('span', { class: 'badge user-no-password', title: 'No password: signs in with a provider or a passkey' }, 'no password') : null,
       self ? el('span', { class: 'badge badge-good' }, 'you') : null);
     const created = el('div', { class: 'small muted' }, 'Created ', when(u.created_at));
 
