@@ -25,6 +25,10 @@ export default async function usersPage(page) {
   const res = await authed('GET', '/api/users');
   if (res.status !== 200) throw new Error(errorMessage(res));
   let users = Array.isArray(res.data.users) ? res.data.users : [];
+  // An admin without a password (made by a sign-in with a provider)
+  // confirms with a recent sign-in instead (see Account).
+  const meUser = users.find((x) => x.id === s.user.id);
+  const noPassword = !!meUser && meUser.has_password === false;
 
   const content = await shell(s);
   content.append(template(page.template));
@@ -174,6 +178,19 @@ export default async function usersPage(page) {
   async function promote(u, select, rowError, message) {
     show(rowError, '');
     let saved = false;
+    if (noPassword) {
+      if (await confirmDialog('Make ' + u.email + ' an admin', 'Admins can do everything, add users and make API keys. Your sign-in within the last 5 minutes confirms it.', 'Make admin')) {
+        const r = await send(errorBox, 'PUT', userPath(u), { role: 'admin', confirm_password: '' });
+        if (r && r.status === 200) {
+          saved = true;
+          users = users.map((x) => (x.id === u.id ? r.data : x));
+          render();
+          done(message);
+        } else if (r) show(rowError, errorMessage(r));
+      }
+      if (!saved) select.value = u.role;
+      return;
+    }
     await passwordDialog({
       title: 'Make ' + u.email + ' an admin',
       text: 'Admins can do everything, add users and make API keys. Confirm with your own password.',
@@ -231,7 +248,7 @@ export default async function usersPage(page) {
   const confirmField = $('#user-confirm-field', root);
   // Adding an admin asks for the caller's own password.
   roleSelect.addEventListener('change', () => {
-    confirmField.hidden = roleSelect.value !== 'admin';
+    confirmField.hidden = noPassword || roleSelect.value !== 'admin';
     if (confirmField.hidden) $('#user-confirm-password', root).value = '';
   });
   form.addEventListener('submit', async (ev) => {
