@@ -23,6 +23,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/metrics"
 	"github.com/proxyos/caddy-proxyos/internal/oidc"
 	"github.com/proxyos/caddy-proxyos/internal/ops"
 	"github.com/proxyos/caddy-proxyos/internal/passkey"
@@ -255,6 +256,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Tokens: a.state.tokens, LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
 	}
 	a.ops = &ops.Service{Store: a.state.store, Audit: a.state.audit}
+	if err := a.state.metrics.Register(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 	if a.state.feed == nil {
 		// No feed follows the node's own changes to its other configs.
 		a.routes.Saved = a.state.routeSaved(a.routes)
@@ -353,6 +357,7 @@ func (a *App) Validate() error {
 // is and, on a fresh instance, the one-time setup code.
 func (a *App) Start() error {
 	a.watchListeners()
+	a.state.metrics.SetView(a.metricsView)
 	fields := []zap.Field{zap.String("database", a.state.store.Driver()), zap.String("key_id", a.keys.CurrentID())}
 	if a.canonical != nil {
 		fields = append(fields, zap.String("dashboard", a.canonical.String()))
@@ -374,6 +379,17 @@ func (a *App) Start() error {
 // Stop does nothing: background work belongs to the shared state, which
 // outlives reloads.
 func (a *App) Stop() error { return nil }
+
+// metricsView is what the metrics' gauges read of this config: its live
+// routes and, in cluster mode, the node's place in the change log.
+func (a *App) metricsView() metrics.View {
+	v := metrics.View{Routes: a.routes.Table.Counts()}
+	if f := a.state.feed; f != nil {
+		applied := f.Last()
+		v.Cluster = &metrics.Cluster{Head: max(a.state.head.Load(), applied), Applied: applied, Down: f.Down()}
+	}
+	return v
+}
 
 // Cleanup stops this config's routes and releases its reference to the
 // shared state.
@@ -417,6 +433,7 @@ func (a *App) newAPI(logger *zap.Logger) *api.Server {
 		Canonical: a.canonical, CookieDomain: a.CookieDomain, SessionIdle: time.Duration(a.SessionIdle),
 		Serves: a.serves, Cluster: a.Cluster, Logger: logger, Now: a.now,
 		OIDC: a.oidc, PasswordLoginOff: a.PasswordLogin != nil && !*a.PasswordLogin,
+		Metrics: a.state.metrics,
 	}
 	s.Build()
 	return s

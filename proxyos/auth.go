@@ -19,6 +19,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/api"
 	"github.com/proxyos/caddy-proxyos/internal/authz"
 	"github.com/proxyos/caddy-proxyos/internal/fail"
+	"github.com/proxyos/caddy-proxyos/internal/metrics"
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/session"
@@ -88,9 +89,10 @@ type Auth struct {
 	// (the default), allow or deny.
 	Default string `json:"default,omitempty"`
 
-	app    *App
-	api    *api.Server
-	logger *zap.Logger
+	app     *App
+	api     *api.Server
+	logger  *zap.Logger
+	metrics *metrics.Set // nil counts nothing
 	// sharedHeaders: the handlers after this gate are known never to
 	// write request header values in place, so requests may carry the
 	// session's cached header values themselves (see ServeHTTP). The
@@ -121,6 +123,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	}
 	h.app = app.(*App)
 	h.api = h.app.newAPI(h.logger)
+	h.metrics = h.app.state.metrics
 	def, _ := access.ParseAction(h.Default)
 	if len(h.Rules) > 0 || def != access.Login {
 		if h.policy, err = access.Compile(h.Rules, def); err != nil {
@@ -170,14 +173,20 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if h.policy.NeedsIP() {
 			req.IP, _ = netip.ParseAddr(api.ClientIP(r))
 		}
-		switch action, rule := h.policy.Decide(&req); action {
+		action, rule := h.policy.Decide(&req)
+		if rule >= 0 {
+			h.metrics.RuleMatch(action.String())
+		}
+		switch action {
 		case access.Allow:
+			h.metrics.Gate(metrics.GateAllow)
 			request.StripSessionCookies(r.Header)
 			if _, _, ok := routeToken(r); ok {
 				r.Header.Del("Authorization") // a route token never reaches upstreams
 			}
 			return next.ServeHTTP(w, r)
 		case access.Deny:
+			h.metrics.Gate(metrics.GateDeny)
 			if ce := h.logger.Check(zap.DebugLevel, "denied by an access rule"); ce != nil {
 				ce.Write(zap.Int("rule", rule+1), zap.String("path", r.URL.Path), zap.String("remote_ip", api.ClientIP(r)))
 			}
@@ -203,10 +212,12 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
 	if reason != "" {
+		h.metrics.Gate(metrics.GateRefused)
 		return h.refuse(w, r, reason)
 	}
 	id := e.Identity()
 	if !h.admits(e) {
+		h.metrics.Gate(metrics.GateForbidden)
 		return caddyhttp.Error(http.StatusForbidden, fmt.Errorf("user %q with role %q is not allowed here", id.Email, id.Role))
 	}
 	user, email, role := e.Placeholders()
@@ -215,6 +226,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		repl.Set("http.auth.user.email", email)
 		repl.Set("http.auth.user.role", role)
 	}
+	h.metrics.Gate(metrics.GateSession)
 	userHdr, emailHdr, roleHdr := e.Headers()
 	groupsHdr := e.GroupsHeader()
 	// A header value slice can be written in place by a later handler
@@ -303,6 +315,7 @@ func (h *Auth) serveToken(w http.ResponseWriter, r *http.Request, next caddyhttp
 		api.WriteJSON(w, http.StatusTooManyRequests, api.Body{Error: rl.Error()})
 		return nil
 	case errors.Is(err, router.ErrTokenInvalid):
+		h.metrics.Gate(metrics.GateRefused)
 		api.WriteUnauthenticated(w, reasonInvalidToken)
 		return nil
 	case store.IsUnavailable(err):
@@ -313,6 +326,7 @@ func (h *Auth) serveToken(w http.ResponseWriter, r *http.Request, next caddyhttp
 		h.logger.Error("verifying route token", zap.String("route_id", h.routeID), zap.Error(err))
 		return caddyhttp.Error(http.StatusServiceUnavailable, err)
 	}
+	h.metrics.Gate(metrics.GateToken)
 	name := "token:" + holder.Name
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", name)

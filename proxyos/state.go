@@ -2,6 +2,7 @@ package proxyos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/certlimit"
 	"github.com/proxyos/caddy-proxyos/internal/certs"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
+	"github.com/proxyos/caddy-proxyos/internal/metrics"
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/session"
 	"github.com/proxyos/caddy-proxyos/internal/store"
@@ -38,6 +40,8 @@ type state struct {
 	certLimits *certlimit.Limiter // new on-demand names per route (see Permission)
 	tokens     *router.Tokens     // verified route tokens, failed attempts
 	certs      certs.Attempts     // each certificate's latest issuance attempt on this node
+	metrics    *metrics.Set       // registered in each config's registry
+	head       atomic.Int64       // on PostgreSQL: the change log's last seq, as the maintenance loop last read it
 	clock      atomic.Pointer[func() time.Time]
 
 	logger         atomic.Pointer[zap.Logger] // of the latest config
@@ -76,8 +80,17 @@ func newState(a *App, driver, dsn string) (*state, error) {
 	s.node = store.Node{ID: uuid.NewString(), Version: cluster.Version(), StartedAt: now().UTC()}
 	s.nodeName.Store(&a.NodeName)
 	st.SetOrigin(s.node.ID)
+	s.metrics = metrics.New()
 	s.audit = audit.New(st, s.now, s.log)
+	s.audit.Observe(s.observeAudit)
 	s.sessions = session.NewCache(st, s.audit, s.now, s.log)
+	s.sessions.Loaded = func(d time.Duration, err error) {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.metrics.StoreError()
+			return
+		}
+		s.metrics.SessionLoad(d)
+	}
 	s.certLimits = certlimit.New(DefaultOnDemandNames, DefaultOnDemandInterval, s.now)
 	s.tokens = router.NewTokens()
 	if driver == store.Postgres {
@@ -251,6 +264,11 @@ func (s *state) maintainOnce(ctx context.Context) {
 	_, err = s.store.PruneNodes(ctx, now.Add(-changeRetention))
 	s.logFailure(ctx, "pruning the node list", err)
 	s.reportNode(ctx)
+	if s.feed != nil {
+		if head, err := s.store.LastChange(ctx); err == nil {
+			s.head.Store(head)
+		}
+	}
 	s.pruneAudit(ctx, now)
 	s.limits.Flush(ctx, s.audit, now, false)
 	s.audit.FlushSuppressed(ctx, now)
@@ -275,9 +293,25 @@ func (s *state) reportNode(ctx context.Context) {
 // logFailure logs a failed maintenance step, unless the database is
 // unreachable (the feed logs that once) or the state is closing.
 func (s *state) logFailure(ctx context.Context, what string, err error) {
-	if err != nil && ctx.Err() == nil && !store.IsUnavailable(err) {
-		s.log().Error(what, zap.Error(err))
+	if err != nil && ctx.Err() == nil {
+		s.metrics.StoreError()
+		if !store.IsUnavailable(err) {
+			s.log().Error(what, zap.Error(err))
+		}
 	}
+}
+
+// observeAudit counts the logins among audit events, by method (the
+// event's, else password) and outcome.
+func (s *state) observeAudit(ev audit.Event) {
+	if ev.Action != audit.Login {
+		return
+	}
+	method, _ := ev.Extra["method"].(string)
+	if method == "" {
+		method = "password"
+	}
+	s.metrics.Login(method, ev.Outcome == audit.Success)
 }
 
 // pruneSessionCache drops cached sessions that expired or went idle

@@ -20,6 +20,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/account"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
+	"github.com/proxyos/caddy-proxyos/internal/metrics"
 	"github.com/proxyos/caddy-proxyos/internal/oidc"
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/router"
@@ -50,6 +51,8 @@ type Server struct {
 	OIDC *oidc.Service
 	// PasswordLoginOff refuses logins with a password (password_login off).
 	PasswordLoginOff bool
+	// Metrics counts session checks; nil counts nothing.
+	Metrics *metrics.Set
 
 	Logger *zap.Logger
 	Now    func() time.Time
@@ -101,7 +104,15 @@ func (s *Server) ServeAPI(w http.ResponseWriter, r *http.Request) error {
 // is not looked at). It returns the first valid session, or the reason
 // the first cookie was refused; err only when the store failed.
 func (s *Server) Verify(r *http.Request) (*session.Entry, session.Reason, error) {
-	return s.Sessions.VerifyCookies(r.Context(), s.Keys,
+	e, reason, err := s.Sessions.VerifyCookies(r.Context(), s.Keys,
 		request.ScanCookies(r.Header, SessionCookieName(r, s.CookieDomain)),
 		r.Host, s.SessionIdle)
+	if s.Metrics != nil && err == nil {
+		if reason == "" {
+			s.Metrics.SessionCheck(metrics.SessionValid)
+		} else {
+			s.Metrics.SessionCheck(string(reason))
+		}
+	}
+	return e, reason, err
 }

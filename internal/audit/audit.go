@@ -9,6 +9,7 @@ package audit
 import (
 	"context"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -128,10 +129,11 @@ type Event struct {
 
 // Log writes entries to the store.
 type Log struct {
-	store  *store.Store
-	now    func() time.Time
-	logger func() *zap.Logger
-	budget budget
+	store    *store.Store
+	now      func() time.Time
+	logger   func() *zap.Logger
+	observer atomic.Pointer[func(Event)]
+	budget   budget
 }
 
 // New returns a log writing to st, with the clock now and the logger the
@@ -145,16 +147,35 @@ func New(st *store.Store, now func() time.Time, logger func() *zap.Logger) *Log 
 // even when the request that caused it has gone. Entries of anonymous
 // actors beyond their budget are only counted (see FlushSuppressed).
 func (l *Log) Record(ctx context.Context, ev Event) {
+	l.observe(ev)
 	now := l.now()
 	if ev.Actor.Name == Anonymous && ev.Actor.Kind == ActorUser && !l.budget.allow(now) {
 		return
 	}
-	l.RecordAt(ctx, now, ev)
+	l.record(ctx, now, ev)
 }
 
 // RecordAt writes ev as of the time at, outside the anonymous budget:
 // for entries proxyos itself makes, bounded by other means.
 func (l *Log) RecordAt(ctx context.Context, at time.Time, ev Event) {
+	l.observe(ev)
+	l.record(ctx, at, ev)
+}
+
+// Observe has f told of every event recorded from now on, before the
+// anonymous budget drops any (metrics count them all).
+func (l *Log) Observe(f func(Event)) { l.observer.Store(&f) }
+
+func (l *Log) observe(ev Event) {
+	if f := l.observer.Load(); f != nil {
+		if ev.Outcome == "" {
+			ev.Outcome = Success
+		}
+		(*f)(ev)
+	}
+}
+
+func (l *Log) record(ctx context.Context, at time.Time, ev Event) {
 	if ev.Outcome == "" {
 		ev.Outcome = Success
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/rewrite"
 	"go.uber.org/zap"
 
+	"github.com/proxyos/caddy-proxyos/internal/metrics"
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/route"
 	"github.com/proxyos/caddy-proxyos/internal/store"
@@ -84,6 +85,21 @@ func (rt *Table) Lookup(host string) *Live {
 		}
 	}
 	return nil
+}
+
+// Counts returns how many live routes have each kind and TLS mode.
+func (rt *Table) Counts() []metrics.RouteCount {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	n := make(map[[2]string]int)
+	for _, lr := range rt.byID {
+		n[[2]string{lr.Route.Kind, string(lr.Route.TLS)}]++
+	}
+	out := make([]metrics.RouteCount, 0, len(n))
+	for k, c := range n {
+		out = append(out, metrics.RouteCount{Kind: k[0], TLS: k[1], N: c})
+	}
+	return out
 }
 
 // compile provisions a route's handlers in a context of their own, so

@@ -160,6 +160,10 @@ type Cache struct {
 	audit        *audit.Log
 	handoffCodes codeLimiter
 
+	// Loaded, when set, is told how long each read of a session from the
+	// store took (a cache miss), and whether it failed.
+	Loaded func(d time.Duration, err error)
+
 	mu      sync.RWMutex
 	entries map[[sha256.Size]byte]*Entry
 	// gen counts changes to users and sessions made through the cache
@@ -354,7 +358,11 @@ func (c *Cache) load(ctx context.Context, key [sha256.Size]byte) (*Entry, error)
 // loadOnce reads a session and caches it unless the generation moved on,
 // in which case it returns nil, nil.
 func (c *Cache) loadOnce(ctx context.Context, key [sha256.Size]byte, gen uint64) (*Entry, error) {
+	start := time.Now()
 	su, err := c.store.SessionByTokenHash(ctx, hex.EncodeToString(key[:]))
+	if c.Loaded != nil {
+		c.Loaded(time.Since(start), err)
+	}
 	if err != nil {
 		return nil, err
 	}
