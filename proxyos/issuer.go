@@ -46,8 +46,8 @@ type Issuer struct {
 	// Caddy's internal CA "local".
 	Internal *caddytls.InternalIssuer `json:"internal,omitempty"`
 
-	app   *App
-	ca    *caddypki.CA                     // the internal issuer's CA
+	app     *App
+	ca      *caddypki.CA                      // the internal issuer's CA
 	magic   *atomic.Pointer[certmagic.Config] // of the automation policy, see serve
 	renewed *sync.Map                         // name → hash of the certificate renewed by hand last
 }
