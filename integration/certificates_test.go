@@ -10,10 +10,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -352,4 +355,60 @@ func TestCertificates(t *testing.T) {
 			t.Errorf("the audit log has no certificate.upload entry")
 		}
 	})
+}
+
+// TestClusterCustomCertificate uploads a custom certificate on one node
+// of a PostgreSQL cluster and replaces it: every node serves each
+// version at once (through the change log), without a reload.
+func TestClusterCustomCertificate(t *testing.T) {
+	t.Parallel()
+	httpsPort := freePort(t)
+	e := startClusterWith(t, 2, postgresDatabase(t), func(e *clusterEnv) {
+		e.Global = "on_demand_tls {\n\t\tpermission proxyos\n\t}"
+		e.Sites = func(*clusterNode) string {
+			return fmt.Sprintf("https://:%d {\n\ttls {\n\t\ton_demand\n\t\tissuer proxyos\n\t}\n\tproxyos_routes\n\trespond \"no route\" 404\n}\n", httpsPort)
+		}
+	})
+	a, b := e.nodes[0], e.nodes[1]
+	ca := newCTCA(t)
+	const host = "custom.cluster.test"
+	serial := func(n *clusterNode) string {
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: &tls.Config{RootCAs: ca.pool, ServerName: host}}
+		conn, err := d.Dial("tcp", net.JoinHostPort(n.ip, strconv.Itoa(httpsPort)))
+		if err != nil {
+			return err.Error()
+		}
+		defer conn.Close()
+		return conn.(*tls.Conn).ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+
+	first := ca.issue(time.Now().Add(30*24*time.Hour), host)
+	raw := e.mustCall(a, http.MethodPost, "/api/certificates", e.adminCk, map[string]string{"chain": first.Chain, "key": first.Key}, http.StatusCreated)
+	var c struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(raw, &c) //nolint:errcheck
+	e.mustCall(a, http.MethodPost, "/api/routes", e.adminCk, map[string]any{
+		"name": "custom", "hosts": []string{host}, "kind": "static", "static": map[string]any{"body": "ok"},
+		"tls": "custom", "certificate": c.ID,
+	}, http.StatusCreated)
+	e.everywhere("a custom certificate uploaded on node-a", nil, func(n *clusterNode) (bool, string) {
+		got := serial(n)
+		return got == first.Serial.String(), got
+	})
+
+	second := ca.issue(time.Now().Add(60*24*time.Hour), host)
+	e.mustCall(a, http.MethodPut, "/api/certificates/"+c.ID, e.adminCk, map[string]string{"chain": second.Chain, "key": second.Key}, http.StatusOK)
+	e.everywhere("a custom certificate replaced on node-a", nil, func(n *clusterNode) (bool, string) {
+		got := serial(n)
+		return got == second.Serial.String(), got
+	})
+	if got := serial(b); got != second.Serial.String() {
+		t.Fatalf("node-b serves %s after the replacement, want %s", got, second.Serial)
+	}
+	for _, n := range e.nodes {
+		if strings.Contains(n.inst.Log(), strings.Split(second.Key, "\n")[1]) {
+			t.Errorf("%s's log holds the uploaded private key", n.name)
+		}
+	}
 }
