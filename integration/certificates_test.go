@@ -412,3 +412,55 @@ func TestClusterCustomCertificate(t *testing.T) {
 		}
 	}
 }
+
+// TestCertificatesACME shows a CA's refusal on the certificates list,
+// verbatim, as the name's last attempt; and switches a route from tls
+// internal to auto: the stored internal certificate is no longer served,
+// the next handshake gets one from the ACME CA (Pebble).
+func TestCertificatesACME(t *testing.T) {
+	t.Parallel()
+	const refused, switched = "refused.acme.proxyos.test", "switch.acme.proxyos.test"
+	e := rtPrepare(t)
+	pb := rtNewPebble(t, e)
+	pb.Blocked = []string{refused}
+	e.start("")
+	pb.start(t, e)
+	certs := ctAPI(e.dash)
+	up := rtNewUpstream(t, "acme-certs", false)
+
+	e.dash.create(rtProxy(refused, "auto", up.URL))
+	if _, err := rtHandshake(e, refused, &tls.Config{InsecureSkipVerify: true}); err == nil { //nolint:gosec // no certificate expected
+		t.Fatalf("a handshake for %s, which the CA refuses, succeeded", refused)
+	}
+	rtPoll(t, 30*time.Second, func() string {
+		for _, s := range ctGetList(t, certs).Served {
+			if s.Name == refused && s.Failing && s.LastAttempt != nil &&
+				strings.Contains(s.LastAttempt.Error, "rejectedIdentifier") && strings.Contains(s.LastAttempt.Error, "forbidden by policy") {
+				return ""
+			}
+		}
+		return "GET /api/certificates does not show the CA's refusal for " + refused
+	})
+
+	r := e.dash.create(rtProxy(switched, "internal", up.URL))
+	if _, err := rtHandshake(e, switched, &tls.Config{RootCAs: rtLocalRoot(t, e)}); err != nil {
+		t.Fatalf("tls internal: %v", err)
+	}
+	e.dash.update(r.ID, r.Version, rtProxy(switched, "auto", up.URL))
+	inter, roots := pb.roots(t)
+	rtPoll(t, 60*time.Second, func() string {
+		st, err := rtHandshake(e, switched, &tls.Config{RootCAs: roots})
+		if err != nil {
+			return "internal → auto: no certificate from the ACME CA: " + err.Error()
+		}
+		if !bytes.Equal(st.PeerCertificates[0].RawIssuer, inter.RawSubject) {
+			return "internal → auto: served a certificate of " + st.PeerCertificates[0].Issuer.String()
+		}
+		return ""
+	})
+	for _, s := range ctGetList(t, certs).Served {
+		if s.Name == switched && (s.Issuer != "acme" || s.Mode != "auto") {
+			t.Errorf("listed after the switch: %+v", s)
+		}
+	}
+}
