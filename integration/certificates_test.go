@@ -337,6 +337,30 @@ func TestCertificates(t *testing.T) {
 		}
 	})
 
+	// Caddy's admin API does the same with the same rules.
+	t.Run("AdminAPI", func(t *testing.T) {
+		admin := ctAPI(e.api)
+		c := ca.issue(time.Now().Add(24*time.Hour), "admin-api.proxyos.test")
+		keys = append(keys, c.Key)
+		id := ctUpload(t, admin, c)
+		found := false
+		for _, cc := range ctGetList(t, admin).Custom {
+			found = found || cc["id"] == id
+			if _, ok := cc["key"]; ok {
+				t.Errorf("the admin API's list shows a key")
+			}
+		}
+		if !found {
+			t.Fatalf("the admin API's list lacks the uploaded certificate")
+		}
+		if status, raw := admin.call(http.MethodPost, "", map[string]string{"chain": c.Chain, "key": "garbage"}); status != http.StatusBadRequest {
+			t.Errorf("admin API upload with a bad key: %d %s, want 400", status, raw)
+		}
+		if status, raw := admin.call(http.MethodDelete, "/"+id, nil); status != http.StatusNoContent {
+			t.Errorf("admin API delete: %d %s", status, raw)
+		}
+	})
+
 	// Private keys are secrets: no answer, audit entry or log line holds
 	// one (an attacker reading logs or the audit page learns nothing).
 	t.Run("KeysNeverShown", func(t *testing.T) {
