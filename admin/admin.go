@@ -33,6 +33,9 @@ func init() {
 //	POST /proxyos/routes/{id}/rollback          {"version": n}
 //	GET|POST /proxyos/routes/{id}/tokens        route tokens: list, create {"name","username"} (201, the token once)
 //	DELETE /proxyos/routes/{id}/tokens/{token}  revoke (204)
+//	GET|POST /proxyos/certificates              names served and custom certificates; upload (201)
+//	PUT|DELETE /proxyos/certificates/{id}       replace, delete (204) a custom certificate
+//	POST /proxyos/certificates/renew            {"name"}: renew a managed certificate now (204)
 //	GET  /proxyos/cluster  the nodes on this database: name, version, last
 //	     change applied, lag, last seen, state (up or gone)
 //	POST /proxyos/backup  {"path": "/abs/file"} writes a consistent copy of
@@ -62,6 +65,8 @@ func (a *API) Routes() []caddy.AdminRoute {
 		{Pattern: "/proxyos/users/", Handler: caddy.AdminHandlerFunc(a.handleUser)},
 		{Pattern: "/proxyos/routes", Handler: caddy.AdminHandlerFunc(a.handleRoutes)},
 		{Pattern: "/proxyos/routes/", Handler: caddy.AdminHandlerFunc(a.handleRoute)},
+		{Pattern: "/proxyos/certificates", Handler: caddy.AdminHandlerFunc(a.handleCertificates)},
+		{Pattern: "/proxyos/certificates/", Handler: caddy.AdminHandlerFunc(a.handleCertificate)},
 		{Pattern: "/proxyos/cluster", Handler: caddy.AdminHandlerFunc(a.handleCluster)},
 		{Pattern: "/proxyos/backup", Handler: caddy.AdminHandlerFunc(a.handleBackup)},
 	}

@@ -54,6 +54,11 @@ type clusterEnv struct {
 	AppPort  int
 	HTTPPort int // proxyos_routes
 
+	// Global and Sites, when set, add global options and sites to each
+	// node's config (see startClusterWith).
+	Global string
+	Sites  func(n *clusterNode) string
+
 	adminEmail, adminPassword string
 	adminCk                   string // the admin's session, made on the first node
 }
@@ -68,8 +73,18 @@ func startCluster(t *testing.T, n int) *clusterEnv {
 // startClusterOn is startCluster on the database dsn.
 func startClusterOn(t *testing.T, n int, dsn string) *clusterEnv {
 	t.Helper()
+	return startClusterWith(t, n, dsn, nil)
+}
+
+// startClusterWith is startClusterOn with the env prepared by prepare
+// (which may set Global and Sites) before the nodes start.
+func startClusterWith(t *testing.T, n int, dsn string, prepare func(e *clusterEnv)) *clusterEnv {
+	t.Helper()
 	e := &clusterEnv{t: t, dsn: dsn, DashPort: freePort(t), AppPort: freePort(t), HTTPPort: freePort(t),
 		adminEmail: "admin@cluster.test", adminPassword: "cluster admin password"}
+	if prepare != nil {
+		prepare(e)
+	}
 	for i := range n {
 		node := &clusterNode{name: fmt.Sprintf("node-%c", 'a'+i), ip: fmt.Sprintf("127.0.0.%d", 2+i), inst: newInstance(t), secret: clusterSecret}
 		node.hc = nodeClient(node.ip)
@@ -104,11 +119,16 @@ func (e *clusterEnv) caddyfile(n *clusterNode) string {
 	if n.previous != "" {
 		previous = "previous_secrets " + n.previous
 	}
+	sites := ""
+	if e.Sites != nil {
+		sites = e.Sites(n)
+	}
 	return fmt.Sprintf(`{
 	admin %[1]s
 	default_bind %[2]s
 	skip_install_trust
 	persist_config off
+	%[11]s
 	proxyos {
 		database postgres %[3]s
 		secret %[4]s
@@ -131,7 +151,9 @@ http://:%[9]d {
 	proxyos_routes
 	respond "no route" 404
 }
-`, n.inst.Admin, n.ip, e.dsn, n.secret, n.name, clusterDash, e.DashPort, e.AppPort, e.HTTPPort, previous)
+
+%[12]s
+`, n.inst.Admin, n.ip, e.dsn, n.secret, n.name, clusterDash, e.DashPort, e.AppPort, e.HTTPPort, previous, e.Global, sites)
 }
 
 // reload gives node n its config again (after a test changed its

@@ -32,98 +32,16 @@ import (
 // issuance, without a reload.
 func TestRouteACME(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-		"github.com/letsencrypt/pebble/v2/cmd/pebble", "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building pebble: %v\n%s", err, out)
-	}
-
 	e := rtPrepare(t)
-	caPEM, certFile, keyFile := rtTestCA(t, dir)
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	// pebble-challtestsrv only serves DNS here: every name is 127.0.0.1.
-	dnsAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	rtRun(t, filepath.Join(dir, "pebble-challtestsrv"), nil,
-		"-dnsserver", dnsAddr, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
-		"-http01", "", "-https01", "", "-doh", "", "-tlsalpn01", "",
-		"-management", "127.0.0.1:"+strconv.Itoa(freePort(t)))
-
-	pebbleAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	mgmtAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-
-	// The ACME options go in the issuer's block: with global acme_ca and
-	// acme_ca_root, the Caddyfile adapter makes a catch-all automation
-	// policy that conflicts with the hostless https:// site's issuer.
-	e.IssuerBlock = fmt.Sprintf(` {
-			acme {
-				dir https://%s/dir
-				trusted_roots %s
-			}
-		}`, pebbleAddr, caFile)
+	pb := rtNewPebble(t, e)
 	e.start("")
-
-	// Pebble validates challenges on Caddy's ports, known once it runs;
-	// Caddy asks Pebble for nothing until the first route is created.
-	cfg, err := json.Marshal(map[string]any{"pebble": map[string]any{
-		"listenAddress":                  pebbleAddr,
-		"managementListenAddress":        mgmtAddr,
-		"certificate":                    certFile,
-		"privateKey":                     keyFile,
-		"httpPort":                       e.HTTPPort,
-		"tlsPort":                        e.HTTPSPort,
-		"ocspResponderURL":               "",
-		"externalAccountBindingRequired": false,
-		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
-		"keyAlgorithm":                   "ecdsa",
-		"profiles":                       map[string]any{"default": map[string]any{"description": "default", "validityPeriod": 7776000}},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "pebble.json")
-	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pebbleLog := rtRun(t, filepath.Join(dir, "pebble"), []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"},
-		"-config", cfgFile, "-dnsserver", dnsAddr)
-
-	caPool := x509.NewCertPool()
-	caPool.AppendCertsFromPEM(caPEM)
-	pebbleHTTP := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool}}}
-	rtPoll(t, 30*time.Second, func() string {
-		resp, err := pebbleHTTP.Get("https://" + pebbleAddr + "/dir")
-		if err != nil {
-			return "pebble is not up: " + err.Error() + "\n" + pebbleLog.String()
-		}
-		resp.Body.Close()
-		return ""
-	})
+	pb.start(t, e)
 
 	up := rtNewUpstream(t, "acme", false)
 	e.dash.create(rtProxy("auto.proxyos.test", "auto", up.URL))
 	e.dash.create(rtProxy("internal.acme.proxyos.test", "internal", up.URL))
 
-	// Pebble's roots change every run; its management interface has them.
-	fetchPEM := func(path string) *x509.Certificate {
-		resp, raw := do(t, pebbleHTTP, http.MethodGet, "https://"+mgmtAddr+path, nil, nil)
-		block, _ := pem.Decode(raw)
-		if resp.StatusCode != http.StatusOK || block == nil {
-			t.Fatalf("GET pebble %s: %d %s", path, resp.StatusCode, raw)
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	pebbleRoot, pebbleInter := fetchPEM("/roots/0"), fetchPEM("/intermediates/0")
-	roots := x509.NewCertPool()
-	roots.AddCert(pebbleRoot)
+	pebbleInter, roots := pb.roots(t)
 
 	var st tls.ConnectionState
 	rtPoll(t, 90*time.Second, func() string {
@@ -166,16 +84,131 @@ func TestRouteACME(t *testing.T) {
 	}
 
 	// A host without a route never reaches the CA.
-	orders := rtCount(pebbleLog.String(), "Added order")
+	orders := rtCount(pb.Log.String(), "Added order")
 	if orders == 0 {
 		t.Errorf("pebble's log shows no order")
 	}
 	if _, err := rtHandshake(e, "stranger.proxyos.test", &tls.Config{InsecureSkipVerify: true}); err == nil { //nolint:gosec // no certificate expected
 		t.Errorf("a host without a route got a certificate")
 	}
-	if n := rtCount(pebbleLog.String(), "Added order"); n != orders {
+	if n := rtCount(pb.Log.String(), "Added order"); n != orders {
 		t.Errorf("pebble got %d new orders for a host without a route", n-orders)
 	}
+}
+
+// rtPebble is Pebble, a real ACME server, with its DNS server, on
+// loopback, for the routes of an rtEnv.
+type rtPebble struct {
+	dir, dnsAddr, addr, mgmtAddr string
+	caPEM                        []byte
+	certFile, keyFile            string
+	// Blocked are names Pebble refuses by policy (rejectedIdentifier).
+	Blocked []string
+	Log     *syncBuffer
+	HTTP    *http.Client // trusts Pebble's own TLS certificate
+}
+
+// rtNewPebble builds Pebble, starts its DNS server and points the
+// issuer of e (not yet started) at it.
+func rtNewPebble(t *testing.T, e *rtEnv) *rtPebble {
+	t.Helper()
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
+		"github.com/letsencrypt/pebble/v2/cmd/pebble", "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building pebble: %v\n%s", err, out)
+	}
+	p := &rtPebble{dir: dir}
+	p.caPEM, p.certFile, p.keyFile = rtTestCA(t, dir)
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, p.caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// pebble-challtestsrv only serves DNS here: every name is 127.0.0.1.
+	p.dnsAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	rtRun(t, filepath.Join(dir, "pebble-challtestsrv"), nil,
+		"-dnsserver", p.dnsAddr, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+		"-http01", "", "-https01", "", "-doh", "", "-tlsalpn01", "",
+		"-management", "127.0.0.1:"+strconv.Itoa(freePort(t)))
+
+	p.addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	p.mgmtAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+
+	// The ACME options go in the issuer's block: with global acme_ca and
+	// acme_ca_root, the Caddyfile adapter makes a catch-all automation
+	// policy that conflicts with the hostless https:// site's issuer.
+	e.IssuerBlock = fmt.Sprintf(` {
+			acme {
+				dir https://%s/dir
+				trusted_roots %s
+			}
+		}`, p.addr, caFile)
+	return p
+}
+
+// start runs Pebble against the ports of e (started: Pebble validates
+// challenges on them) and waits until it answers. Caddy asks Pebble for
+// nothing until the first route is created.
+func (p *rtPebble) start(t *testing.T, e *rtEnv) {
+	t.Helper()
+	cfg, err := json.Marshal(map[string]any{"pebble": map[string]any{
+		"listenAddress":                  p.addr,
+		"managementListenAddress":        p.mgmtAddr,
+		"certificate":                    p.certFile,
+		"privateKey":                     p.keyFile,
+		"httpPort":                       e.HTTPPort,
+		"tlsPort":                        e.HTTPSPort,
+		"ocspResponderURL":               "",
+		"externalAccountBindingRequired": false,
+		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
+		"keyAlgorithm":                   "ecdsa",
+		"profiles":                       map[string]any{"default": map[string]any{"description": "default", "validityPeriod": 7776000}},
+		"domainBlocklist":                p.Blocked,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(p.dir, "pebble.json")
+	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.Log = rtRun(t, filepath.Join(p.dir, "pebble"), []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"},
+		"-config", cfgFile, "-dnsserver", p.dnsAddr)
+
+	caPool := x509.NewCertPool()
+	caPool.AppendCertsFromPEM(p.caPEM)
+	p.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool}}}
+	rtPoll(t, 30*time.Second, func() string {
+		resp, err := p.HTTP.Get("https://" + p.addr + "/dir")
+		if err != nil {
+			return "pebble is not up: " + err.Error() + "\n" + p.Log.String()
+		}
+		resp.Body.Close()
+		return ""
+	})
+}
+
+// roots returns Pebble's intermediate and a pool of its root, which
+// change every run (its management interface has them).
+func (p *rtPebble) roots(t *testing.T) (*x509.Certificate, *x509.CertPool) {
+	t.Helper()
+	fetchPEM := func(path string) *x509.Certificate {
+		resp, raw := do(t, p.HTTP, http.MethodGet, "https://"+p.mgmtAddr+path, nil, nil)
+		block, _ := pem.Decode(raw)
+		if resp.StatusCode != http.StatusOK || block == nil {
+			t.Fatalf("GET pebble %s: %d %s", path, resp.StatusCode, raw)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	root := fetchPEM("/roots/0")
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	return fetchPEM("/intermediates/0"), pool
 }
 
 // rtRun starts a helper process that the test stops at cleanup, and

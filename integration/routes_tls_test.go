@@ -184,7 +184,7 @@ func rtTestTLSOff(t *testing.T, e *rtEnv) {
 	})
 
 	// Once it has had a certificate, switching to off stops HTTPS for it:
-	// the cached certificate may still be served, the route is not.
+	// its cached certificate is no longer served.
 	const host2 = "was-internal.proxyos.test"
 	r2 := e.dash.create(rtProxy(host2, "internal", up.URL))
 	if resp, _ := e.getTLS(host2, "/"); resp.StatusCode != http.StatusOK {
@@ -192,11 +192,7 @@ func rtTestTLSOff(t *testing.T, e *rtEnv) {
 	}
 	e.dash.update(r2.ID, 1, rtProxy(host2, "off", up.URL))
 	e.servedBy(host2, up.Name)
-	before := up.hits.Load()
 	if _, err := rtHandshake(e, host2, &tls.Config{InsecureSkipVerify: true}); err == nil { //nolint:gosec // no certificate expected at all
-		resp, raw := e.getTLS(host2, "/")
-		if resp.StatusCode != http.StatusNotFound || string(raw) != "no route" || up.hits.Load() != before {
-			t.Errorf("after switching to tls off the route is still served over HTTPS: %d %.60s, want the site's 404", resp.StatusCode, raw)
-		}
+		t.Errorf("after switching to tls off, a TLS handshake for %s still succeeds", host2)
 	}
 }

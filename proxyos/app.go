@@ -157,6 +157,8 @@ type App struct {
 	logger    *zap.Logger
 	now       func() time.Time // a test may set it before Provision
 
+	issuer *atomic.Pointer[Issuer] // the proxyos issuer of this config, if any
+
 	oidc          *oidc.Service
 	oidcProviders []oidc.Provider // OIDC with placeholders resolved
 }
@@ -187,6 +189,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.ctx = ctx
 	a.ports = new(atomic.Pointer[listenPorts])
+	a.issuer = new(atomic.Pointer[Issuer])
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -253,7 +256,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.routes = &router.Service{
 		Table: router.NewTable(ctx, a.logger, a.upstreams), Store: a.state.store, Keys: a.keys,
 		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
-		Tokens: a.state.tokens, LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
+		Tokens: a.state.tokens, Custom: &a.state.custom, LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
 	}
 	a.ops = &ops.Service{Store: a.state.store, Audit: a.state.audit}
 	if err := a.state.metrics.Register(ctx.GetMetricsRegistry()); err != nil {
@@ -268,6 +271,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.state.addRoutes(a.routes)
 	loadCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	if err := a.routes.LoadCertificates(loadCtx); err != nil {
+		return fmt.Errorf("loading custom certificates: %w", err)
+	}
 	return a.routes.Load(loadCtx)
 }
 
@@ -431,7 +437,7 @@ func (a *App) newAPI(logger *zap.Logger) *api.Server {
 	s := &api.Server{
 		Accounts: a.accounts, Routes: a.routes, Sessions: a.state.sessions, Store: a.state.store, Keys: a.keys,
 		Canonical: a.canonical, CookieDomain: a.CookieDomain, SessionIdle: time.Duration(a.SessionIdle),
-		Serves: a.serves, Cluster: a.Cluster, Logger: logger, Now: a.now,
+		Serves: a.serves, Cluster: a.Cluster, Certificates: a, Logger: logger, Now: a.now,
 		OIDC: a.oidc, PasswordLoginOff: a.PasswordLogin != nil && !*a.PasswordLogin,
 		Metrics: a.state.metrics,
 	}

@@ -49,6 +49,12 @@ var wantRules = map[string]struct {
 	"POST /api/routes/{id}/tokens":           {authz.Operator, authz.RoutesWrite},
 	"DELETE /api/routes/{id}/tokens/{token}": {authz.Operator, authz.RoutesWrite},
 	"POST /api/access/test":                  {authz.Viewer, authz.RoutesRead},
+	"GET /api/certificates":                  {authz.Viewer, authz.RoutesRead},
+	"POST /api/certificates":                 {authz.Operator, authz.RoutesWrite},
+	"PUT /api/certificates/{id}":             {authz.Operator, authz.RoutesWrite},
+	"DELETE /api/certificates/{id}":          {authz.Operator, authz.RoutesWrite},
+	"POST /api/certificates/renew":           {authz.Operator, authz.RoutesWrite},
+	"GET /api/certificates/root.crt":         {authz.Viewer, authz.RoutesRead},
 
 	"GET /api/users":         {authz.Admin, authz.UsersRead},
 	"POST /api/users":        {authz.Admin, authz.UsersWrite},

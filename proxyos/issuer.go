@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddypki"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
 	"github.com/caddyserver/certmagic"
 
@@ -43,7 +46,10 @@ type Issuer struct {
 	// Caddy's internal CA "local".
 	Internal *caddytls.InternalIssuer `json:"internal,omitempty"`
 
-	app *App
+	app     *App
+	ca      *caddypki.CA                      // the internal issuer's CA
+	magic   *atomic.Pointer[certmagic.Config] // of the automation policy, see serve
+	renewed *sync.Map                         // name → hash of the certificate renewed by hand last
 }
 
 // CaddyModule returns the Caddy module information.
@@ -61,6 +67,8 @@ func (iss *Issuer) Provision(ctx caddy.Context) error {
 		return err
 	}
 	iss.app = app.(*App)
+	iss.magic = new(atomic.Pointer[certmagic.Config])
+	iss.renewed = new(sync.Map)
 	if iss.ACME == nil {
 		iss.ACME = new(caddytls.ACMEIssuer)
 	}
@@ -73,6 +81,14 @@ func (iss *Issuer) Provision(ctx caddy.Context) error {
 	if err := iss.Internal.Provision(ctx); err != nil {
 		return fmt.Errorf("provisioning internal issuer: %w", err)
 	}
+	pki, err := ctx.App("pki")
+	if err != nil {
+		return err
+	}
+	if iss.ca, err = pki.(*caddypki.PKI).GetCA(ctx, iss.Internal.CA); err != nil {
+		return fmt.Errorf("internal issuer: %w", err)
+	}
+	iss.app.issuer.Store(iss)
 	return nil
 }
 
@@ -129,7 +145,8 @@ func (iss *Issuer) PreCheck(ctx context.Context, names []string, interactive boo
 	return iss.ACME.PreCheck(ctx, names, interactive)
 }
 
-// SetConfig hands the certmagic config to the ACME issuer, in a copy that
+// SetConfig makes the certmagic config serve certificates as the routes
+// ask (see serve), and hands it to the ACME issuer, in a copy that
 // also lists the ACME issuer among the issuers. A node answering an HTTP
 // challenge that another node started (storage shared by a cluster)
 // looks for it in storage under the key of each of the config's issuers,
@@ -138,6 +155,7 @@ func (iss *Issuer) SetConfig(cfg *certmagic.Config) {
 	inner := *cfg
 	inner.Issuers = append([]certmagic.Issuer{iss.ACME}, cfg.Issuers...)
 	iss.ACME.SetConfig(&inner)
+	iss.serve(cfg)
 }
 
 // GetACMEIssuer exposes the ACME issuer, so Caddy serves its HTTP

@@ -24,7 +24,7 @@ func init() {
 }
 
 // Permission allows on-demand certificates only for the hosts of enabled
-// routes whose TLS mode is auto or internal, so a stranger pointing a DNS
+// routes whose TLS mode is auto or internal (custom ones are uploaded), so a stranger pointing a DNS
 // name at the server cannot make it request certificates (and exhaust
 // the CA's rate limits):
 //
@@ -72,8 +72,10 @@ func (p *Permission) CertificateAllowed(ctx context.Context, name string) error 
 	if lr == nil {
 		return fmt.Errorf("%s: no enabled proxyos route: %w", name, caddytls.ErrPermissionDenied)
 	}
-	if lr.Route.TLS == route.TLSOff {
-		return fmt.Errorf("%s: route %s has tls off: %w", name, lr.Route.ID, caddytls.ErrPermissionDenied)
+	if lr.Route.TLS == route.TLSOff || lr.Route.TLS == route.TLSCustom {
+		// With tls custom the uploaded certificate is served (see
+		// customManager); none is obtained.
+		return fmt.Errorf("%s: route %s has tls %s: %w", name, lr.Route.ID, lr.Route.TLS, caddytls.ErrPermissionDenied)
 	}
 	host := request.NormalizeHost(name)
 	if slices.Contains(lr.Route.Hosts, host) {

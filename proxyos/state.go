@@ -42,6 +42,7 @@ type state struct {
 	certs      certs.Attempts     // each certificate's latest issuance attempt on this node
 	metrics    *metrics.Set       // registered in each config's registry
 	head       atomic.Int64       // on PostgreSQL: the change log's last seq, as the maintenance loop last read it
+	custom     certs.Served       // the custom certificates, loaded
 	clock      atomic.Pointer[func() time.Time]
 
 	logger         atomic.Pointer[zap.Logger] // of the latest config
@@ -147,8 +148,9 @@ func (s *state) routeServices() []*router.Service {
 // apply applies a change another node made (see cluster.Feed): cached
 // sessions of a changed user or of a changed session are dropped, so
 // the next request reads them again; a changed route is reloaded in
-// every config. API keys are read from the store on every use, so their
-// changes need nothing.
+// every config; a changed custom certificate is loaded again (the
+// configs share them). API keys are read from the store on every use,
+// so their changes need nothing.
 func (s *state) apply(ctx context.Context, c store.Change) error {
 	switch c.Kind {
 	case store.ChangeUser:
@@ -162,6 +164,10 @@ func (s *state) apply(ctx context.Context, c store.Change) error {
 			if err := r.Reload(ctx, c.Entity); err != nil {
 				return err
 			}
+		}
+	case store.ChangeCertificate:
+		if rs := s.routeServices(); len(rs) > 0 {
+			return rs[0].ReloadCertificate(ctx, c.Entity) // one loads them for all
 		}
 	}
 	return nil
@@ -203,6 +209,11 @@ func (s *state) routeSaved(from *router.Service) func(context.Context, string) {
 func (s *state) resync(ctx context.Context) error {
 	s.sessions.ForgetAll()
 	s.tokens.Verified.ForgetAll()
+	for _, r := range s.routeServices() {
+		if err := r.LoadCertificates(ctx); err != nil {
+			return err
+		}
+	}
 	for _, r := range s.routeServices() {
 		if err := r.Sync(ctx); err != nil {
 			return err

@@ -6,13 +6,15 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/proxyos/caddy-proxyos/internal/certs"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/passkey"
 )
 
 // Reseal re-seals every stored value sealed with a previous key with
 // the current one, so that the previous secret can be dropped later
-// without losing TOTP secrets, API keys or passkeys. Values sealed with a key that
+// without losing TOTP secrets, API keys, passkeys or the keys of custom
+// certificates. Values sealed with a key that
 // is not configured at all are left alone and logged.
 func (s *Service) Reseal(ctx context.Context) {
 	vals, err := s.Store.SealedValues(ctx)
@@ -28,6 +30,8 @@ func (s *Service) Reseal(ctx context.Context) {
 			sealCtx = apiKeyContext(v.ID)
 		case "passkeys":
 			sealCtx = passkey.SealContext(v.ID)
+		case "custom_certificates":
+			sealCtx = certs.KeyContext(v.ID)
 		}
 		fresh, err := s.Keys.ResealIfOld(v.Value, sealCtx)
 		var uk *keyring.UnknownKeyError

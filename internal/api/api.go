@@ -47,6 +47,8 @@ type Server struct {
 	Serves func(scheme string, port int) bool
 	// Cluster returns the nodes on the app's database.
 	Cluster func(context.Context) (cluster.View, error)
+	// Certificates is the TLS side of the certificates page.
+	Certificates Certificates
 	// OIDC logs users in with the config's OpenID providers; nil for none.
 	OIDC *oidc.Service
 	// PasswordLoginOff refuses logins with a password (password_login off).

@@ -56,6 +56,13 @@ var endpoints = []endpoint{
 	{"DELETE /api/routes/{id}/tokens/{token}", authz.Operator, authz.RoutesWrite, (*Server).revokeRouteToken},
 	{"POST /api/access/test", authz.Viewer, authz.RoutesRead, (*Server).testAccess},
 
+	{"GET /api/certificates", authz.Viewer, authz.RoutesRead, (*Server).listCertificates},
+	{"POST /api/certificates", authz.Operator, authz.RoutesWrite, (*Server).uploadCertificate},
+	{"PUT /api/certificates/{id}", authz.Operator, authz.RoutesWrite, (*Server).replaceCertificate},
+	{"DELETE /api/certificates/{id}", authz.Operator, authz.RoutesWrite, (*Server).deleteCertificate},
+	{"POST /api/certificates/renew", authz.Operator, authz.RoutesWrite, (*Server).renewCertificate},
+	{"GET /api/certificates/root.crt", authz.Viewer, authz.RoutesRead, (*Server).rootCertificate},
+
 	{"GET /api/users", authz.Admin, authz.UsersRead, (*Server).listUsers},
 	{"POST /api/users", authz.Admin, authz.UsersWrite, (*Server).createUser},
 	{"GET /api/users/{id}", authz.Admin, authz.UsersRead, (*Server).getUser},

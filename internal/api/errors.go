@@ -26,7 +26,8 @@ type Body struct {
 // StatusOf maps an error of a service to the status and body that every
 // surface (this API, Caddy's admin API) answers it with: 400 for a
 // field, 401 with the reason, 403, 404, 409, 429 with how long to wait,
-// 503 for a service that is down. ok is false for an unexpected error,
+// 502 for another service's refusal (a CA's), 503 for a service that is
+// down. ok is false for an unexpected error,
 // which deserves a log line and a 500 without details.
 func StatusOf(err error) (status int, body Body, retryAfter time.Duration, ok bool) {
 	var (
@@ -37,6 +38,7 @@ func StatusOf(err error) (status int, body Body, retryAfter time.Duration, ok bo
 		co *fail.ConflictError
 		rl *fail.RateLimitedError
 		un *fail.UnavailableError
+		up *fail.UpstreamError
 	)
 	switch {
 	case errors.As(err, &fe):
@@ -53,6 +55,8 @@ func StatusOf(err error) (status int, body Body, retryAfter time.Duration, ok bo
 		return http.StatusTooManyRequests, Body{Error: rl.Error()}, rl.RetryAfter, true
 	case errors.As(err, &un):
 		return http.StatusServiceUnavailable, Body{Error: un.Error()}, 0, true
+	case errors.As(err, &up):
+		return http.StatusBadGateway, Body{Error: up.Error()}, 0, true
 	case store.IsUnavailable(err):
 		// Nothing was written (every write is one transaction); the
 		// cluster feed logs the outage once.

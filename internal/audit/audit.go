@@ -80,6 +80,15 @@ const (
 	RouteTokenUse    Action = "route_token.use"
 )
 
+// The actions of certificates: custom ones uploaded, replaced and
+// deleted; a managed one renewed on request.
+const (
+	CertificateUpload  Action = "certificate.upload"
+	CertificateReplace Action = "certificate.replace"
+	CertificateDelete  Action = "certificate.delete"
+	CertificateRenew   Action = "certificate.renew"
+)
+
 // Reasons of failures.
 const (
 	BadCredentials  = "bad_credentials"

@@ -107,3 +107,10 @@ func Unauthenticated(reason string) error { return &UnauthenticatedError{Reason:
 type UnavailableError struct{ Message string }
 
 func (e *UnavailableError) Error() string { return e.Message }
+
+// UpstreamError says another service refused what the request asked of
+// it (502), such as a CA refusing a certificate; the message is that
+// service's answer, verbatim.
+type UpstreamError struct{ Message string }
+
+func (e *UpstreamError) Error() string { return e.Message }

@@ -36,6 +36,7 @@ const (
 	TLSAuto     = "auto"     // certificate from Caddy's ACME issuers
 	TLSInternal = "internal" // certificate from Caddy's internal CA
 	TLSOff      = "off"      // plain HTTP only
+	TLSCustom   = "custom"   // an uploaded certificate (see Route.Certificate)
 )
 
 // Load-balancing policies offered for several upstreams; each is a Caddy
@@ -53,6 +54,9 @@ type Route struct {
 	Hosts   []string `json:"hosts"`
 	Kind    string   `json:"kind"`
 	TLS     string   `json:"tls"`
+	// Certificate is the id of the uploaded certificate that a route
+	// with tls custom serves; its names must cover the route's hosts.
+	Certificate string `json:"certificate,omitempty"`
 
 	Upstreams     []string       `json:"upstreams,omitempty"`
 	UpstreamHost  string         `json:"upstream_host,omitempty"`
@@ -244,9 +248,12 @@ func (r *Route) Validate() error {
 		seen[h] = true
 	}
 	switch r.TLS {
-	case TLSAuto, TLSInternal, TLSOff:
+	case TLSAuto, TLSInternal, TLSOff, TLSCustom:
 	default:
-		return errf("tls", "%q is not a TLS mode (auto, internal or off)", r.TLS)
+		return errf("tls", "%q is not a TLS mode (auto, internal, custom or off)", r.TLS)
+	}
+	if (r.TLS == TLSCustom) != (r.Certificate != "") {
+		return errf("certificate", "required with tls custom, and only with it")
 	}
 	if (r.HSTS || r.ForceHTTPS) && r.TLS == TLSOff {
 		return errf("tls", "hsts and force_https need a TLS mode other than off")

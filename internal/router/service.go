@@ -15,6 +15,7 @@ import (
 
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/certlimit"
+	"github.com/proxyos/caddy-proxyos/internal/certs"
 	"github.com/proxyos/caddy-proxyos/internal/fail"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/route"
@@ -35,6 +36,9 @@ type Service struct {
 	// Tokens are the verified route tokens and failed attempts, shared
 	// by the configs of one database.
 	Tokens *Tokens
+	// Custom are the custom certificates served, shared by the configs
+	// of one database.
+	Custom *certs.Served
 
 	// LoginPage reports whether the gate can send browsers without a
 	// session to a login page (the app's url is set); see Warnings.
@@ -257,6 +261,9 @@ func (s *Service) save(ctx context.Context, r *route.Route, prev *route.Route, c
 		return nil, err
 	}
 	if err := s.checkUpstreams(ctx, r); err != nil {
+		return nil, err
+	}
+	if err := s.checkCertificate(ctx, r); err != nil {
 		return nil, err
 	}
 	r.Version = prevVersion + 1

@@ -193,3 +193,99 @@ func affectedOne(res sql.Result, err error) (bool, error) {
 	n, err := res.RowsAffected()
 	return n == 1, err
 }
+
+// Custom certificates are kept here too: like certmagic's data, they are
+// certificates the nodes serve.
+
+// CustomCertificate is an uploaded certificate. Key is sealed by the
+// caller; the store never sees it in clear.
+type CustomCertificate struct {
+	ID        string
+	Name      string
+	Chain     string // PEM, leaf first
+	Key       string // sealed private key
+	CreatedBy string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+const customCertColumns = `id, name, chain, key, created_by, created_at, updated_at`
+
+func scanCustomCertificate(row interface{ Scan(...any) error }) (CustomCertificate, error) {
+	var (
+		c                CustomCertificate
+		created, updated int64
+	)
+	err := row.Scan(&c.ID, &c.Name, &c.Chain, &c.Key, &c.CreatedBy, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, ErrNotFound
+	}
+	c.CreatedAt, c.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return c, err
+}
+
+// CustomCertificates lists the custom certificates, oldest first.
+func (s *Store) CustomCertificates(ctx context.Context) ([]CustomCertificate, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+customCertColumns+` FROM custom_certificates ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []CustomCertificate
+	for rows.Next() {
+		c, err := scanCustomCertificate(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// CustomCertificate returns custom certificate id, or ErrNotFound.
+func (s *Store) CustomCertificate(ctx context.Context, id string) (CustomCertificate, error) {
+	return scanCustomCertificate(s.db.QueryRowContext(ctx, s.q(`SELECT `+customCertColumns+` FROM custom_certificates WHERE id = ?`), id))
+}
+
+// PutCustomCertificate stores c, a new certificate or (replace) a
+// replacement of the one with its id (ErrNotFound if there is none),
+// and records the change for the other nodes.
+func (s *Store) PutCustomCertificate(ctx context.Context, c CustomCertificate, replace bool) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	if replace {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE custom_certificates SET name = ?, chain = ?, key = ?, updated_at = ? WHERE id = ?`),
+			c.Name, c.Chain, c.Key, millis(c.UpdatedAt), c.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+	} else if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO custom_certificates (`+customCertColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		c.ID, c.Name, c.Chain, c.Key, c.CreatedBy, millis(c.CreatedAt), millis(c.UpdatedAt)); err != nil {
+		return err
+	}
+	return s.commit(ctx, tx, ChangeCertificate, c.ID)
+}
+
+// DeleteCustomCertificate removes custom certificate id (ErrNotFound if
+// there is none) and records the change for the other nodes.
+func (s *Store) DeleteCustomCertificate(ctx context.Context, id string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	res, err := tx.ExecContext(ctx, s.q(`DELETE FROM custom_certificates WHERE id = ?`), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return s.commit(ctx, tx, ChangeCertificate, id)
+}

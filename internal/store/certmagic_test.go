@@ -285,3 +285,56 @@ func TestCertDataNeedsPostgres(t *testing.T) {
 		}
 	}
 }
+
+func TestCustomCertificates(t *testing.T) {
+	ctx := context.Background()
+	forEachDriver(t, func(t *testing.T, s *Store) {
+		at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+		c := CustomCertificate{ID: "c1", Name: "wild", Chain: "-----BEGIN CERTIFICATE-----", Key: "v1.k.sealed", CreatedBy: "ada", CreatedAt: at, UpdatedAt: at}
+		before, _ := s.LastChange(ctx)
+		if err := s.PutCustomCertificate(ctx, c, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutCustomCertificate(ctx, c, false); err == nil {
+			t.Fatal("a second certificate with the same id was stored")
+		}
+		c.Key, c.UpdatedAt = "v1.k.other", at.Add(time.Hour)
+		if err := s.PutCustomCertificate(ctx, c, true); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.CustomCertificate(ctx, "c1")
+		if err != nil || got.Key != "v1.k.other" || !got.UpdatedAt.Equal(at.Add(time.Hour)) || !got.CreatedAt.Equal(at) || got.CreatedBy != "ada" {
+			t.Fatalf("after replace: %+v, %v", got, err)
+		}
+		if err := s.PutCustomCertificate(ctx, CustomCertificate{ID: "nope"}, true); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("replacing a missing certificate: %v", err)
+		}
+		// The key is among the sealed values re-sealed on secret rotation.
+		vals, err := s.SealedValues(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sealed Sealed
+		for _, v := range vals {
+			if v.Table == "custom_certificates" {
+				sealed = v
+			}
+		}
+		if ok, err := s.ReplaceSealed(ctx, sealed, "v1.k.fresh"); !ok || err != nil {
+			t.Fatalf("ReplaceSealed(%+v) = %v, %v", sealed, ok, err)
+		}
+		if all, _ := s.CustomCertificates(ctx); len(all) != 1 || all[0].Key != "v1.k.fresh" {
+			t.Fatalf("list %+v", all)
+		}
+		if err := s.DeleteCustomCertificate(ctx, "c1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CustomCertificate(ctx, "c1"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("after delete: %v", err)
+		}
+		changes, _ := s.ChangesAfter(ctx, before, 10)
+		if len(changes) != 3 || changes[0].Kind != ChangeCertificate || changes[0].Entity != "c1" {
+			t.Fatalf("changes %+v, want 3 of kind certificate", changes)
+		}
+	})
+}

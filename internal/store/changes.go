@@ -9,12 +9,13 @@ import (
 
 // The kinds of change in the change log: what another node may hold in
 // memory and must reload. Entity is the id of the route, user, session
-// or API key.
+// API key or custom certificate.
 const (
-	ChangeRoute   = "route"
-	ChangeUser    = "user"
-	ChangeSession = "session"
-	ChangeAPIKey  = "api_key"
+	ChangeRoute       = "route"
+	ChangeUser        = "user"
+	ChangeSession     = "session"
+	ChangeAPIKey      = "api_key"
+	ChangeCertificate = "certificate"
 )
 
 // ChangesChannel is the PostgreSQL notification channel on which each
@@ -29,7 +30,7 @@ const changeLock = 7268697
 // Change is one entry of the change log.
 type Change struct {
 	Seq    int64
-	Kind   string // ChangeRoute, ChangeUser, ChangeSession or ChangeAPIKey
+	Kind   string // ChangeRoute, ChangeUser, ChangeSession, ChangeAPIKey or ChangeCertificate
 	Entity string
 	Origin string // the node that made it (see SetOrigin)
 	At     time.Time

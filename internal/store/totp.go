@@ -129,11 +129,13 @@ type Sealed struct {
 }
 
 // SealedValues lists every sealed value stored: TOTP secrets, pending
-// enrolments, API key digests and passkey records.
+// enrolments, API key digests, passkey records and the private keys of
+// custom certificates.
 func (s *Store) SealedValues(ctx context.Context) ([]Sealed, error) {
 	var out []Sealed
 	for _, q := range []struct{ table, column string }{
 		{"users", "totp_secret"}, {"users", "totp_pending"}, {"api_keys", "digest"}, {"passkeys", "credential"},
+		{"custom_certificates", "key"},
 	} {
 		rows, err := s.db.QueryContext(ctx, `SELECT id, `+q.column+` FROM `+q.table+` WHERE `+q.column+` <> ''`)
 		if err != nil {
@@ -159,7 +161,7 @@ func (s *Store) SealedValues(ctx context.Context) ([]Sealed, error) {
 // one. It reports whether it did.
 func (s *Store) ReplaceSealed(ctx context.Context, old Sealed, value string) (bool, error) {
 	switch old.Table + "." + old.Column {
-	case "users.totp_secret", "users.totp_pending", "api_keys.digest", "passkeys.credential":
+	case "users.totp_secret", "users.totp_pending", "api_keys.digest", "passkeys.credential", "custom_certificates.key":
 	default:
 		return false, errors.New("not a sealed column: " + old.Table + "." + old.Column)
 	}

@@ -9,7 +9,7 @@ import { authed, errorMessage, NeedLogin, networkError } from './api.js';
 import { $, busy, capitalize, el, errorBoxOf, formatDate, relativeTime, rendered, show, stripField, template } from './dom.js';
 import { canWrite, displayName, kindLabels, routePath, stale, statusNodes, targetNodes } from './route.js';
 import { wireAccessTest, wireTokens } from './route-access.js';
-import { checks, fillForm, ids, input, labelOf, managedFields, readForm, serverFieldInput, showSections } from './route-form.js';
+import { checks, fillCertificates, fillForm, ids, input, labelOf, managedFields, readForm, serverFieldInput, showSections } from './route-form.js';
 import { sessionOrLogin, shell } from './shell.js';
 
 export default async function routeEditPage(page) {
@@ -109,13 +109,13 @@ export default async function routeEditPage(page) {
   form.addEventListener('input', (ev) => {
     const name = ev.target.id ? ev.target.id.replace(/^route-/, '') : '';
     serverErrors.delete(name);
-    if (name === 'kind') showSections();
+    if (name === 'kind' || name === 'tls') showSections();
     applyErrors();
   });
   form.addEventListener('change', (ev) => {
     const name = ev.target.id ? ev.target.id.replace(/^route-/, '') : '';
     if (ev.target.type === 'checkbox' || ev.target.tagName === 'SELECT') touched.add(name);
-    if (name === 'kind') showSections();
+    if (name === 'kind' || name === 'tls') showSections();
     applyErrors();
   });
   form.addEventListener('focusout', (ev) => {
@@ -288,6 +288,8 @@ export default async function routeEditPage(page) {
     notice.scrollIntoView({ block: 'nearest' });
   }
 
+  const certs = await authed('GET', '/api/certificates');
+  fillCertificates(certs.status === 200 && Array.isArray(certs.data.custom) ? certs.data.custom : []);
   load(loaded);
   wireAccessTest();
   if (loaded) await Promise.all([loadHistory(), wireTokens(loaded.id, writer)]);

@@ -3,7 +3,7 @@
 // server's answer belongs to. The inputs are named by the rest of their
 // id: input('hc-path') is #route-hc-path.
 
-import { $ } from './dom.js';
+import { $, el } from './dom.js';
 
 // list splits a textarea into entries: one per line or comma-separated.
 function list(text) {
@@ -107,7 +107,7 @@ function formatRules(rules) {
 
 // The form's inputs by short name; ids are route-<name>.
 export const ids = [
-  'name', 'hosts', 'kind', 'tls', 'enabled',
+  'name', 'hosts', 'kind', 'tls', 'certificate', 'enabled',
   'upstreams', 'lb-policy', 'hc-path', 'hc-interval', 'hc-timeout',
   'upstream-skip-verify', 'upstream-server-name', 'upstream-host', 'strip-prefix',
   'redirect-to', 'redirect-status', 'redirect-preserve',
@@ -131,7 +131,7 @@ export function checked(name) {
 // The Route fields the form edits. Other fields of a loaded route (ones
 // a newer server added) are sent back unchanged.
 export const managedFields = [
-  'name', 'enabled', 'hosts', 'kind', 'tls', 'upstreams', 'upstream_host', 'load_balancing', 'upstream_tls',
+  'name', 'enabled', 'hosts', 'kind', 'tls', 'certificate', 'upstreams', 'upstream_host', 'load_balancing', 'upstream_tls',
   'redirect', 'static', 'headers', 'hsts', 'force_https', 'compress', 'strip_prefix', 'access', 'auth',
 ];
 
@@ -146,6 +146,7 @@ export function readForm() {
     kind: kind,
     tls: val('tls'),
   };
+  if (r.tls === 'custom') r.certificate = val('certificate');
   if (kind === 'proxy') {
     r.upstreams = list(val('upstreams'));
     const lb = {};
@@ -225,6 +226,7 @@ export function fillForm(r) {
   input('hosts').value = (r.hosts || []).join('\n');
   input('kind').value = r.kind || 'proxy';
   input('tls').value = r.tls || 'auto';
+  input('certificate').value = r.certificate || '';
   input('enabled').checked = r.enabled !== false;
   input('upstreams').value = (r.upstreams || []).join('\n');
   input('lb-policy').value = lb.policy || 'random';
@@ -262,6 +264,15 @@ export function showSections() {
   $('#section-redirect').hidden = kind !== 'redirect';
   $('#section-static').hidden = kind !== 'static';
   $('#field-req-headers').hidden = kind !== 'proxy';
+  $('#field-certificate').hidden = val('tls') !== 'custom';
+}
+
+// fillCertificates offers the custom certificates (of GET
+// /api/certificates) for tls custom, by name and the names they cover.
+export function fillCertificates(custom) {
+  const sel = input('certificate');
+  sel.replaceChildren(el('option', { value: '' }, custom.length ? 'Choose a certificate' : 'No certificate uploaded yet'),
+    ...custom.map((c) => el('option', { value: c.id }, c.name + ' (' + (c.names || []).join(', ') + ')')));
 }
 
 // ---------------------------------------------------------------- live validation
@@ -369,6 +380,7 @@ export const checks = {
     return '';
   },
   'static-content-type': () => '',
+  'certificate': () => (val('tls') === 'custom' && !val('certificate') ? 'Choose a certificate, or upload one on the Certificates page.' : ''),
   'hsts': () => (checked('hsts') && val('tls') === 'off' ? 'HSTS needs TLS: choose Automatic or Internal above.' : ''),
   'force-https': () => (checked('force-https') && val('tls') === 'off' ? 'Redirecting to HTTPS needs TLS: choose Automatic or Internal above.' : ''),
   'access-allow': () => checkAddresses('access-allow'),
@@ -470,6 +482,7 @@ export function serverFieldInput(field) {
     'hosts': 'hosts',
     'kind': 'kind',
     'tls': 'tls',
+    'certificate': 'certificate',
     'enabled': 'enabled',
     'upstreams': 'upstreams',
     'load_balancing': 'lb-policy',

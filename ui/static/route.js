@@ -25,7 +25,7 @@ export function stale(res) {
 }
 
 export const kindLabels = { proxy: 'Proxy', redirect: 'Redirect', static: 'Static' };
-export const tlsLabels = { auto: 'Auto (ACME)', internal: 'Internal CA', off: 'Off (HTTP)' };
+export const tlsLabels = { auto: 'Auto (ACME)', internal: 'Internal CA', custom: 'Custom', off: 'Off (HTTP)' };
 
 // displayName is a route's name, or its first host when it has none.
 export function displayName(r) {
