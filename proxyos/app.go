@@ -22,6 +22,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/api"
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
+	"github.com/proxyos/caddy-proxyos/internal/dnsprov"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/oidc"
 	"github.com/proxyos/caddy-proxyos/internal/ops"
@@ -158,6 +159,15 @@ type App struct {
 
 	oidc          *oidc.Service
 	oidcProviders []oidc.Provider // OIDC with placeholders resolved
+
+	// DNS-01: the stored credentials, the proxyos issuer of this config
+	// (set when it is provisioned), the wake-up of its background
+	// certificate management (see dnsCerts) and the count of credential
+	// changes, which makes it retry names without a certificate.
+	dns      *dnsprov.Service
+	issuer   *atomic.Pointer[Issuer]
+	dnsWake  chan struct{}
+	dnsEpoch *atomic.Uint64
 }
 
 // Database selects the store.
@@ -186,6 +196,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.ctx = ctx
 	a.ports = new(atomic.Pointer[listenPorts])
+	a.issuer, a.dnsEpoch = new(atomic.Pointer[Issuer]), new(atomic.Uint64)
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -252,8 +263,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.routes = &router.Service{
 		Table: router.NewTable(ctx, a.logger, a.upstreams), Store: a.state.store, Keys: a.keys,
 		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
-		Tokens: a.state.tokens, LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
+		Tokens: a.state.tokens, LoginPage: a.canonical != nil, DNS: a.checkDNS, Certs: &a.state.certs,
+		Now: a.now, Logger: a.logger,
 	}
+	a.dnsWake = make(chan struct{}, 1)
+	a.routes.Table.Changed = a.wakeDNS
+	a.dns = &dnsprov.Service{
+		Store: a.state.store, Keys: a.keys, Audit: a.state.audit, UsedBy: a.dnsCredentialUsers,
+		Changed: a.state.credentialChanged, Now: a.now, Logger: a.state.log,
+	}
+	a.state.addApp(a)
 	a.ops = &ops.Service{Store: a.state.store, Audit: a.state.audit}
 	if a.state.feed == nil {
 		// No feed follows the node's own changes to its other configs.
@@ -362,6 +381,7 @@ func (a *App) Start() error {
 	defer cancel()
 	a.accounts.Reseal(ctx)
 	a.routes.Reseal(ctx)
+	a.dns.Reseal(ctx)
 	if code, err := a.accounts.SetupCode(ctx); err != nil {
 		a.logger.Error("checking for users", zap.Error(err))
 	} else if code != "" {
@@ -381,6 +401,7 @@ func (a *App) Cleanup() error {
 	if a.routes != nil {
 		if a.state != nil {
 			a.state.removeRoutes(a.routes)
+			a.state.removeApp(a)
 		}
 		a.routes.Table.Stop()
 	}
@@ -417,6 +438,7 @@ func (a *App) newAPI(logger *zap.Logger) *api.Server {
 		Canonical: a.canonical, CookieDomain: a.CookieDomain, SessionIdle: time.Duration(a.SessionIdle),
 		Serves: a.serves, Cluster: a.Cluster, Logger: logger, Now: a.now,
 		OIDC: a.oidc, PasswordLoginOff: a.PasswordLogin != nil && !*a.PasswordLogin,
+		DNS: a.dns, DNSDefault: a.dnsDefault,
 	}
 	s.Build()
 	return s

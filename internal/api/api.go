@@ -19,6 +19,7 @@ import (
 
 	"github.com/proxyos/caddy-proxyos/internal/account"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
+	"github.com/proxyos/caddy-proxyos/internal/dnsprov"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/oidc"
 	"github.com/proxyos/caddy-proxyos/internal/request"
@@ -50,6 +51,10 @@ type Server struct {
 	OIDC *oidc.Service
 	// PasswordLoginOff refuses logins with a password (password_login off).
 	PasswordLoginOff bool
+	// DNS keeps the DNS provider credentials; DNSDefault returns the
+	// proxyos issuer's own DNS provider, or "".
+	DNS        *dnsprov.Service
+	DNSDefault func() string
 
 	Logger *zap.Logger
 	Now    func() time.Time

@@ -15,6 +15,7 @@ import (
 
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/certlimit"
+	"github.com/proxyos/caddy-proxyos/internal/certs"
 	"github.com/proxyos/caddy-proxyos/internal/fail"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/route"
@@ -45,6 +46,15 @@ type Service struct {
 	// configs reload the route (while a reload swaps configs, a change
 	// saved through the old one must reach the new one's table).
 	Saved func(ctx context.Context, id string)
+
+	// DNS checks the DNS-01 settings of a route with challenge dns: that
+	// its dns_credential is stored, or, without one, that the issuer
+	// has a DNS provider of its own. Its errors name the field. nil
+	// accepts any.
+	DNS func(ctx context.Context, credential string) error
+	// Certs are this node's issuance attempts, for the routes' TLS
+	// state (see TLSStatus); nil shows none.
+	Certs *certs.Attempts
 
 	Now    func() time.Time
 	Logger *zap.Logger
@@ -258,6 +268,11 @@ func (s *Service) save(ctx context.Context, r *route.Route, prev *route.Route, c
 	}
 	if err := s.checkUpstreams(ctx, r); err != nil {
 		return nil, err
+	}
+	if r.Challenge == route.ChallengeDNS && s.DNS != nil {
+		if err := s.DNS(ctx, r.DNSCredential); err != nil {
+			return nil, err
+		}
 	}
 	r.Version = prevVersion + 1
 	r.UpdatedAt = s.Now().UTC().Truncate(time.Millisecond)
