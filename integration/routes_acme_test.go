@@ -32,96 +32,22 @@ import (
 // issuance, without a reload.
 func TestRouteACME(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-		"github.com/letsencrypt/pebble/v2/cmd/pebble", "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building pebble: %v\n%s", err, out)
-	}
-
+	p := rtPreparePebble(t)
 	e := rtPrepare(t)
-	caPEM, certFile, keyFile := rtTestCA(t, dir)
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	// pebble-challtestsrv only serves DNS here: every name is 127.0.0.1.
-	dnsAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	rtRun(t, filepath.Join(dir, "pebble-challtestsrv"), nil,
-		"-dnsserver", dnsAddr, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
-		"-http01", "", "-https01", "", "-doh", "", "-tlsalpn01", "",
-		"-management", "127.0.0.1:"+strconv.Itoa(freePort(t)))
-
-	pebbleAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	mgmtAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-
 	// The ACME options go in the issuer's block: with global acme_ca and
 	// acme_ca_root, the Caddyfile adapter makes a catch-all automation
 	// policy that conflicts with the hostless https:// site's issuer.
-	e.IssuerBlock = fmt.Sprintf(` {
-			acme {
-				dir https://%s/dir
-				trusted_roots %s
-			}
-		}`, pebbleAddr, caFile)
+	e.IssuerBlock = p.issuerBlock("")
 	e.start("")
-
-	// Pebble validates challenges on Caddy's ports, known once it runs;
-	// Caddy asks Pebble for nothing until the first route is created.
-	cfg, err := json.Marshal(map[string]any{"pebble": map[string]any{
-		"listenAddress":                  pebbleAddr,
-		"managementListenAddress":        mgmtAddr,
-		"certificate":                    certFile,
-		"privateKey":                     keyFile,
-		"httpPort":                       e.HTTPPort,
-		"tlsPort":                        e.HTTPSPort,
-		"ocspResponderURL":               "",
-		"externalAccountBindingRequired": false,
-		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
-		"keyAlgorithm":                   "ecdsa",
-		"profiles":                       map[string]any{"default": map[string]any{"description": "default", "validityPeriod": 7776000}},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "pebble.json")
-	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pebbleLog := rtRun(t, filepath.Join(dir, "pebble"), []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"},
-		"-config", cfgFile, "-dnsserver", dnsAddr)
-
-	caPool := x509.NewCertPool()
-	caPool.AppendCertsFromPEM(caPEM)
-	pebbleHTTP := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool}}}
-	rtPoll(t, 30*time.Second, func() string {
-		resp, err := pebbleHTTP.Get("https://" + pebbleAddr + "/dir")
-		if err != nil {
-			return "pebble is not up: " + err.Error() + "\n" + pebbleLog.String()
-		}
-		resp.Body.Close()
-		return ""
-	})
+	p.start(t, e.HTTPPort, e.HTTPSPort)
+	pebbleLog := p.Log
 
 	up := rtNewUpstream(t, "acme", false)
 	e.dash.create(rtProxy("auto.proxyos.test", "auto", up.URL))
 	e.dash.create(rtProxy("internal.acme.proxyos.test", "internal", up.URL))
 
 	// Pebble's roots change every run; its management interface has them.
-	fetchPEM := func(path string) *x509.Certificate {
-		resp, raw := do(t, pebbleHTTP, http.MethodGet, "https://"+mgmtAddr+path, nil, nil)
-		block, _ := pem.Decode(raw)
-		if resp.StatusCode != http.StatusOK || block == nil {
-			t.Fatalf("GET pebble %s: %d %s", path, resp.StatusCode, raw)
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	pebbleRoot, pebbleInter := fetchPEM("/roots/0"), fetchPEM("/intermediates/0")
+	pebbleRoot, pebbleInter := p.roots(t)
 	roots := x509.NewCertPool()
 	roots.AddCert(pebbleRoot)
 
@@ -176,6 +102,121 @@ func TestRouteACME(t *testing.T) {
 	if n := rtCount(pebbleLog.String(), "Added order"); n != orders {
 		t.Errorf("pebble got %d new orders for a host without a route", n-orders)
 	}
+}
+
+// rtPebble is a Pebble ACME server on loopback with pebble-challtestsrv
+// as its DNS server (every name is 127.0.0.1, TXT records as its
+// management API sets them).
+type rtPebble struct {
+	Dir       string
+	CAFile    string // the root of Pebble's own HTTPS listeners
+	Addr      string // Pebble's ACME listener
+	MgmtAddr  string // Pebble's management listener (roots, intermediates)
+	DNSAddr   string // challtestsrv's DNS server
+	ChallMgmt string // challtestsrv's management API, http://host:port
+	Log       *syncBuffer
+	HTTP      *http.Client // trusts CAFile
+
+	caPEM             []byte
+	certFile, keyFile string
+}
+
+// rtPreparePebble builds Pebble and challtestsrv and starts challtestsrv;
+// Pebble starts once Caddy's ports are known (start).
+func rtPreparePebble(t *testing.T) *rtPebble {
+	t.Helper()
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
+		"github.com/letsencrypt/pebble/v2/cmd/pebble", "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building pebble: %v\n%s", err, out)
+	}
+	p := &rtPebble{Dir: dir}
+	p.caPEM, p.certFile, p.keyFile = rtTestCA(t, dir)
+	p.CAFile = filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(p.CAFile, p.caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// pebble-challtestsrv only serves DNS here: every name is 127.0.0.1.
+	p.DNSAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	challMgmt := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	p.ChallMgmt = "http://" + challMgmt
+	rtRun(t, filepath.Join(dir, "pebble-challtestsrv"), nil,
+		"-dnsserver", p.DNSAddr, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+		"-http01", "", "-https01", "", "-doh", "", "-tlsalpn01", "",
+		"-management", challMgmt)
+	p.Addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	p.MgmtAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	caPool := x509.NewCertPool()
+	caPool.AppendCertsFromPEM(p.caPEM)
+	p.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool}}}
+	return p
+}
+
+// issuerBlock is the block of "issuer proxyos" pointing its ACME issuer
+// at Pebble, with more issuer options.
+func (p *rtPebble) issuerBlock(more string) string {
+	return fmt.Sprintf(` {
+			acme {
+				dir https://%s/dir
+				trusted_roots %s
+			}
+			%s
+		}`, p.Addr, p.CAFile, more)
+}
+
+// start runs Pebble, validating challenges on Caddy's ports, and waits
+// until it answers.
+func (p *rtPebble) start(t *testing.T, httpPort, tlsPort int) {
+	t.Helper()
+	cfg, err := json.Marshal(map[string]any{"pebble": map[string]any{
+		"listenAddress":                  p.Addr,
+		"managementListenAddress":        p.MgmtAddr,
+		"certificate":                    p.certFile,
+		"privateKey":                     p.keyFile,
+		"httpPort":                       httpPort,
+		"tlsPort":                        tlsPort,
+		"ocspResponderURL":               "",
+		"externalAccountBindingRequired": false,
+		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
+		"keyAlgorithm":                   "ecdsa",
+		"profiles":                       map[string]any{"default": map[string]any{"description": "default", "validityPeriod": 7776000}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(p.Dir, "pebble.json")
+	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.Log = rtRun(t, filepath.Join(p.Dir, "pebble"), []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"},
+		"-config", cfgFile, "-dnsserver", p.DNSAddr)
+	rtPoll(t, 30*time.Second, func() string {
+		resp, err := p.HTTP.Get("https://" + p.Addr + "/dir")
+		if err != nil {
+			return "pebble is not up: " + err.Error() + "\n" + p.Log.String()
+		}
+		resp.Body.Close()
+		return ""
+	})
+}
+
+// roots returns Pebble's root and intermediate (new each run).
+func (p *rtPebble) roots(t *testing.T) (root, inter *x509.Certificate) {
+	t.Helper()
+	fetch := func(path string) *x509.Certificate {
+		resp, raw := do(t, p.HTTP, http.MethodGet, "https://"+p.MgmtAddr+path, nil, nil)
+		block, _ := pem.Decode(raw)
+		if resp.StatusCode != http.StatusOK || block == nil {
+			t.Fatalf("GET pebble %s: %d %s", path, resp.StatusCode, raw)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	return fetch("/roots/0"), fetch("/intermediates/0")
 }
 
 // rtRun starts a helper process that the test stops at cleanup, and

@@ -64,7 +64,7 @@ func (c *credIssuers) get(ctx context.Context, iss *Issuer, name string) (certma
 // dns in the background, with a certmagic config and cache of its own
 // (not on demand), and hands each certificate it obtains or loads to the
 // cache that the site's handshakes read (as an unmanaged certificate,
-// replacing an older one for the same names). So no handshake waits for
+// which that cache neither renews nor evicts). So no handshake waits for
 // a DNS-01 challenge, and names under a wildcard host are served by the
 // wildcard certificate from the cache without asking the permission
 // module, which refuses them certificates of their own.
@@ -215,7 +215,11 @@ func (d *dnsCerts) serveCert(ctx context.Context, name, certPath, keyPath string
 	if err == nil {
 		var keyPEM []byte
 		if keyPEM, err = d.magic.Storage.Load(ctx, keyPath); err == nil {
-			_, err = d.serve.CacheUnmanagedCertificatePEMBytesAsReplacement(ctx, certPEM, keyPEM, nil, nil)
+			// Not CacheUnmanagedCertificatePEMBytesAsReplacement: in
+			// certmagic v0.25.6 it read-locks the cache it holds locked
+			// and hangs every handshake. A renewed certificate joins the
+			// one it renews, which is served until it expires.
+			_, err = d.serve.CacheUnmanagedCertificatePEMBytes(ctx, certPEM, keyPEM, nil)
 		}
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {

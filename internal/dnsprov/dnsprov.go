@@ -59,7 +59,7 @@ type Service struct {
 	// node (other nodes learn it from the change log).
 	Changed func()
 	Now     func() time.Time
-	Logger func() *zap.Logger
+	Logger  func() *zap.Logger
 }
 
 // Input is a credential as the API accepts it. Config is the provider

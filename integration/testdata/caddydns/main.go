@@ -19,11 +19,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/libdns/libdns"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -51,7 +52,7 @@ func (Provider) CaddyModule() caddy.ModuleInfo {
 func (p *Provider) AppendRecords(ctx context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
 	for _, r := range recs {
 		rr := r.RR()
-		if err := p.post(ctx, "/set-txt", map[string]string{"host": libdns.AbsoluteName(rr.Name, zone) + ".", "value": rr.Data}); err != nil {
+		if err := p.post(ctx, "/set-txt", map[string]string{"host": fqdn(rr.Name, zone), "value": rr.Data}); err != nil {
 			return nil, err
 		}
 	}
@@ -61,11 +62,16 @@ func (p *Provider) AppendRecords(ctx context.Context, zone string, recs []libdns
 // DeleteRecords clears each TXT record.
 func (p *Provider) DeleteRecords(ctx context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
 	for _, r := range recs {
-		if err := p.post(ctx, "/clear-txt", map[string]string{"host": libdns.AbsoluteName(r.RR().Name, zone) + "."}); err != nil {
+		if err := p.post(ctx, "/clear-txt", map[string]string{"host": fqdn(r.RR().Name, zone)}); err != nil {
 			return nil, err
 		}
 	}
 	return recs, nil
+}
+
+// fqdn is the record's name with the final dot challtestsrv expects.
+func fqdn(name, zone string) string {
+	return strings.TrimSuffix(libdns.AbsoluteName(name, zone), ".") + "."
 }
 
 func (p *Provider) post(ctx context.Context, path string, body any) error {
