@@ -71,8 +71,9 @@ type RouteInput struct {
 	route.Route
 	Enabled  *bool           `json:"enabled,omitempty"`
 	Headers  *HeadersView    `json:"headers,omitempty"`
-	Status   json.RawMessage `json:"status,omitempty"`
-	Warnings json.RawMessage `json:"warnings,omitempty"`
+	Status    json.RawMessage `json:"status,omitempty"`
+	TLSStatus json.RawMessage `json:"tls_status,omitempty"`
+	Warnings  json.RawMessage `json:"warnings,omitempty"`
 }
 
 // Resolve returns the route the input describes. prev is the stored route
