@@ -49,6 +49,12 @@ var wantRules = map[string]struct {
 	"POST /api/routes/{id}/tokens":           {authz.Operator, authz.RoutesWrite},
 	"DELETE /api/routes/{id}/tokens/{token}": {authz.Operator, authz.RoutesWrite},
 	"POST /api/access/test":                  {authz.Viewer, authz.RoutesRead},
+	// DNS credentials hold API tokens for a whole zone: admins only.
+	"GET /api/dns":                       {authz.Viewer, authz.RoutesRead},
+	"GET /api/dns/credentials":           {authz.Admin, authz.All},
+	"POST /api/dns/credentials":          {authz.Admin, authz.All},
+	"PUT /api/dns/credentials/{name}":    {authz.Admin, authz.All},
+	"DELETE /api/dns/credentials/{name}": {authz.Admin, authz.All},
 
 	"GET /api/users":         {authz.Admin, authz.UsersRead},
 	"POST /api/users":        {authz.Admin, authz.UsersWrite},

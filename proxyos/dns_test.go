@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/libdns/libdns"
 
 	"github.com/proxyos/caddy-proxyos/internal/store"
@@ -24,6 +26,14 @@ func init() { caddy.RegisterModule(testDNSProvider{}) }
 
 func (testDNSProvider) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "dns.providers.proxyos_test", New: func() caddy.Module { return new(testDNSProvider) }}
+}
+
+func (p *testDNSProvider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next()
+	if d.NextArg() {
+		p.Token = d.Val()
+	}
+	return nil
 }
 
 func (testDNSProvider) AppendRecords(context.Context, string, []libdns.Record) ([]libdns.Record, error) {
@@ -180,5 +190,32 @@ func TestDNSCredentials(t *testing.T) {
 	}
 	if seen != 2 {
 		t.Errorf("%d dns_credential audit entries, want 2 (create, update)", seen)
+	}
+}
+
+// TestIssuerDNSCaddyfile parses the issuer's dns options, and refuses
+// each malformed one with its position.
+func TestIssuerDNSCaddyfile(t *testing.T) {
+	iss := new(Issuer)
+	in := "proxyos {\n\tdns proxyos_test\n\tresolvers 1.1.1.1 9.9.9.9\n\tpropagation_delay 2s\n\tpropagation_timeout -1\n}"
+	if err := iss.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err != nil {
+		t.Fatal(err)
+	}
+	if d := iss.DNS; d == nil || string(d.ProviderRaw) != `{"name":"proxyos_test"}` || len(d.Resolvers) != 2 ||
+		d.PropagationDelay != caddy.Duration(2*time.Second) || d.PropagationTimeout != -1 {
+		t.Fatalf("dns config %+v (provider %s)", d, d.ProviderRaw)
+	}
+	for in, want := range map[string]string{
+		"proxyos {\n\tdns\n}":                      "wrong argument count",
+		"proxyos {\n\tdns nope\n}":                 "nope",
+		"proxyos {\n\tresolvers\n}":                "wrong argument count",
+		"proxyos {\n\tpropagation_timeout soon\n}": "propagation_timeout",
+		"proxyos {\n\tpropagation_delay 1s 2s\n}":  "wrong argument count",
+		"proxyos {\n\tpropagation_delay\n}":        "wrong argument count",
+	} {
+		err := new(Issuer).UnmarshalCaddyfile(caddyfile.NewTestDispenser(in))
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Testfile:") {
+			t.Errorf("%q: error %v, want one with its position containing %q", in, err, want)
+		}
 	}
 }

@@ -69,8 +69,8 @@ type RouteWarning struct {
 // client may send back are ignored.
 type RouteInput struct {
 	route.Route
-	Enabled  *bool           `json:"enabled,omitempty"`
-	Headers  *HeadersView    `json:"headers,omitempty"`
+	Enabled   *bool           `json:"enabled,omitempty"`
+	Headers   *HeadersView    `json:"headers,omitempty"`
 	Status    json.RawMessage `json:"status,omitempty"`
 	TLSStatus json.RawMessage `json:"tls_status,omitempty"`
 	Warnings  json.RawMessage `json:"warnings,omitempty"`
