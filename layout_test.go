@@ -39,6 +39,7 @@ var layers = map[string]int{
 	"internal/testkit":   1, // imported by _test files only (see below)
 	"internal/session":   2,
 	"internal/passkey":   2,
+	"internal/dnsprov":   2, // imports audit; may import caddy (its module registry)
 	"internal/account":   3,
 	"internal/oidc":      3,
 	"internal/router":    3,

@@ -24,7 +24,7 @@ func TestBrowserCertificates(t *testing.T) {
 	pb := rtNewPebble(t, e)
 	pb.Blocked = []string{refused}
 	e.start("")
-	pb.start(t, e)
+	pb.start(t, e.HTTPPort, e.HTTPSPort)
 	dashURL := fmt.Sprintf("http://localhost:%d", e.DashPort)
 	up := rtNewUpstream(t, "browser-certs", false)
 	e.dash.create(rtProxy(refused, "auto", up.URL))

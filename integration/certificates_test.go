@@ -448,7 +448,7 @@ func TestCertificatesACME(t *testing.T) {
 	pb := rtNewPebble(t, e)
 	pb.Blocked = []string{refused}
 	e.start("")
-	pb.start(t, e)
+	pb.start(t, e.HTTPPort, e.HTTPSPort)
 	certs := ctAPI(e.dash)
 	up := rtNewUpstream(t, "acme-certs", false)
 
@@ -471,7 +471,9 @@ func TestCertificatesACME(t *testing.T) {
 		t.Fatalf("tls internal: %v", err)
 	}
 	e.dash.update(r.ID, r.Version, rtProxy(switched, "auto", up.URL))
-	inter, roots := pb.roots(t)
+	root, inter := pb.roots(t)
+	roots := x509.NewCertPool()
+	roots.AddCert(root)
 	rtPoll(t, 60*time.Second, func() string {
 		st, err := rtHandshake(e, switched, &tls.Config{RootCAs: roots})
 		if err != nil {

@@ -17,6 +17,7 @@ type dnsServer struct {
 
 	mu      sync.Mutex
 	records map[string][]net.IP // lower-case name without the final dot
+	zones   map[string]bool     // names answering SOA queries (see Zone)
 }
 
 func newDNSServer(t testing.TB) *dnsServer {
@@ -25,7 +26,7 @@ func newDNSServer(t testing.TB) *dnsServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &dnsServer{Addr: pc.LocalAddr().String(), records: make(map[string][]net.IP)}
+	s := &dnsServer{Addr: pc.LocalAddr().String(), records: make(map[string][]net.IP), zones: make(map[string]bool)}
 	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(s.serve)}
 	started := make(chan struct{})
 	srv.NotifyStartedFunc = func() { close(started) }
@@ -46,6 +47,14 @@ func (s *dnsServer) Set(name string, ips ...string) {
 	s.records[strings.ToLower(strings.TrimSuffix(name, "."))] = out
 }
 
+// Zone makes name the apex of a zone: SOA queries for it are answered,
+// as DNS-01 clients look for the zone of a challenge record.
+func (s *dnsServer) Zone(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.zones[strings.ToLower(strings.TrimSuffix(name, "."))] = true
+}
+
 func (s *dnsServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(req)
@@ -54,8 +63,14 @@ func (s *dnsServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 	defer s.mu.Unlock()
 	found := false
 	for _, q := range req.Question {
-		ips, ok := s.records[strings.ToLower(strings.TrimSuffix(q.Name, "."))]
+		name := strings.ToLower(strings.TrimSuffix(q.Name, "."))
+		ips, ok := s.records[name]
 		found = found || ok
+		if q.Qtype == dns.TypeSOA && s.zones[name] {
+			found = true
+			m.Answer = append(m.Answer, &dns.SOA{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 0},
+				Ns: "ns." + q.Name, Mbox: "hostmaster." + q.Name, Serial: 1, Refresh: 60, Retry: 60, Expire: 60, Minttl: 0})
+		}
 		for _, ip := range ips {
 			hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: 0}
 			switch {

@@ -93,6 +93,7 @@ type instance struct {
 	Home  string // XDG_DATA_HOME and XDG_CONFIG_HOME live under here
 	Admin string // admin endpoint, 127.0.0.1:port
 	Env   []string
+	Bin   string // the Caddy binary; default caddyBin
 
 	caddyfile func() string  // renders the Caddyfile from the current ports
 	fixed     bool           // the Caddyfile was written as is: it does not follow new ports
@@ -209,7 +210,11 @@ func (c *instance) run() error {
 	}
 	c.log = new(syncBuffer)
 	c.logs = append(c.logs, c.log)
-	c.cmd = exec.Command(caddyBin, "run", "--config", c.ConfigFile(), "--adapter", "caddyfile")
+	bin := c.Bin
+	if bin == "" {
+		bin = caddyBin
+	}
+	c.cmd = exec.Command(bin, "run", "--config", c.ConfigFile(), "--adapter", "caddyfile")
 	c.cmd.Env = append(os.Environ(),
 		"XDG_DATA_HOME="+filepath.Join(c.Home, "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(c.Home, "config"),

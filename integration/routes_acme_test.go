@@ -32,16 +32,24 @@ import (
 // issuance, without a reload.
 func TestRouteACME(t *testing.T) {
 	t.Parallel()
+	p := rtPreparePebble(t)
 	e := rtPrepare(t)
-	pb := rtNewPebble(t, e)
+	// The ACME options go in the issuer's block: with global acme_ca and
+	// acme_ca_root, the Caddyfile adapter makes a catch-all automation
+	// policy that conflicts with the hostless https:// site's issuer.
+	e.IssuerBlock = p.issuerBlock("")
 	e.start("")
-	pb.start(t, e)
+	p.start(t, e.HTTPPort, e.HTTPSPort)
+	pebbleLog := p.Log
 
 	up := rtNewUpstream(t, "acme", false)
 	e.dash.create(rtProxy("auto.proxyos.test", "auto", up.URL))
 	e.dash.create(rtProxy("internal.acme.proxyos.test", "internal", up.URL))
 
-	pebbleInter, roots := pb.roots(t)
+	// Pebble's roots change every run; its management interface has them.
+	pebbleRoot, pebbleInter := p.roots(t)
+	roots := x509.NewCertPool()
+	roots.AddCert(pebbleRoot)
 
 	var st tls.ConnectionState
 	rtPoll(t, 90*time.Second, func() string {
@@ -84,33 +92,41 @@ func TestRouteACME(t *testing.T) {
 	}
 
 	// A host without a route never reaches the CA.
-	orders := rtCount(pb.Log.String(), "Added order")
+	orders := rtCount(pebbleLog.String(), "Added order")
 	if orders == 0 {
 		t.Errorf("pebble's log shows no order")
 	}
 	if _, err := rtHandshake(e, "stranger.proxyos.test", &tls.Config{InsecureSkipVerify: true}); err == nil { //nolint:gosec // no certificate expected
 		t.Errorf("a host without a route got a certificate")
 	}
-	if n := rtCount(pb.Log.String(), "Added order"); n != orders {
+	if n := rtCount(pebbleLog.String(), "Added order"); n != orders {
 		t.Errorf("pebble got %d new orders for a host without a route", n-orders)
 	}
 }
 
-// rtPebble is Pebble, a real ACME server, with its DNS server, on
-// loopback, for the routes of an rtEnv.
+// rtPebble is a Pebble ACME server on loopback with pebble-challtestsrv
+// as its DNS server (every name is 127.0.0.1, TXT records as its
+// management API sets them).
 type rtPebble struct {
-	dir, dnsAddr, addr, mgmtAddr string
-	caPEM                        []byte
-	certFile, keyFile            string
-	// Blocked are names Pebble refuses by policy (rejectedIdentifier).
+	Dir       string
+	CAFile    string // the root of Pebble's own HTTPS listeners
+	Addr      string // Pebble's ACME listener
+	MgmtAddr  string // Pebble's management listener (roots, intermediates)
+	DNSAddr   string // challtestsrv's DNS server
+	ChallMgmt string // challtestsrv's management API, http://host:port
+	Log       *syncBuffer
+	HTTP      *http.Client // trusts CAFile
+	// Blocked are names Pebble refuses by policy (rejectedIdentifier);
+	// set before start.
 	Blocked []string
-	Log     *syncBuffer
-	HTTP    *http.Client // trusts Pebble's own TLS certificate
+
+	caPEM             []byte
+	certFile, keyFile string
 }
 
-// rtNewPebble builds Pebble, starts its DNS server and points the
-// issuer of e (not yet started) at it.
-func rtNewPebble(t *testing.T, e *rtEnv) *rtPebble {
+// rtPreparePebble builds Pebble and challtestsrv and starts challtestsrv;
+// Pebble starts once Caddy's ports are known (start).
+func rtPreparePebble(t *testing.T) *rtPebble {
 	t.Helper()
 	dir := t.TempDir()
 	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
@@ -118,47 +134,61 @@ func rtNewPebble(t *testing.T, e *rtEnv) *rtPebble {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building pebble: %v\n%s", err, out)
 	}
-	p := &rtPebble{dir: dir}
+	p := &rtPebble{Dir: dir}
 	p.caPEM, p.certFile, p.keyFile = rtTestCA(t, dir)
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, p.caPEM, 0o600); err != nil {
+	p.CAFile = filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(p.CAFile, p.caPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-
 	// pebble-challtestsrv only serves DNS here: every name is 127.0.0.1.
-	p.dnsAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	p.DNSAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	challMgmt := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	p.ChallMgmt = "http://" + challMgmt
 	rtRun(t, filepath.Join(dir, "pebble-challtestsrv"), nil,
-		"-dnsserver", p.dnsAddr, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+		"-dnsserver", p.DNSAddr, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
 		"-http01", "", "-https01", "", "-doh", "", "-tlsalpn01", "",
-		"-management", "127.0.0.1:"+strconv.Itoa(freePort(t)))
+		"-management", challMgmt)
+	p.Addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	p.MgmtAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	caPool := x509.NewCertPool()
+	caPool.AppendCertsFromPEM(p.caPEM)
+	p.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool}}}
+	return p
+}
 
-	p.addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
-	p.mgmtAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+// rtNewPebble prepares Pebble for e (not yet started): its issuer
+// points at it. Start it with p.start(t, e.HTTPPort, e.HTTPSPort) once
+// e runs.
+func rtNewPebble(t *testing.T, e *rtEnv) *rtPebble {
+	t.Helper()
+	p := rtPreparePebble(t)
+	e.IssuerBlock = p.issuerBlock("")
+	return p
+}
 
-	// The ACME options go in the issuer's block: with global acme_ca and
-	// acme_ca_root, the Caddyfile adapter makes a catch-all automation
-	// policy that conflicts with the hostless https:// site's issuer.
-	e.IssuerBlock = fmt.Sprintf(` {
+// issuerBlock is the block of "issuer proxyos" pointing its ACME issuer
+// at Pebble, with more issuer options.
+func (p *rtPebble) issuerBlock(more string) string {
+	return fmt.Sprintf(` {
 			acme {
 				dir https://%s/dir
 				trusted_roots %s
 			}
-		}`, p.addr, caFile)
-	return p
+			%s
+		}`, p.Addr, p.CAFile, more)
 }
 
-// start runs Pebble against the ports of e (started: Pebble validates
-// challenges on them) and waits until it answers. Caddy asks Pebble for
-// nothing until the first route is created.
-func (p *rtPebble) start(t *testing.T, e *rtEnv) {
+// start runs Pebble, validating challenges on Caddy's ports, and waits
+// until it answers.
+func (p *rtPebble) start(t *testing.T, httpPort, tlsPort int) {
 	t.Helper()
 	cfg, err := json.Marshal(map[string]any{"pebble": map[string]any{
-		"listenAddress":                  p.addr,
-		"managementListenAddress":        p.mgmtAddr,
+		"listenAddress":                  p.Addr,
+		"managementListenAddress":        p.MgmtAddr,
 		"certificate":                    p.certFile,
 		"privateKey":                     p.keyFile,
-		"httpPort":                       e.HTTPPort,
-		"tlsPort":                        e.HTTPSPort,
+		"httpPort":                       httpPort,
+		"tlsPort":                        tlsPort,
 		"ocspResponderURL":               "",
 		"externalAccountBindingRequired": false,
 		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
@@ -169,18 +199,14 @@ func (p *rtPebble) start(t *testing.T, e *rtEnv) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfgFile := filepath.Join(p.dir, "pebble.json")
+	cfgFile := filepath.Join(p.Dir, "pebble.json")
 	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p.Log = rtRun(t, filepath.Join(p.dir, "pebble"), []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"},
-		"-config", cfgFile, "-dnsserver", p.dnsAddr)
-
-	caPool := x509.NewCertPool()
-	caPool.AppendCertsFromPEM(p.caPEM)
-	p.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool}}}
+	p.Log = rtRun(t, filepath.Join(p.Dir, "pebble"), []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"},
+		"-config", cfgFile, "-dnsserver", p.DNSAddr)
 	rtPoll(t, 30*time.Second, func() string {
-		resp, err := p.HTTP.Get("https://" + p.addr + "/dir")
+		resp, err := p.HTTP.Get("https://" + p.Addr + "/dir")
 		if err != nil {
 			return "pebble is not up: " + err.Error() + "\n" + p.Log.String()
 		}
@@ -189,12 +215,11 @@ func (p *rtPebble) start(t *testing.T, e *rtEnv) {
 	})
 }
 
-// roots returns Pebble's intermediate and a pool of its root, which
-// change every run (its management interface has them).
-func (p *rtPebble) roots(t *testing.T) (*x509.Certificate, *x509.CertPool) {
+// roots returns Pebble's root and intermediate (new each run).
+func (p *rtPebble) roots(t *testing.T) (root, inter *x509.Certificate) {
 	t.Helper()
-	fetchPEM := func(path string) *x509.Certificate {
-		resp, raw := do(t, p.HTTP, http.MethodGet, "https://"+p.mgmtAddr+path, nil, nil)
+	fetch := func(path string) *x509.Certificate {
+		resp, raw := do(t, p.HTTP, http.MethodGet, "https://"+p.MgmtAddr+path, nil, nil)
 		block, _ := pem.Decode(raw)
 		if resp.StatusCode != http.StatusOK || block == nil {
 			t.Fatalf("GET pebble %s: %d %s", path, resp.StatusCode, raw)
@@ -205,10 +230,7 @@ func (p *rtPebble) roots(t *testing.T) (*x509.Certificate, *x509.CertPool) {
 		}
 		return c
 	}
-	root := fetchPEM("/roots/0")
-	pool := x509.NewCertPool()
-	pool.AddCert(root)
-	return fetchPEM("/intermediates/0"), pool
+	return fetch("/roots/0"), fetch("/intermediates/0")
 }
 
 // rtRun starts a helper process that the test stops at cleanup, and

@@ -214,6 +214,12 @@ type rtRoute struct {
 			Healthy bool   `json:"healthy"`
 		} `json:"upstreams"`
 	} `json:"status"`
+	TLSStatus *struct {
+		State    string `json:"state"`
+		Name     string `json:"name"`
+		Error    string `json:"error"`
+		Failures int    `json:"failures"`
+	} `json:"tls_status"`
 	Warnings []struct {
 		Field   string `json:"field"`
 		Message string `json:"message"`

@@ -22,6 +22,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/api"
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
+	"github.com/proxyos/caddy-proxyos/internal/dnsprov"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/metrics"
 	"github.com/proxyos/caddy-proxyos/internal/oidc"
@@ -157,10 +158,17 @@ type App struct {
 	logger    *zap.Logger
 	now       func() time.Time // a test may set it before Provision
 
-	issuer *atomic.Pointer[Issuer] // the proxyos issuer of this config, if any
-
 	oidc          *oidc.Service
 	oidcProviders []oidc.Provider // OIDC with placeholders resolved
+
+	// DNS-01: the stored credentials, the proxyos issuer of this config
+	// (set when it is provisioned), the wake-up of its background
+	// certificate management (see dnsCerts) and the count of credential
+	// changes, which makes it retry names without a certificate.
+	dns      *dnsprov.Service
+	issuer   *atomic.Pointer[Issuer]
+	dnsWake  chan struct{}
+	dnsEpoch *atomic.Uint64
 }
 
 // Database selects the store.
@@ -189,7 +197,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.ctx = ctx
 	a.ports = new(atomic.Pointer[listenPorts])
-	a.issuer = new(atomic.Pointer[Issuer])
+	a.issuer, a.dnsEpoch = new(atomic.Pointer[Issuer]), new(atomic.Uint64)
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -256,8 +264,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.routes = &router.Service{
 		Table: router.NewTable(ctx, a.logger, a.upstreams), Store: a.state.store, Keys: a.keys,
 		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
-		Tokens: a.state.tokens, Custom: &a.state.custom, LoginPage: a.canonical != nil, Now: a.now, Logger: a.logger,
+		Tokens: a.state.tokens, Custom: &a.state.custom, LoginPage: a.canonical != nil, DNS: a.checkDNS, Certs: &a.state.certs,
+		Now: a.now, Logger: a.logger,
 	}
+	a.dnsWake = make(chan struct{}, 1)
+	a.routes.Table.Changed = a.wakeDNS
+	a.dns = &dnsprov.Service{
+		Store: a.state.store, Keys: a.keys, Audit: a.state.audit, UsedBy: a.dnsCredentialUsers,
+		Changed: a.state.credentialChanged, Now: a.now, Logger: a.state.log,
+	}
+	a.state.addApp(a)
 	a.ops = &ops.Service{Store: a.state.store, Audit: a.state.audit}
 	if err := a.state.metrics.Register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -373,6 +389,7 @@ func (a *App) Start() error {
 	defer cancel()
 	a.accounts.Reseal(ctx)
 	a.routes.Reseal(ctx)
+	a.dns.Reseal(ctx)
 	if code, err := a.accounts.SetupCode(ctx); err != nil {
 		a.logger.Error("checking for users", zap.Error(err))
 	} else if code != "" {
@@ -403,6 +420,7 @@ func (a *App) Cleanup() error {
 	if a.routes != nil {
 		if a.state != nil {
 			a.state.removeRoutes(a.routes)
+			a.state.removeApp(a)
 		}
 		a.routes.Table.Stop()
 	}
@@ -440,6 +458,7 @@ func (a *App) newAPI(logger *zap.Logger) *api.Server {
 		Serves: a.serves, Cluster: a.Cluster, Certificates: a, Logger: logger, Now: a.now,
 		OIDC: a.oidc, PasswordLoginOff: a.PasswordLogin != nil && !*a.PasswordLogin,
 		Metrics: a.state.metrics,
+		DNS:     a.dns, DNSDefault: a.dnsDefault,
 	}
 	s.Build()
 	return s

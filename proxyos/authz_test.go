@@ -55,6 +55,12 @@ var wantRules = map[string]struct {
 	"DELETE /api/certificates/{id}":          {authz.Operator, authz.RoutesWrite},
 	"POST /api/certificates/renew":           {authz.Operator, authz.RoutesWrite},
 	"GET /api/certificates/root.crt":         {authz.Viewer, authz.RoutesRead},
+	// DNS credentials hold API tokens for a whole zone: admins only.
+	"GET /api/dns":                       {authz.Viewer, authz.RoutesRead},
+	"GET /api/dns/credentials":           {authz.Admin, authz.All},
+	"POST /api/dns/credentials":          {authz.Admin, authz.All},
+	"PUT /api/dns/credentials/{name}":    {authz.Admin, authz.All},
+	"DELETE /api/dns/credentials/{name}": {authz.Admin, authz.All},
 
 	"GET /api/users":         {authz.Admin, authz.UsersRead},
 	"POST /api/users":        {authz.Admin, authz.UsersWrite},

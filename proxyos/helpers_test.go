@@ -242,4 +242,5 @@ func (a *testApp) rekey(k *keyring.Keyring) {
 	a.keys = k
 	a.accounts.Keys = k
 	a.routes.Keys = k
+	a.dns.Keys = k
 }

@@ -34,6 +34,12 @@ func init() {
 //		}
 //	}
 //
+// Routes with challenge dns get their certificates in the background
+// (see Issuer), never on demand: their names, and names under their
+// wildcard hosts, are refused here, so a handshake cannot make the
+// server obtain a certificate of their own; the wildcard certificate
+// serves them from the cache once it is obtained.
+//
 // Names under a route's wildcard host are anyone's to make up: the app's
 // on_demand_limit bounds how many new ones each route gets certificates
 // for per interval. Caddy asks the permission whenever a name's
@@ -76,6 +82,10 @@ func (p *Permission) CertificateAllowed(ctx context.Context, name string) error 
 		// With tls custom the uploaded certificate is served (see
 		// customManager); none is obtained.
 		return fmt.Errorf("%s: route %s has tls %s: %w", name, lr.Route.ID, lr.Route.TLS, caddytls.ErrPermissionDenied)
+	}
+	if lr.Route.TLS == route.TLSAuto && lr.Route.Challenge == route.ChallengeDNS {
+		return fmt.Errorf("%s: route %s gets its certificates with the dns challenge, in the background: %w",
+			name, lr.Route.ID, caddytls.ErrPermissionDenied)
 	}
 	host := request.NormalizeHost(name)
 	if slices.Contains(lr.Route.Hosts, host) {

@@ -62,6 +62,7 @@ type state struct {
 	// each.
 	routersMu sync.Mutex
 	routers   map[*router.Service]struct{}
+	apps      map[*App]struct{} // for DNS credential changes
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -75,7 +76,8 @@ func newState(a *App, driver, dsn string) (*state, error) {
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
 	now := a.now
-	s := &state{store: st, limits: account.NewLimits(), setup: new(account.SetupCodes), routers: make(map[*router.Service]struct{})}
+	s := &state{store: st, limits: account.NewLimits(), setup: new(account.SetupCodes), routers: make(map[*router.Service]struct{}),
+		apps: make(map[*App]struct{})}
 	s.clock.Store(&now)
 	s.logger.Store(a.logger)
 	s.node = store.Node{ID: uuid.NewString(), Version: cluster.Version(), StartedAt: now().UTC()}
@@ -134,6 +136,31 @@ func (s *state) removeRoutes(r *router.Service) {
 	delete(s.routers, r)
 }
 
+// addApp makes DNS credential changes reach a's issuer, until removeApp.
+func (s *state) addApp(a *App) {
+	s.routersMu.Lock()
+	defer s.routersMu.Unlock()
+	s.apps[a] = struct{}{}
+}
+
+// removeApp undoes addApp.
+func (s *state) removeApp(a *App) {
+	s.routersMu.Lock()
+	defer s.routersMu.Unlock()
+	delete(s.apps, a)
+}
+
+// credentialChanged tells every config that a DNS credential changed:
+// their issuers read it again at the next attempt, and names without a
+// certificate are retried at once.
+func (s *state) credentialChanged() {
+	s.routersMu.Lock()
+	defer s.routersMu.Unlock()
+	for a := range s.apps {
+		a.credentialChanged()
+	}
+}
+
 // routeServices returns the services added.
 func (s *state) routeServices() []*router.Service {
 	s.routersMu.Lock()
@@ -149,8 +176,9 @@ func (s *state) routeServices() []*router.Service {
 // sessions of a changed user or of a changed session are dropped, so
 // the next request reads them again; a changed route is reloaded in
 // every config; a changed custom certificate is loaded again (the
-// configs share them). API keys are read from the store on every use,
-// so their changes need nothing.
+// configs share them), a changed DNS credential is read again by the
+// issuers. API keys are read from the store on every use, so their
+// changes need nothing.
 func (s *state) apply(ctx context.Context, c store.Change) error {
 	switch c.Kind {
 	case store.ChangeUser:
@@ -159,6 +187,8 @@ func (s *state) apply(ctx context.Context, c store.Change) error {
 		s.sessions.Forget(c.Entity)
 	case store.ChangeRouteToken:
 		s.tokens.Verified.Forget(c.Entity)
+	case store.ChangeDNSCredential:
+		s.credentialChanged()
 	case store.ChangeRoute:
 		for _, r := range s.routeServices() {
 			if err := r.Reload(ctx, c.Entity); err != nil {
@@ -209,6 +239,7 @@ func (s *state) routeSaved(from *router.Service) func(context.Context, string) {
 func (s *state) resync(ctx context.Context) error {
 	s.sessions.ForgetAll()
 	s.tokens.Verified.ForgetAll()
+	s.credentialChanged()
 	for _, r := range s.routeServices() {
 		if err := r.LoadCertificates(ctx); err != nil {
 			return err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/proxyos/caddy-proxyos/internal/account"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
+	"github.com/proxyos/caddy-proxyos/internal/dnsprov"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/metrics"
 	"github.com/proxyos/caddy-proxyos/internal/oidc"
@@ -55,6 +56,10 @@ type Server struct {
 	PasswordLoginOff bool
 	// Metrics counts session checks; nil counts nothing.
 	Metrics *metrics.Set
+	// DNS keeps the DNS provider credentials; DNSDefault returns the
+	// proxyos issuer's own DNS provider, or "".
+	DNS        *dnsprov.Service
+	DNSDefault func() string
 
 	Logger *zap.Logger
 	Now    func() time.Time

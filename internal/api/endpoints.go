@@ -55,6 +55,14 @@ var endpoints = []endpoint{
 	{"POST /api/routes/{id}/tokens", authz.Operator, authz.RoutesWrite, (*Server).createRouteToken},
 	{"DELETE /api/routes/{id}/tokens/{token}", authz.Operator, authz.RoutesWrite, (*Server).revokeRouteToken},
 	{"POST /api/access/test", authz.Viewer, authz.RoutesRead, (*Server).testAccess},
+	// DNS provider credentials hold API tokens that can change a whole
+	// DNS zone: only admins store, replace or delete them, and no answer
+	// ever contains their config. The route form reads their names.
+	{"GET /api/dns", authz.Viewer, authz.RoutesRead, (*Server).dnsInfo},
+	{"GET /api/dns/credentials", authz.Admin, authz.All, (*Server).listDNSCredentials},
+	{"POST /api/dns/credentials", authz.Admin, authz.All, (*Server).createDNSCredential},
+	{"PUT /api/dns/credentials/{name}", authz.Admin, authz.All, (*Server).updateDNSCredential},
+	{"DELETE /api/dns/credentials/{name}", authz.Admin, authz.All, (*Server).deleteDNSCredential},
 
 	{"GET /api/certificates", authz.Viewer, authz.RoutesRead, (*Server).listCertificates},
 	{"POST /api/certificates", authz.Operator, authz.RoutesWrite, (*Server).uploadCertificate},

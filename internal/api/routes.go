@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/proxyos/caddy-proxyos/internal/access"
+	"github.com/proxyos/caddy-proxyos/internal/dnsprov"
 	"github.com/proxyos/caddy-proxyos/internal/fail"
 	"github.com/proxyos/caddy-proxyos/internal/router"
 )
@@ -155,5 +156,64 @@ func (s *Server) testAccess(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	WriteJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// dnsInfo tells the route form what challenge dns can use: the DNS
+// provider modules compiled in, the issuer's own provider and the
+// stored credentials' names (never their configs).
+func (s *Server) dnsInfo(w http.ResponseWriter, r *http.Request) error {
+	def := ""
+	if s.DNSDefault != nil {
+		def = s.DNSDefault()
+	}
+	info, err := s.DNS.Info(r.Context(), def)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, info)
+	return nil
+}
+
+func (s *Server) listDNSCredentials(w http.ResponseWriter, r *http.Request) error {
+	creds, err := s.DNS.List(r.Context())
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"credentials": creds})
+	return nil
+}
+
+func (s *Server) createDNSCredential(w http.ResponseWriter, r *http.Request) error {
+	var in dnsprov.Input
+	if err := Decode(w, r, &in); err != nil {
+		return err
+	}
+	v, err := s.DNS.Create(r.Context(), in, caller(r).Actor)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+func (s *Server) updateDNSCredential(w http.ResponseWriter, r *http.Request) error {
+	var in dnsprov.Input
+	if err := Decode(w, r, &in); err != nil {
+		return err
+	}
+	v, err := s.DNS.Update(r.Context(), r.PathValue("name"), in, caller(r).Actor)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) deleteDNSCredential(w http.ResponseWriter, r *http.Request) error {
+	if err := s.DNS.Delete(r.Context(), r.PathValue("name"), caller(r).Actor); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -39,6 +39,10 @@ const (
 	TLSCustom   = "custom"   // an uploaded certificate (see Route.Certificate)
 )
 
+// ChallengeDNS is the challenge of tls auto routes whose certificates
+// are obtained with DNS-01, ahead of time (see Route.Challenge).
+const ChallengeDNS = "dns"
+
 // Load-balancing policies offered for several upstreams; each is a Caddy
 // reverse_proxy selection policy.
 var policies = map[string]bool{
@@ -57,6 +61,17 @@ type Route struct {
 	// Certificate is the id of the uploaded certificate that a route
 	// with tls custom serves; its names must cover the route's hosts.
 	Certificate string `json:"certificate,omitempty"`
+	// Challenge "dns" obtains the route's certificates (for tls auto)
+	// with ACME's DNS-01 challenge, in the background as soon as the
+	// route is saved: one wildcard certificate for a *.example.com host,
+	// which also serves every route under it. The server need not be
+	// reachable from the internet. Default: HTTP-01 or TLS-ALPN-01, on
+	// demand at the first handshake.
+	Challenge string `json:"challenge,omitempty"`
+	// DNSCredential names the stored DNS provider credential that sets
+	// the challenge's TXT record. Default: the provider of the proxyos
+	// issuer (issuer proxyos { dns <provider> … }).
+	DNSCredential string `json:"dns_credential,omitempty"`
 
 	Upstreams     []string       `json:"upstreams,omitempty"`
 	UpstreamHost  string         `json:"upstream_host,omitempty"`
@@ -255,6 +270,9 @@ func (r *Route) Validate() error {
 	if (r.TLS == TLSCustom) != (r.Certificate != "") {
 		return errf("certificate", "required with tls custom, and only with it")
 	}
+	if err := r.validateChallenge(); err != nil {
+		return err
+	}
 	if (r.HSTS || r.ForceHTTPS) && r.TLS == TLSOff {
 		return errf("tls", "hsts and force_https need a TLS mode other than off")
 	}
@@ -405,6 +423,33 @@ func (r *Route) validateProxy() error {
 				}
 			}
 		}
+	}
+	return nil
+}
+
+// validateChallenge checks the challenge and DNS credential; whether
+// the credential exists is the router's check.
+func (r *Route) validateChallenge() error {
+	switch r.Challenge {
+	case "":
+		if r.DNSCredential != "" {
+			return errf("dns_credential", "needs challenge dns")
+		}
+		return nil
+	case ChallengeDNS:
+	default:
+		return errf("challenge", "%q is not a challenge (dns, or none for HTTP-01 and TLS-ALPN-01)", r.Challenge)
+	}
+	if r.TLS != TLSAuto {
+		return errf("challenge", "dns needs tls auto (tls %s obtains no certificate from ACME)", r.TLS)
+	}
+	for i, h := range r.Hosts {
+		if _, err := netip.ParseAddr(h); err == nil {
+			return errf(fmt.Sprintf("hosts[%d]", i), "%q: an IP address cannot get a certificate with the dns challenge", h)
+		}
+	}
+	if len(r.DNSCredential) > 63 || strings.ContainsAny(r.DNSCredential, " /\\\"\r\n") {
+		return errf("dns_credential", "%q is not a credential name", r.DNSCredential)
 	}
 	return nil
 }

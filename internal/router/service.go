@@ -50,6 +50,15 @@ type Service struct {
 	// saved through the old one must reach the new one's table).
 	Saved func(ctx context.Context, id string)
 
+	// DNS checks the DNS-01 settings of a route with challenge dns: that
+	// its dns_credential is stored, or, without one, that the issuer
+	// has a DNS provider of its own. Its errors name the field. nil
+	// accepts any.
+	DNS func(ctx context.Context, credential string) error
+	// Certs are this node's issuance attempts, for the routes' TLS
+	// state (see TLSStatus); nil shows none.
+	Certs *certs.Attempts
+
 	Now    func() time.Time
 	Logger *zap.Logger
 }
@@ -265,6 +274,11 @@ func (s *Service) save(ctx context.Context, r *route.Route, prev *route.Route, c
 	}
 	if err := s.checkCertificate(ctx, r); err != nil {
 		return nil, err
+	}
+	if r.Challenge == route.ChallengeDNS && s.DNS != nil {
+		if err := s.DNS(ctx, r.DNSCredential); err != nil {
+			return nil, err
+		}
 	}
 	r.Version = prevVersion + 1
 	r.UpdatedAt = s.Now().UTC().Truncate(time.Millisecond)

@@ -53,6 +53,10 @@ type Table struct {
 
 	mu   sync.Mutex
 	byID map[string]*Live
+
+	// Changed, when set before the table is used, is called (with the
+	// table locked: it must not block) after routes went live or left.
+	Changed func()
 }
 
 // NewTable returns a table whose routes' contexts descend from the
@@ -271,6 +275,9 @@ func (rt *Table) publish(id string, lr *Live) {
 	} else {
 		delete(rt.byID, id)
 	}
+	if rt.Changed != nil {
+		rt.Changed()
+	}
 	if old == nil {
 		return
 	}
@@ -367,6 +374,17 @@ func (rt *Table) apply(sr store.StoredRoute, open func(*route.Route) (*route.Rou
 		return
 	}
 	rt.publish(sr.ID, lr)
+}
+
+// Routes returns the live routes, in no order.
+func (rt *Table) Routes() []*route.Route {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	out := make([]*route.Route, 0, len(rt.byID))
+	for _, lr := range rt.byID {
+		out = append(out, lr.Route)
+	}
+	return out
 }
 
 // stop cleans up every live route.

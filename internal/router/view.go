@@ -2,6 +2,7 @@ package router
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/proxyos/caddy-proxyos/internal/route"
 )
@@ -10,8 +11,49 @@ import (
 // values hidden, see RouteView) and its live status.
 type RouteJSON struct {
 	RouteView
-	Status   RouteStatus    `json:"status"`
-	Warnings []RouteWarning `json:"warnings,omitempty"`
+	Status    RouteStatus    `json:"status"`
+	TLSStatus *TLSStatus     `json:"tls_status,omitempty"`
+	Warnings  []RouteWarning `json:"warnings,omitempty"`
+}
+
+// TLSStatus is the state of a route's certificates on this node, from
+// the latest issuance attempt of each of its hosts (a wildcard host's is
+// the wildcard certificate's, obtained with challenge dns).
+type TLSStatus struct {
+	// State is issued (every host's latest attempt succeeded), failed
+	// (one failed: Name, Error and Failures tell which and why) or
+	// pending (no attempt yet for Name).
+	State string `json:"state"`
+	Name  string `json:"name,omitempty"`
+	// Error is the CA's or the DNS provider's error, verbatim.
+	Error    string     `json:"error,omitempty"`
+	Failures int        `json:"failures,omitempty"`
+	At       *time.Time `json:"at,omitempty"`
+}
+
+// tlsStatus reports the latest attempts for r's hosts; nil for tls off.
+func (s *Service) tlsStatus(r *route.Route) *TLSStatus {
+	if r.TLS == route.TLSOff || s.Certs == nil {
+		return nil
+	}
+	var pending, issued *TLSStatus
+	for _, h := range r.Hosts {
+		att, ok := s.Certs.Get(h)
+		switch {
+		case !ok:
+			if pending == nil {
+				pending = &TLSStatus{State: "pending", Name: h}
+			}
+		case att.Error != "":
+			return &TLSStatus{State: "failed", Name: h, Error: att.Error, Failures: att.Failures, At: &att.At}
+		case issued == nil || att.At.After(*issued.At):
+			issued = &TLSStatus{State: "issued", Name: h, At: &att.At}
+		}
+	}
+	if pending != nil {
+		return pending
+	}
+	return issued
 }
 
 // RouteWarning explains a setting that is valid but will not work the way
@@ -27,10 +69,11 @@ type RouteWarning struct {
 // client may send back are ignored.
 type RouteInput struct {
 	route.Route
-	Enabled  *bool           `json:"enabled,omitempty"`
-	Headers  *HeadersView    `json:"headers,omitempty"`
-	Status   json.RawMessage `json:"status,omitempty"`
-	Warnings json.RawMessage `json:"warnings,omitempty"`
+	Enabled   *bool           `json:"enabled,omitempty"`
+	Headers   *HeadersView    `json:"headers,omitempty"`
+	Status    json.RawMessage `json:"status,omitempty"`
+	TLSStatus json.RawMessage `json:"tls_status,omitempty"`
+	Warnings  json.RawMessage `json:"warnings,omitempty"`
 }
 
 // Resolve returns the route the input describes. prev is the stored route
@@ -48,7 +91,7 @@ func (in *RouteInput) Resolve(prev *route.Route) (*route.Route, error) {
 
 // WithStatus pairs a route with its live status.
 func (s *Service) WithStatus(r *route.Route) RouteJSON {
-	return RouteJSON{RouteView: ViewOf(r), Status: s.Status(r.ID), Warnings: s.warnings(r)}
+	return RouteJSON{RouteView: ViewOf(r), Status: s.Status(r.ID), TLSStatus: s.tlsStatus(r), Warnings: s.warnings(r)}
 }
 
 // warnings explains, for a route behind the login, why a browser

@@ -9,7 +9,7 @@ import { authed, errorMessage, NeedLogin, networkError } from './api.js';
 import { $, busy, capitalize, el, errorBoxOf, formatDate, relativeTime, rendered, show, stripField, template } from './dom.js';
 import { canWrite, displayName, kindLabels, routePath, stale, statusNodes, targetNodes } from './route.js';
 import { wireAccessTest, wireTokens } from './route-access.js';
-import { checks, fillCertificates, fillForm, ids, input, labelOf, managedFields, readForm, serverFieldInput, showSections } from './route-form.js';
+import { checks, fillCertificates, fillForm, ids, input, labelOf, loadDNS, managedFields, readForm, serverFieldInput, showSections, showTLSStatus } from './route-form.js';
 import { sessionOrLogin, shell } from './shell.js';
 
 export default async function routeEditPage(page) {
@@ -38,6 +38,7 @@ export default async function routeEditPage(page) {
   const summary = $('#route-error');
   const notice = $('#route-notice');
   const save = $('#route-save');
+  await loadDNS(authed);
 
   if (loadError) {
     show(summary, loadError);
@@ -78,6 +79,7 @@ export default async function routeEditPage(page) {
     const live = $('#route-live');
     live.replaceChildren(statusNodes(loaded));
     live.hidden = false;
+    showTLSStatus(loaded);
     document.title = displayName(loaded) + ' · ProxyOS';
   }
 
@@ -109,13 +111,13 @@ export default async function routeEditPage(page) {
   form.addEventListener('input', (ev) => {
     const name = ev.target.id ? ev.target.id.replace(/^route-/, '') : '';
     serverErrors.delete(name);
-    if (name === 'kind' || name === 'tls') showSections();
+    if (name === 'kind' || name === 'tls' || name === 'challenge') showSections();
     applyErrors();
   });
   form.addEventListener('change', (ev) => {
     const name = ev.target.id ? ev.target.id.replace(/^route-/, '') : '';
     if (ev.target.type === 'checkbox' || ev.target.tagName === 'SELECT') touched.add(name);
-    if (name === 'kind' || name === 'tls') showSections();
+    if (name === 'kind' || name === 'tls' || name === 'challenge') showSections();
     applyErrors();
   });
   form.addEventListener('focusout', (ev) => {
@@ -156,6 +158,7 @@ export default async function routeEditPage(page) {
     if (loaded) {
       const base = Object.assign({}, loaded);
       delete base.status;
+      delete base.tls_status;
       for (const k of managedFields) delete base[k];
       body = Object.assign(base, body, { id: loaded.id, version: loaded.version });
     }

@@ -107,7 +107,7 @@ function formatRules(rules) {
 
 // The form's inputs by short name; ids are route-<name>.
 export const ids = [
-  'name', 'hosts', 'kind', 'tls', 'certificate', 'enabled',
+  'name', 'hosts', 'kind', 'tls', 'certificate', 'challenge', 'dns-credential', 'enabled',
   'upstreams', 'lb-policy', 'hc-path', 'hc-interval', 'hc-timeout',
   'upstream-skip-verify', 'upstream-server-name', 'upstream-host', 'strip-prefix',
   'redirect-to', 'redirect-status', 'redirect-preserve',
@@ -131,7 +131,7 @@ export function checked(name) {
 // The Route fields the form edits. Other fields of a loaded route (ones
 // a newer server added) are sent back unchanged.
 export const managedFields = [
-  'name', 'enabled', 'hosts', 'kind', 'tls', 'certificate', 'upstreams', 'upstream_host', 'load_balancing', 'upstream_tls',
+  'name', 'enabled', 'hosts', 'kind', 'tls', 'certificate', 'challenge', 'dns_credential', 'upstreams', 'upstream_host', 'load_balancing', 'upstream_tls',
   'redirect', 'static', 'headers', 'hsts', 'force_https', 'compress', 'strip_prefix', 'access', 'auth',
 ];
 
@@ -147,6 +147,10 @@ export function readForm() {
     tls: val('tls'),
   };
   if (r.tls === 'custom') r.certificate = val('certificate');
+  if (r.tls === 'auto' && val('challenge') === 'dns') {
+    r.challenge = 'dns';
+    if (val('dns-credential')) r.dns_credential = val('dns-credential');
+  }
   if (kind === 'proxy') {
     r.upstreams = list(val('upstreams'));
     const lb = {};
@@ -227,6 +231,12 @@ export function fillForm(r) {
   input('kind').value = r.kind || 'proxy';
   input('tls').value = r.tls || 'auto';
   input('certificate').value = r.certificate || '';
+  input('challenge').value = r.challenge || '';
+  const cred = input('dns-credential');
+  if (r.dns_credential && ![...cred.options].some((o) => o.value === r.dns_credential)) {
+    cred.append(new Option(r.dns_credential, r.dns_credential));
+  }
+  cred.value = r.dns_credential || '';
   input('enabled').checked = r.enabled !== false;
   input('upstreams').value = (r.upstreams || []).join('\n');
   input('lb-policy').value = lb.policy || 'random';
@@ -265,6 +275,31 @@ export function showSections() {
   $('#section-static').hidden = kind !== 'static';
   $('#field-req-headers').hidden = kind !== 'proxy';
   $('#field-certificate').hidden = val('tls') !== 'custom';
+  $('#field-challenge').hidden = val('tls') !== 'auto';
+  $('#field-dns-credential').hidden = val('challenge') !== 'dns';
+}
+
+// loadDNS offers the stored DNS provider credentials and says which
+// providers this Caddy has, from GET /api/dns.
+export async function loadDNS(authed) {
+  const res = await authed('GET', '/api/dns');
+  if (res.status !== 200) return;
+  const d = res.data;
+  const cred = input('dns-credential');
+  cred.options[0].textContent = d.default ? 'The issuer\'s provider (' + d.default + ')' : 'None: the issuer has no provider';
+  for (const c of d.credentials || []) cred.append(new Option(c.name + ' (' + c.provider + ')', c.name));
+  const have = (d.providers || []).join(', ') || 'none';
+  $('#route-challenge-hint').textContent = 'DNS-01 gets one certificate for a wildcard host and works for hosts the internet cannot reach. ' +
+    'DNS providers in this Caddy: ' + have + '. Add one with: ' + d.add_provider;
+}
+
+// showTLSStatus shows why a route has no certificate yet, with the CA's
+// or the DNS provider's error.
+export function showTLSStatus(r) {
+  const box = $('#route-tls-status');
+  const st = r && r.tls_status;
+  box.hidden = !st || st.state !== 'failed';
+  if (!box.hidden) box.textContent = 'No certificate for ' + st.name + ' (' + st.failures + ' failed attempts): ' + st.error;
 }
 
 // fillCertificates offers the custom certificates (of GET
@@ -483,6 +518,8 @@ export function serverFieldInput(field) {
     'kind': 'kind',
     'tls': 'tls',
     'certificate': 'certificate',
+    'challenge': 'challenge',
+    'dns_credential': 'dns-credential',
     'enabled': 'enabled',
     'upstreams': 'upstreams',
     'load_balancing': 'lb-policy',

@@ -1,0 +1,153 @@
+package integration
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// caddyDNS builds, once, Caddy with proxyos and a DNS provider module
+// that only the tests have (integration/testdata/caddydns: it sets TXT
+// records through pebble-challtestsrv's management API).
+var caddyDNS = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(filepath.Dir(caddyBin), "caddy-dns")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/proxyos/caddy-proxyos/integration/testdata/caddydns").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("building caddy with the test DNS provider: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// TestRouteDNS01 runs Caddy's real DNS-01 code against Pebble: a route
+// for *.example.test with challenge dns gets ONE wildcard certificate,
+// obtained in the background as soon as the route is saved (no
+// handshake asks for it), which then serves every name under it; a
+// provider that fails shows its error on its route. The Caddyfile's
+// issuer has a DNS provider (the default of routes); the failing route
+// names a stored credential, so credentials reach the provider too.
+func TestRouteDNS01(t *testing.T) {
+	t.Parallel()
+	bin, err := caddyDNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rtPreparePebble(t)
+	// certmagic finds the challenge record's zone with SOA queries,
+	// which challtestsrv does not answer: this server does.
+	zones := newDNSServer(t)
+	zones.Zone("example.test")
+	zones.Zone("broken.test")
+
+	e := rtPrepare(t)
+	e.inst.Bin = bin
+	e.IssuerBlock = p.issuerBlock(fmt.Sprintf(`dns challtestsrv %s
+			resolvers %s
+			propagation_timeout -1`, p.ChallMgmt, zones.Addr))
+	e.start("")
+	p.start(t, e.HTTPPort, e.HTTPSPort)
+	root, inter := p.roots(t)
+	roots := rtPool(root)
+
+	up := rtNewUpstream(t, "wild", false)
+	wild := e.dash.create(rtWith(rtProxy("*.example.test", "auto", up.URL), "challenge", "dns"))
+
+	// Obtained without any handshake: Pebble's log shows the order and
+	// the route its certificate.
+	rtPoll(t, 90*time.Second, func() string {
+		if st := e.dash.get(wild.ID).TLSStatus; st == nil || st.State != "issued" || st.Name != "*.example.test" {
+			return fmt.Sprintf("the wildcard route's tls_status is %+v, want issued for *.example.test\npebble:\n%s", st, p.Log)
+		}
+		return ""
+	})
+	orders := rtCount(p.Log.String(), "Added order")
+	if orders != 1 {
+		t.Fatalf("pebble got %d orders for the wildcard route, want 1", orders)
+	}
+
+	for _, name := range []string{"a.example.test", "b.example.test"} {
+		var st tls.ConnectionState
+		rtPoll(t, 30*time.Second, func() string {
+			var err error
+			if st, err = rtHandshake(e, name, &tls.Config{RootCAs: roots}); err != nil {
+				return name + ": " + err.Error()
+			}
+			return ""
+		})
+		leaf := st.PeerCertificates[0]
+		if !slices.Equal(leaf.DNSNames, []string{"*.example.test"}) || !bytes.Equal(leaf.RawIssuer, inter.RawSubject) {
+			t.Fatalf("%s: certificate for %v from %q, want the wildcard from pebble", name, leaf.DNSNames, leaf.Issuer)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: rtPool(inter), DNSName: name}); err != nil {
+			t.Fatalf("%s: certificate does not verify against pebble's root: %v", name, err)
+		}
+		hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: rtDialLoopback, TLSClientConfig: &tls.Config{RootCAs: roots}}}
+		resp, err := hc.Get("https://" + name + ":" + strconv.Itoa(e.HTTPSPort) + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Upstream") != up.Name {
+			t.Fatalf("GET https://%s/: %d from %q", name, resp.StatusCode, resp.Header.Get("X-Upstream"))
+		}
+	}
+	// A route of its own for a name under the wildcard uses it too.
+	e.dash.create(rtWith(rtProxy("c.example.test", "auto", up.URL), "challenge", "dns"))
+	if st, err := rtHandshake(e, "c.example.test", &tls.Config{RootCAs: roots}); err != nil || !slices.Equal(st.PeerCertificates[0].DNSNames, []string{"*.example.test"}) {
+		t.Fatalf("c.example.test: %v", err)
+	}
+	if n := rtCount(p.Log.String(), "Added order"); n != orders {
+		t.Fatalf("pebble got %d more orders for names under the wildcard", n-orders)
+	}
+
+	// Validation: an unknown credential, an unknown provider, an
+	// unknown field of the provider's config.
+	if status, raw := e.dash.call(http.MethodPost, "", rtWith(rtProxy("*.other.test", "auto", up.URL), "challenge", "dns", "dns_credential", "nope")); status != http.StatusBadRequest || !strings.Contains(string(raw), `"field":"dns_credential"`) {
+		t.Fatalf("route with an unknown credential: %d %s", status, raw)
+	}
+	creds := rtAPI{t: t, base: e.admin.Base + "/api/dns/credentials", hc: e.admin.HTTP, hdr: e.dash.hdr}
+	for body, field := range map[string]string{
+		`{"name":"x","provider":"cloudflare","config":{"api_token":"t"}}`:                          "provider",
+		`{"name":"x","provider":"challtestsrv","config":{"url":"http://127.0.0.1:1","token":"t"}}`: "config.token",
+	} {
+		if status, raw := creds.call(http.MethodPost, "", []byte(body)); status != http.StatusBadRequest || !strings.Contains(string(raw), `"field":"`+field+`"`) {
+			t.Fatalf("POST credential %s: %d %s, want 400 on %s", body, status, raw, field)
+		}
+	}
+
+	// A stored credential whose provider fails (its API is down): the
+	// provider's error shows on the route, verbatim, in the API.
+	closed := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	if status, raw := creds.call(http.MethodPost, "", map[string]any{"name": "broken", "provider": "challtestsrv",
+		"config": map[string]string{"url": "http://" + closed}}); status != http.StatusCreated || strings.Contains(string(raw), closed) {
+		t.Fatalf("POST credential: %d %s", status, raw)
+	}
+	broken := e.dash.create(rtWith(rtProxy("*.broken.test", "auto", up.URL), "challenge", "dns", "dns_credential", "broken"))
+	rtPoll(t, 60*time.Second, func() string {
+		st := e.dash.get(broken.ID).TLSStatus
+		if st == nil || st.State != "failed" || !strings.Contains(st.Error, "challtestsrv: ") || !strings.Contains(st.Error, "connection refused") {
+			return fmt.Sprintf("the broken route's tls_status is %+v, want failed with the provider's error", st)
+		}
+		return ""
+	})
+	if _, err := rtHandshake(e, "x.broken.test", &tls.Config{InsecureSkipVerify: true}); err == nil { //nolint:gosec // no certificate expected
+		t.Errorf("a name under a failing dns route got a certificate on demand")
+	}
+	// The credential's config shows nowhere: not in its listing, not
+	// in the audit log.
+	for _, path := range []string{"/api/dns/credentials", "/api/dns", "/api/audit"} {
+		resp, raw := e.admin.Get(path, nil)
+		if resp.StatusCode != http.StatusOK || strings.Contains(string(raw), closed) {
+			t.Fatalf("GET %s: %d, or it shows the credential's config: %s", path, resp.StatusCode, raw)
+		}
+	}
+}
