@@ -22,6 +22,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/api"
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
+	"github.com/proxyos/caddy-proxyos/internal/doctor"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/oidc"
 	"github.com/proxyos/caddy-proxyos/internal/ops"
@@ -158,6 +159,9 @@ type App struct {
 
 	oidc          *oidc.Service
 	oidcProviders []oidc.Provider // OIDC with placeholders resolved
+
+	secretInfo doctor.Secret // what the doctor may say of the secret
+	permission *atomic.Bool  // tls.permission.proxyos is in this config
 }
 
 // Database selects the store.
@@ -186,6 +190,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.ctx = ctx
 	a.ports = new(atomic.Pointer[listenPorts])
+	a.permission = new(atomic.Bool)
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -295,6 +300,7 @@ func (a *App) provisionKeyring(repl *caddy.Replacer, driver string) error {
 		return err
 	}
 	a.keys = k
+	a.secretInfo = describeSecret(a.Secret, secret, len(previous))
 	return nil
 }
 
@@ -415,7 +421,7 @@ func (a *App) newAPI(logger *zap.Logger) *api.Server {
 	s := &api.Server{
 		Accounts: a.accounts, Routes: a.routes, Sessions: a.state.sessions, Store: a.state.store, Keys: a.keys,
 		Canonical: a.canonical, CookieDomain: a.CookieDomain, SessionIdle: time.Duration(a.SessionIdle),
-		Serves: a.serves, Cluster: a.Cluster, Logger: logger, Now: a.now,
+		Serves: a.serves, Cluster: a.Cluster, Doctor: a.Doctor, Logger: logger, Now: a.now,
 		OIDC: a.oidc, PasswordLoginOff: a.PasswordLogin != nil && !*a.PasswordLogin,
 	}
 	s.Build()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/proxyos/caddy-proxyos/internal/account"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
+	"github.com/proxyos/caddy-proxyos/internal/doctor"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/oidc"
 	"github.com/proxyos/caddy-proxyos/internal/request"
@@ -46,6 +47,8 @@ type Server struct {
 	Serves func(scheme string, port int) bool
 	// Cluster returns the nodes on the app's database.
 	Cluster func(context.Context) (cluster.View, error)
+	// Doctor runs the server-side checks of the doctor.
+	Doctor func(context.Context) doctor.Report
 	// OIDC logs users in with the config's OpenID providers; nil for none.
 	OIDC *oidc.Service
 	// PasswordLoginOff refuses logins with a password (password_login off).
