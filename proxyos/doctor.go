@@ -29,6 +29,9 @@ func (a *App) Doctor(ctx context.Context) doctor.Report {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	f := &doctor.Facts{Now: a.now(), URL: a.canonical, Secret: a.secretInfo, Admin: a.adminFacts()}
+	if file := f.Secret.File; file != nil {
+		f.Secret.File = secretFile(file.Path) // as it is now
+	}
 	a.resolveURL(ctx, f)
 	f.Keys = a.keyFacts()
 	f.Database = a.databaseFacts(ctx)
