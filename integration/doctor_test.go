@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -433,12 +435,19 @@ func TestDoctorRoutes(t *testing.T) {
 	})
 	t.Run("issuance fails", func(t *testing.T) {
 		t.Parallel()
+		// A CA that refuses every request, as one does past a rate limit.
+		ca := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`{"type":"urn:ietf:params:acme:error:unauthorized","detail":"doctor test CA refuses"}`))
+		}))
+		t.Cleanup(ca.Close)
 		e := rtPrepare(t)
-		e.IssuerBlock = fmt.Sprintf(" {\n\t\t\tacme {\n\t\t\t\tdir https://127.0.0.1:%d/dir\n\t\t\t}\n\t\t}", freePort(t))
+		e.IssuerBlock = fmt.Sprintf(" {\n\t\t\tacme {\n\t\t\t\tdir %s/dir\n\t\t\t}\n\t\t}", ca.URL)
 		e.start("")
 		e.dash.create(rtProxy("failing.proxyos.test", "auto", "http://127.0.0.1:9"))
 		rtPoll(t, 60*time.Second, func() string {
-			conn, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(e.HTTPSPort), &tls.Config{ServerName: "failing.proxyos.test", InsecureSkipVerify: true})
+			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", "127.0.0.1:"+strconv.Itoa(e.HTTPSPort), &tls.Config{ServerName: "failing.proxyos.test", InsecureSkipVerify: true})
 			if err == nil {
 				conn.Close()
 				return "the handshake succeeded"
@@ -450,7 +459,7 @@ func TestDoctorRoutes(t *testing.T) {
 			return ""
 		})
 		rep, _, _ := doctorRun(t, e.inst.Admin)
-		wantFinding(t, rep, "cert_failing", doctor.Problem, "failing.proxyos.test", "acme")
+		wantFinding(t, rep, "cert_failing", doctor.Problem, "failing.proxyos.test", "acme", "doctor test CA refuses")
 	})
 	t.Run("expiry", func(t *testing.T) {
 		t.Parallel()
