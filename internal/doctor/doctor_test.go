@@ -30,8 +30,8 @@ func healthy() *Facts {
 			{Server: "srv0", Scheme: "https", Ports: []PortRange{{443, 443}}, Routes: true},
 		},
 		OnDemand: true, Permission: true,
-		Routes:   []Route{{ID: "r1", Name: "grafana", Hosts: []string{"grafana.example.com"}, Enabled: true, Gated: true, TLS: "auto"}},
-		Admin:    Admin{Listen: []string{"localhost:2019"}},
+		Routes: []Route{{ID: "r1", Name: "grafana", Hosts: []string{"grafana.example.com"}, Enabled: true, Gated: true, TLS: "auto"}},
+		Admin:  Admin{Listen: []string{"localhost:2019"}},
 	}
 }
 
