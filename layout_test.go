@@ -36,6 +36,7 @@ var layers = map[string]int{
 	"internal/audit":     1,
 	"internal/certstore": 1, // certmagic's storage on the store; may import certmagic
 	"internal/cluster":   1,
+	"internal/doctor":    1, // imports certs, request
 	"internal/testkit":   1, // imported by _test files only (see below)
 	"internal/session":   2,
 	"internal/passkey":   2,
@@ -57,7 +58,7 @@ var layers = map[string]int{
 // caddyFree are the packages whose code is plain Go: nothing of Caddy
 // (or certmagic) in what they import, directly or not.
 var caddyFree = []string{
-	"internal/access", "internal/account", "internal/argon", "internal/audit", "internal/authz", "internal/certlimit", "internal/certs", "internal/cluster", "internal/fail",
+	"internal/access", "internal/account", "internal/argon", "internal/audit", "internal/authz", "internal/certlimit", "internal/certs", "internal/cluster", "internal/doctor", "internal/fail",
 	"internal/keyring", "internal/metrics", "internal/oidc", "internal/ops", "internal/passkey", "internal/request", "internal/session", "internal/store", "internal/upstream",
 }
 

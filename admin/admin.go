@@ -41,6 +41,8 @@ func init() {
 //	POST /proxyos/backup  {"path": "/abs/file"} writes a consistent copy of
 //	     the SQLite database there, a file that must not exist yet (200
 //	     {"path","bytes"}); PostgreSQL answers 400 (use pg_dump)
+//	GET  /proxyos/doctor  the doctor's server-side findings (see
+//	     `caddy proxyos doctor`): {"at","url","findings":[{"id","severity","saw","why","fix"}]}
 //
 // Changes made here are recorded in the audit log (and route histories)
 // with the actor "admin API" and the admin request's remote address.
@@ -69,6 +71,7 @@ func (a *API) Routes() []caddy.AdminRoute {
 		{Pattern: "/proxyos/certificates/", Handler: caddy.AdminHandlerFunc(a.handleCertificate)},
 		{Pattern: "/proxyos/cluster", Handler: caddy.AdminHandlerFunc(a.handleCluster)},
 		{Pattern: "/proxyos/backup", Handler: caddy.AdminHandlerFunc(a.handleBackup)},
+		{Pattern: "/proxyos/doctor", Handler: caddy.AdminHandlerFunc(a.handleDoctor)},
 	}
 }
 

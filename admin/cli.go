@@ -21,7 +21,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "proxyos",
-		Short: "Manages proxyos accounts and backups through the local admin API",
+		Short: "Manages proxyos accounts and backups, and diagnoses it, through the local admin API",
 		Long: `
 Recovers access to proxyos from the host, talking to the running Caddy's
 admin API (which only the host can reach):
@@ -29,6 +29,7 @@ admin API (which only the host can reach):
   caddy proxyos user add <email> [--role admin|operator|viewer]
   caddy proxyos user reset-password <email> [--reset-totp] [--revoke-keys]
   caddy proxyos backup <file>
+  caddy proxyos doctor [--url <address>] [--json]
 
 The password is prompted for without echo, or read from standard input
 with --password-stdin. Changing a password ends the user's sessions;
@@ -40,6 +41,8 @@ revokes their API keys, for an account that may have been taken over.
 backup writes a consistent copy of the SQLite database to <file> while
 Caddy runs (the Caddy process writes it; it must not exist yet). Keep the
 secret with it: the copy's sealed data opens only with the same secret.
+
+doctor diagnoses the running instance (see caddy proxyos doctor --help).
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			user := &cobra.Command{Use: "user", Short: "Adds users and resets passwords"}
@@ -72,6 +75,7 @@ secret with it: the copy's sealed data opens only with the same secret.
 			}
 			adminFlags(backup)
 			cmd.AddCommand(backup)
+			cmd.AddCommand(doctorCommand())
 		},
 	})
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
 	"github.com/proxyos/caddy-proxyos/internal/dnsprov"
+	"github.com/proxyos/caddy-proxyos/internal/doctor"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/metrics"
 	"github.com/proxyos/caddy-proxyos/internal/oidc"
@@ -169,6 +170,9 @@ type App struct {
 	issuer   *atomic.Pointer[Issuer]
 	dnsWake  chan struct{}
 	dnsEpoch *atomic.Uint64
+
+	secretInfo doctor.Secret // what the doctor may say of the secret
+	permission *atomic.Bool  // tls.permission.proxyos is in this config
 }
 
 // Database selects the store.
@@ -198,6 +202,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.ports = new(atomic.Pointer[listenPorts])
 	a.issuer, a.dnsEpoch = new(atomic.Pointer[Issuer]), new(atomic.Uint64)
+	a.permission = new(atomic.Bool)
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -321,6 +326,7 @@ func (a *App) provisionKeyring(repl *caddy.Replacer, driver string) error {
 		return err
 	}
 	a.keys = k
+	a.secretInfo = describeSecret(a.Secret, secret, len(previous))
 	return nil
 }
 
@@ -455,7 +461,7 @@ func (a *App) newAPI(logger *zap.Logger) *api.Server {
 	s := &api.Server{
 		Accounts: a.accounts, Routes: a.routes, Sessions: a.state.sessions, Store: a.state.store, Keys: a.keys,
 		Canonical: a.canonical, CookieDomain: a.CookieDomain, SessionIdle: time.Duration(a.SessionIdle),
-		Serves: a.serves, Cluster: a.Cluster, Certificates: a, Logger: logger, Now: a.now,
+		Serves: a.serves, Cluster: a.Cluster, Certificates: a, Doctor: a.Doctor, Logger: logger, Now: a.now,
 		OIDC: a.oidc, PasswordLoginOff: a.PasswordLogin != nil && !*a.PasswordLogin,
 		Metrics: a.state.metrics,
 		DNS:     a.dns, DNSDefault: a.dnsDefault,

@@ -90,6 +90,7 @@ var wantRules = map[string]struct {
 	// Admins see the nodes of a cluster; keys do not (automation reads
 	// the admin API's GET /proxyos/cluster).
 	"GET /api/cluster": {authz.Admin, ""},
+	"GET /api/doctor":  {authz.Admin, ""},
 }
 
 // deniedByPolicy reports whether a response is the authorization layer's

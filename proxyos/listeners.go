@@ -57,29 +57,38 @@ func servedPorts(h *caddyhttp.App) *listenPorts {
 	if httpPort == 0 {
 		httpPort = caddyhttp.DefaultHTTPPort
 	}
-	repl := caddy.NewReplacer()
 	for _, srv := range h.Servers {
-		for _, l := range srv.Listen {
-			na, err := caddy.ParseNetworkAddress(repl.ReplaceKnown(l, ""))
-			if err != nil || na.IsUnixNetwork() || na.IsFdNetwork() {
-				continue
+		sp := serverPorts(srv, httpPort)
+		p.http = append(p.http, sp.http...)
+		p.https = append(p.https, sp.https...)
+	}
+	return p
+}
+
+// serverPorts returns the ports of one server by scheme (see servedPorts).
+func serverPorts(srv *caddyhttp.Server, httpPort int) *listenPorts {
+	p := new(listenPorts)
+	repl := caddy.NewReplacer()
+	for _, l := range srv.Listen {
+		na, err := caddy.ParseNetworkAddress(repl.ReplaceKnown(l, ""))
+		if err != nil || na.IsUnixNetwork() || na.IsFdNetwork() {
+			continue
+		}
+		first, last := int(na.StartPort), int(na.EndPort)
+		if len(srv.TLSConnPolicies) == 0 {
+			p.http = append(p.http, portRange{first, last})
+			continue
+		}
+		// the http_port within the range is served in the clear
+		if httpPort >= first && httpPort <= last {
+			p.http = append(p.http, portRange{httpPort, httpPort})
+			if httpPort > first {
+				p.https = append(p.https, portRange{first, httpPort - 1})
 			}
-			first, last := int(na.StartPort), int(na.EndPort)
-			if len(srv.TLSConnPolicies) == 0 {
-				p.http = append(p.http, portRange{first, last})
-				continue
-			}
-			// the http_port within the range is served in the clear
-			if httpPort >= first && httpPort <= last {
-				p.http = append(p.http, portRange{httpPort, httpPort})
-				if httpPort > first {
-					p.https = append(p.https, portRange{first, httpPort - 1})
-				}
-				first = httpPort + 1
-			}
-			if first <= last {
-				p.https = append(p.https, portRange{first, last})
-			}
+			first = httpPort + 1
+		}
+		if first <= last {
+			p.https = append(p.https, portRange{first, last})
 		}
 	}
 	return p

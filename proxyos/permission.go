@@ -66,6 +66,7 @@ func (p *Permission) Provision(ctx caddy.Context) error {
 		return err
 	}
 	p.app = app.(*App)
+	p.app.permission.Store(true)
 	p.storage = ctx.Storage()
 	return nil
 }

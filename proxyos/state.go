@@ -48,6 +48,8 @@ type state struct {
 	logger         atomic.Pointer[zap.Logger] // of the latest config
 	auditRetention atomic.Int64               // nanoseconds, of the latest config
 	sessionIdle    atomic.Int64               // nanoseconds, of the latest config
+	keyID          atomic.Pointer[string]     // the current key id of the latest config
+	keyChange      atomic.Pointer[keyChange]  // the latest change of it
 	lastAuditPrune time.Time                  // only the maintenance loop uses it
 
 	// The node: its instance (the origin of its changes in the change
@@ -262,13 +264,24 @@ func (s *state) log() *zap.Logger { return s.logger.Load() }
 
 // follow makes the state use the settings of a, the config being
 // provisioned: its logger, audit retention, session idle limit and
-// on-demand certificate limit.
+// on-demand certificate limit; it notes a change of the current key.
 func (s *state) follow(a *App) {
 	s.logger.Store(a.logger)
 	s.nodeName.Store(&a.NodeName)
 	s.auditRetention.Store(int64(a.AuditRetention))
 	s.sessionIdle.Store(int64(a.SessionIdle))
 	s.certLimits.SetLimit(a.OnDemandLimit.Names, time.Duration(a.OnDemandLimit.Interval))
+	id := a.keys.CurrentID()
+	if prev := s.keyID.Swap(&id); prev != nil && *prev != id {
+		s.keyChange.Store(&keyChange{at: s.now(), from: *prev})
+	}
+}
+
+// keyChange is a config with another current key (a new secret)
+// replacing the running one, for the doctor.
+type keyChange struct {
+	at   time.Time
+	from string // the key id replaced
 }
 
 // maintainEvery is how often last-seen times are written and old rows pruned.

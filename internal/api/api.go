@@ -20,6 +20,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/account"
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
 	"github.com/proxyos/caddy-proxyos/internal/dnsprov"
+	"github.com/proxyos/caddy-proxyos/internal/doctor"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/metrics"
 	"github.com/proxyos/caddy-proxyos/internal/oidc"
@@ -50,6 +51,8 @@ type Server struct {
 	Cluster func(context.Context) (cluster.View, error)
 	// Certificates is the TLS side of the certificates page.
 	Certificates Certificates
+	// Doctor runs the server-side checks of the doctor.
+	Doctor func(context.Context) doctor.Report
 	// OIDC logs users in with the config's OpenID providers; nil for none.
 	OIDC *oidc.Service
 	// PasswordLoginOff refuses logins with a password (password_login off).

@@ -68,6 +68,14 @@ func (s *Server) diagnose(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// doctor reports the server-side findings of the doctor (see
+// internal/doctor), for admins: they describe the configuration, never a
+// secret.
+func (s *Server) doctor(w http.ResponseWriter, r *http.Request) error {
+	WriteJSON(w, http.StatusOK, s.Doctor(r.Context()))
+	return nil
+}
+
 // fix names the most likely remedy in one sentence.
 func (g *Diagnosis) fix(httpsAvailable bool) string {
 	switch {

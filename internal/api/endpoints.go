@@ -98,6 +98,7 @@ var endpoints = []endpoint{
 	{"GET /api/audit", authz.Admin, authz.AuditRead, (*Server).audit},
 
 	{"GET /api/cluster", authz.Admin, "", (*Server).cluster},
+	{"GET /api/doctor", authz.Admin, "", (*Server).doctor},
 }
 
 // call carries a request's caller and the handler's unexpected error

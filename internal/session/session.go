@@ -591,32 +591,60 @@ func (c *Cache) VerifyCookies(ctx context.Context, k *keyring.Keyring, cookies r
 	return firstE, first, nil
 }
 
-// maxLoggedUnknownKeys bounds the key ids reported: anyone can send
-// cookies with made-up key ids, and each must not cost a log line.
+// maxLoggedUnknownKeys bounds the key ids reported and counted: anyone
+// can send cookies with made-up key ids, and each must not cost a log
+// line or memory.
 const maxLoggedUnknownKeys = 16
 
-// unknownKeys remembers key ids already reported, so a browser with an
-// old cookie does not flood the log.
-type unknownKeys struct {
-	mu  sync.Mutex
-	ids map[string]bool
+// UnknownKey counts the session cookies refused because no configured
+// secret made the key that signed them (reason unknown_key).
+type UnknownKey struct {
+	ID          string
+	Refusals    int
+	First, Last time.Time
 }
 
-// logUnknownKey logs, once per key id and for a few ids only, that a
-// cookie signed with a secret no longer configured arrived.
+// unknownKeys remembers the key ids reported, so a browser with an old
+// cookie does not flood the log, and counts their cookies for the doctor.
+type unknownKeys struct {
+	mu  sync.Mutex
+	ids map[string]*UnknownKey
+}
+
+// logUnknownKey counts a cookie signed with a secret no longer
+// configured and logs it once per key id, for a few ids only.
 func (c *Cache) logUnknownKey(cookie string, k *keyring.Keyring) {
 	id := keyring.KeyIDOf(cookie)
+	now := c.now()
 	u := &c.unknownKeys
 	u.mu.Lock()
 	if u.ids == nil {
-		u.ids = make(map[string]bool)
+		u.ids = make(map[string]*UnknownKey)
 	}
-	if u.ids[id] || len(u.ids) >= maxLoggedUnknownKeys {
+	if seen := u.ids[id]; seen != nil || len(u.ids) >= maxLoggedUnknownKeys {
+		if seen != nil {
+			seen.Refusals++
+			seen.Last = now
+		}
 		u.mu.Unlock()
 		return
 	}
-	u.ids[id] = true
+	u.ids[id] = &UnknownKey{ID: id, Refusals: 1, First: now, Last: now}
 	u.mu.Unlock()
 	c.logger().Warn("session cookie signed with a key that is not configured; list the old secret under previous_secrets to keep such sessions",
 		zap.String("key_id", id), zap.String("current_key_id", k.CurrentID()))
+}
+
+// UnknownKeys returns the key ids of the cookies refused with reason
+// unknown_key (at most 16 ids), with how many and when, by first refusal.
+func (c *Cache) UnknownKeys() []UnknownKey {
+	u := &c.unknownKeys
+	u.mu.Lock()
+	out := make([]UnknownKey, 0, len(u.ids))
+	for _, k := range u.ids {
+		out = append(out, *k)
+	}
+	u.mu.Unlock()
+	slices.SortFunc(out, func(a, b UnknownKey) int { return a.First.Compare(b.First) })
+	return out
 }

@@ -43,3 +43,27 @@ func TestLogUnknownKeyOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownKeysCounted checks what the doctor reports of cookies of a
+// dropped secret: their key ids, how many and when, for at most 16 ids
+// (anyone can make up key ids).
+func TestUnknownKeysCounted(t *testing.T) {
+	st, _ := testkit.OpenStore(t)
+	clock := testkit.NewClock()
+	c := NewCache(st, audit.New(st, clock.Now, zap.NewNop), clock.Now, zap.NewNop)
+	k := mustKeyring(t, testkit.Secret)
+	old := mustKeyring(t, testkit.RandomSecret(t)).SignToken(keyring.NewToken())
+	c.logUnknownKey(old, k)
+	clock.Advance(time.Minute)
+	c.logUnknownKey(old, k)
+	for range maxLoggedUnknownKeys + 4 {
+		c.logUnknownKey(mustKeyring(t, testkit.RandomSecret(t)).SignToken(keyring.NewToken()), k)
+	}
+	got := c.UnknownKeys()
+	if len(got) != maxLoggedUnknownKeys {
+		t.Fatalf("%d key ids, want %d", len(got), maxLoggedUnknownKeys)
+	}
+	if u := got[0]; u.ID != keyring.KeyIDOf(old) || u.Refusals != 2 || !u.Last.Equal(u.First.Add(time.Minute)) {
+		t.Errorf("first key id: %+v", u)
+	}
+}

@@ -133,6 +133,25 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	return int(v.Int64), err
 }
 
+// KnownSchemaVersion returns the newest migration this proxyos knows.
+func (s *Store) KnownSchemaVersion() (int, error) {
+	ms, err := s.migrations()
+	if err != nil || len(ms) == 0 {
+		return 0, err
+	}
+	return ms[len(ms)-1].version, nil
+}
+
+// Clock returns the database server's time, on PostgreSQL; ok is false
+// on SQLite, whose clock is this machine's.
+func (s *Store) Clock(ctx context.Context) (t time.Time, ok bool, err error) {
+	if s.driver != Postgres {
+		return time.Time{}, false, nil
+	}
+	err = s.db.QueryRowContext(ctx, `SELECT CURRENT_TIMESTAMP`).Scan(&t)
+	return t, err == nil, err
+}
+
 type migration struct {
 	version int
 	name    string

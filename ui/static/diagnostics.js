@@ -1,5 +1,6 @@
 // ProxyOS dashboard: the diagnostics page, which shows what the server
-// sees of this browser's session. It works without a login: it is needed
+// sees of this browser's session, and to admins the server-side findings
+// of the doctor (GET /api/doctor). It works without a login: it is needed
 // exactly when logging in fails.
 
 import { api, errorMessage, networkError } from './api.js';
@@ -93,6 +94,57 @@ function renderDiagnosis(root, d) {
   }
 }
 
+// severityBadges maps a finding's severity to its badge.
+const severityBadges = {
+  problem: { cls: 'badge badge-bad', text: 'Problem' },
+  warning: { cls: 'badge badge-warn', text: 'Warning' },
+  ok: { cls: 'badge badge-good', text: 'OK' },
+};
+
+// findingItem renders one finding of the doctor: what it saw, and for a
+// warning or problem why it matters and the fix.
+function findingItem(f) {
+  const badge = severityBadges[f.severity] || severityBadges.ok;
+  const li = el('li', { class: 'finding finding-' + f.severity, 'data-id': f.id },
+    el('span', { class: badge.cls }, badge.text), ' ',
+    el('code', null, f.id),
+    el('p', null, f.saw));
+  if (f.severity !== 'ok') {
+    li.append(el('p', { class: 'muted' }, 'Why: ' + f.why), el('p', null, el('strong', null, 'Fix: '), f.fix));
+  }
+  return li;
+}
+
+// renderDoctor shows the server-side findings of the doctor: problems
+// and warnings first, the passed checks folded away.
+function renderDoctor(root, rep) {
+  const bad = rep.findings.filter((f) => f.severity !== 'ok');
+  const good = rep.findings.filter((f) => f.severity === 'ok');
+  const problems = bad.filter((f) => f.severity === 'problem').length;
+  const summary = $('#doctor-summary', root);
+  summary.textContent = bad.length === 0
+    ? 'All ' + good.length + ' server checks passed.'
+    : problems + ' problems and ' + (bad.length - problems) + ' warnings: each says what it saw, why it matters and the fix.';
+  summary.classList.toggle('fix-ok', bad.length === 0);
+  $('#doctor-findings', root).replaceChildren(...bad.map(findingItem));
+  const passed = $('#doctor-passed', root);
+  $('summary', passed).textContent = good.length + ' checks passed';
+  $('ul', passed).replaceChildren(...good.map(findingItem));
+}
+
+// loadDoctor fetches and shows the doctor's findings, for admins.
+async function loadDoctor(root) {
+  const section = $('#doctor', root);
+  try {
+    const res = await api('GET', '/api/doctor');
+    if (res.status !== 200) throw new Error(errorMessage(res));
+    renderDoctor(section, res.data);
+  } catch (err) {
+    $('#doctor-summary', section).textContent = err instanceof TypeError ? networkError(err) : err.message;
+  }
+  section.hidden = false;
+}
+
 export default async function diagnosticsPage(page) {
   const [sessionRes, diagRes] = await Promise.all([
     api('GET', '/api/auth/session'),
@@ -114,11 +166,14 @@ export default async function diagnosticsPage(page) {
   if (diagRes.status !== 200) throw new Error(errorMessage(diagRes));
   let report = diagRes.data;
   renderDiagnosis(root, report);
+  const isAdmin = sessionRes.status === 200 && sessionRes.data.user.role === 'admin';
+  if (isAdmin) await loadDoctor(root);
 
   const refresh = $('#diagnose-refresh', root);
   refresh.addEventListener('click', async () => {
     refresh.disabled = true;
     try {
+      if (isAdmin) await loadDoctor(root);
       const res = await api('GET', '/api/auth/diagnose');
       if (res.status === 200) {
         report = res.data;
