@@ -279,6 +279,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Changed: a.state.credentialChanged, Now: a.now, Logger: a.state.log,
 	}
 	a.state.addApp(a)
+	a.routes.Table.Metrics = a.state.metrics
 	a.ops = &ops.Service{Store: a.state.store, Audit: a.state.audit}
 	if err := a.state.metrics.Register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)

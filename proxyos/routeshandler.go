@@ -1,8 +1,12 @@
 package proxyos
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -81,7 +85,63 @@ func (h *RoutesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next c
 	if h.portSuffix != "" && lr.Route.ForceHTTPS {
 		caddyhttp.SetVar(r.Context(), route.HTTPSPortVar, h.portSuffix)
 	}
-	return lr.Handler.ServeHTTP(w, r)
+	if lr.Metrics == nil {
+		return lr.Handler.ServeHTTP(w, r)
+	}
+	start := time.Now()
+	rec := recorders.Get().(*statusRecorder)
+	rec.ResponseWriter, rec.status = w, 0
+	err := lr.Handler.ServeHTTP(rec, r)
+	status := rec.status
+	rec.ResponseWriter = nil
+	recorders.Put(rec)
+	if status == 0 {
+		status = http.StatusOK
+		if err != nil {
+			status = http.StatusInternalServerError
+			var he caddyhttp.HandlerError
+			if errors.As(err, &he) && he.StatusCode != 0 {
+				status = he.StatusCode
+			}
+		}
+	}
+	lr.Metrics.Observe(status, time.Since(start))
+	return err
+}
+
+// statusRecorder notes the status a route's handlers answer with, for
+// its metrics. Recorders are reused (recorders), so counting allocates
+// nothing; the handlers are done with one when ServeHTTP returns.
+type statusRecorder struct {
+	caddyhttp.ResponseWriterWrapper
+	status int
+}
+
+var recorders = sync.Pool{New: func() any { return new(statusRecorder) }}
+
+// WriteHeader notes the first final status (1xx other than 101 are
+// informational).
+func (rec *statusRecorder) WriteHeader(code int) {
+	if rec.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		rec.status = code
+	}
+	rec.ResponseWriter.WriteHeader(code)
+}
+
+// Write notes an implicit 200.
+func (rec *statusRecorder) Write(b []byte) (int, error) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	return rec.ResponseWriter.Write(b)
+}
+
+// ReadFrom notes an implicit 200 (io.Copy prefers it over Write).
+func (rec *statusRecorder) ReadFrom(r io.Reader) (int64, error) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	return rec.ResponseWriterWrapper.ReadFrom(r)
 }
 
 // Interface guards

@@ -201,6 +201,9 @@ func (s *Set) SessionLoad(d time.Duration) {
 
 // Route returns the metrics of route id, made on first use.
 func (s *Set) Route(id string) *Route {
+	if s == nil {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.routes[id]; ok {
@@ -216,6 +219,9 @@ func (s *Set) Route(id string) *Route {
 
 // ForgetRoute drops a deleted route's series.
 func (s *Set) ForgetRoute(id string) {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	delete(s.routes, id)
 	s.mu.Unlock()

@@ -246,18 +246,36 @@ func (s *Service) History(ctx context.Context, id string) ([]Version, error) {
 	return out, nil
 }
 
+// applyResult is the result label of a route change's duration: ok,
+// refused (the change was wrong: a field, a conflict, a stale version,
+// a forbidden upstream) or error (the server failed).
+func applyResult(err error) string {
+	var fe *fail.FieldError
+	var ce *fail.ConflictError
+	var fb *fail.ForbiddenError
+	var nf *fail.NotFoundError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &fe), errors.As(err, &ce), errors.As(err, &fb), errors.As(err, &nf):
+		return "refused"
+	}
+	return "error"
+}
+
 // save is the one path by which a route changes: validate, check the
 // upstreams, compile and provision the new handlers, then commit to the
 // store, then swap the new handlers in. When any step fails, the previous
 // route stays stored and live. prev is the route being replaced, nil for
 // a new one.
-func (s *Service) save(ctx context.Context, r *route.Route, prev *route.Route, c change, actor audit.Actor) (*route.Route, error) {
+func (s *Service) save(ctx context.Context, r *route.Route, prev *route.Route, c change, actor audit.Actor) (_ *route.Route, err error) {
+	defer func(start time.Time) { s.Table.Metrics.Apply(applyResult(err), time.Since(start)) }(time.Now())
 	prevVersion := 0
 	if prev != nil {
 		prevVersion = prev.Version
 	}
 	// Request header values kept from a stored version arrive sealed.
-	r, err := s.Open(r)
+	r, err = s.Open(r)
 	if err != nil {
 		return nil, err
 	}
@@ -425,6 +443,7 @@ func (s *Service) Sync(ctx context.Context) error {
 // names. Callers hold the table's lock.
 func (s *Service) remove(id string) {
 	s.Table.publish(id, nil)
+	s.Table.Metrics.ForgetRoute(id)
 	if s.CertLimits != nil {
 		s.CertLimits.Forget(id)
 	}

@@ -34,6 +34,9 @@ type Live struct {
 	Route *route.Route
 	// Handler serves the route's requests.
 	Handler caddyhttp.Handler
+	// Metrics counts the route's requests; nil when the table has no
+	// metrics.
+	Metrics *metrics.Route
 
 	list   caddyhttp.RouteList
 	cancel func() // stops the route's modules (see compile)
@@ -50,6 +53,10 @@ type Table struct {
 
 	exact    sync.Map // host → *Live
 	wildcard sync.Map // "example.com" (for *.example.com) → *Live
+
+	// Metrics, when set before routes are added, gives each live route
+	// its request counters.
+	Metrics *metrics.Set
 
 	mu   sync.Mutex
 	byID map[string]*Live
@@ -124,7 +131,7 @@ func (rt *Table) compile(r *route.Route) (*Live, error) {
 		cancel()
 		return nil, err
 	}
-	return newLiveRoute(r, list, cancel), nil
+	return rt.newLiveRoute(r, list, cancel), nil
 }
 
 // compileShared provisions a route as compile does, but in a copy of
@@ -153,7 +160,7 @@ func (rt *Table) compileShared(r *route.Route, shared caddy.Context) (*Live, err
 		cancel()
 		return nil, err
 	}
-	return newLiveRoute(r, list, cancel), nil
+	return rt.newLiveRoute(r, list, cancel), nil
 }
 
 // provision compiles r and provisions its handlers in ctx. On a
@@ -171,9 +178,9 @@ func (rt *Table) provision(r *route.Route, ctx caddy.Context) (caddyhttp.RouteLi
 	return list, nil
 }
 
-func newLiveRoute(r *route.Route, list caddyhttp.RouteList, cancel func()) *Live {
+func (rt *Table) newLiveRoute(r *route.Route, list caddyhttp.RouteList, cancel func()) *Live {
 	end := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
-	return &Live{Route: r, list: list, Handler: list.Compile(end), cancel: cancel}
+	return &Live{Route: r, list: list, Handler: list.Compile(end), Metrics: rt.Metrics.Route(r.ID), cancel: cancel}
 }
 
 // cleanUp calls m's Cleanup, if it has one.
