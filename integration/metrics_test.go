@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -63,13 +64,25 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("GET /private with the admin's session: %v %v", resp, err)
 	}
 
+	// A certificate in use: its expiry is a gauge.
+	internal := e.dash.create(rtProxy("tls.metrics.proxyos.test", "internal", up.URL))
+	st, err := rtHandshake(e, "tls.metrics.proxyos.test", &tls.Config{RootCAs: rtLocalRoot(t, e)})
+	if err != nil {
+		t.Fatalf("tls internal: %v", err)
+	}
+	notAfter := float64(st.PeerCertificates[0].NotAfter.Unix())
+
 	m := scrapeMetrics(t, e)
+	if got := m[`proxyos_certificate_expiry_timestamp_seconds{name="tls.metrics.proxyos.test"}`]; got != notAfter {
+		t.Errorf("certificate expiry %v, want %v (route %s)", got, notAfter, internal.ID)
+	}
 	for series, want := range map[string]float64{
 		`proxyos_route_requests_total{code="2xx",route="` + ok.ID + `"}`:      3,
 		`proxyos_route_requests_total{code="5xx",route="` + down.ID + `"}`:    2,
 		`proxyos_route_request_duration_seconds_count{route="` + ok.ID + `"}`: 3,
 		`proxyos_routes{kind="proxy",tls="off"}`:                              2,
-		`proxyos_route_apply_seconds_count{result="ok"}`:                      2,
+		`proxyos_routes{kind="proxy",tls="internal"}`:                         1,
+		`proxyos_route_apply_seconds_count{result="ok"}`:                      3,
 		`proxyos_logins_total{method="password",result="failure"}`:            1,
 		`proxyos_gate_decisions_total{decision="allow"}`:                      1,
 		`proxyos_gate_decisions_total{decision="refused"}`:                    1,

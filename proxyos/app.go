@@ -413,12 +413,41 @@ func (a *App) Stop() error { return nil }
 // metricsView is what the metrics' gauges read of this config: its live
 // routes and, in cluster mode, the node's place in the change log.
 func (a *App) metricsView() metrics.View {
-	v := metrics.View{Routes: a.routes.Table.Counts()}
+	v := metrics.View{Routes: a.routes.Table.Counts(), Certificates: a.certificateExpiries()}
 	if f := a.state.feed; f != nil {
 		applied := f.Last()
 		v.Cluster = &metrics.Cluster{Head: max(a.state.head.Load(), applied), Applied: applied, Down: f.Down()}
 	}
 	return v
+}
+
+// certExpiriesEvery is how often the metrics read the certificates
+// again: listing them reads storage once per name.
+const certExpiriesEvery = 5 * time.Minute
+
+// certificateExpiries returns the certificates in use with their expiry,
+// as listed at most certExpiriesEvery ago.
+func (a *App) certificateExpiries() []metrics.Certificate {
+	c := &a.state.certExpiries
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := a.now(); c.at.IsZero() || now.Sub(c.at) >= certExpiriesEvery {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		entries, err := a.Certificates(ctx)
+		if err != nil {
+			a.state.metrics.StoreError()
+			return c.list
+		}
+		list := make([]metrics.Certificate, 0, len(entries)) // the last list may still be read
+		for _, e := range entries {
+			if e.Certificate != nil {
+				list = append(list, metrics.Certificate{Name: e.Name, NotAfter: e.Certificate.NotAfter})
+			}
+		}
+		c.at, c.list = now, list
+	}
+	return c.list
 }
 
 // Cleanup stops this config's routes and releases its reference to the

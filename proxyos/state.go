@@ -43,7 +43,15 @@ type state struct {
 	metrics    *metrics.Set       // registered in each config's registry
 	head       atomic.Int64       // on PostgreSQL: the change log's last seq, as the maintenance loop last read it
 	custom     certs.Served       // the custom certificates, loaded
-	clock      atomic.Pointer[func() time.Time]
+
+	// certExpiries are the certificates' expiries the metrics show, as
+	// listed at a time (see App.certificateExpiries).
+	certExpiries struct {
+		mu   sync.Mutex
+		at   time.Time
+		list []metrics.Certificate
+	}
+	clock atomic.Pointer[func() time.Time]
 
 	logger         atomic.Pointer[zap.Logger] // of the latest config
 	auditRetention atomic.Int64               // nanoseconds, of the latest config
