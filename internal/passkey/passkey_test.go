@@ -550,3 +550,54 @@ func TestPasskeysOff(t *testing.T) {
 		}
 	}
 }
+
+// Two nodes of a cluster share one PostgreSQL database behind a load
+// balancer: a ceremony begun on one node finishes on the other, once
+// (a replay on the first node is refused), and a cloned credential is
+// caught whichever node sees the regressed counter.
+func TestPasskeyAcrossNodes(t *testing.T) {
+	dsn := testkit.PostgresDSN(t)
+	keys, err := keyring.New(testkit.Secret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &env{st: testkit.OpenPostgres(t, dsn), clock: testkit.NewClock()}
+	b := &env{st: testkit.OpenPostgres(t, dsn), clock: a.clock}
+	nodeA, nodeB := a.service(t, keys), b.service(t, keys)
+	u := testkit.AddUser(t, a.st, "ada@example.com", password, "viewer")
+	ctx := context.Background()
+
+	auth := newAuthenticator(t, rpID, origin)
+	c, err := nodeA.BeginPasskeyRegistration(ctx, callerOf(u, "s1"), "Laptop", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	response := auth.register(t, c)
+	if _, err := nodeB.FinishPasskeyRegistration(ctx, callerOf(u, "s1"), c.ID, response); err != nil {
+		t.Fatalf("registration begun on A, finished on B: %v", err)
+	}
+	if _, err := nodeA.FinishPasskeyRegistration(ctx, callerOf(u, "s1"), c.ID, response); err == nil {
+		t.Fatal("the same registration finished again on A")
+	}
+
+	login, err := nodeB.BeginPasskeyLogin(ctx, account.Attempt{ClientIP: "198.51.100.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clone := auth.clone()
+	assertion := auth.assert(t, login)
+	if got, err := nodeA.PasskeyLogin(ctx, login.ID, assertion, "198.51.100.7"); err != nil || got.ID != u.ID {
+		t.Fatalf("login begun on B, finished on A: %v", err)
+	}
+	if _, err := nodeB.PasskeyLogin(ctx, login.ID, assertion, "198.51.100.7"); err == nil {
+		t.Fatal("the same assertion logged in again on B")
+	}
+	// The clone still has the counter before the login on A.
+	again, err := nodeB.BeginPasskeyLogin(ctx, account.Attempt{ClientIP: "198.51.100.8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodeB.PasskeyLogin(ctx, again.ID, clone.assert(t, again), "198.51.100.8"); reasonOf(err) != "passkey_cloned" {
+		t.Fatalf("a cloned credential on the other node: %v (reason %q), want passkey_cloned", err, reasonOf(err))
+	}
+}
