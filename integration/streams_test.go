@@ -348,7 +348,7 @@ func httpUpstream(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) }), ReadHeaderTimeout: 5 * time.Second} //nolint:errcheck // test server
-	go srv.Serve(ln)                                                                                                                                                //nolint:errcheck // closed at cleanup
+	go srv.Serve(ln)                                                                                                                                             //nolint:errcheck // closed at cleanup
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }

@@ -138,7 +138,7 @@ func (s *streams) Prepare(x *stream.Stream) (stream.Prepared, error) {
 	ls := &liveStream{Stream: x, addr: x.Addr()}
 	ls.shared = s.httpUses(ls.addr)
 	if ls.shared && ls.addr.Network == stream.UDP {
-		return nil, errors.New("Caddy serves HTTP/3 on this UDP port")
+		return nil, errors.New("this Caddy serves HTTP/3 on this UDP port")
 	}
 	if x.TLS == stream.TLSTerminate {
 		cfg, err := s.tlsConfig()
