@@ -29,6 +29,7 @@ var layers = map[string]int{
 	"internal/race":      0,
 	"internal/request":   0,
 	"internal/route":     2, // imports access
+	"internal/stream":    2, // imports audit, store, upstream
 	"internal/store":     0,
 	"internal/upstream":  0,
 	"ui":                 0,
@@ -59,7 +60,7 @@ var layers = map[string]int{
 // (or certmagic) in what they import, directly or not.
 var caddyFree = []string{
 	"internal/access", "internal/account", "internal/argon", "internal/audit", "internal/authz", "internal/certlimit", "internal/certs", "internal/cluster", "internal/doctor", "internal/fail",
-	"internal/keyring", "internal/metrics", "internal/oidc", "internal/ops", "internal/passkey", "internal/request", "internal/session", "internal/store", "internal/upstream",
+	"internal/keyring", "internal/metrics", "internal/oidc", "internal/ops", "internal/passkey", "internal/request", "internal/session", "internal/store", "internal/stream", "internal/upstream",
 }
 
 // maxFiles bounds the non-test files of a package: past it, a package

@@ -33,6 +33,10 @@ func init() {
 //	POST /proxyos/routes/{id}/rollback          {"version": n}
 //	GET|POST /proxyos/routes/{id}/tokens        route tokens: list, create {"name","username"} (201, the token once)
 //	DELETE /proxyos/routes/{id}/tokens/{token}  revoke (204)
+//	GET|POST /proxyos/streams                   TCP/UDP streams: list, create (201; any listen port)
+//	GET|PUT|DELETE /proxyos/streams/{id}        read, replace (with "version"), delete (204)
+//	GET  /proxyos/streams/{id}/versions         history, newest first
+//	POST /proxyos/streams/{id}/rollback         {"version": n}
 //	GET|POST /proxyos/certificates              names served and custom certificates; upload (201)
 //	PUT|DELETE /proxyos/certificates/{id}       replace, delete (204) a custom certificate
 //	POST /proxyos/certificates/renew            {"name"}: renew a managed certificate now (204)
@@ -67,6 +71,8 @@ func (a *API) Routes() []caddy.AdminRoute {
 		{Pattern: "/proxyos/users/", Handler: caddy.AdminHandlerFunc(a.handleUser)},
 		{Pattern: "/proxyos/routes", Handler: caddy.AdminHandlerFunc(a.handleRoutes)},
 		{Pattern: "/proxyos/routes/", Handler: caddy.AdminHandlerFunc(a.handleRoute)},
+		{Pattern: "/proxyos/streams", Handler: caddy.AdminHandlerFunc(a.handleStreams)},
+		{Pattern: "/proxyos/streams/", Handler: caddy.AdminHandlerFunc(a.handleStream)},
 		{Pattern: "/proxyos/certificates", Handler: caddy.AdminHandlerFunc(a.handleCertificates)},
 		{Pattern: "/proxyos/certificates/", Handler: caddy.AdminHandlerFunc(a.handleCertificate)},
 		{Pattern: "/proxyos/cluster", Handler: caddy.AdminHandlerFunc(a.handleCluster)},

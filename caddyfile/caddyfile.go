@@ -46,6 +46,7 @@ func init() {
 //			deny  <cidr...>
 //		}
 //		upstream_resolvers <host[:port]...>
+//		stream_ports       <port|first-last...>
 //		on_demand_limit    <names> <interval>
 //		node_name          <name>
 //		password_login     on|off
@@ -140,6 +141,12 @@ func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, d.ArgErr()
 			}
 			app.UpstreamResolvers = args
+		case "stream_ports":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return nil, d.ArgErr()
+			}
+			app.StreamPorts = args
 		case "password_login":
 			on, err := onOff(d)
 			if err != nil {

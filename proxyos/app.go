@@ -32,6 +32,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/store"
+	"github.com/proxyos/caddy-proxyos/internal/stream"
 	"github.com/proxyos/caddy-proxyos/internal/upstream"
 )
 
@@ -112,6 +113,14 @@ type App struct {
 	// resolver.
 	UpstreamResolvers []string `json:"upstream_resolvers,omitempty"`
 
+	// StreamPorts are the ports ("5432", "10000-10100") on which
+	// operators may open the listeners of managed TCP/UDP streams; only
+	// admins (and the admin API) open others, such as privileged ports
+	// where a stream could stand in for a service of the host (22, 25,
+	// 53). Caddy's own HTTP ports are never a stream's own listener.
+	// Default: 1024-65535.
+	StreamPorts []string `json:"stream_ports,omitempty"`
+
 	// OnDemandLimit bounds the certificates that anyone can make the
 	// server obtain on demand (with `permission proxyos`) by making up
 	// names under a route's wildcard host: at most so many new names
@@ -150,6 +159,7 @@ type App struct {
 	state     *state
 	accounts  *account.Service
 	routes    *router.Service
+	streams   *stream.Service
 	ops       *ops.Service
 	upstreams *upstream.Guard
 	ports     *atomic.Pointer[listenPorts] // see handoffPorts
@@ -280,6 +290,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.state.addApp(a)
 	a.routes.Table.Metrics = a.state.metrics
+	ports, err := parseStreamPorts(a.StreamPorts)
+	if err != nil {
+		return err
+	}
+	a.streams = &stream.Service{
+		Store: a.state.store, Audit: a.state.audit, Upstreams: a.upstreams, Live: a.state.streams,
+		Ports: ports, Now: a.now, Logger: a.logger,
+	}
 	a.ops = &ops.Service{Store: a.state.store, Audit: a.state.audit}
 	if err := a.state.metrics.Register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -385,6 +403,14 @@ func (a *App) Validate() error {
 // stored secrets made with a previous key, and logs where the dashboard
 // is and, on a fresh instance, the one-time setup code.
 func (a *App) Start() error {
+	if err := a.state.streams.follow(a); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.streams.Load(ctx); err != nil {
+		return fmt.Errorf("loading streams: %w", err)
+	}
 	a.watchListeners()
 	a.state.metrics.SetView(a.metricsView)
 	fields := []zap.Field{zap.String("database", a.state.store.Driver()), zap.String("key_id", a.keys.CurrentID())}
@@ -392,7 +418,7 @@ func (a *App) Start() error {
 		fields = append(fields, zap.String("dashboard", a.canonical.String()))
 	}
 	a.logger.Info("proxyos started", fields...)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.accounts.Reseal(ctx)
 	a.routes.Reseal(ctx)
@@ -473,6 +499,9 @@ func (a *App) Accounts() *account.Service { return a.accounts }
 // Ops returns the operations service of this config (backups).
 func (a *App) Ops() *ops.Service { return a.ops }
 
+// Streams returns the stream service, for the admin API.
+func (a *App) Streams() *stream.Service { return a.streams }
+
 // Routes returns the route service, for the admin API.
 func (a *App) Routes() *router.Service { return a.routes }
 
@@ -495,6 +524,7 @@ func (a *App) newAPI(logger *zap.Logger) *api.Server {
 		OIDC: a.oidc, PasswordLoginOff: a.PasswordLogin != nil && !*a.PasswordLogin,
 		Metrics: a.state.metrics,
 		DNS:     a.dns, DNSDefault: a.dnsDefault,
+		Streams: a.streams,
 	}
 	s.Build()
 	return s

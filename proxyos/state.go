@@ -43,6 +43,7 @@ type state struct {
 	metrics    *metrics.Set       // registered in each config's registry
 	head       atomic.Int64       // on PostgreSQL: the change log's last seq, as the maintenance loop last read it
 	custom     certs.Served       // the custom certificates, loaded
+	streams    *streams           // the managed streams' listeners, kept across reloads
 
 	// certExpiries are the certificates' expiries the metrics show, as
 	// listed at a time (see App.certificateExpiries).
@@ -89,6 +90,8 @@ func newState(a *App, driver, dsn string) (*state, error) {
 	s := &state{store: st, limits: account.NewLimits(), setup: new(account.SetupCodes), routers: make(map[*router.Service]struct{}),
 		apps: make(map[*App]struct{})}
 	s.clock.Store(&now)
+	s.streams = newStreams()
+	s.streams.changed = s.streamsChanged
 	s.logger.Store(a.logger)
 	s.node = store.Node{ID: uuid.NewString(), Version: cluster.Version(), StartedAt: now().UTC()}
 	s.nodeName.Store(&a.NodeName)
@@ -205,6 +208,10 @@ func (s *state) apply(ctx context.Context, c store.Change) error {
 				return err
 			}
 		}
+	case store.ChangeStream:
+		if a := s.anyApp(); a != nil {
+			return a.streams.Reload(ctx, c.Entity) // the configs share the streams
+		}
 	case store.ChangeCertificate:
 		if rs := s.routeServices(); len(rs) > 0 {
 			return rs[0].ReloadCertificate(ctx, c.Entity) // one loads them for all
@@ -245,6 +252,30 @@ func (s *state) routeSaved(from *router.Service) func(context.Context, string) {
 	}
 }
 
+// anyApp returns one of the configs that use the state, or nil.
+func (s *state) anyApp() *App {
+	s.routersMu.Lock()
+	defer s.routersMu.Unlock()
+	for a := range s.apps {
+		return a
+	}
+	return nil
+}
+
+// streamsChanged makes every config's upstream policy learn the
+// streams' listeners (no route or stream may reach them).
+func (s *state) streamsChanged() {
+	s.routersMu.Lock()
+	apps := make([]*App, 0, len(s.apps))
+	for a := range s.apps {
+		apps = append(apps, a)
+	}
+	s.routersMu.Unlock()
+	for _, a := range apps {
+		a.watchListeners()
+	}
+}
+
 // resync reloads everything, for a node that missed changes.
 func (s *state) resync(ctx context.Context) error {
 	s.sessions.ForgetAll()
@@ -259,6 +290,9 @@ func (s *state) resync(ctx context.Context) error {
 		if err := r.Sync(ctx); err != nil {
 			return err
 		}
+	}
+	if a := s.anyApp(); a != nil {
+		return a.streams.Load(ctx)
 	}
 	return nil
 }
@@ -413,6 +447,7 @@ func (s *state) pruneAudit(ctx context.Context, now time.Time) {
 
 // Destruct stops background work, records activity and closes the store.
 func (s *state) Destruct() error {
+	s.streams.stop()
 	s.cancel()
 	s.done.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -161,14 +161,12 @@ func (a *App) provisionUpstreams(ctx caddy.Context) error {
 // policy, so no route proxies to them. The HTTP app is provisioned by
 // the time apps start.
 func (a *App) watchListeners() {
-	httpApp := a.httpApp()
-	if httpApp == nil {
-		return
-	}
-	var eps []upstream.Endpoint
-	for _, srv := range httpApp.Servers {
-		for _, l := range srv.Listen {
-			eps = append(eps, listenEndpoints(l, "")...)
+	eps := a.state.streams.endpoints()
+	if httpApp := a.httpApp(); httpApp != nil {
+		for _, srv := range httpApp.Servers {
+			for _, l := range srv.Listen {
+				eps = append(eps, listenEndpoints(l, "")...)
+			}
 		}
 	}
 	p := a.upstreams.Policy()

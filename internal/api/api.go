@@ -28,12 +28,14 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/session"
 	"github.com/proxyos/caddy-proxyos/internal/store"
+	"github.com/proxyos/caddy-proxyos/internal/stream"
 )
 
 // Server is the dashboard's API for one config.
 type Server struct {
 	Accounts *account.Service
 	Routes   *router.Service
+	Streams  *stream.Service
 	Sessions *session.Cache
 	Store    *store.Store // for reading the audit log
 	Keys     *keyring.Keyring

@@ -54,6 +54,15 @@ var endpoints = []endpoint{
 	{"GET /api/routes/{id}/tokens", authz.Viewer, authz.RoutesRead, (*Server).listRouteTokens},
 	{"POST /api/routes/{id}/tokens", authz.Operator, authz.RoutesWrite, (*Server).createRouteToken},
 	{"DELETE /api/routes/{id}/tokens/{token}", authz.Operator, authz.RoutesWrite, (*Server).revokeRouteToken},
+	// Streams: operators change them; a listen port outside the app's
+	// stream_ports needs an admin (the service checks, see streamCaller).
+	{"GET /api/streams", authz.Viewer, authz.RoutesRead, (*Server).listStreams},
+	{"POST /api/streams", authz.Operator, authz.RoutesWrite, (*Server).createStream},
+	{"GET /api/streams/{id}", authz.Viewer, authz.RoutesRead, (*Server).getStream},
+	{"PUT /api/streams/{id}", authz.Operator, authz.RoutesWrite, (*Server).updateStream},
+	{"DELETE /api/streams/{id}", authz.Operator, authz.RoutesWrite, (*Server).deleteStream},
+	{"GET /api/streams/{id}/versions", authz.Viewer, authz.RoutesRead, (*Server).streamVersions},
+	{"POST /api/streams/{id}/rollback", authz.Operator, authz.RoutesWrite, (*Server).rollbackStream},
 	{"POST /api/access/test", authz.Viewer, authz.RoutesRead, (*Server).testAccess},
 	// DNS provider credentials hold API tokens that can change a whole
 	// DNS zone: only admins store, replace or delete them, and no answer

@@ -5,9 +5,11 @@ import (
 	"net/http"
 
 	"github.com/proxyos/caddy-proxyos/internal/access"
+	"github.com/proxyos/caddy-proxyos/internal/authz"
 	"github.com/proxyos/caddy-proxyos/internal/dnsprov"
 	"github.com/proxyos/caddy-proxyos/internal/fail"
 	"github.com/proxyos/caddy-proxyos/internal/router"
+	"github.com/proxyos/caddy-proxyos/internal/stream"
 )
 
 func (s *Server) listRoutes(w http.ResponseWriter, r *http.Request) error {
@@ -215,5 +217,96 @@ func (s *Server) deleteDNSCredential(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// streamCaller is the caller of a stream change: admins may open any
+// listen port, operators those of stream_ports.
+func streamCaller(r *http.Request) stream.Caller {
+	c := caller(r)
+	return stream.Caller{Actor: c.Actor, AnyPort: c.Role.AtLeast(authz.Admin)}
+}
+
+func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) error {
+	xs, err := s.Streams.Streams(r.Context())
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"streams": xs})
+	return nil
+}
+
+func (s *Server) getStream(w http.ResponseWriter, r *http.Request) error {
+	x, err := s.Streams.Stream(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, x)
+	return nil
+}
+
+func (s *Server) createStream(w http.ResponseWriter, r *http.Request) error {
+	var in stream.Stream
+	if err := Decode(w, r, &in); err != nil {
+		return err
+	}
+	x, err := s.Streams.Create(r.Context(), &in, streamCaller(r))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusCreated, x)
+	return nil
+}
+
+func (s *Server) updateStream(w http.ResponseWriter, r *http.Request) error {
+	var in stream.Stream
+	if err := Decode(w, r, &in); err != nil {
+		return err
+	}
+	x, err := s.Streams.Update(r.Context(), r.PathValue("id"), &in, streamCaller(r))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, x)
+	return nil
+}
+
+func (s *Server) deleteStream(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Version int `json:"version"`
+	}
+	if r.ContentLength != 0 {
+		if err := Decode(w, r, &body); err != nil {
+			return err
+		}
+	}
+	if err := s.Streams.Delete(r.Context(), r.PathValue("id"), body.Version, streamCaller(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) streamVersions(w http.ResponseWriter, r *http.Request) error {
+	vs, err := s.Streams.History(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"versions": vs})
+	return nil
+}
+
+func (s *Server) rollbackStream(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Version int `json:"version"`
+	}
+	if err := Decode(w, r, &body); err != nil {
+		return err
+	}
+	x, err := s.Streams.Rollback(r.Context(), r.PathValue("id"), body.Version, streamCaller(r))
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, x)
 	return nil
 }
