@@ -16,7 +16,7 @@ const (
 
 // Bounds of a rate limit's settings.
 const (
-	maxRateRequests = 1_000_000
+	maxRateRequests = 1_000_000_000
 	minRatePer      = time.Second
 	maxRatePer      = 24 * time.Hour
 )
@@ -32,7 +32,7 @@ const (
 // cluster counts its own requests: behind a load balancer spreading
 // clients over n nodes, a client may get up to n times the limit.
 type RateLimit struct {
-	// Requests allowed per Per (1 to 1,000,000).
+	// Requests allowed per Per (1 to 1,000,000,000).
 	Requests int `json:"requests"`
 	// Per is the period, a duration from 1s to 24h such as "1s", "1m"
 	// or "1h".
@@ -45,7 +45,7 @@ type RateLimit struct {
 	// counts against its client IP.
 	Key string `json:"key,omitempty"`
 	// Burst is how many requests a client may make at once (1 to
-	// 1,000,000). Default: Requests.
+	// 1,000,000,000). Default: Requests.
 	Burst int `json:"burst,omitempty"`
 }
 

@@ -29,7 +29,7 @@ func TestValidateRateLimit(t *testing.T) {
 		{"bad header name", RateLimit{Requests: 10, Per: "1m", Key: "header:X Bad"}, nil, "rate_limit.key"},
 		{"empty header name", RateLimit{Requests: 10, Per: "1m", Key: "header:"}, nil, "rate_limit.key"},
 		{"no requests", RateLimit{Per: "1m"}, nil, "rate_limit.requests"},
-		{"too many requests", RateLimit{Requests: 2_000_000, Per: "1m"}, nil, "rate_limit.requests"},
+		{"too many requests", RateLimit{Requests: 2_000_000_000, Per: "1m"}, nil, "rate_limit.requests"},
 		{"no period", RateLimit{Requests: 10}, nil, "rate_limit.per"},
 		{"not a duration", RateLimit{Requests: 10, Per: "minute"}, nil, "rate_limit.per"},
 		{"period too short", RateLimit{Requests: 10, Per: "10ms"}, nil, "rate_limit.per"},

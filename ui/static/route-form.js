@@ -493,7 +493,7 @@ export const checks = {
   'rate-requests': (final) => {
     const n = val('rate-requests').trim();
     if (!n) return final && val('rate-per').trim() ? 'Enter how many requests a client may make per period.' : '';
-    if (!/^\d+$/.test(n) || Number(n) < 1 || Number(n) > 1000000) return 'Enter a number from 1 to 1000000.';
+    if (!/^\d+$/.test(n) || Number(n) < 1 || Number(n) > 1e9) return 'Enter a number from 1 to 1000000000.';
     return '';
   },
   'rate-per': (final) => {
@@ -514,7 +514,7 @@ export const checks = {
   },
   'rate-burst': () => {
     const b = val('rate-burst').trim();
-    if (b && (!/^\d+$/.test(b) || Number(b) < 1 || Number(b) > 1000000)) return 'Enter a number from 1 to 1000000, or leave it empty.';
+    if (b && (!/^\d+$/.test(b) || Number(b) < 1 || Number(b) > 1e9)) return 'Enter a number from 1 to 1000000000, or leave it empty.';
     return '';
   },
 };
