@@ -27,6 +27,7 @@ var layers = map[string]int{
 	"internal/keyring":   0,
 	"internal/metrics":   0, // the Prometheus client only
 	"internal/race":      0,
+	"internal/ratelimit": 0,
 	"internal/request":   0,
 	"internal/route":     2, // imports access
 	"internal/stream":    2, // imports audit, store, upstream
@@ -60,7 +61,7 @@ var layers = map[string]int{
 // (or certmagic) in what they import, directly or not.
 var caddyFree = []string{
 	"internal/access", "internal/account", "internal/argon", "internal/audit", "internal/authz", "internal/certlimit", "internal/certs", "internal/cluster", "internal/doctor", "internal/fail",
-	"internal/keyring", "internal/metrics", "internal/oidc", "internal/ops", "internal/passkey", "internal/request", "internal/session", "internal/store", "internal/stream", "internal/upstream",
+	"internal/keyring", "internal/metrics", "internal/oidc", "internal/ops", "internal/passkey", "internal/ratelimit", "internal/request", "internal/session", "internal/store", "internal/stream", "internal/upstream",
 }
 
 // maxFiles bounds the non-test files of a package: past it, a package

@@ -234,6 +234,9 @@ start_caddy front "$tmp/front.Caddyfile"
 ready front "http://127.0.0.1:$plain/"
 cookie=$("$tool" session -admin "127.0.0.1:$front_admin" -dash "http://127.0.0.1:$dash")
 "$tool" seed -admin "127.0.0.1:$front_admin" -upstream "http://127.0.0.1:$up" -host "$host"
+# The same route with a rate limit per client IP far above what wrk
+# sends: every request is counted, none refused.
+"$tool" seed -admin "127.0.0.1:$front_admin" -upstream "http://127.0.0.1:$up" -host "ratelimit.$host" -rate-limit 1000000000
 
 echo "== proxyos: apply latency at ${apply_counts[*]} routes, heap, start-up with $routes routes"
 {
@@ -289,6 +292,7 @@ scenarios=(
 	"auth/forward_auth|http://127.0.0.1:$fwd/||"
 	"auth/forward_auth_oauth2proxy|http://127.0.0.1:$fwd_o2p/||$o2p_cookie"
 	"routing/proxyos_1|http://127.0.0.1:$routes1/|$host|"
+	"routing/proxyos_ratelimit|http://127.0.0.1:$routes1/|ratelimit.$host|"
 	"routing/proxyos_$routes|http://127.0.0.1:$pxp/|$host|"
 	"routing/native_1|http://127.0.0.1:$nat1/|$host|"
 	"routing/native_$routes|http://127.0.0.1:$natp/|$host|"

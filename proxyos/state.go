@@ -39,6 +39,7 @@ type state struct {
 	setup      *account.SetupCodes
 	certLimits *certlimit.Limiter // new on-demand names per route (see Permission)
 	tokens     *router.Tokens     // verified route tokens, failed attempts
+	rateLimits *caddy.UsagePool   // each rate-limited route's limiter, by route and settings (see RateLimit)
 	certs      certs.Attempts     // each certificate's latest issuance attempt on this node
 	metrics    *metrics.Set       // registered in each config's registry
 	head       atomic.Int64       // on PostgreSQL: the change log's last seq, as the maintenance loop last read it
@@ -109,6 +110,7 @@ func newState(a *App, driver, dsn string) (*state, error) {
 	}
 	s.certLimits = certlimit.New(DefaultOnDemandNames, DefaultOnDemandInterval, s.now)
 	s.tokens = router.NewTokens()
+	s.rateLimits = caddy.NewUsagePool()
 	if driver == store.Postgres {
 		s.feed = &cluster.Feed{Store: st, DSN: dsn, Node: s.node, Name: s.name, Apply: s.apply, Own: s.applyOwn, Resync: s.resync,
 			Now: s.now, Logger: s.log}

@@ -85,7 +85,8 @@ func routeSpec(host, upstream string, version int, header string) map[string]any
 func hostName(i int) string { return "r" + strconv.Itoa(i) + ".bench.test" }
 
 // cmdSeed creates proxy routes for hosts r<from>…r<to> (or one -host)
-// through POST /proxyos/routes, a few requests in flight at once.
+// through POST /proxyos/routes, a few requests in flight at once; with
+// -rate-limit, each with a rate limit per client IP.
 func cmdSeed(args []string) error {
 	fs := flag.NewFlagSet("seed", flag.ExitOnError)
 	admin := fs.String("admin", "", "admin endpoint host:port")
@@ -94,6 +95,7 @@ func cmdSeed(args []string) error {
 	to := fs.Int("to", 0, "last host index")
 	host := fs.String("host", "", "create one route for this host instead")
 	workers := fs.Int("workers", 4, "requests in flight")
+	rateLimit := fs.Int("rate-limit", 0, "when set, each route allows this many requests per second and client IP")
 	fs.Parse(args) //nolint:errcheck // ExitOnError
 	hosts := make(chan string)
 	go func() {
@@ -115,7 +117,11 @@ func cmdSeed(args []string) error {
 				if failed.Load() != nil {
 					continue
 				}
-				status, raw, err := sendJSON(http.MethodPost, "http://"+*admin+"/proxyos/routes", routeSpec(h, *upstream, 0, ""))
+				spec := routeSpec(h, *upstream, 0, "")
+				if *rateLimit > 0 {
+					spec["rate_limit"] = map[string]any{"requests": *rateLimit, "per": "1s"}
+				}
+				status, raw, err := sendJSON(http.MethodPost, "http://"+*admin+"/proxyos/routes", spec)
 				if err == nil && status != http.StatusCreated {
 					err = fmt.Errorf("POST /proxyos/routes %s: %d %s", h, status, raw)
 				}

@@ -7,7 +7,7 @@
 // run.sh to collect.
 //
 //	benchtool session  -admin A -dash URL                  → cookie value
-//	benchtool seed     -admin A -upstream URL -from I -to J
+//	benchtool seed     -admin A -upstream URL -from I -to J [-rate-limit N]
 //	benchtool apply    -admin A -url URL -host H -reps N -name S
 //	benchtool load     -admin A -url URL -host H -reps N -name S -a F -b F
 //	benchtool wait     [-pid P] -url URL -host H [-status C] [-since NS -name S]

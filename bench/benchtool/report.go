@@ -398,6 +398,7 @@ func (r *report) routingSection() {
 		{n + " / 1 (target ≥ 0.95)", fmtSt(ours, okO) + " — " + v, fmtSt(native, okN)},
 	})
 	r.summarize("routing with "+n+" hosts vs 1 ≥ 0.95 throughput", "proxyos: "+fmtRatio(ours.med), "native: "+fmtRatio(native.med), v)
+	r.rateLimitRows(fmtSt)
 
 	r.p("In process (`BenchmarkRouteLookup`): *lookup* is the route table's `Lookup` alone (an in-package benchmark of `internal/router`); *handler* is `proxyos_routes` serving a static route. These show whether finding the route depends on the count at all; the target is judged on the HTTP throughput above, where a request costs a hundred microseconds or more.")
 	r.p("")
@@ -418,6 +419,19 @@ func (r *report) routingSection() {
 		}
 		r.table([]string{"", fmt.Sprintf("%d route", lo), fmt.Sprintf("%d routes", hi), "difference per request"}, rows)
 	}
+}
+
+// rateLimitRows compares the route of the 1-route scenario with the
+// same route under a rate limit per client IP that wrk never reaches:
+// the limiter's cost on every request.
+func (r *report) rateLimitRows(fmtSt func(stat, bool) string) {
+	r.p("With a rate limit: the same route with a `rate_limit` per client IP far above what wrk sends, so every request is counted and none refused.")
+	r.p("")
+	limited, ok := r.s.pairedRatios("rps/routing/proxyos_ratelimit", "rps/routing/proxyos_1")
+	r.table([]string{"1 route", "proxyos req/s", "vs without"}, [][]string{
+		{"without a rate limit", r.fig("rps/routing/proxyos_1", fmtRate), "—"},
+		{"with a rate limit", r.fig("rps/routing/proxyos_ratelimit", fmtRate), fmtSt(limited, ok)},
+	})
 }
 
 func (r *report) memorySection() {

@@ -109,3 +109,32 @@ func TestRulesThroughput(t *testing.T) {
 		})
 	}
 }
+
+// TestRoutingRateLimitRows: section 4 shows the rate-limited route
+// beside the plain one, with the paired ratio, or says it was not
+// measured.
+func TestRoutingRateLimitRows(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		s    samples
+		want []string
+	}{
+		{"measured", samples{
+			"rps/routing/proxyos_1": {1000, 2000}, "rps/routing/proxyos_ratelimit": {950, 1900},
+		}, []string{"| without a rate limit | 1500 req/s (1000 req/s–2000 req/s) | — |",
+			"| with a rate limit | 1425 req/s (950 req/s–1900 req/s) | 0.95 (0.95–0.95) |"}},
+		{"not measured", samples{"rps/routing/proxyos_1": {1000}},
+			[]string{"| with a rate limit | " + notMeasured + " | " + notMeasured + " |"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &report{s: c.s, meta: map[string]string{"routes": "10000", "route_host": "r5000.bench.test"}}
+			r.routingSection()
+			out := r.b.String()
+			for _, want := range c.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("report lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}

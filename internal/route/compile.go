@@ -27,8 +27,9 @@ const HTTPSPortVar = "proxyos_https_port"
 const hstsValue = "max-age=31536000"
 
 // Compile turns a validated route into Caddy's JSON route list: access
-// rules, force-HTTPS redirect, header edits, compression, prefix
-// stripping and finally the reverse_proxy, redirect or static response.
+// rules, force-HTTPS redirect, header edits, the login gate, the rate
+// limit, compression, prefix stripping and finally the reverse_proxy,
+// redirect or static response.
 // Every value a user typed is escaped so Caddy never expands it as a
 // placeholder (a static body cannot read {env.*}, for example).
 func Compile(r *Route, opts Options) (caddyhttp.RouteList, error) {
@@ -83,6 +84,10 @@ func Compile(r *Route, opts Options) (caddyhttp.RouteList, error) {
 			gate["default"] = access.Allow.String()
 		}
 		handle = append(handle, gate)
+	}
+	// The rate limit comes after the gate, which knows the user.
+	if h := rateLimitHandler(r); h != nil {
+		handle = append(handle, h)
 	}
 	if r.Compress {
 		handle = append(handle, map[string]any{

@@ -87,6 +87,8 @@ type Route struct {
 	StripPrefix string   `json:"strip_prefix,omitempty"`
 	Access      *Access  `json:"access,omitempty"`
 	Auth        *Auth    `json:"auth,omitempty"`
+	// RateLimit bounds each client's requests (see RateLimit).
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 
 	Version   int       `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
@@ -236,6 +238,9 @@ func (r *Route) Normalize() {
 			r.Auth.Groups[i] = strings.TrimSpace(g)
 		}
 	}
+	if r.RateLimit != nil && r.RateLimit.Key == "" {
+		r.RateLimit.Key = RateLimitClientIP
+	}
 	if r.LoadBalancing != nil && r.LoadBalancing.Policy == "" {
 		r.LoadBalancing.Policy = "random"
 	}
@@ -329,6 +334,9 @@ func (r *Route) Validate() error {
 				}
 			}
 		}
+	}
+	if err := r.validateRateLimit(); err != nil {
+		return err
 	}
 	if r.Auth != nil {
 		if err := access.Check(r.Auth.Rules); err != nil {

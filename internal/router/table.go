@@ -237,10 +237,17 @@ type Gate interface {
 	Managed(routeID string, sharedHeaders bool)
 }
 
+// HeaderReader is a handler of a route (the proxyos_rate_limit handler)
+// that only reads the request's headers: a gate before it may share
+// cached header values.
+type HeaderReader interface {
+	ReadsHeadersOnly()
+}
+
 // shareIdentityHeaders tells the gates of a provisioned route that they
 // are managed, and whether every handler after them is known to leave
 // the request's header values alone: reverse_proxy edits a copy of the
-// headers, encode, rewrite and static_response none.
+// headers, encode, rewrite, static_response and a HeaderReader none.
 func shareIdentityHeaders(list caddyhttp.RouteList, routeID string) {
 	var handlers []caddyhttp.MiddlewareHandler
 	for _, r := range list {
@@ -262,7 +269,7 @@ func leaveHeaders(handlers []caddyhttp.MiddlewareHandler) bool {
 			if len(h.HandleResponse) > 0 { // its routes get the request
 				return false
 			}
-		case *encode.Encode, *rewrite.Rewrite, *caddyhttp.StaticResponse:
+		case *encode.Encode, *rewrite.Rewrite, *caddyhttp.StaticResponse, HeaderReader:
 		default:
 			return false
 		}

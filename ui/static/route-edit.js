@@ -111,13 +111,13 @@ export default async function routeEditPage(page) {
   form.addEventListener('input', (ev) => {
     const name = ev.target.id ? ev.target.id.replace(/^route-/, '') : '';
     serverErrors.delete(name);
-    if (name === 'kind' || name === 'tls' || name === 'challenge') showSections();
+    if (name === 'kind' || name === 'tls' || name === 'challenge' || name === 'rate-key') showSections();
     applyErrors();
   });
   form.addEventListener('change', (ev) => {
     const name = ev.target.id ? ev.target.id.replace(/^route-/, '') : '';
     if (ev.target.type === 'checkbox' || ev.target.tagName === 'SELECT') touched.add(name);
-    if (name === 'kind' || name === 'tls' || name === 'challenge') showSections();
+    if (name === 'kind' || name === 'tls' || name === 'challenge' || name === 'rate-key') showSections();
     applyErrors();
   });
   form.addEventListener('focusout', (ev) => {

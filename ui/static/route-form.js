@@ -114,6 +114,7 @@ export const ids = [
   'static-status', 'static-content-type', 'static-body',
   'hsts', 'force-https', 'compress', 'access-allow', 'access-deny',
   'auth-login', 'auth-roles', 'auth-emails', 'auth-groups', 'auth-rules', 'req-headers', 'resp-headers',
+  'rate-requests', 'rate-per', 'rate-key', 'rate-header', 'rate-burst',
 ];
 
 export function input(name) {
@@ -133,6 +134,7 @@ export function checked(name) {
 export const managedFields = [
   'name', 'enabled', 'hosts', 'kind', 'tls', 'certificate', 'challenge', 'dns_credential', 'upstreams', 'upstream_host', 'load_balancing', 'upstream_tls',
   'redirect', 'static', 'headers', 'hsts', 'force_https', 'compress', 'strip_prefix', 'access', 'auth',
+  'rate_limit',
 ];
 
 // readForm builds the Route JSON from the form. Only the section of the
@@ -212,7 +214,33 @@ export function readForm() {
     if (groups.length) r.auth.groups = groups;
     if (rules.length) r.auth.rules = rules;
   }
+  const rl = readRateLimit();
+  if (rl) r.rate_limit = rl;
   return r;
+}
+
+// readRateLimit returns the rate limit of the form, or null without one.
+function readRateLimit() {
+  const requests = val('rate-requests').trim();
+  const per = val('rate-per').trim();
+  if (!requests && !per) return null;
+  const num = (s) => (/^\d+$/.test(s) ? Number(s) : -1);
+  const rl = { requests: num(requests), per: per, key: val('rate-key') };
+  if (rl.key === 'header') rl.key = 'header:' + val('rate-header').trim();
+  const burst = val('rate-burst').trim();
+  if (burst) rl.burst = num(burst);
+  return rl;
+}
+
+// fillRateLimit shows rate limit rl (or none) in the form.
+function fillRateLimit(rl) {
+  rl = rl || {};
+  const key = rl.key || 'client_ip';
+  input('rate-requests').value = rl.requests ? String(rl.requests) : '';
+  input('rate-per').value = rl.per || '';
+  input('rate-key').value = key.startsWith('header:') ? 'header' : key;
+  input('rate-header').value = key.startsWith('header:') ? key.slice('header:'.length) : '';
+  input('rate-burst').value = rl.burst ? String(rl.burst) : '';
 }
 
 // fillForm shows route r (or the defaults of a new route) in the form.
@@ -265,6 +293,7 @@ export function fillForm(r) {
   input('auth-rules').value = formatRules(au.rules);
   input('req-headers').value = formatHeaders(hd.request);
   input('resp-headers').value = formatHeaders(hd.response);
+  fillRateLimit(r.rate_limit);
 }
 
 // showSections shows the part of the form that applies to the kind.
@@ -277,6 +306,7 @@ export function showSections() {
   $('#field-certificate').hidden = val('tls') !== 'custom';
   $('#field-challenge').hidden = val('tls') !== 'auto';
   $('#field-dns-credential').hidden = val('challenge') !== 'dns';
+  $('#field-rate-header').hidden = val('rate-key') !== 'header';
 }
 
 // loadDNS offers the stored DNS provider credentials and says which
@@ -460,6 +490,33 @@ export const checks = {
     return '';
   },
   'resp-headers': () => parseHeaders(val('resp-headers')).errors[0] || '',
+  'rate-requests': (final) => {
+    const n = val('rate-requests').trim();
+    if (!n) return final && val('rate-per').trim() ? 'Enter how many requests a client may make per period.' : '';
+    if (!/^\d+$/.test(n) || Number(n) < 1 || Number(n) > 1e9) return 'Enter a number from 1 to 1000000000.';
+    return '';
+  },
+  'rate-per': (final) => {
+    const p = val('rate-per').trim();
+    if (!p) return final && val('rate-requests').trim() ? 'Enter the period, e.g. 1m.' : '';
+    if (!final && /^[0-9.nuµmsh]*$/.test(p)) return '';
+    if (!durationRe.test(p) || !/[1-9]/.test(p)) return 'Enter a duration such as 1s, 1m or 1h.';
+    return '';
+  },
+  'rate-key': () => (val('rate-key') === 'user' && val('rate-requests').trim() && !asksLogin()
+    ? 'Counting per user needs “Require a dashboard login” checked or a login rule.' : ''),
+  'rate-header': (final) => {
+    if (val('rate-key') !== 'header' || !val('rate-requests').trim()) return '';
+    const h = val('rate-header').trim();
+    if (!h) return final ? 'Enter the header to count by, e.g. X-Api-Key.' : '';
+    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(h)) return '“' + h + '” is not a header name.';
+    return '';
+  },
+  'rate-burst': () => {
+    const b = val('rate-burst').trim();
+    if (b && (!/^\d+$/.test(b) || Number(b) < 1 || Number(b) > 1e9)) return 'Enter a number from 1 to 1000000000, or leave it empty.';
+    return '';
+  },
 };
 
 // checkRequestHeaders refuses what the server refuses: Host (the
@@ -556,6 +613,11 @@ export function serverFieldInput(field) {
     'headers': 'resp-headers',
     'headers.request': 'req-headers',
     'headers.response': 'resp-headers',
+    'rate_limit': 'rate-requests',
+    'rate_limit.requests': 'rate-requests',
+    'rate_limit.per': 'rate-per',
+    'rate_limit.key': 'rate-key',
+    'rate_limit.burst': 'rate-burst',
   };
   // The longest known prefix wins: headers.request.set → req-headers.
   for (let k = f; k; k = k.includes('.') ? k.slice(0, k.lastIndexOf('.')) : '') {
