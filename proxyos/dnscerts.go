@@ -187,6 +187,28 @@ func dnsNames(routes []*route.Route, epoch uint64) map[string]string {
 	return out
 }
 
+// renew renews now the certificate that serves name, a name of a route
+// with challenge dns: the wildcard one covering it, or its own. The new
+// certificate reaches the site's cache through onEvent, where the
+// selection prefers it as the newest, and replaces the old one in the
+// background management, which renews it from then on.
+func (d *dnsCerts) renew(ctx context.Context, name string) error {
+	managed := dnsNames(d.iss.app.routes.Table.Routes(), 0)
+	if _, ok := managed[name]; !ok {
+		_, parent, _ := strings.Cut(name, ".")
+		if _, ok := managed["*."+parent]; !ok || strings.HasPrefix(name, "*.") {
+			return fail.Field("name", "%q has no certificate obtained with the dns challenge", name)
+		}
+		name = "*." + parent
+	}
+	if err := d.magic.RenewCertSync(ctx, name, true); err != nil {
+		return err
+	}
+	d.cache.RemoveManaged([]certmagic.SubjectIssuer{{Subject: name}})
+	_, err := d.magic.CacheManagedCertificate(ctx, name)
+	return err
+}
+
 // onEvent hands certificates that magic obtained, renewed or loaded from
 // storage to the site's cache.
 func (d *dnsCerts) onEvent(ctx context.Context, event string, data map[string]any) error {
