@@ -43,6 +43,7 @@ type state struct {
 	metrics    *metrics.Set       // registered in each config's registry
 	head       atomic.Int64       // on PostgreSQL: the change log's last seq, as the maintenance loop last read it
 	custom     certs.Served       // the custom certificates, loaded
+	expiring   certs.Expiring     // when each expiring custom certificate was last logged
 	clock      atomic.Pointer[func() time.Time]
 
 	logger         atomic.Pointer[zap.Logger] // of the latest config
@@ -327,6 +328,19 @@ func (s *state) maintainOnce(ctx context.Context) {
 	s.pruneAudit(ctx, now)
 	s.limits.Flush(ctx, s.audit, now, false)
 	s.audit.FlushSuppressed(ctx, now)
+	s.warnExpiring(now)
+}
+
+// warnExpiring logs, once a day each, the custom certificates served
+// that expire within certs.ExpiryWarning: nobody renews them.
+func (s *state) warnExpiring(now time.Time) {
+	for id, leaf := range s.custom.Leaves() {
+		if s.expiring.Due(id, leaf, now) {
+			s.log().Warn("custom certificate expires soon; upload a replacement",
+				zap.String("certificate_id", id), zap.Strings("names", leaf.DNSNames),
+				zap.Time("not_after", leaf.NotAfter), zap.Duration("left", leaf.NotAfter.Sub(now).Round(time.Minute)))
+		}
+	}
 }
 
 // reportNode records this node in the node list, for SQLite: on
