@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"math/big"
+	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -239,5 +241,76 @@ func TestRouteDNS01Renewal(t *testing.T) {
 		if st, err := rtHandshake(d.rtEnv, name, &tls.Config{InsecureSkipVerify: true}); err == nil { //nolint:gosec // no certificate expected
 			t.Errorf("%s: served %v after its route was deleted", name, st.PeerCertificates[0].DNSNames)
 		}
+	}
+}
+
+// TestClusterDNSCredential changes a DNS credential on one node of a
+// PostgreSQL cluster and checks that the other node's issuer uses the
+// new one at once: a wildcard route names a credential created on
+// node-a whose provider is down, so node-b's attempts fail with the
+// provider's error; the credential is then fixed on node-a, and node-b
+// gets its wildcard certificate through it without a reload.
+func TestClusterDNSCredential(t *testing.T) {
+	t.Parallel()
+	bin, err := caddyDNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rtPreparePebble(t)
+	soa := newDNSServer(t)
+	soa.Zone("example.test")
+	httpsPort := freePort(t)
+	e := startClusterWith(t, 2, postgresDatabase(t), func(e *clusterEnv) {
+		e.Bin = bin
+		e.Global = fmt.Sprintf("http_port %d\n\ton_demand_tls {\n\t\tpermission proxyos\n\t}", freePort(t))
+		e.Sites = func(*clusterNode) string {
+			return fmt.Sprintf("https://:%d {\n\ttls {\n\t\ton_demand\n\t\tissuer proxyos%s\n\t}\n\tproxyos_routes\n\trespond \"no route\" 404\n}\n",
+				httpsPort, p.issuerBlock(fmt.Sprintf("resolvers %s\n\t\t\tpropagation_timeout -1", soa.Addr)))
+		}
+	})
+	p.start(t, freePort(t), freePort(t)) // DNS-01 only: Pebble never connects to the nodes
+	root, _ := p.roots(t)
+	a, b := e.nodes[0], e.nodes[1]
+
+	closed := "http://127.0.0.1:" + strconv.Itoa(freePort(t))
+	e.mustCall(a, http.MethodPost, "/api/dns/credentials", e.adminCk, map[string]any{"name": "shared", "provider": "challtestsrv",
+		"config": map[string]string{"url": closed}}, http.StatusCreated)
+	raw := e.mustCall(a, http.MethodPost, "/api/routes", e.adminCk, rtWith(rtProxy("*.example.test", "auto", "http://127.0.0.1:9"),
+		"challenge", "dns", "dns_credential", "shared"), http.StatusCreated)
+	var r rtRoute
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	tlsStatus := func(n *clusterNode) string {
+		var got rtRoute
+		json.Unmarshal(e.mustCall(n, http.MethodGet, "/api/routes/"+r.ID, e.adminCk, nil, http.StatusOK), &got) //nolint:errcheck
+		if got.TLSStatus == nil {
+			return "none"
+		}
+		return got.TLSStatus.State + ": " + got.TLSStatus.Error
+	}
+	rtPoll(t, 60*time.Second, func() string {
+		if st := tlsStatus(b); !strings.HasPrefix(st, "failed: ") || !strings.Contains(st, "connection refused") {
+			return "node-b's tls_status is " + st + ", want failed with the provider's error"
+		}
+		return ""
+	})
+
+	e.mustCall(a, http.MethodPut, "/api/dns/credentials/shared", e.adminCk, map[string]any{"provider": "challtestsrv",
+		"config": map[string]string{"url": p.ChallMgmt}}, http.StatusOK)
+	rtPoll(t, 60*time.Second, func() string {
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: &tls.Config{RootCAs: rtPool(root), ServerName: "x.example.test"}}
+		conn, err := d.Dial("tcp", net.JoinHostPort(b.ip, strconv.Itoa(httpsPort)))
+		if err != nil {
+			return "node-b: " + err.Error() + "; tls_status " + tlsStatus(b)
+		}
+		defer conn.Close()
+		if names := conn.(*tls.Conn).ConnectionState().PeerCertificates[0].DNSNames; !slices.Equal(names, []string{"*.example.test"}) {
+			return fmt.Sprintf("node-b serves a certificate for %v", names)
+		}
+		return ""
+	})
+	if st := tlsStatus(b); !strings.HasPrefix(st, "issued") {
+		t.Errorf("node-b's tls_status is %s after its certificate came, want issued", st)
 	}
 }

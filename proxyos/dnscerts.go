@@ -76,8 +76,10 @@ type dnsCerts struct {
 	logger *zap.Logger
 
 	// managed maps each name handed to magic to what it was handed for
-	// (the route's version and credential); only run touches it.
+	// (the route's version and credential), and cancels what handing it
+	// over started; only run touches them.
 	managed map[string]string
+	cancels map[string]context.CancelFunc
 }
 
 // startDNSCerts starts obtaining the certificates of routes with
@@ -87,7 +89,8 @@ func (iss *Issuer) startDNSCerts(serve *certmagic.Config) {
 	if iss.certs != nil {
 		return // a second policy with this issuer: one is enough
 	}
-	d := &dnsCerts{iss: iss, serve: serve, logger: iss.ctx.Logger().Named("dns_certs"), managed: make(map[string]string)}
+	d := &dnsCerts{iss: iss, serve: serve, logger: iss.ctx.Logger().Named("dns_certs"), managed: make(map[string]string),
+		cancels: make(map[string]context.CancelFunc)}
 	tmpl := *serve
 	tmpl.OnDemand = nil
 	tmpl.Issuers = []certmagic.Issuer{iss}
@@ -132,9 +135,9 @@ func (d *dnsCerts) run(ctx context.Context, wake <-chan struct{}) {
 
 // sync starts managing names that a route with challenge dns serves and
 // stops managing names that none serves any more. A name whose route
-// changed, or whose credential changed, is handed over again, so a
-// failed first attempt is retried at once rather than after certmagic's
-// backoff (a name already obtained stays as it is).
+// changed, or whose credential changed, is handed over again (see
+// start), so a failed attempt is retried at once rather than after
+// certmagic's backoff (a name already obtained stays as it is).
 func (d *dnsCerts) sync(ctx context.Context) {
 	want := dnsNames(d.iss.app.routes.Table.Routes(), d.iss.app.dnsEpoch.Load())
 	var add []string
@@ -147,7 +150,9 @@ func (d *dnsCerts) sync(ctx context.Context) {
 	var drop []certmagic.SubjectIssuer
 	for name := range d.managed {
 		if _, ok := want[name]; !ok {
+			d.cancels[name]()
 			delete(d.managed, name)
+			delete(d.cancels, name)
 			drop = append(drop, certmagic.SubjectIssuer{Subject: name})
 		}
 	}
@@ -158,9 +163,33 @@ func (d *dnsCerts) sync(ctx context.Context) {
 		return
 	}
 	d.logger.Info("managing certificates of routes with challenge dns", zap.Strings("names", add))
-	if err := d.magic.ManageAsync(ctx, add); err != nil {
-		d.logger.Error("managing certificates", zap.Strings("names", add), zap.Error(err))
+	for _, name := range add {
+		d.start(ctx, name)
 	}
+}
+
+// start hands name over to magic, ending a previous hand-over: one
+// attempt at once, then certmagic's management, which retries with its
+// backoff and renews. (certmagic runs one job per name at a time, so
+// handing a failing name to ManageAsync again would leave it waiting for
+// the backoff of the previous job, which the cancel ends.)
+func (d *dnsCerts) start(ctx context.Context, name string) {
+	if cancel, ok := d.cancels[name]; ok {
+		cancel()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	d.cancels[name] = cancel
+	go func() {
+		if err := d.magic.ObtainCertSync(ctx, name); err != nil && ctx.Err() == nil {
+			d.logger.Info("obtaining a certificate with dns-01 failed; retrying with backoff", zap.String("name", name), zap.Error(err))
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err := d.magic.ManageAsync(ctx, []string{name}); err != nil {
+			d.logger.Error("managing a certificate", zap.String("name", name), zap.Error(err))
+		}
+	}()
 }
 
 // dnsNames returns the names whose certificates are obtained with
