@@ -30,6 +30,7 @@ admin API (which only the host can reach):
   caddy proxyos user reset-password <email> [--reset-totp] [--revoke-keys]
   caddy proxyos backup <file>
   caddy proxyos doctor [--url <address>] [--json]
+  caddy proxyos certificates [--json]
 
 The password is prompted for without echo, or read from standard input
 with --password-stdin. Changing a password ends the user's sessions;
@@ -42,7 +43,8 @@ backup writes a consistent copy of the SQLite database to <file> while
 Caddy runs (the Caddy process writes it; it must not exist yet). Keep the
 secret with it: the copy's sealed data opens only with the same secret.
 
-doctor diagnoses the running instance (see caddy proxyos doctor --help).
+doctor diagnoses the running instance (see caddy proxyos doctor --help);
+certificates lists the names served over HTTPS and their certificates.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			user := &cobra.Command{Use: "user", Short: "Adds users and resets passwords"}
@@ -75,7 +77,7 @@ doctor diagnoses the running instance (see caddy proxyos doctor --help).
 			}
 			adminFlags(backup)
 			cmd.AddCommand(backup)
-			cmd.AddCommand(doctorCommand())
+			cmd.AddCommand(doctorCommand(), certificatesCommand())
 		},
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCLIUserRecovery checks that a locked-out admin recovers from the
@@ -48,5 +49,43 @@ func TestCLIUserRecovery(t *testing.T) {
 	}
 	if strings.Contains(inst.Log(), "second password") {
 		t.Error("the new password appears in Caddy's log")
+	}
+}
+
+// TestCLICertificates lists the certificates with `caddy proxyos
+// certificates`: a tls internal route's name with its issuer and
+// expiry, and an uploaded certificate that expires soon.
+func TestCLICertificates(t *testing.T) {
+	t.Parallel()
+	e := rtStart(t, "")
+	const host = "cli.proxyos.test"
+	e.dash.create(rtProxy(host, "internal", "http://127.0.0.1:9"))
+	if _, err := ctServedSerial(t, e, host, rtLocalRoot(t, e)); err != nil {
+		t.Fatal(err)
+	}
+	ca := newCTCA(t)
+	ctUpload(t, ctAPI(e.dash), ca.issue(time.Now().Add(10*24*time.Hour), "soon.proxyos.test"))
+
+	out, err := exec.Command(caddyBin, "proxyos", "certificates", "--address", e.inst.Admin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("caddy proxyos certificates: %v\n%s", err, out)
+	}
+	var row, upload string
+	for _, line := range strings.Split(string(out), "\n") {
+		switch f := strings.Fields(line); {
+		case len(f) > 0 && f[0] == host:
+			row = line
+		case strings.Contains(line, "soon.proxyos.test"):
+			upload = line
+		}
+	}
+	// The internal CA's certificates last 12 hours: within 14 days.
+	if f := strings.Fields(row); len(f) < 6 || f[1] != "internal" || f[3] != "on_demand" || strings.Join(f[4:], " ") != "expires soon" {
+		t.Errorf("the row of %s is %q, want issuer internal, on_demand, expires soon\n%s", host, row, out)
+	} else if _, err := time.Parse(time.RFC3339, f[2]); err != nil {
+		t.Errorf("the row of %s has no expiry: %q", host, row)
+	}
+	if !strings.Contains(upload, "expires soon") {
+		t.Errorf("the uploaded certificate's row is %q, want it to expire soon\n%s", upload, out)
 	}
 }

@@ -58,6 +58,8 @@ type clusterEnv struct {
 	// node's config (see startClusterWith).
 	Global string
 	Sites  func(n *clusterNode) string
+	// Bin, when set, is the Caddy binary of every node.
+	Bin string
 
 	adminEmail, adminPassword string
 	adminCk                   string // the admin's session, made on the first node
@@ -88,6 +90,9 @@ func startClusterWith(t *testing.T, n int, dsn string, prepare func(e *clusterEn
 	for i := range n {
 		node := &clusterNode{name: fmt.Sprintf("node-%c", 'a'+i), ip: fmt.Sprintf("127.0.0.%d", 2+i), inst: newInstance(t), secret: clusterSecret}
 		node.hc = nodeClient(node.ip)
+		if e.Bin != "" {
+			node.inst.Bin = e.Bin
+		}
 		node.inst.Configure(func() string { return e.caddyfile(node) })
 		e.nodes = append(e.nodes, node)
 	}

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -55,19 +56,23 @@ func doctorRun(t testing.TB, admin string, args ...string) (doctor.Report, int, 
 // saw contains each of the texts; it returns the finding.
 func wantFinding(t testing.TB, rep doctor.Report, id string, sev doctor.Severity, texts ...string) doctor.Finding {
 	t.Helper()
+	var other []string // findings of id and sev that miss a text
 	for _, f := range rep.Findings {
 		if f.ID != id || f.Severity != sev {
 			continue
 		}
-		for _, s := range texts {
-			if !strings.Contains(f.Saw, s) {
-				t.Errorf("finding %s: saw %q, want it to mention %q", id, f.Saw, s)
-			}
+		if slices.ContainsFunc(texts, func(s string) bool { return !strings.Contains(f.Saw, s) }) {
+			other = append(other, f.Saw)
+			continue
 		}
 		if sev != doctor.OK && (f.Why == "" || f.Fix == "") {
 			t.Errorf("finding %s has no why or fix: %+v", id, f)
 		}
 		return f
+	}
+	if len(other) > 0 {
+		t.Errorf("finding %s: saw %q, want one to mention %q", id, other, texts)
+		return doctor.Finding{}
 	}
 	t.Fatalf("no %s finding %s in:\n%s", sev, id, reportText(rep))
 	return doctor.Finding{}
@@ -471,9 +476,20 @@ func TestDoctorRoutes(t *testing.T) {
 		e.start("")
 		e.dash.create(rtProxy("stale.proxyos.test", "internal", "http://127.0.0.1:9"))
 		e.dash.create(rtProxy("expired.proxyos.test", "internal", "http://127.0.0.1:9"))
+		// An uploaded certificate is never renewed: 10 days before it
+		// expires is not overdue for a managed one, but is for it.
+		ca := newCTCA(t)
+		ctUpload(t, ctAPI(e.dash), ca.issue(now.Add(10*24*time.Hour), "custom.proxyos.test"))
+		ctUpload(t, ctAPI(e.dash), ca.issue(now.Add(20*24*time.Hour), "later.proxyos.test"))
 		rep, _, _ := doctorRun(t, e.inst.Admin)
 		wantFinding(t, rep, "cert_expiry", doctor.Warning, "stale.proxyos.test", "expires at")
 		wantFinding(t, rep, "cert_expiry", doctor.Problem, "expired.proxyos.test", "expired")
+		wantFinding(t, rep, "cert_expiry", doctor.Warning, "uploaded certificate of custom.proxyos.test", "expires at")
+		for _, f := range rep.Findings {
+			if strings.Contains(f.Saw, "later.proxyos.test") {
+				t.Errorf("an uploaded certificate valid for 20 more days is reported: %s", f.Saw)
+			}
+		}
 		for _, f := range rep.Findings {
 			if strings.Contains(f.Saw, "unused.proxyos.test") {
 				t.Errorf("a certificate of a name nothing serves is reported: %s", f.Saw)
@@ -483,7 +499,8 @@ func TestDoctorRoutes(t *testing.T) {
 }
 
 // writeStoredCert writes a certificate for name, valid from notBefore to
-// notAfter, into the Caddy storage under home, as certmagic keeps them.
+// notAfter, into the Caddy storage under home where certmagic keeps
+// those of the proxyos issuer.
 func writeStoredCert(t *testing.T, home, name string, notBefore, notAfter time.Time) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -496,7 +513,7 @@ func writeStoredCert(t *testing.T, home, name string, notBefore, notAfter time.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(home, "data", "caddy", "certificates", "local", name)
+	dir := filepath.Join(home, "data", "caddy", "certificates", "proxyos", name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -203,6 +203,8 @@ type rtRoute struct {
 	Hosts     []string `json:"hosts"`
 	Kind      string   `json:"kind"`
 	TLS       string   `json:"tls"`
+	Challenge string   `json:"challenge"`
+	DNSCred   string   `json:"dns_credential"`
 	Upstreams []string `json:"upstreams"`
 	Version   int      `json:"version"`
 	CreatedAt string   `json:"created_at"`

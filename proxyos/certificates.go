@@ -69,20 +69,26 @@ var errNoCertificate = errors.New("no cached certificate for the route's tls mod
 // certSelector picks, of the cached certificates for a handshake's
 // name, one that the name's route serves now: from the internal CA for
 // tls internal, from an ACME CA for tls auto, none for tls custom and off.
-// Of several, the one renewed by hand last, else the newest. Names of
-// no route get certmagic's default choice.
+// Of several, the one renewed by hand last (but for routes with
+// challenge dns, whose renewals all reach the cache the same way), else
+// the newest. A name of no enabled route gets none: a deleted route's
+// certificates, which Caddy's cache keeps until they expire, are never
+// served again.
 type certSelector struct{ iss *Issuer }
 
 // SelectCertificate implements certmagic.CertificateSelector.
 func (s certSelector) SelectCertificate(hello *tls.ClientHelloInfo, choices []certmagic.Certificate) (certmagic.Certificate, error) {
 	name := serverName(hello)
 	lr := s.iss.app.routes.Table.Lookup(name)
+	if lr == nil {
+		return certmagic.Certificate{}, errNoCertificate
+	}
 	kept := make([]certmagic.Certificate, 0, 2)
 	for _, c := range choices {
 		if c.Leaf == nil || !certs.Covers(c.Names, name) {
 			continue // certmagic offers every certificate when none matches
 		}
-		if lr != nil && !s.iss.servesMode(lr.Route.TLS, c.Leaf) {
+		if !s.iss.servesMode(lr.Route.TLS, c.Leaf) {
 			continue
 		}
 		kept = append(kept, c)
@@ -91,16 +97,25 @@ func (s certSelector) SelectCertificate(hello *tls.ClientHelloInfo, choices []ce
 		return certmagic.Certificate{}, errNoCertificate
 	}
 	if len(kept) > 1 {
-		if hash, ok := s.iss.renewed.Load(name); ok {
+		if hash, ok := s.iss.renewed.Load(name); ok && lr.Route.Challenge != route.ChallengeDNS {
 			for _, c := range kept {
 				if c.Hash() == hash {
 					return c, nil
 				}
 			}
 		}
-		slices.SortStableFunc(kept, func(a, b certmagic.Certificate) int { return b.Leaf.NotBefore.Compare(a.Leaf.NotBefore) })
+		slices.SortStableFunc(kept, newestFirst)
 	}
 	return certmagic.DefaultCertificateSelector(hello, kept)
+}
+
+// newestFirst orders certificates by their start of validity, then
+// their end, latest first.
+func newestFirst(a, b certmagic.Certificate) int {
+	if c := b.Leaf.NotBefore.Compare(a.Leaf.NotBefore); c != 0 {
+		return c
+	}
+	return b.Leaf.NotAfter.Compare(a.Leaf.NotAfter)
 }
 
 // servesMode reports whether a route of TLS mode serves leaf, a
@@ -218,6 +233,9 @@ func (a *App) Certificates(ctx context.Context) ([]certs.Entry, error) {
 		}
 		for _, name := range namesOf(r, stored, a.state.certs.All()) {
 			e := certs.Entry{Name: name, RouteID: r.ID, Mode: r.TLS, Managed: certs.ManagedOnDemand}
+			if r.TLS == route.TLSAuto && r.Challenge == route.ChallengeDNS {
+				e.Managed = certs.ManagedDNS
+			}
 			if r.TLS == route.TLSCustom {
 				e.Managed, e.Issuer, e.CertificateID = certs.ManagedCustom, certs.IssuerCustom, r.Certificate
 				if c := a.state.custom.Get(r.Certificate); c != nil && c.Leaf != nil {
@@ -262,7 +280,9 @@ func (a *App) storedNames(ctx context.Context, iss *Issuer) []string {
 }
 
 // namesOf returns the names a route serves: its exact hosts and, under
-// its wildcard hosts, the names with a stored certificate or an attempt.
+// its wildcard hosts, the names with a stored certificate or an attempt
+// (with challenge dns, the wildcard host itself: one certificate serves
+// every name under it).
 func namesOf(r *route.Route, stored []string, attempts []certs.Attempt) []string {
 	var out []string
 	add := func(n string) {
@@ -271,7 +291,7 @@ func namesOf(r *route.Route, stored []string, attempts []certs.Attempt) []string
 		}
 	}
 	for _, h := range r.Hosts {
-		if !strings.HasPrefix(h, "*.") || r.TLS == route.TLSCustom {
+		if !strings.HasPrefix(h, "*.") || r.TLS == route.TLSCustom || r.Challenge == route.ChallengeDNS {
 			add(h)
 			continue
 		}
@@ -299,7 +319,8 @@ const renewTimeout = 2 * time.Minute
 func (a *App) RenewCertificate(ctx context.Context, name string, actor audit.Actor) error {
 	name = strings.ToLower(strings.TrimSpace(name))
 	lr := a.routes.Table.Lookup(name)
-	if lr == nil || strings.HasPrefix(name, "*.") || (lr.Route.TLS != route.TLSAuto && lr.Route.TLS != route.TLSInternal) {
+	dns := lr != nil && lr.Route.TLS == route.TLSAuto && lr.Route.Challenge == route.ChallengeDNS
+	if lr == nil || (strings.HasPrefix(name, "*.") && !dns) || (lr.Route.TLS != route.TLSAuto && lr.Route.TLS != route.TLSInternal) {
 		return fail.Field("name", "%q is not a name of a route with tls auto or internal", name)
 	}
 	iss := a.issuer.Load()
@@ -307,19 +328,16 @@ func (a *App) RenewCertificate(ctx context.Context, name string, actor audit.Act
 	if iss != nil {
 		cfg = iss.magic.Load()
 	}
-	if cfg == nil {
+	if cfg == nil || (dns && iss.certs == nil) {
 		return &fail.UnavailableError{Message: "certificates are renewed by the proxyos issuer, which this config does not use"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, renewTimeout)
 	defer cancel()
-	err := cfg.RenewCertSync(ctx, name, true)
-	if err == nil {
-		var c certmagic.Certificate
-		if c, err = cfg.CacheManagedCertificate(ctx, name); err == nil {
-			// The previous one stays cached (Caddy's cache is not ours
-			// to change): the selection prefers this one.
-			iss.renewed.Store(name, c.Hash())
-		}
+	var err error
+	if dns {
+		err = iss.certs.renew(ctx, name)
+	} else {
+		err = renewOnDemand(ctx, iss, cfg, name)
 	}
 	extra := map[string]any{"route_id": lr.Route.ID, "tls": lr.Route.TLS}
 	if err != nil {
@@ -332,6 +350,21 @@ func (a *App) RenewCertificate(ctx context.Context, name string, actor audit.Act
 	}
 	a.logger.Info("certificate renewed on request", zap.String("name", name), zap.String("actor", actor.Name))
 	return nil
+}
+
+// renewOnDemand renews the on-demand certificate of name with cfg, the
+// site's config, and caches the new one there.
+func renewOnDemand(ctx context.Context, iss *Issuer, cfg *certmagic.Config, name string) error {
+	if err := cfg.RenewCertSync(ctx, name, true); err != nil {
+		return err
+	}
+	c, err := cfg.CacheManagedCertificate(ctx, name)
+	if err == nil {
+		// The previous one stays cached (Caddy's cache is not ours to
+		// change): the selection prefers this one.
+		iss.renewed.Store(name, c.Hash())
+	}
+	return err
 }
 
 // RootCertificate returns the internal CA's root certificate (PEM), for

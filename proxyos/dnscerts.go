@@ -76,8 +76,10 @@ type dnsCerts struct {
 	logger *zap.Logger
 
 	// managed maps each name handed to magic to what it was handed for
-	// (the route's version and credential); only run touches it.
+	// (the route's version and credential), and cancels what handing it
+	// over started; only run touches them.
 	managed map[string]string
+	cancels map[string]context.CancelFunc
 }
 
 // startDNSCerts starts obtaining the certificates of routes with
@@ -87,7 +89,8 @@ func (iss *Issuer) startDNSCerts(serve *certmagic.Config) {
 	if iss.certs != nil {
 		return // a second policy with this issuer: one is enough
 	}
-	d := &dnsCerts{iss: iss, serve: serve, logger: iss.ctx.Logger().Named("dns_certs"), managed: make(map[string]string)}
+	d := &dnsCerts{iss: iss, serve: serve, logger: iss.ctx.Logger().Named("dns_certs"), managed: make(map[string]string),
+		cancels: make(map[string]context.CancelFunc)}
 	tmpl := *serve
 	tmpl.OnDemand = nil
 	tmpl.Issuers = []certmagic.Issuer{iss}
@@ -132,9 +135,9 @@ func (d *dnsCerts) run(ctx context.Context, wake <-chan struct{}) {
 
 // sync starts managing names that a route with challenge dns serves and
 // stops managing names that none serves any more. A name whose route
-// changed, or whose credential changed, is handed over again, so a
-// failed first attempt is retried at once rather than after certmagic's
-// backoff (a name already obtained stays as it is).
+// changed, or whose credential changed, is handed over again (see
+// start), so a failed attempt is retried at once rather than after
+// certmagic's backoff (a name already obtained stays as it is).
 func (d *dnsCerts) sync(ctx context.Context) {
 	want := dnsNames(d.iss.app.routes.Table.Routes(), d.iss.app.dnsEpoch.Load())
 	var add []string
@@ -147,7 +150,9 @@ func (d *dnsCerts) sync(ctx context.Context) {
 	var drop []certmagic.SubjectIssuer
 	for name := range d.managed {
 		if _, ok := want[name]; !ok {
+			d.cancels[name]()
 			delete(d.managed, name)
+			delete(d.cancels, name)
 			drop = append(drop, certmagic.SubjectIssuer{Subject: name})
 		}
 	}
@@ -158,9 +163,33 @@ func (d *dnsCerts) sync(ctx context.Context) {
 		return
 	}
 	d.logger.Info("managing certificates of routes with challenge dns", zap.Strings("names", add))
-	if err := d.magic.ManageAsync(ctx, add); err != nil {
-		d.logger.Error("managing certificates", zap.Strings("names", add), zap.Error(err))
+	for _, name := range add {
+		d.start(ctx, name)
 	}
+}
+
+// start hands name over to magic, ending a previous hand-over: one
+// attempt at once, then certmagic's management, which retries with its
+// backoff and renews. (certmagic runs one job per name at a time, so
+// handing a failing name to ManageAsync again would leave it waiting for
+// the backoff of the previous job, which the cancel ends.)
+func (d *dnsCerts) start(ctx context.Context, name string) {
+	if cancel, ok := d.cancels[name]; ok {
+		cancel()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	d.cancels[name] = cancel
+	go func() {
+		if err := d.magic.ObtainCertSync(ctx, name); err != nil && ctx.Err() == nil {
+			d.logger.Info("obtaining a certificate with dns-01 failed; retrying with backoff", zap.String("name", name), zap.Error(err))
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err := d.magic.ManageAsync(ctx, []string{name}); err != nil {
+			d.logger.Error("managing a certificate", zap.String("name", name), zap.Error(err))
+		}
+	}()
 }
 
 // dnsNames returns the names whose certificates are obtained with
@@ -185,6 +214,28 @@ func dnsNames(routes []*route.Route, epoch uint64) map[string]string {
 		}
 	}
 	return out
+}
+
+// renew renews now the certificate that serves name, a name of a route
+// with challenge dns: the wildcard one covering it, or its own. The new
+// certificate reaches the site's cache through onEvent, where the
+// selection prefers it as the newest, and replaces the old one in the
+// background management, which renews it from then on.
+func (d *dnsCerts) renew(ctx context.Context, name string) error {
+	managed := dnsNames(d.iss.app.routes.Table.Routes(), 0)
+	if _, ok := managed[name]; !ok {
+		_, parent, _ := strings.Cut(name, ".")
+		if _, ok := managed["*."+parent]; !ok || strings.HasPrefix(name, "*.") {
+			return fail.Field("name", "%q has no certificate obtained with the dns challenge", name)
+		}
+		name = "*." + parent
+	}
+	if err := d.magic.RenewCertSync(ctx, name, true); err != nil {
+		return err
+	}
+	d.cache.RemoveManaged([]certmagic.SubjectIssuer{{Subject: name}})
+	_, err := d.magic.CacheManagedCertificate(ctx, name)
+	return err
 }
 
 // onEvent hands certificates that magic obtained, renewed or loaded from

@@ -16,9 +16,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
 	"github.com/caddyserver/certmagic"
 
+	"github.com/proxyos/caddy-proxyos/internal/certs"
 	"github.com/proxyos/caddy-proxyos/internal/doctor"
 	"github.com/proxyos/caddy-proxyos/internal/request"
-	"github.com/proxyos/caddy-proxyos/internal/route"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
@@ -39,7 +39,7 @@ func (a *App) Doctor(ctx context.Context) doctor.Report {
 	f.OnDemand, f.Permission = a.onDemand(), a.permission.Load()
 	f.Routes = a.routeFacts(ctx)
 	f.CertAttempts = a.state.certs.All()
-	f.Certificates = a.storedCertificates(ctx, f)
+	f.Certificates = a.certificateFacts(ctx, f)
 	return doctor.Run(f)
 }
 
@@ -257,10 +257,47 @@ func handlersOf(handlers []caddyhttp.MiddlewareHandler, depth int) (dash, routes
 // maxStoredCerts bounds the certificates the doctor reads from storage.
 const maxStoredCerts = 2000
 
-// storedCertificates reads the certificates in Caddy's storage for names
-// this Caddy serves (the sites', the routes', url's host).
-func (a *App) storedCertificates(ctx context.Context, f *doctor.Facts) []doctor.Certificate {
-	names := servedNames(f)
+// certificateFacts lists the certificates this Caddy serves: first
+// those of the certificates page (App.Certificates, the routes', and
+// every uploaded one), then those in Caddy's storage for the sites' own
+// names, each once.
+func (a *App) certificateFacts(ctx context.Context, f *doctor.Facts) []doctor.Certificate {
+	seen := make(map[string]bool)
+	var out []doctor.Certificate
+	add := func(info certs.Info, issuer string, custom bool) {
+		if seen[info.Fingerprint] {
+			return
+		}
+		seen[info.Fingerprint] = true
+		out = append(out, doctor.Certificate{Names: info.Names, Issuer: issuer, NotBefore: info.NotBefore, NotAfter: info.NotAfter, Custom: custom})
+	}
+	if served, err := a.Certificates(ctx); err == nil {
+		for _, e := range served {
+			if e.Certificate != nil {
+				add(*e.Certificate, e.Issuer, e.Managed == certs.ManagedCustom)
+			}
+		}
+	}
+	if uploaded, err := a.routes.CustomCertificates(ctx); err == nil {
+		for _, c := range uploaded {
+			add(c.Info, certs.IssuerCustom, true)
+		}
+	}
+	for _, c := range a.storedCertificates(ctx, siteNames(f)) {
+		add(certs.Describe(c.leaf), c.issuer, false)
+	}
+	return out
+}
+
+// storedCert is a certificate in Caddy's storage, with its issuer's key.
+type storedCert struct {
+	leaf   *x509.Certificate
+	issuer string
+}
+
+// storedCertificates reads the certificates in Caddy's storage for
+// names.
+func (a *App) storedCertificates(ctx context.Context, names []string) []storedCert {
 	if len(names) == 0 {
 		return nil
 	}
@@ -269,7 +306,7 @@ func (a *App) storedCertificates(ctx context.Context, f *doctor.Facts) []doctor.
 	if err != nil {
 		return nil
 	}
-	var out []doctor.Certificate
+	var out []storedCert
 	for i, key := range keys {
 		if i >= maxStoredCerts || !strings.HasSuffix(key, ".crt") {
 			continue
@@ -287,13 +324,14 @@ func (a *App) storedCertificates(ctx context.Context, f *doctor.Facts) []doctor.
 			continue
 		}
 		issuer := strings.Split(strings.TrimPrefix(key, "certificates/"), "/")[0]
-		out = append(out, doctor.Certificate{Names: cert.DNSNames, Issuer: issuer, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter})
+		out = append(out, storedCert{leaf: cert, issuer: issuer})
 	}
 	return out
 }
 
-// servedNames are the names this Caddy serves with TLS.
-func servedNames(f *doctor.Facts) []string {
+// siteNames are the names this Caddy's sites serve with TLS (the
+// routes' are the certificates page's).
+func siteNames(f *doctor.Facts) []string {
 	var names []string
 	if f.URL != nil && f.URL.Scheme == "https" {
 		names = append(names, f.URL.Hostname())
@@ -301,11 +339,6 @@ func servedNames(f *doctor.Facts) []string {
 	for _, s := range f.Sites {
 		if s.Scheme == "https" {
 			names = append(names, s.Hosts...)
-		}
-	}
-	for _, r := range f.Routes {
-		if r.Enabled && r.TLS != route.TLSOff {
-			names = append(names, r.Hosts...)
 		}
 	}
 	return names

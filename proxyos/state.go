@@ -45,6 +45,7 @@ type state struct {
 	head       atomic.Int64       // on PostgreSQL: the change log's last seq, as the maintenance loop last read it
 	custom     certs.Served       // the custom certificates, loaded
 	streams    *streams           // the managed streams' listeners, kept across reloads
+	expiring   certs.Expiring     // when each expiring custom certificate was last logged
 
 	// certExpiries are the certificates' expiries the metrics show, as
 	// listed at a time (see App.certificateExpiries).
@@ -371,6 +372,19 @@ func (s *state) maintainOnce(ctx context.Context) {
 	s.pruneAudit(ctx, now)
 	s.limits.Flush(ctx, s.audit, now, false)
 	s.audit.FlushSuppressed(ctx, now)
+	s.warnExpiring(now)
+}
+
+// warnExpiring logs, once a day each, the custom certificates served
+// that expire within certs.ExpiryWarning: nobody renews them.
+func (s *state) warnExpiring(now time.Time) {
+	for id, leaf := range s.custom.Leaves() {
+		if s.expiring.Due(id, leaf, now) {
+			s.log().Warn("custom certificate expires soon; upload a replacement",
+				zap.String("certificate_id", id), zap.Strings("names", leaf.DNSNames),
+				zap.Time("not_after", leaf.NotAfter), zap.Duration("left", leaf.NotAfter.Sub(now).Round(time.Minute)))
+		}
+	}
 }
 
 // reportNode records this node in the node list, for SQLite: on

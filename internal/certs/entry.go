@@ -13,6 +13,7 @@ const (
 const (
 	ManagedOnDemand = "on_demand" // obtained at the first handshake, renewed by handshakes
 	ManagedCustom   = "custom"    // uploaded; replaced by hand
+	ManagedDNS      = "dns"       // obtained and renewed in the background with the DNS-01 challenge
 )
 
 // RenewalRatio is the part of a managed certificate's lifetime left
@@ -25,7 +26,7 @@ type Entry struct {
 	Name          string `json:"name"`
 	RouteID       string `json:"route_id"`
 	Mode          string `json:"mode"`             // the route's tls
-	Managed       string `json:"managed"`          // ManagedOnDemand or ManagedCustom
+	Managed       string `json:"managed"`          // ManagedOnDemand, ManagedDNS or ManagedCustom
 	Issuer        string `json:"issuer,omitempty"` // IssuerACME, IssuerInternal or IssuerCustom; "" before the first certificate
 	CertificateID string `json:"certificate_id,omitempty"`
 	// Certificate is the certificate served (stored), nil before the
@@ -48,7 +49,7 @@ type Entry struct {
 func (e *Entry) Finish(now time.Time) {
 	if c := e.Certificate; c != nil {
 		e.ExpiresSoon = ExpiresSoon(c.NotAfter, now)
-		if e.Managed == ManagedOnDemand {
+		if e.Managed != ManagedCustom {
 			life := c.NotAfter.Sub(c.NotBefore)
 			next := c.NotAfter.Add(-time.Duration(float64(life) * RenewalRatio)).UTC()
 			e.NextRenewal = &next
@@ -56,8 +57,11 @@ func (e *Entry) Finish(now time.Time) {
 	}
 	if a := e.LastAttempt; a != nil && a.Error != "" {
 		e.Failing = true
-		if e.Managed == ManagedOnDemand {
+		switch e.Managed {
+		case ManagedOnDemand:
 			e.Retry = "at the next TLS handshake for " + e.Name
+		case ManagedDNS:
+			e.Retry = "in the background; saving the route or its DNS credential retries at once"
 		}
 	}
 }

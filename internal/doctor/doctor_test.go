@@ -97,6 +97,12 @@ func TestChecks(t *testing.T) {
 		{"certificate expired", func(f *Facts) {
 			f.Certificates = []Certificate{{Names: []string{"grafana.example.com"}, NotBefore: t0.Add(-90 * 24 * time.Hour), NotAfter: t0.Add(-time.Minute)}}
 		}, "cert_expiry", Problem, "expired"},
+		{"uploaded certificate expiring", func(f *Facts) {
+			f.Certificates = []Certificate{{Names: []string{"*.example.com"}, Issuer: "custom", Custom: true, NotBefore: t0.Add(-300 * 24 * time.Hour), NotAfter: t0.Add(10 * 24 * time.Hour)}}
+		}, "cert_expiry", Warning, "uploaded certificate of *.example.com"},
+		{"uploaded certificate not yet expiring", func(f *Facts) {
+			f.Certificates = []Certificate{{Names: []string{"*.example.com"}, Issuer: "custom", Custom: true, NotBefore: t0.Add(-300 * 24 * time.Hour), NotAfter: t0.Add(15 * 24 * time.Hour)}}
+		}, "cert_expiry", OK, "1 certificates"},
 		{"certificate young", func(f *Facts) {
 			f.Certificates = []Certificate{{Names: []string{"a"}, NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(11 * time.Hour)}}
 		}, "cert_expiry", OK, "1 certificates"},

@@ -40,7 +40,9 @@ type Facts struct {
 	Routes []Route
 
 	// CertAttempts are the latest issuance attempts per name on this
-	// node; Certificates the certificates in Caddy's storage.
+	// node; Certificates the certificates served: those the
+	// certificates page lists (the routes' and every uploaded one), and
+	// those in Caddy's storage for the sites' own names.
 	CertAttempts []certs.Attempt
 	Certificates []Certificate
 
@@ -130,11 +132,13 @@ type Route struct {
 	TLS      string // auto, internal or off
 }
 
-// Certificate is a certificate in Caddy's storage.
+// Certificate is a certificate served.
 type Certificate struct {
 	Names               []string
-	Issuer              string // the issuer's storage key, such as local or proxyos
+	Issuer              string // acme, internal, custom, or a storage key of Caddy's issuers (such as local)
 	NotBefore, NotAfter time.Time
+	// Custom says it was uploaded: nobody renews it.
+	Custom bool
 }
 
 // Admin describes Caddy's admin endpoint.

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/proxyos/caddy-proxyos/internal/certs"
 )
 
 // Checks of the database, TLS, managed routes and Caddy's admin endpoint.
@@ -160,7 +162,12 @@ func checkCertExpiry(f *Facts) []Finding {
 				Saw: fmt.Sprintf("the certificate of %s (issuer %s) expired at %s", names, c.Issuer, stamp(c.NotAfter)),
 				Why: "browsers refuse it: HTTPS to these names fails",
 				Fix: "look for cert_failing findings and Caddy's log lines about renewing these names"})
-		case left < lifetime/5:
+		case c.Custom && certs.ExpiresSoon(c.NotAfter, f.Now):
+			out = append(out, Finding{ID: "cert_expiry", Severity: Warning,
+				Saw: fmt.Sprintf("the uploaded certificate of %s (issuer %s) expires at %s, in %s", names, c.Issuer, stamp(c.NotAfter), left.Round(time.Minute)),
+				Why: "nobody renews an uploaded certificate: HTTPS to these names fails once it expires",
+				Fix: "upload its replacement on the Certificates page (or PUT /api/certificates/{id}), or switch its routes to tls auto"})
+		case !c.Custom && left < lifetime/5:
 			out = append(out, Finding{ID: "cert_expiry", Severity: Warning,
 				Saw: fmt.Sprintf("the certificate of %s (issuer %s) expires at %s, in %s", names, c.Issuer, stamp(c.NotAfter), left.Round(time.Minute)),
 				Why: "Caddy renews with a third of a certificate's lifetime left: this one is overdue, so renewal keeps failing",
@@ -170,7 +177,7 @@ func checkCertExpiry(f *Facts) []Finding {
 	if len(out) > 0 {
 		return capped(out)
 	}
-	return []Finding{ok("cert_expiry", fmt.Sprintf("none of the %d certificates in storage for names this Caddy serves is expired or overdue for renewal", len(f.Certificates)))}
+	return []Finding{ok("cert_expiry", fmt.Sprintf("none of the %d certificates this Caddy serves is expired, overdue for renewal or (uploaded) expiring within 14 days", len(f.Certificates)))}
 }
 
 func checkAdmin(f *Facts) []Finding {

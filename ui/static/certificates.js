@@ -15,7 +15,7 @@ import { $, busy, el, fieldErrors, messages, rendered, show, template, timeEl } 
 import { sessionOrLogin, shell } from './shell.js';
 
 const issuerLabels = { acme: 'ACME CA', internal: 'Internal CA', custom: 'Custom' };
-const managedLabels = { on_demand: 'on demand', custom: 'uploaded', wildcard: 'wildcard' };
+const managedLabels = { on_demand: 'on demand', dns: 'DNS-01, in the background', custom: 'uploaded', wildcard: 'wildcard' };
 
 // canChange reports whether the role may upload, delete and renew.
 function canChange(role) {
@@ -85,7 +85,7 @@ export default async function certificatesPage(page) {
 
   function servedRow(e) {
     const actions = el('td', { class: 'row-actions' });
-    if (changer && e.managed === 'on_demand' && !e.name.startsWith('*.')) {
+    if (changer && (e.managed === 'dns' || (e.managed === 'on_demand' && !e.name.startsWith('*.')))) {
       const btn = el('button', { type: 'button', class: 'btn btn-small cert-renew', 'aria-label': 'Renew the certificate of ' + e.name + ' now' }, 'Renew now');
       btn.addEventListener('click', () => renew(e, btn));
       actions.append(btn);
