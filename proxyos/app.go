@@ -495,6 +495,7 @@ func (a *App) newAPI(logger *zap.Logger) *api.Server {
 		OIDC: a.oidc, PasswordLoginOff: a.PasswordLogin != nil && !*a.PasswordLogin,
 		Metrics: a.state.metrics,
 		DNS:     a.dns, DNSDefault: a.dnsDefault,
+		Traffic: a.state.traffic, Requests: &a.state.requests,
 	}
 	s.Build()
 	return s

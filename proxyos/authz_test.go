@@ -42,6 +42,9 @@ var wantRules = map[string]struct {
 	"PUT /api/routes/{id}":           {authz.Operator, authz.RoutesWrite},
 	"DELETE /api/routes/{id}":        {authz.Operator, authz.RoutesWrite},
 	"GET /api/routes/{id}/versions":  {authz.Viewer, authz.RoutesRead},
+	"GET /api/routes/{id}/traffic":   {authz.Viewer, authz.RoutesRead},
+	"GET /api/routes/{id}/requests":  {authz.Operator, authz.RoutesWrite},
+	"GET /api/overview":              {authz.Viewer, authz.RoutesRead},
 	"POST /api/routes/{id}/rollback": {authz.Operator, authz.RoutesWrite},
 	// a viewer sees a route's token names and last use, never a token
 	// or its hash; only operators make and revoke them
