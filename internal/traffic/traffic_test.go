@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxyos/caddy-proxyos/internal/store"
 	"github.com/proxyos/caddy-proxyos/internal/testkit"
 )
 
@@ -112,14 +113,25 @@ func paths(rs []Request) []string {
 }
 
 // TestSamplerSeries follows counters through two nodes sharing a
-// database: each node's rings, the per-minute rows, the sum, and the
-// latency percentiles.
+// database (one SQLite store; two connections to PostgreSQL): each
+// node's rings, the per-minute rows, the sum, and the latency
+// percentiles.
 func TestSamplerSeries(t *testing.T) {
-	st, _ := testkit.OpenStore(t)
+	t.Run("sqlite", func(t *testing.T) {
+		st, _ := testkit.OpenStore(t)
+		testSamplerSeries(t, st, st)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := testkit.PostgresDSN(t)
+		testSamplerSeries(t, testkit.OpenPostgres(t, dsn), testkit.OpenPostgres(t, dsn))
+	})
+}
+
+func testSamplerSeries(t *testing.T, st, other *store.Store) {
 	clock := testkit.NewClock()
 	ctx := context.Background()
 	counters := map[string]Counts{}
-	node := func(id string, counts map[string]Counts) *Sampler {
+	node := func(id string, st *store.Store, counts map[string]Counts) *Sampler {
 		return &Sampler{Store: st, Node: func() (string, string) { return id, "node-" + id }, Bounds: bounds, Now: clock.Now,
 			Read: func(f func(string, Counts)) {
 				for k, c := range counts {
@@ -127,9 +139,9 @@ func TestSamplerSeries(t *testing.T) {
 				}
 			}}
 	}
-	a := node("a", counters)
+	a := node("a", st, counters)
 	otherCounters := map[string]Counts{"r1": {Classes: [5]uint64{0, 0, 0, 0, 10}, Buckets: []uint64{0, 0, 0, 10, 0}}}
-	b := node("b", otherCounters)
+	b := node("b", other, otherCounters)
 
 	counters["r1"] = Counts{Classes: [5]uint64{0, 90, 0, 0, 10}, Buckets: []uint64{0, 100, 0, 0, 0}}
 	counters["idle"] = Counts{Buckets: make([]uint64, 5)}
