@@ -67,6 +67,7 @@ func TestBrowserTraffic(t *testing.T) {
 			if item := b.assertVisible(t, "#ov-unhealthy-list li"); !strings.Contains(item, dead) || !strings.Contains(item, "legacy") {
 				t.Errorf("unhealthy upstream reads %q, want %s of legacy", item, dead)
 			}
+			b.shot(t, "overview")
 			browserFits(t, b)
 		}},
 		{"the route page charts the traffic and lists the requests", func(t *testing.T) {
@@ -94,6 +95,8 @@ func TestBrowserTraffic(t *testing.T) {
 			if !browserEval[bool](t, b, `document.querySelector("#route-request-log").checked`) {
 				t.Error("the form's request log toggle is off for a route that keeps one")
 			}
+			b.do(t, "scrolling to the traffic", chromedp.ScrollIntoView("#route-traffic"))
+			b.shot(t, "traffic")
 			browserFits(t, b)
 		}},
 		{"a viewer sees the charts, not the request log", func(t *testing.T) {
