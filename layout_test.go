@@ -40,6 +40,7 @@ var layers = map[string]int{
 	"internal/cluster":   1,
 	"internal/doctor":    1, // imports certs, request
 	"internal/testkit":   1, // imported by _test files only (see below)
+	"internal/traffic":   1, // imports store
 	"internal/session":   2,
 	"internal/passkey":   2,
 	"internal/dnsprov":   2, // imports audit; may import caddy (its module registry)
@@ -61,7 +62,7 @@ var layers = map[string]int{
 // (or certmagic) in what they import, directly or not.
 var caddyFree = []string{
 	"internal/access", "internal/account", "internal/argon", "internal/audit", "internal/authz", "internal/certlimit", "internal/certs", "internal/cluster", "internal/doctor", "internal/fail",
-	"internal/keyring", "internal/metrics", "internal/oidc", "internal/ops", "internal/passkey", "internal/ratelimit", "internal/request", "internal/session", "internal/store", "internal/stream", "internal/upstream",
+	"internal/keyring", "internal/metrics", "internal/oidc", "internal/ops", "internal/passkey", "internal/ratelimit", "internal/request", "internal/session", "internal/store", "internal/stream", "internal/traffic", "internal/upstream",
 }
 
 // maxFiles bounds the non-test files of a package: past it, a package

@@ -525,6 +525,7 @@ func (a *App) newAPI(logger *zap.Logger) *api.Server {
 		Metrics: a.state.metrics,
 		DNS:     a.dns, DNSDefault: a.dnsDefault,
 		Streams: a.streams,
+		Traffic: a.state.traffic, Requests: &a.state.requests,
 	}
 	s.Build()
 	return s

@@ -50,6 +50,9 @@ var wantRules = map[string]struct {
 	"DELETE /api/streams/{id}":        {authz.Operator, authz.RoutesWrite},
 	"GET /api/streams/{id}/versions":  {authz.Viewer, authz.RoutesRead},
 	"POST /api/streams/{id}/rollback": {authz.Operator, authz.RoutesWrite},
+	"GET /api/routes/{id}/traffic":    {authz.Viewer, authz.RoutesRead},
+	"GET /api/routes/{id}/requests":   {authz.Operator, authz.RoutesWrite},
+	"GET /api/overview":               {authz.Viewer, authz.RoutesRead},
 	// a viewer sees a route's token names and last use, never a token
 	// or its hash; only operators make and revoke them
 	"GET /api/routes/{id}/tokens":            {authz.Viewer, authz.RoutesRead},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/route"
+	"github.com/proxyos/caddy-proxyos/internal/traffic"
 )
 
 func init() {
@@ -85,10 +86,11 @@ func (h *RoutesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next c
 	if h.portSuffix != "" && lr.Route.ForceHTTPS {
 		caddyhttp.SetVar(r.Context(), route.HTTPSPortVar, h.portSuffix)
 	}
-	if lr.Metrics == nil {
+	if lr.Metrics == nil && !lr.Route.RequestLog {
 		return lr.Handler.ServeHTTP(w, r)
 	}
 	start := time.Now()
+	method, path := r.Method, r.URL.Path // before the route's handlers rewrite them
 	rec := recorders.Get().(*statusRecorder)
 	rec.ResponseWriter, rec.status = w, 0
 	err := lr.Handler.ServeHTTP(rec, r)
@@ -105,8 +107,30 @@ func (h *RoutesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, next c
 			}
 		}
 	}
-	lr.Metrics.Observe(status, time.Since(start))
+	took := time.Since(start)
+	if lr.Metrics != nil {
+		lr.Metrics.Observe(status, took)
+	}
+	if lr.Route.RequestLog {
+		h.logRequest(lr.Route, r, traffic.Request{Time: start, Method: method, Path: path, Status: status,
+			DurationMS: float64(took.Microseconds()) / 1000})
+	}
 	return err
+}
+
+// logRequest adds a request to rt's request log, with the client IP as
+// Caddy computed it and the user the route's gate let in: the
+// {http.auth.user.*} placeholders, which only the gate sets (a client's
+// X-Proxyos-* headers are stripped and never read here). No query,
+// header, cookie or body is kept.
+func (h *RoutesHandler) logRequest(rt *route.Route, r *http.Request, e traffic.Request) {
+	e.ClientIP, _ = caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		if e.User, _ = repl.GetString("http.auth.user.email"); e.User == "" {
+			e.User, _ = repl.GetString("http.auth.user.id")
+		}
+	}
+	h.app.state.requests.Record(rt.ID, rt.RequestLogSize, e)
 }
 
 // statusRecorder notes the status a route's handlers answer with, for

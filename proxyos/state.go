@@ -21,6 +21,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/session"
 	"github.com/proxyos/caddy-proxyos/internal/store"
+	"github.com/proxyos/caddy-proxyos/internal/traffic"
 )
 
 // pool holds the state shared by every config that uses one database.
@@ -46,6 +47,8 @@ type state struct {
 	custom     certs.Served       // the custom certificates, loaded
 	streams    *streams           // the managed streams' listeners, kept across reloads
 	expiring   certs.Expiring     // when each expiring custom certificate was last logged
+	traffic    *traffic.Sampler   // each route's last hour of traffic
+	requests   traffic.Logs       // the request logs of routes with request_log
 
 	// certExpiries are the certificates' expiries the metrics show, as
 	// listed at a time (see App.certificateExpiries).
@@ -109,6 +112,8 @@ func newState(a *App, driver, dsn string) (*state, error) {
 		}
 		s.metrics.SessionLoad(d)
 	}
+	s.traffic = &traffic.Sampler{Store: st, Node: func() (string, string) { return s.node.ID, s.name() },
+		Bounds: metrics.DurationBuckets, Read: s.readCounters, Now: s.now}
 	s.certLimits = certlimit.New(DefaultOnDemandNames, DefaultOnDemandInterval, s.now)
 	s.tokens = router.NewTokens()
 	s.rateLimits = caddy.NewUsagePool()
@@ -126,6 +131,8 @@ func newState(a *App, driver, dsn string) (*state, error) {
 	bg, s.cancel = context.WithCancel(context.Background())
 	s.done.Add(1)
 	go func() { defer s.done.Done(); s.maintain(bg) }()
+	s.done.Add(1)
+	go func() { defer s.done.Done(); s.sample(bg) }()
 	if s.feed != nil {
 		s.done.Add(1)
 		go func() { defer s.done.Done(); s.feed.Run(bg) }()
@@ -370,6 +377,7 @@ func (s *state) maintainOnce(ctx context.Context) {
 		}
 	}
 	s.pruneAudit(ctx, now)
+	s.logFailure(ctx, "pruning route traffic", s.traffic.Prune(ctx))
 	s.limits.Flush(ctx, s.audit, now, false)
 	s.audit.FlushSuppressed(ctx, now)
 	s.warnExpiring(now)
@@ -385,6 +393,42 @@ func (s *state) warnExpiring(now time.Time) {
 				zap.Time("not_after", leaf.NotAfter), zap.Duration("left", leaf.NotAfter.Sub(now).Round(time.Minute)))
 		}
 	}
+}
+
+// sample reads the routes' counters into their traffic rings every
+// traffic.Slot until ctx ends, and drops the request logs of routes that
+// were deleted or stopped logging.
+func (s *state) sample(ctx context.Context) {
+	t := time.NewTicker(traffic.Slot)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.logFailure(ctx, "recording route traffic", s.traffic.Sample(ctx))
+		s.requests.Keep(s.logsRequests)
+	}
+}
+
+// readCounters calls f with each route's counters (see traffic.Sampler).
+func (s *state) readCounters(f func(id string, c traffic.Counts)) {
+	s.metrics.EachRoute(func(id string, r *metrics.Route) {
+		classes, buckets := r.Snapshot()
+		f(id, traffic.Counts{Classes: classes, Buckets: buckets})
+	})
+}
+
+// logsRequests reports whether route id is live with request_log in a
+// config of this node.
+func (s *state) logsRequests(id string) bool {
+	for _, r := range s.routeServices() {
+		if lr := r.Table.Live(id); lr != nil && lr.Route.RequestLog {
+			return true
+		}
+	}
+	return false
 }
 
 // reportNode records this node in the node list, for SQLite: on

@@ -29,6 +29,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/session"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 	"github.com/proxyos/caddy-proxyos/internal/stream"
+	"github.com/proxyos/caddy-proxyos/internal/traffic"
 )
 
 // Server is the dashboard's API for one config.
@@ -65,6 +66,10 @@ type Server struct {
 	// proxyos issuer's own DNS provider, or "".
 	DNS        *dnsprov.Service
 	DNSDefault func() string
+	// Traffic answers each route's last hour of traffic; Requests are
+	// the request logs of routes with request_log, on this node.
+	Traffic  *traffic.Sampler
+	Requests *traffic.Logs
 
 	Logger *zap.Logger
 	Now    func() time.Time

@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/proxyos/caddy-proxyos/internal/audit"
+	"github.com/proxyos/caddy-proxyos/internal/authz"
+	"github.com/proxyos/caddy-proxyos/internal/doctor"
 	"github.com/proxyos/caddy-proxyos/internal/fail"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 )
@@ -84,5 +87,114 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) error {
 		})
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"entries": out, "next_before": next})
+	return nil
+}
+
+// overviewJSON is what needs attention, for the overview page.
+type overviewJSON struct {
+	Routes struct {
+		Total    int `json:"total"`
+		Live     int `json:"live"`
+		NotLive  int `json:"not_live"` // enabled but not served
+		Disabled int `json:"disabled"`
+	} `json:"routes"`
+	Unhealthy    []unhealthyJSON  `json:"unhealthy_upstreams"`
+	FailedLogins int              `json:"failed_logins_24h"`
+	Changes      int              `json:"changes_today"`
+	DayStart     string           `json:"day_start"`
+	Doctor       []doctor.Finding `json:"doctor,omitempty"` // admins with a session only
+}
+
+// unhealthyJSON is an upstream its route's reverse proxy holds down.
+type unhealthyJSON struct {
+	RouteID   string `json:"route_id"`
+	RouteName string `json:"route_name"`
+	Address   string `json:"address"`
+}
+
+// overview answers what needs attention: routes by state, upstreams the
+// reverse proxy holds unhealthy, failed logins of the last 24 hours,
+// changes since day_start (RFC 3339, the browser's midnight, kept within
+// the last 24 hours; default midnight UTC) and, for admins with a session, the
+// doctor's findings other than ok. Counts only: no names of who failed
+// or changed what.
+//
+//	GET /api/overview?day_start=
+func (s *Server) overview(w http.ResponseWriter, r *http.Request) error {
+	now := s.Now()
+	dayStart := now.UTC().Truncate(24 * time.Hour)
+	if v := r.URL.Query().Get("day_start"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return fail.Field("day_start", "an RFC 3339 time")
+		}
+		// A browser's clock may be off: a day at most.
+		switch dayStart = t; {
+		case t.Before(now.Add(-24 * time.Hour)):
+			dayStart = now.Add(-24 * time.Hour)
+		case t.After(now):
+			dayStart = now
+		}
+	}
+	var out overviewJSON
+	out.DayStart = dayStart.UTC().Format(time.RFC3339)
+	if err := s.overviewRoutes(r, &out); err != nil {
+		return err
+	}
+	counts, err := s.Store.CountAudit(r.Context(), now.Add(-24*time.Hour))
+	if err != nil {
+		return err
+	}
+	changes, err := s.Store.CountAudit(r.Context(), dayStart)
+	if err != nil {
+		return err
+	}
+	for _, c := range counts {
+		if c.Action == string(audit.Login) && c.Outcome == audit.Failure {
+			out.FailedLogins += c.N
+		}
+	}
+	for _, c := range changes {
+		if audit.IsChange(c.Action) && c.Outcome == audit.Success {
+			out.Changes += c.N
+		}
+	}
+	if c := caller(r); c.Role == authz.Admin && c.KeyID == "" && s.Doctor != nil {
+		for _, f := range s.Doctor(r.Context()).Findings {
+			if f.Severity != doctor.OK {
+				out.Doctor = append(out.Doctor, f)
+			}
+		}
+	}
+	WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// overviewRoutes counts the routes by state and lists their unhealthy
+// upstreams.
+func (s *Server) overviewRoutes(r *http.Request, out *overviewJSON) error {
+	routes, err := s.Routes.Routes(r.Context())
+	if err != nil {
+		return err
+	}
+	out.Unhealthy = []unhealthyJSON{}
+	for _, rt := range routes {
+		out.Routes.Total++
+		if !rt.Enabled {
+			out.Routes.Disabled++
+			continue
+		}
+		st := s.Routes.Status(rt.ID)
+		if !st.Live {
+			out.Routes.NotLive++
+			continue
+		}
+		out.Routes.Live++
+		for _, u := range st.Upstreams {
+			if !u.Healthy {
+				out.Unhealthy = append(out.Unhealthy, unhealthyJSON{RouteID: rt.ID, RouteName: rt.Name, Address: u.Address})
+			}
+		}
+	}
 	return nil
 }

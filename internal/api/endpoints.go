@@ -63,6 +63,11 @@ var endpoints = []endpoint{
 	{"DELETE /api/streams/{id}", authz.Operator, authz.RoutesWrite, (*Server).deleteStream},
 	{"GET /api/streams/{id}/versions", authz.Viewer, authz.RoutesRead, (*Server).streamVersions},
 	{"POST /api/streams/{id}/rollback", authz.Operator, authz.RoutesWrite, (*Server).rollbackStream},
+	{"GET /api/routes/{id}/traffic", authz.Viewer, authz.RoutesRead, (*Server).routeTraffic},
+	// A request log holds client IPs, paths and users (personal data):
+	// those who may change routes, and keys that may, read it.
+	{"GET /api/routes/{id}/requests", authz.Operator, authz.RoutesWrite, (*Server).routeRequests},
+	{"GET /api/overview", authz.Viewer, authz.RoutesRead, (*Server).overview},
 	{"POST /api/access/test", authz.Viewer, authz.RoutesRead, (*Server).testAccess},
 	// DNS provider credentials hold API tokens that can change a whole
 	// DNS zone: only admins store, replace or delete them, and no answer

@@ -10,6 +10,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/fail"
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/stream"
+	"github.com/proxyos/caddy-proxyos/internal/traffic"
 )
 
 func (s *Server) listRoutes(w http.ResponseWriter, r *http.Request) error {
@@ -308,5 +309,41 @@ func (s *Server) rollbackStream(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	WriteJSON(w, http.StatusOK, x)
+	return nil
+}
+
+// routeTraffic answers a route's traffic over the last hour: this
+// node's in 10-second points, every node's and their sum per minute.
+//
+//	GET /api/routes/{id}/traffic
+func (s *Server) routeTraffic(w http.ResponseWriter, r *http.Request) error {
+	rt, err := s.Routes.Route(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	series, err := s.Traffic.Series(r.Context(), rt.ID)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, series)
+	return nil
+}
+
+// routeRequests answers a route's request log on this node, newest
+// first; empty unless the route has request_log. Client IPs, paths and
+// users are personal data: operators and admins only.
+//
+//	GET /api/routes/{id}/requests
+func (s *Server) routeRequests(w http.ResponseWriter, r *http.Request) error {
+	rt, err := s.Routes.Route(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	list := []traffic.Request{}
+	if rt.RequestLog {
+		list = s.Requests.List(rt.ID)
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"enabled": rt.RequestLog, "size": traffic.LogSize(rt.RequestLogSize),
+		"requests": list})
 	return nil
 }

@@ -225,3 +225,15 @@ func (l *Log) FlushSuppressed(ctx context.Context, now time.Time) {
 func (l *Log) Prune(ctx context.Context, now time.Time, retention time.Duration) (int64, error) {
 	return l.store.PruneAudit(ctx, now.Add(-retention))
 }
+
+// IsChange reports whether entries of action record a change of what
+// proxyos keeps (routes, users, keys, certificates, settings of an
+// account), as opposed to logins, logouts and uses, for the overview's
+// changes of the day.
+func IsChange(action string) bool {
+	switch Action(action) {
+	case Login, LoginHandoff, LoginLock, LoginRefused, Logout, RouteTokenUse, Suppressed, DatabaseBackup:
+		return false
+	}
+	return true
+}

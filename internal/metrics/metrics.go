@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 const ns = "proxyos"
@@ -93,7 +94,7 @@ func New() *Set {
 		Help: "Requests served by managed routes, by route id and status class (1xx…5xx)."}, []string{"route", "code"})
 	s.routeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "route_request_duration_seconds",
 		Help:    "Time to serve a managed route's requests, by route id.",
-		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"route"})
+		Buckets: DurationBuckets}, []string{"route"})
 	s.collectors = []prometheus.Collector{s.logins, checks, gate, rules, s.applies, s.storeErrors, s.storeLoad,
 		s.routeRequests, s.routeDuration, s.views}
 	return s
@@ -231,6 +232,28 @@ func (s *Set) ForgetRoute(id string) {
 	s.routeDuration.DeleteLabelValues(id)
 }
 
+// DurationBuckets are the upper bounds, in seconds, of the buckets of
+// each route's latency histogram.
+var DurationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// EachRoute calls f with the metrics of each route counted since New or
+// its ForgetRoute.
+func (s *Set) EachRoute(f func(id string, r *Route)) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.routes))
+	rs := make([]*Route, 0, len(s.routes))
+	for id, r := range s.routes {
+		ids, rs = append(ids, id), append(rs, r)
+	}
+	s.mu.Unlock()
+	for i, id := range ids {
+		f(id, rs[i])
+	}
+}
+
 // Route is what one route's requests count to, resolved ahead.
 type Route struct {
 	classes  [5]prometheus.Counter // 1xx … 5xx
@@ -244,4 +267,35 @@ func (r *Route) Observe(status int, d time.Duration) {
 		r.classes[c-1].Inc()
 	}
 	r.duration.Observe(d.Seconds())
+}
+
+// Snapshot returns the route's requests so far by status class (1xx …
+// 5xx) and the count of each latency bucket (DurationBuckets, then
+// +Inf; not cumulative). It reads the counters through the Prometheus
+// client's Write, for use off the request path.
+func (r *Route) Snapshot() (classes [5]uint64, buckets []uint64) {
+	var m dto.Metric
+	for i, c := range r.classes {
+		if c.Write(&m) == nil && m.Counter != nil {
+			classes[i] = uint64(m.Counter.GetValue())
+		}
+		m.Reset()
+	}
+	buckets = make([]uint64, len(DurationBuckets)+1)
+	h, ok := r.duration.(prometheus.Metric)
+	if !ok || h.Write(&m) != nil || m.Histogram == nil {
+		return classes, buckets
+	}
+	var below uint64
+	for i, b := range m.Histogram.GetBucket() {
+		if i < len(DurationBuckets) {
+			n := b.GetCumulativeCount()
+			buckets[i] = n - below
+			below = n
+		}
+	}
+	if total := m.Histogram.GetSampleCount(); total > below {
+		buckets[len(DurationBuckets)] = total - below
+	}
+	return classes, buckets
 }

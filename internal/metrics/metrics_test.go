@@ -192,3 +192,29 @@ func sample(t *testing.T, reg *prometheus.Registry, series string) float64 {
 	}
 	return -1
 }
+
+// Snapshot reads what Observe counted: classes and per-bucket counts.
+func TestRouteSnapshot(t *testing.T) {
+	s := New()
+	r := s.Route("r1")
+	r.Observe(200, 2*time.Millisecond)
+	r.Observe(204, 2*time.Millisecond)
+	r.Observe(502, 20*time.Second)
+	var ids []string
+	s.EachRoute(func(id string, got *Route) {
+		ids = append(ids, id)
+		if got != r {
+			t.Error("EachRoute gave another Route")
+		}
+	})
+	if len(ids) != 1 || ids[0] != "r1" {
+		t.Fatalf("EachRoute gave %v", ids)
+	}
+	classes, buckets := r.Snapshot()
+	if classes != [5]uint64{0, 2, 0, 0, 1} {
+		t.Errorf("classes = %v", classes)
+	}
+	if len(buckets) != len(DurationBuckets)+1 || buckets[1] != 2 || buckets[len(buckets)-1] != 1 {
+		t.Errorf("buckets = %v, want 2 in (1ms, 2.5ms] and 1 in +Inf", buckets)
+	}
+}

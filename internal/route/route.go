@@ -50,6 +50,10 @@ var policies = map[string]bool{
 	"ip_hash": true, "client_ip_hash": true, "uri_hash": true,
 }
 
+// MaxRequestLogSize bounds a route's request_log_size (as the request
+// logs of internal/traffic do).
+const MaxRequestLogSize = 1000
+
 // Route is a managed route, as the API shows and accepts it.
 type Route struct {
 	ID      string   `json:"id"`
@@ -89,6 +93,13 @@ type Route struct {
 	Auth        *Auth    `json:"auth,omitempty"`
 	// RateLimit bounds each client's requests (see RateLimit).
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	// RequestLog keeps the route's last requests in memory on each node
+	// (time, client IP, method, path without the query string, status,
+	// duration, user), shown to operators and admins on the route's
+	// page; never a query, header, cookie or body. RequestLogSize is
+	// how many: default 100, at most 1000.
+	RequestLog     bool `json:"request_log,omitempty"`
+	RequestLogSize int  `json:"request_log_size,omitempty"`
 
 	Version   int       `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
@@ -305,6 +316,9 @@ func (r *Route) Validate() error {
 		}
 	default:
 		return errf("kind", "%q is not a kind (proxy, redirect or static)", r.Kind)
+	}
+	if r.RequestLogSize < 0 || r.RequestLogSize > MaxRequestLogSize || (r.RequestLogSize > 0 && !r.RequestLog) {
+		return errf("request_log_size", "%d: a size between 1 and %d, with request_log", r.RequestLogSize, MaxRequestLogSize)
 	}
 	if r.Kind != KindProxy && (len(r.Upstreams) > 0 || r.LoadBalancing != nil || r.UpstreamTLS != nil || r.UpstreamHost != "") {
 		return errf("upstreams", "only a proxy route has upstreams")

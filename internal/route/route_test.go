@@ -503,6 +503,9 @@ func TestValidate(t *testing.T) {
 		{"strip prefix without slash", rtuProxy, func(r *Route) { r.StripPrefix = "api" }, "strip_prefix"},
 		{"strip prefix with placeholder", rtuProxy, func(r *Route) { r.StripPrefix = "/{env.X}" }, "strip_prefix"},
 		{"strip prefix with query", rtuProxy, func(r *Route) { r.StripPrefix = "/api?x" }, "strip_prefix"},
+		{"request log too large", rtuProxy, func(r *Route) { r.RequestLog, r.RequestLogSize = true, 1001 }, "request_log_size"},
+		{"request log size without the log", rtuProxy, func(r *Route) { r.RequestLogSize = 10 }, "request_log_size"},
+		{"request log negative size", rtuProxy, func(r *Route) { r.RequestLog, r.RequestLogSize = true, -1 }, "request_log_size"},
 		{"strip prefix with space", rtuProxy, func(r *Route) { r.StripPrefix = "/a b" }, "strip_prefix"},
 		{"strip prefix with wildcard", rtuProxy, func(r *Route) { r.StripPrefix = "/api/*" }, "strip_prefix"},
 

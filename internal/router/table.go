@@ -98,6 +98,13 @@ func (rt *Table) Lookup(host string) *Live {
 	return nil
 }
 
+// Live returns the live route id, or nil.
+func (rt *Table) Live(id string) *Live {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.byID[id]
+}
+
 // Counts returns how many live routes have each kind and TLS mode.
 func (rt *Table) Counts() []metrics.RouteCount {
 	rt.mu.Lock()

@@ -111,3 +111,29 @@ func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error)
 	}
 	return res.RowsAffected()
 }
+
+// AuditCount is how many entries of one action and outcome there are.
+type AuditCount struct {
+	Action  string
+	Outcome string
+	N       int
+}
+
+// CountAudit counts the entries since since by action and outcome.
+func (s *Store) CountAudit(ctx context.Context, since time.Time) ([]AuditCount, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT action, outcome, COUNT(*) FROM audit_log WHERE at >= ?
+		GROUP BY action, outcome ORDER BY action, outcome`), millis(since))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AuditCount
+	for rows.Next() {
+		var c AuditCount
+		if err := rows.Scan(&c.Action, &c.Outcome, &c.N); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

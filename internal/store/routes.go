@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -407,4 +408,81 @@ func (s *Store) RevokeRouteToken(ctx context.Context, id string, at time.Time) (
 func (s *Store) TouchRouteToken(ctx context.Context, id string, at time.Time) error {
 	_, err := s.db.ExecContext(ctx, s.q(`UPDATE route_tokens SET last_used_at = ? WHERE id = ?`), millis(at), id)
 	return err
+}
+
+// TrafficRow is one node's traffic of one route in one minute.
+type TrafficRow struct {
+	Node     string // the node's instance
+	NodeName string
+	RouteID  string
+	Minute   time.Time // its start
+	Classes  [5]uint64 // requests by status class, 1xx … 5xx
+	Buckets  []uint64  // the latency histogram's count per bucket (not cumulative)
+}
+
+// PutTraffic writes rows, replacing those of the same route, minute and
+// node, in one transaction.
+func (s *Store) PutTraffic(ctx context.Context, rows []TrafficRow) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	for _, r := range rows {
+		b, err := json.Marshal(r.Buckets)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO route_traffic
+			(node, node_name, route_id, minute, c1, c2, c3, c4, c5, buckets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (route_id, minute, node) DO UPDATE SET node_name = excluded.node_name,
+				c1 = excluded.c1, c2 = excluded.c2, c3 = excluded.c3, c4 = excluded.c4, c5 = excluded.c5,
+				buckets = excluded.buckets`),
+			r.Node, r.NodeName, r.RouteID, r.Minute.Unix(), int64(r.Classes[0]), int64(r.Classes[1]), int64(r.Classes[2]),
+			int64(r.Classes[3]), int64(r.Classes[4]), string(b)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// Traffic returns every node's rows of route id from since on, oldest
+// first.
+func (s *Store) Traffic(ctx context.Context, id string, since time.Time) ([]TrafficRow, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT node, node_name, minute, c1, c2, c3, c4, c5, buckets FROM route_traffic
+		WHERE route_id = ? AND minute >= ? ORDER BY minute, node_name, node`), id, since.Unix())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []TrafficRow
+	for rows.Next() {
+		var (
+			r       = TrafficRow{RouteID: id}
+			minute  int64
+			c       [5]int64
+			buckets string
+		)
+		if err := rows.Scan(&r.Node, &r.NodeName, &minute, &c[0], &c[1], &c[2], &c[3], &c[4], &buckets); err != nil {
+			return nil, err
+		}
+		r.Minute = time.Unix(minute, 0).UTC()
+		for i, n := range c {
+			r.Classes[i] = uint64(n)
+		}
+		if err := json.Unmarshal([]byte(buckets), &r.Buckets); err != nil {
+			return nil, fmt.Errorf("route_traffic buckets: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// PruneTraffic deletes the rows of minutes before before.
+func (s *Store) PruneTraffic(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM route_traffic WHERE minute < ?`), before.Unix())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }

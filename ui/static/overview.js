@@ -1,6 +1,6 @@
 // ProxyOS dashboard: the overview page, the first page after logging in.
 
-import { api } from './api.js';
+import { api, errorMessage } from './api.js';
 import { $, $$, el, formatDate, relativeTime, rendered, template, timeEl } from './dom.js';
 import { sessionOrLogin, shell } from './shell.js';
 
@@ -20,7 +20,7 @@ export default async function overviewPage(page) {
     $('.ov-expires-rel', view).textContent = '(' + relativeTime(exp) + ')';
   }
   content.append(view);
-  await showCertificates();
+  await Promise.all([showStatus(), showCertificates()]);
   rendered('overview', 'Overview');
 }
 
@@ -51,4 +51,44 @@ async function showCertificates() {
   }
   $('#ov-certs-list').replaceChildren(...attention);
   $('#ov-certs').hidden = attention.length === 0;
+}
+
+// showStatus shows what needs attention: routes by state, upstreams held
+// down, failed logins, changes since this browser's midnight and, for
+// admins, the doctor's findings.
+async function showStatus() {
+  const midnight = new Date();
+  midnight.setHours(0, 0, 0, 0);
+  let res;
+  try {
+    res = await api('GET', '/api/overview?day_start=' + encodeURIComponent(midnight.toISOString().replace(/\.\d{3}Z$/, 'Z')));
+  } catch {
+    $('#ov-status-error').textContent = 'Could not load the status.';
+    $('#ov-status-error').hidden = false;
+    return;
+  }
+  if (res.status !== 200) {
+    $('#ov-status-error').textContent = 'Could not load the status: ' + errorMessage(res);
+    $('#ov-status-error').hidden = false;
+    return;
+  }
+  const d = res.data;
+  $('#ov-routes-live').textContent = String(d.routes.live);
+  $('#ov-routes-not-live').textContent = String(d.routes.not_live);
+  $('#ov-routes-disabled').textContent = String(d.routes.disabled);
+  $('#ov-failed-logins').textContent = String(d.failed_logins_24h);
+  $('#ov-changes').textContent = String(d.changes_today);
+  $('#ov-routes-not-live').classList.toggle('attention', d.routes.not_live > 0);
+  $('#ov-failed-logins').classList.toggle('attention', d.failed_logins_24h > 0);
+
+  const down = Array.isArray(d.unhealthy_upstreams) ? d.unhealthy_upstreams : [];
+  $('#ov-unhealthy-list').replaceChildren(...down.map((u) => el('li', { 'data-route-id': u.route_id },
+    el('strong', null, String(u.address)), ' of ',
+    el('a', { href: '/routes/edit?id=' + encodeURIComponent(u.route_id) }, u.route_name || 'route ' + u.route_id))));
+  $('#ov-unhealthy').hidden = down.length === 0;
+
+  const findings = Array.isArray(d.doctor) ? d.doctor : [];
+  $('#ov-doctor-list').replaceChildren(...findings.map((f) => el('li', { 'data-finding': f.id, class: 'finding-' + f.severity },
+    el('strong', null, String(f.severity)), ': ', String(f.saw || ''), f.fix ? el('div', { class: 'small' }, String(f.fix)) : null)));
+  $('#ov-doctor').hidden = findings.length === 0;
 }

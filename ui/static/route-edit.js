@@ -9,6 +9,7 @@ import { authed, errorMessage, NeedLogin, networkError } from './api.js';
 import { $, busy, capitalize, el, errorBoxOf, formatDate, relativeTime, rendered, show, stripField, template } from './dom.js';
 import { canWrite, displayName, kindLabels, routePath, stale, statusNodes, targetNodes } from './route.js';
 import { wireAccessTest, wireTokens } from './route-access.js';
+import { wireTraffic } from './route-traffic.js';
 import { checks, fillCertificates, fillForm, ids, input, labelOf, loadDNS, managedFields, readForm, serverFieldInput, showSections, showTLSStatus } from './route-form.js';
 import { sessionOrLogin, shell } from './shell.js';
 
@@ -295,7 +296,7 @@ export default async function routeEditPage(page) {
   fillCertificates(certs.status === 200 && Array.isArray(certs.data.custom) ? certs.data.custom : []);
   load(loaded);
   wireAccessTest();
-  if (loaded) await Promise.all([loadHistory(), wireTokens(loaded.id, writer)]);
+  if (loaded) await Promise.all([loadHistory(), wireTokens(loaded.id, writer), wireTraffic(loaded.id, writer)]);
   if (writer) input('name').focus();
   rendered('route-edit', loaded ? displayName(loaded) : 'New route');
 }

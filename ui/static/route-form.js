@@ -112,7 +112,7 @@ export const ids = [
   'upstream-skip-verify', 'upstream-server-name', 'upstream-host', 'strip-prefix',
   'redirect-to', 'redirect-status', 'redirect-preserve',
   'static-status', 'static-content-type', 'static-body',
-  'hsts', 'force-https', 'compress', 'access-allow', 'access-deny',
+  'hsts', 'force-https', 'compress', 'request-log', 'request-log-size', 'access-allow', 'access-deny',
   'auth-login', 'auth-roles', 'auth-emails', 'auth-groups', 'auth-rules', 'req-headers', 'resp-headers',
   'rate-requests', 'rate-per', 'rate-key', 'rate-header', 'rate-burst',
 ];
@@ -135,6 +135,7 @@ export const managedFields = [
   'name', 'enabled', 'hosts', 'kind', 'tls', 'certificate', 'challenge', 'dns_credential', 'upstreams', 'upstream_host', 'load_balancing', 'upstream_tls',
   'redirect', 'static', 'headers', 'hsts', 'force_https', 'compress', 'strip_prefix', 'access', 'auth',
   'rate_limit',
+  'request_log', 'request_log_size',
 ];
 
 // readForm builds the Route JSON from the form. Only the section of the
@@ -196,6 +197,11 @@ export function readForm() {
   if (checked('hsts')) r.hsts = true;
   if (checked('force-https')) r.force_https = true;
   if (checked('compress')) r.compress = true;
+  if (checked('request-log')) {
+    r.request_log = true;
+    const size = val('request-log-size').trim();
+    if (size) r.request_log_size = Number(size);
+  }
   const allow = list(val('access-allow'));
   const deny = list(val('access-deny'));
   if (allow.length || deny.length) {
@@ -284,6 +290,8 @@ export function fillForm(r) {
   input('hsts').checked = !!r.hsts;
   input('force-https').checked = !!r.force_https;
   input('compress').checked = !!r.compress;
+  input('request-log').checked = !!r.request_log;
+  input('request-log-size').value = r.request_log_size ? String(r.request_log_size) : '';
   input('access-allow').value = (ac.allow || []).join('\n');
   input('access-deny').value = (ac.deny || []).join('\n');
   input('auth-login').checked = !!au.require_login;
@@ -601,6 +609,8 @@ export function serverFieldInput(field) {
     'hsts': 'hsts',
     'force_https': 'force-https',
     'compress': 'compress',
+    'request_log': 'request-log',
+    'request_log_size': 'request-log-size',
     'access': 'access-allow',
     'access.allow': 'access-allow',
     'access.deny': 'access-deny',
