@@ -38,6 +38,10 @@ func init() {
 //	POST /proxyos/backup  {"path": "/abs/file"} writes a consistent copy of
 //	     the SQLite database there, a file that must not exist yet (200
 //	     {"path","bytes"}); PostgreSQL answers 400 (use pg_dump)
+//	GET  /proxyos/export  the export document (?history=1, ?users=1)
+//	POST /proxyos/import  ?from=json|npm|caddyfile, ?dry_run=1, ?remove=1:
+//	     the plan (added, changed field by field, removed, refused) and
+//	     what was not imported; applied all together or not at all
 //
 // Changes made here are recorded in the audit log (and route histories)
 // with the actor "admin API" and the admin request's remote address.
@@ -64,6 +68,8 @@ func (a *API) Routes() []caddy.AdminRoute {
 		{Pattern: "/proxyos/routes/", Handler: caddy.AdminHandlerFunc(a.handleRoute)},
 		{Pattern: "/proxyos/cluster", Handler: caddy.AdminHandlerFunc(a.handleCluster)},
 		{Pattern: "/proxyos/backup", Handler: caddy.AdminHandlerFunc(a.handleBackup)},
+		{Pattern: "/proxyos/export", Handler: caddy.AdminHandlerFunc(a.handleExport)},
+		{Pattern: "/proxyos/import", Handler: caddy.AdminHandlerFunc(a.handleImport)},
 	}
 }
 

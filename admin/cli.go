@@ -29,6 +29,8 @@ admin API (which only the host can reach):
   caddy proxyos user add <email> [--role admin|operator|viewer]
   caddy proxyos user reset-password <email> [--reset-totp] [--revoke-keys]
   caddy proxyos backup <file>
+  caddy proxyos export [--history] [--users] [-o <file>]
+  caddy proxyos import [--from json|npm|caddyfile] [--dry-run] [--remove] <file>
 
 The password is prompted for without echo, or read from standard input
 with --password-stdin. Changing a password ends the user's sessions;
@@ -40,6 +42,12 @@ revokes their API keys, for an account that may have been taken over.
 backup writes a consistent copy of the SQLite database to <file> while
 Caddy runs (the Caddy process writes it; it must not exist yet). Keep the
 secret with it: the copy's sealed data opens only with the same secret.
+
+export writes the routes as one JSON document (request header values as
+null; --users adds users and API keys without any secret). import shows
+what a file would add, change and remove (--dry-run), or applies it all
+together or not at all: --from json takes an export, npm Nginx Proxy
+Manager's database.sqlite, caddyfile a Caddyfile.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			user := &cobra.Command{Use: "user", Short: "Adds users and resets passwords"}
@@ -71,7 +79,7 @@ secret with it: the copy's sealed data opens only with the same secret.
 				RunE:  runBackup,
 			}
 			adminFlags(backup)
-			cmd.AddCommand(backup)
+			cmd.AddCommand(backup, exportCommand(), importCommand())
 		},
 	})
 }

@@ -49,6 +49,8 @@ var wantRules = map[string]struct {
 	"POST /api/routes/{id}/tokens":           {authz.Operator, authz.RoutesWrite},
 	"DELETE /api/routes/{id}/tokens/{token}": {authz.Operator, authz.RoutesWrite},
 	"POST /api/access/test":                  {authz.Viewer, authz.RoutesRead},
+	"GET /api/export":                        {authz.Operator, authz.RoutesRead},
+	"POST /api/import":                       {authz.Operator, authz.RoutesWrite},
 
 	"GET /api/users":         {authz.Admin, authz.UsersRead},
 	"POST /api/users":        {authz.Admin, authz.UsersWrite},

@@ -55,6 +55,8 @@ var endpoints = []endpoint{
 	{"POST /api/routes/{id}/tokens", authz.Operator, authz.RoutesWrite, (*Server).createRouteToken},
 	{"DELETE /api/routes/{id}/tokens/{token}", authz.Operator, authz.RoutesWrite, (*Server).revokeRouteToken},
 	{"POST /api/access/test", authz.Viewer, authz.RoutesRead, (*Server).testAccess},
+	{"GET /api/export", authz.Operator, authz.RoutesRead, (*Server).exportRoutes},
+	{"POST /api/import", authz.Operator, authz.RoutesWrite, (*Server).importRoutes},
 
 	{"GET /api/users", authz.Admin, authz.UsersRead, (*Server).listUsers},
 	{"POST /api/users", authz.Admin, authz.UsersWrite, (*Server).createUser},
