@@ -97,11 +97,11 @@ func TestExportImportBetweenInstances(t *testing.T) {
 		t.Errorf("import output:\n%s", out)
 	}
 	b.servedBy("app.transfer.test", "one")
-	resp, raw := b.get("app.transfer.test", "/")
+	_, raw := b.get("app.transfer.test", "/")
 	if seen := rtSeenOf(t, raw); seen.Header.Get("X-Api-Key") != "upstream-secret-value" {
 		t.Errorf("upstream got X-Api-Key %q via B", seen.Header.Get("X-Api-Key"))
 	}
-	if resp, raw = b.get("sorry.transfer.test", "/"); resp.StatusCode != 503 || string(raw) != "back soon" {
+	if resp, raw := b.get("sorry.transfer.test", "/"); resp.StatusCode != 503 || string(raw) != "back soon" {
 		t.Errorf("sorry.transfer.test on B: %d %q", resp.StatusCode, raw)
 	}
 	// The same ids: importing again changes nothing.
