@@ -48,6 +48,7 @@ var layers = map[string]int{
 	"internal/oidc":      3,
 	"internal/router":    3,
 	"internal/ops":       3,
+	"internal/transfer":  3, // imports route; may import Caddy's caddyfile adapter
 	"internal/api":       4,
 	"proxyos":            5, // the Caddy modules
 	"admin":              6, // the admin API and CLI: glue too

@@ -47,6 +47,10 @@ func init() {
 //	     {"path","bytes"}); PostgreSQL answers 400 (use pg_dump)
 //	GET  /proxyos/doctor  the doctor's server-side findings (see
 //	     `caddy proxyos doctor`): {"at","url","findings":[{"id","severity","saw","why","fix"}]}
+//	GET  /proxyos/export  the export document (?history=1, ?users=1)
+//	POST /proxyos/import  ?from=json|npm|caddyfile, ?dry_run=1, ?remove=1:
+//	     the plan (added, changed field by field, removed, refused) and
+//	     what was not imported; applied all together or not at all
 //
 // Changes made here are recorded in the audit log (and route histories)
 // with the actor "admin API" and the admin request's remote address.
@@ -78,6 +82,8 @@ func (a *API) Routes() []caddy.AdminRoute {
 		{Pattern: "/proxyos/cluster", Handler: caddy.AdminHandlerFunc(a.handleCluster)},
 		{Pattern: "/proxyos/backup", Handler: caddy.AdminHandlerFunc(a.handleBackup)},
 		{Pattern: "/proxyos/doctor", Handler: caddy.AdminHandlerFunc(a.handleDoctor)},
+		{Pattern: "/proxyos/export", Handler: caddy.AdminHandlerFunc(a.handleExport)},
+		{Pattern: "/proxyos/import", Handler: caddy.AdminHandlerFunc(a.handleImport)},
 	}
 }
 

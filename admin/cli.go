@@ -31,6 +31,8 @@ admin API (which only the host can reach):
   caddy proxyos backup <file>
   caddy proxyos doctor [--url <address>] [--json]
   caddy proxyos certificates [--json]
+  caddy proxyos export [--history] [--users] [-o <file>]
+  caddy proxyos import [--from json|npm|caddyfile] [--dry-run] [--remove] <file>
 
 The password is prompted for without echo, or read from standard input
 with --password-stdin. Changing a password ends the user's sessions;
@@ -45,6 +47,11 @@ secret with it: the copy's sealed data opens only with the same secret.
 
 doctor diagnoses the running instance (see caddy proxyos doctor --help);
 certificates lists the names served over HTTPS and their certificates.
+export writes the routes as one JSON document (request header values as
+null; --users adds users and API keys without any secret). import shows
+what a file would add, change and remove (--dry-run), or applies it all
+together or not at all: --from json takes an export, npm Nginx Proxy
+Manager's database.sqlite, caddyfile a Caddyfile.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			user := &cobra.Command{Use: "user", Short: "Adds users and resets passwords"}
@@ -76,7 +83,7 @@ certificates lists the names served over HTTPS and their certificates.
 				RunE:  runBackup,
 			}
 			adminFlags(backup)
-			cmd.AddCommand(backup)
+			cmd.AddCommand(backup, exportCommand(), importCommand())
 			cmd.AddCommand(doctorCommand(), certificatesCommand())
 		},
 	})

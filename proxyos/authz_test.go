@@ -71,6 +71,8 @@ var wantRules = map[string]struct {
 	"POST /api/dns/credentials":          {authz.Admin, authz.All},
 	"PUT /api/dns/credentials/{name}":    {authz.Admin, authz.All},
 	"DELETE /api/dns/credentials/{name}": {authz.Admin, authz.All},
+	"GET /api/export":                    {authz.Operator, authz.RoutesRead},
+	"POST /api/import":                   {authz.Operator, authz.RoutesWrite},
 
 	"GET /api/users":         {authz.Admin, authz.UsersRead},
 	"POST /api/users":        {authz.Admin, authz.UsersWrite},

@@ -84,6 +84,8 @@ var endpoints = []endpoint{
 	{"DELETE /api/certificates/{id}", authz.Operator, authz.RoutesWrite, (*Server).deleteCertificate},
 	{"POST /api/certificates/renew", authz.Operator, authz.RoutesWrite, (*Server).renewCertificate},
 	{"GET /api/certificates/root.crt", authz.Viewer, authz.RoutesRead, (*Server).rootCertificate},
+	{"GET /api/export", authz.Operator, authz.RoutesRead, (*Server).exportRoutes},
+	{"POST /api/import", authz.Operator, authz.RoutesWrite, (*Server).importRoutes},
 
 	{"GET /api/users", authz.Admin, authz.UsersRead, (*Server).listUsers},
 	{"POST /api/users", authz.Admin, authz.UsersWrite, (*Server).createUser},

@@ -1,16 +1,26 @@
 package api
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"strings"
 
 	"github.com/proxyos/caddy-proxyos/internal/access"
+	"github.com/proxyos/caddy-proxyos/internal/account"
+	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/authz"
 	"github.com/proxyos/caddy-proxyos/internal/dnsprov"
 	"github.com/proxyos/caddy-proxyos/internal/fail"
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/stream"
 	"github.com/proxyos/caddy-proxyos/internal/traffic"
+	"github.com/proxyos/caddy-proxyos/internal/transfer"
 )
 
 func (s *Server) listRoutes(w http.ResponseWriter, r *http.Request) error {
@@ -346,4 +356,203 @@ func (s *Server) routeRequests(w http.ResponseWriter, r *http.Request) error {
 	WriteJSON(w, http.StatusOK, map[string]any{"enabled": rt.RequestLog, "size": traffic.LogSize(rt.RequestLogSize),
 		"requests": list})
 	return nil
+}
+
+// maxImportBytes bounds an import's body: an export of many routes, or
+// a Nginx Proxy Manager database with its audit log, in base64.
+const maxImportBytes = 64 << 20
+
+// exportRoutes answers the export document: ?history=1 adds each route's
+// versions, ?users=1 the users and API keys (admins in the dashboard
+// only: keys export routes alone).
+func (s *Server) exportRoutes(w http.ResponseWriter, r *http.Request) error {
+	c := caller(r)
+	users := r.URL.Query().Get("users") == "1"
+	if users && (!c.Role.AtLeast(authz.Admin) || c.ViaKey()) {
+		return fail.Forbidden("users", "only an admin, logged in to the dashboard, exports users and keys")
+	}
+	d, err := Export(r.Context(), s.Routes, s.Accounts, c, r.URL.Query().Get("history") == "1", users)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="proxyos-export.json"`)
+	WriteJSON(w, http.StatusOK, d)
+	return nil
+}
+
+// importRoutes applies (or with ?dry_run=1 plans) an import: ?from=json
+// (the default; the body is an export document), npm (the body is
+// {"database": "<base64 of database.sqlite>"}) or caddyfile ({"caddyfile":
+// "…"}); ?remove=1 deletes the routes the import does not have.
+func (s *Server) importRoutes(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxImportBytes))
+	if err != nil {
+		return fail.Field("body", "at most %d MiB", maxImportBytes>>20)
+	}
+	res, err := Import(r.Context(), s.Routes, q.Get("from"), body, router.ImportOptions{
+		DryRun: q.Get("dry_run") == "1", Remove: q.Get("remove") == "1"}, caller(r).Actor)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, res)
+	return nil
+}
+
+// ImportResult is the answer to an import: the plan and what the
+// importer left out.
+type ImportResult struct {
+	From  string          `json:"from"`
+	Plan  *router.Plan    `json:"plan"`
+	Notes []transfer.Note `json:"notes"`
+}
+
+// Import reads an import body of format from and hands its routes to
+// the route service, for the dashboard's and Caddy's admin API.
+func Import(ctx context.Context, routes *router.Service, from string, body []byte, opts router.ImportOptions, actor audit.Actor) (*ImportResult, error) {
+	if from == "" {
+		from = "json"
+	}
+	in, notes, err := readImport(ctx, from, body)
+	if err != nil {
+		return nil, err
+	}
+	opts.Source = from
+	plan, err := routes.Import(ctx, in, opts, actor)
+	if err != nil {
+		return nil, err
+	}
+	return &ImportResult{From: from, Plan: plan, Notes: notes}, nil
+}
+
+// readImport turns an import body into the routes to import.
+func readImport(ctx context.Context, from string, body []byte) ([]router.RouteInput, []transfer.Note, error) {
+	var (
+		im  *transfer.Import
+		err error
+	)
+	switch from {
+	case "json":
+		d, err := transfer.Parse(body)
+		if err != nil {
+			return nil, nil, fail.Field("body", "%v", err)
+		}
+		in := make([]router.RouteInput, len(d.Routes))
+		for i, raw := range d.Routes {
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&in[i]); err != nil {
+				return nil, nil, fail.Field(fmt.Sprintf("routes[%d]", i), "not a route: %v", err)
+			}
+		}
+		notes := d.Notes()
+		if notes == nil {
+			notes = []transfer.Note{}
+		}
+		return in, notes, nil
+	case "npm":
+		var b struct {
+			Database []byte `json:"database"` // base64 in JSON
+		}
+		if err := json.Unmarshal(body, &b); err != nil || len(b.Database) == 0 {
+			return nil, nil, fail.Field("database", "required: the base64 of Nginx Proxy Manager's database.sqlite")
+		}
+		im, err = npmImport(ctx, b.Database)
+	case "caddyfile":
+		var b struct {
+			Caddyfile string `json:"caddyfile"`
+		}
+		if err := json.Unmarshal(body, &b); err != nil || strings.TrimSpace(b.Caddyfile) == "" {
+			return nil, nil, fail.Field("caddyfile", "required: the Caddyfile's text")
+		}
+		im, err = transfer.FromCaddyfile([]byte(b.Caddyfile))
+		if err != nil {
+			err = fail.Field("caddyfile", "%v", err)
+		}
+	default:
+		return nil, nil, fail.Field("from", "%q is not a format (json, npm or caddyfile)", from)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	in := make([]router.RouteInput, len(im.Routes))
+	for i, rt := range im.Routes {
+		in[i] = router.InputOf(rt)
+	}
+	return in, im.Notes, nil
+}
+
+// npmImport reads a Nginx Proxy Manager database given as bytes, from a
+// temporary file.
+func npmImport(ctx context.Context, db []byte) (*transfer.Import, error) {
+	f, err := os.CreateTemp("", "proxyos-npm-*.sqlite")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(db)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	im, err := transfer.FromNPM(ctx, f.Name())
+	if err != nil {
+		return nil, fail.Field("database", "%v", err)
+	}
+	return im, nil
+}
+
+// Export makes the export document: every route as the API shows it
+// (request header values null), with history its versions, with users
+// the users and their API keys as the users and keys pages show them (no
+// password hash, two-factor secret, passkey or key digest).
+func Export(ctx context.Context, routes *router.Service, accounts *account.Service, c account.Caller, history, users bool) (*transfer.Document, error) {
+	rs, err := routes.Routes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := &transfer.Document{Format: transfer.Format, Version: transfer.Version, ExportedAt: routes.Now().UTC(),
+		Routes: make([]json.RawMessage, 0, len(rs))}
+	for _, rt := range rs {
+		b, err := json.Marshal(router.ViewOf(rt))
+		if err != nil {
+			return nil, err
+		}
+		d.Routes = append(d.Routes, b)
+		if history {
+			vs, err := routes.History(ctx, rt.ID)
+			if err != nil {
+				return nil, err
+			}
+			if d.History == nil {
+				d.History = map[string]json.RawMessage{}
+			}
+			if d.History[rt.ID], err = json.Marshal(vs); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if users {
+		us, err := accounts.Users(ctx)
+		if err != nil {
+			return nil, err
+		}
+		keys := []account.Key{}
+		for _, u := range us {
+			ks, _, err := accounts.APIKeys(ctx, c, u.ID)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, ks...)
+		}
+		if d.Users, err = json.Marshal(us); err != nil {
+			return nil, err
+		}
+		if d.APIKeys, err = json.Marshal(keys); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }

@@ -64,6 +64,7 @@ const (
 	RouteUpdate    Action = "route.update"
 	RouteRollback  Action = "route.rollback"
 	RouteDelete    Action = "route.delete"
+	RoutesImport   Action = "routes.import" // a batch of route changes applied together
 	DatabaseBackup Action = "database.backup"
 	Suppressed     Action = "audit.suppressed" // entries of anonymous clients beyond their budget
 )

@@ -128,6 +128,95 @@ func (s *Store) PutRoute(ctx context.Context, r StoredRoute, prevVersion int, ac
 	return s.commit(ctx, tx, ChangeRoute, r.ID)
 }
 
+// RoutePut is one route a batch creates (PrevVersion 0) or replaces.
+type RoutePut struct {
+	Route       StoredRoute
+	PrevVersion int
+	Action      string // the history's name of the change
+}
+
+// RouteDeletion is one route a batch deletes, at PrevVersion.
+type RouteDeletion struct {
+	ID          string
+	PrevVersion int
+}
+
+// PutRoutes applies a batch of route changes in one transaction: it
+// deletes dels, then creates or replaces puts, their hosts claimed after
+// every route of the batch gave up its old ones (so hosts may move
+// between routes of the batch), each with its history row and change-log
+// entry. Either all of it is committed or nothing is. Errors are those of
+// PutRoute and DeleteRoute.
+func (s *Store) PutRoutes(ctx context.Context, puts []RoutePut, dels []RouteDeletion, actor string, at time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	ids := make([]string, 0, len(puts)+len(dels))
+	for _, d := range dels {
+		var (
+			spec    string
+			version int
+		)
+		err := tx.QueryRowContext(ctx, s.q(`SELECT spec, version FROM routes WHERE id = ?`), d.ID).Scan(&spec, &version)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if version != d.PrevVersion {
+			return ErrVersionConflict
+		}
+		for _, q := range []string{`DELETE FROM route_hosts WHERE route_id = ?`, `DELETE FROM routes WHERE id = ?`} {
+			if _, err := tx.ExecContext(ctx, s.q(q), d.ID); err != nil {
+				return err
+			}
+		}
+		if err := s.addVersion(ctx, tx, RouteVersion{RouteID: d.ID, Version: version + 1, Action: "delete", Spec: []byte(spec), Actor: actor, At: at}); err != nil {
+			return err
+		}
+		ids = append(ids, d.ID)
+	}
+	for _, p := range puts {
+		r := p.Route
+		if p.PrevVersion == 0 {
+			_, err = tx.ExecContext(ctx, s.q(`INSERT INTO routes (id, spec, version, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`),
+				r.ID, string(r.Spec), r.Version, r.Enabled, millis(r.CreatedAt), millis(r.UpdatedAt))
+			if isUniqueViolation(err) {
+				return fmt.Errorf("route %s: %w", r.ID, ErrConflict)
+			}
+		} else {
+			var res sql.Result
+			res, err = tx.ExecContext(ctx, s.q(`UPDATE routes SET spec = ?, version = ?, enabled = ?, updated_at = ? WHERE id = ? AND version = ?`),
+				string(r.Spec), r.Version, r.Enabled, millis(r.UpdatedAt), r.ID, p.PrevVersion)
+			if err == nil {
+				if n, _ := res.RowsAffected(); n == 0 {
+					return s.missingOrStale(ctx, tx, r.ID)
+				}
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM route_hosts WHERE route_id = ?`), r.ID); err != nil {
+			return err
+		}
+		ids = append(ids, r.ID)
+	}
+	for _, p := range puts {
+		if err := s.claimHosts(ctx, tx, p.Route.ID, p.Route.Hosts); err != nil {
+			return err
+		}
+		if err := s.addVersion(ctx, tx, RouteVersion{RouteID: p.Route.ID, Version: p.Route.Version, Action: p.Action,
+			Spec: p.Route.Spec, Actor: actor, At: p.Route.UpdatedAt}); err != nil {
+			return err
+		}
+	}
+	return s.commit(ctx, tx, ChangeRoute, ids...)
+}
+
 // DeleteRoute removes a route whose version is prevVersion (any version
 // when 0) and records the deletion in its history.
 func (s *Store) DeleteRoute(ctx context.Context, id string, prevVersion int, actor string, at time.Time) error {
