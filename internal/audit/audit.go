@@ -64,6 +64,9 @@ const (
 	RouteUpdate    Action = "route.update"
 	RouteRollback  Action = "route.rollback"
 	RouteDelete    Action = "route.delete"
+	// RouteMaintenance is a route put into maintenance or back, by
+	// someone or by its schedule.
+	RouteMaintenance Action = "route.maintenance"
 	DatabaseBackup Action = "database.backup"
 	Suppressed     Action = "audit.suppressed" // entries of anonymous clients beyond their budget
 )
