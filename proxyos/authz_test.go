@@ -43,6 +43,7 @@ var wantRules = map[string]struct {
 	"DELETE /api/routes/{id}":        {authz.Operator, authz.RoutesWrite},
 	"GET /api/routes/{id}/versions":  {authz.Viewer, authz.RoutesRead},
 	"POST /api/routes/{id}/rollback": {authz.Operator, authz.RoutesWrite},
+
 	"POST /api/routes/{id}/maintenance": {authz.Operator, authz.RoutesWrite},
 	// a viewer sees a route's token names and last use, never a token
 	// or its hash; only operators make and revoke them

@@ -64,12 +64,13 @@ const (
 	RouteUpdate    Action = "route.update"
 	RouteRollback  Action = "route.rollback"
 	RouteDelete    Action = "route.delete"
-	// RouteMaintenance is a route put into maintenance or back, by
-	// someone or by its schedule.
-	RouteMaintenance Action = "route.maintenance"
 	DatabaseBackup Action = "database.backup"
 	Suppressed     Action = "audit.suppressed" // entries of anonymous clients beyond their budget
 )
+
+// RouteMaintenance is a route put into maintenance or back, by someone
+// or by its schedule.
+const RouteMaintenance Action = "route.maintenance"
 
 // ActorRouteToken is the actor kind of a route token; the name is the
 // token's.
