@@ -31,6 +31,7 @@ func init() {
 //	GET|PUT|DELETE /proxyos/routes/{id}         read, replace (with "version"), delete (204)
 //	GET  /proxyos/routes/{id}/versions          history, newest first
 //	POST /proxyos/routes/{id}/rollback          {"version": n}
+//	POST /proxyos/routes/{id}/maintenance       {"on","page","from","until"}: maintenance page on/off, or scheduled
 //	GET|POST /proxyos/routes/{id}/tokens        route tokens: list, create {"name","username"} (201, the token once)
 //	DELETE /proxyos/routes/{id}/tokens/{token}  revoke (204)
 //	GET|POST /proxyos/streams                   TCP/UDP streams: list, create (201; any listen port)

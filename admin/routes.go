@@ -48,7 +48,7 @@ func (a *API) handleRoutes(w http.ResponseWriter, r *http.Request) error {
 	return methodNotAllowed(r)
 }
 
-// handleRoute serves /proxyos/routes/{id}[/versions|/rollback|/tokens[/{token}]].
+// handleRoute serves /proxyos/routes/{id}[/versions|/rollback|/maintenance|/tokens[/{token}]].
 func (a *API) handleRoute(w http.ResponseWriter, r *http.Request) error {
 	px, err := app()
 	if err != nil {
@@ -107,6 +107,16 @@ func (a *API) handleRoute(w http.ResponseWriter, r *http.Request) error {
 			return apiError(err)
 		}
 		return writeJSON(w, http.StatusOK, px.Routes().WithStatus(rt))
+	case sub == "maintenance" && r.Method == http.MethodPost:
+		var in router.MaintenanceInput
+		if err := api.Decode(w, r, &in); err != nil {
+			return apiError(err)
+		}
+		rt, err := px.Routes().SetMaintenance(r.Context(), id, in, audit.AdminAPIActor(r.RemoteAddr))
+		if err != nil {
+			return apiError(err)
+		}
+		return writeJSON(w, http.StatusOK, px.Routes().WithStatus(rt))
 	case sub == "tokens" && r.Method == http.MethodGet:
 		ts, err := px.Routes().RouteTokens(r.Context(), id)
 		if err != nil {
@@ -129,7 +139,7 @@ func (a *API) handleRoute(w http.ResponseWriter, r *http.Request) error {
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
-	case sub == "" || sub == "versions" || sub == "rollback" || sub == "tokens" || strings.HasPrefix(sub, "tokens/"):
+	case sub == "" || sub == "versions" || sub == "rollback" || sub == "maintenance" || sub == "tokens" || strings.HasPrefix(sub, "tokens/"):
 		return methodNotAllowed(r)
 	}
 	return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no such endpoint: %s", r.URL.Path)}

@@ -28,6 +28,7 @@ func TestQuick(t *testing.T) {
 		"BenchmarkSessionVerify/gate=basic_auth",
 		"BenchmarkSessionVerify/verify=basic_auth",
 		"BenchmarkRouteLookup/handler/routes=100-",
+		"BenchmarkRouteLookup/handler-locations/routes=100-",
 		"BenchmarkApplyRoute/proxyos/routes=100-",
 		"BenchmarkApplyRoute/caddy_load/routes=100-",
 		"BenchmarkStartup/proxyos/routes=100-",

@@ -21,7 +21,10 @@ import (
 // in the same go test):
 //
 //   - handler: the proxyos_routes handler serving a static route (lookup
-//     plus the route's static_response) on a prepared request.
+//     plus the route's static_response) on a prepared request;
+//   - handler-locations: the same with a route of four locations, the
+//     request's path matching the third most specific (Caddy's path
+//     matchers tried in turn, then that location's static_response).
 //
 // Target (DESIGN 12): routing with 10,000 hosts ≥ 0.95 of the
 // throughput with 1 (the HTTP figure is in run.sh; this one shows
@@ -29,7 +32,10 @@ import (
 func BenchmarkRouteLookup(b *testing.B) {
 	for _, n := range routeCounts(1, 10000) {
 		db := seededDB(b, n)
-		loadProxyos(b, db.path)
+		app := loadProxyos(b, db.path)
+		b.Run(fmt.Sprintf("handler-locations/routes=%d", n), func(b *testing.B) {
+			benchLocations(b, app)
+		})
 		b.Run(fmt.Sprintf("handler/routes=%d", n), func(b *testing.B) {
 			h := &proxyos.RoutesHandler{}
 			if err := h.Provision(caddy.ActiveContext()); err != nil {
@@ -196,3 +202,49 @@ func nativeConfig(n int, upstream, version string) []byte {
 type caddyHandler func()
 
 func (f caddyHandler) ServeHTTP(http.ResponseWriter, *http.Request) error { f(); return nil }
+
+// locationsHost is the host of the route with locations.
+const locationsHost = "locations.bench.test"
+
+// benchLocations serves GET /api/v1/x from a static route with four
+// static locations, added for the run and deleted after it.
+func benchLocations(b *testing.B, app *proxyos.App) {
+	static := func() *route.Static { return &route.Static{Status: 200, Body: "ok", ContentType: "text/plain"} }
+	r := staticRoute()
+	r.Name, r.Hosts = "locations", []string{locationsHost}
+	for _, p := range []string{"/exact", "/api/v1/users/*", "/api/*", "/static*"} {
+		r.Locations = append(r.Locations, route.Location{Path: p, Kind: route.KindStatic, Static: static()})
+	}
+	r.Static.Body = "default"
+	created, err := app.Routes().Create(context.Background(), r, benchActor)
+	if err != nil {
+		b.Fatalf("creating the route with locations: %v", err)
+	}
+	b.Cleanup(func() {
+		app.Routes().Delete(context.Background(), created.ID, 0, benchActor) //nolint:errcheck // the database is the benchmark's
+	})
+	h := &proxyos.RoutesHandler{}
+	if err := h.Provision(caddy.ActiveContext()); err != nil {
+		b.Fatalf("provisioning proxyos_routes: %v", err)
+	}
+	w, req := preparedRequest(func(http.Header) {})
+	req.Host, req.URL.Path = locationsHost, "/api/v1/x"
+	body := &bodyCheck{discard: w}
+	if err := h.ServeHTTP(body, req, nextHandler); err != nil || body.got != "ok" {
+		b.Fatalf("location not served: error %v, body %q", err, body.got)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		h.ServeHTTP(w, req, nextHandler) //nolint:errcheck // checked above
+		w.reset()
+	}
+}
+
+// bodyCheck keeps the body written, to check a response once.
+type bodyCheck struct {
+	*discard
+	got string
+}
+
+func (c *bodyCheck) Write(p []byte) (int, error) { c.got += string(p); return len(p), nil }

@@ -237,6 +237,10 @@ cookie=$("$tool" session -admin "127.0.0.1:$front_admin" -dash "http://127.0.0.1
 # The same route with a rate limit per client IP far above what wrk
 # sends: every request is counted, none refused.
 "$tool" seed -admin "127.0.0.1:$front_admin" -upstream "http://127.0.0.1:$up" -host "ratelimit.$host" -rate-limit 1000000000
+# The route of "routing with locations": four locations to the same
+# upstream; the request's path matches the third most specific.
+loc_host=locations.bench.test
+curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$front_admin/proxyos/routes" -d "$(printf '{"name":"locations","hosts":["%s"],"kind":"proxy","tls":"off","upstreams":["http://127.0.0.1:%s"],"locations":[{"path":"/exact","upstreams":["http://127.0.0.1:%s"]},{"path":"/api/v1/users/*","upstreams":["http://127.0.0.1:%s"]},{"path":"/api/*","upstreams":["http://127.0.0.1:%s"]},{"path":"/static*","upstreams":["http://127.0.0.1:%s"]}]}' "$loc_host" "$up" "$up" "$up" "$up" "$up")"
 
 echo "== proxyos: apply latency at ${apply_counts[*]} routes, heap, start-up with $routes routes"
 {
@@ -293,6 +297,7 @@ scenarios=(
 	"auth/forward_auth_oauth2proxy|http://127.0.0.1:$fwd_o2p/||$o2p_cookie"
 	"routing/proxyos_1|http://127.0.0.1:$routes1/|$host|"
 	"routing/proxyos_ratelimit|http://127.0.0.1:$routes1/|ratelimit.$host|"
+	"routing/proxyos_locations|http://127.0.0.1:$routes1/api/v1/x|$loc_host|"
 	"routing/proxyos_$routes|http://127.0.0.1:$pxp/|$host|"
 	"routing/native_1|http://127.0.0.1:$nat1/|$host|"
 	"routing/native_$routes|http://127.0.0.1:$natp/|$host|"

@@ -16,6 +16,7 @@ import (
 
 	"github.com/proxyos/caddy-proxyos/internal/access"
 	"github.com/proxyos/caddy-proxyos/internal/authz"
+	"github.com/proxyos/caddy-proxyos/internal/errorpage"
 	"github.com/proxyos/caddy-proxyos/internal/oidc"
 	"github.com/proxyos/caddy-proxyos/proxyos"
 )
@@ -50,6 +51,10 @@ func init() {
 //		on_demand_limit    <names> <interval>
 //		node_name          <name>
 //		password_login     on|off
+//		error_page <status...> {
+//			body <html>
+//			file <path>
+//		}
 //		oidc <name> {
 //			issuer          <url>
 //			client_id       <id>
@@ -69,7 +74,7 @@ func init() {
 //	}
 //
 // The block is optional. Each subdirective but oidc (one per provider)
-// may appear once, so a second secret cannot silently replace the first.
+// and error_page (one per set of statuses) may appear once, so a second secret cannot silently replace the first.
 func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(proxyos.App)
 	d.Next() // option name
@@ -81,7 +86,7 @@ func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 	}
 	seen := make(map[string]bool)
 	for d.NextBlock(0) {
-		if seen[d.Val()] && d.Val() != "previous_secrets" && d.Val() != "oidc" {
+		if seen[d.Val()] && d.Val() != "previous_secrets" && d.Val() != "oidc" && d.Val() != "error_page" {
 			return nil, d.Errf("%s: given more than once", d.Val())
 		}
 		seen[d.Val()] = true
@@ -159,6 +164,10 @@ func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.OIDC = append(app.OIDC, p)
+		case "error_page":
+			if err := parseErrorPage(d, app); err != nil {
+				return nil, err
+			}
 		case "on_demand_limit":
 			l, err := parseOnDemandLimit(d)
 			if err != nil {
@@ -173,6 +182,46 @@ func parseApp(d *caddyfile.Dispenser, existing any) (any, error) {
 		Name:  "proxyos",
 		Value: caddyconfig.JSON(app, nil),
 	}, nil
+}
+
+// parseErrorPage reads one error_page of the proxyos option (see
+// parseApp): the statuses it answers, and its body or file.
+func parseErrorPage(d *caddyfile.Dispenser, app *proxyos.App) error {
+	statuses := d.RemainingArgs()
+	if len(statuses) == 0 {
+		return d.ArgErr()
+	}
+	page := new(proxyos.ErrorPage)
+	for d.NextBlock(1) {
+		switch d.Val() {
+		case "body":
+			if err := oneArg(d, &page.Body); err != nil {
+				return err
+			}
+		case "file":
+			if err := oneArg(d, &page.File); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+	}
+	if (page.Body == "") == (page.File == "") {
+		return d.Err("error_page: give body or file")
+	}
+	if app.ErrorPages == nil {
+		app.ErrorPages = make(map[string]*proxyos.ErrorPage)
+	}
+	for _, st := range statuses {
+		if err := errorpage.Check(st, "-"); err != nil {
+			return d.Errf("error_page: %v", err)
+		}
+		if app.ErrorPages[st] != nil {
+			return d.Errf("error_page: %s given more than once", st)
+		}
+		app.ErrorPages[st] = page
+	}
+	return nil
 }
 
 // parseOIDC reads one OpenID provider of the oidc option (see parseApp).

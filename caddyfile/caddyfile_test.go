@@ -316,6 +316,48 @@ var appCases = []struct {
 		err:   &parseErr{"after 'upstream_resolvers'", 2},
 	},
 	{
+		name:  "error_page body and file",
+		input: "proxyos {\n\terror_page 502 503 {\n\t\tfile /srv/down.html\n\t}\n\terror_page 404 {\n\t\tbody <h1>no</h1>\n\t}\n}",
+		want: &proxyos.App{ErrorPages: map[string]*proxyos.ErrorPage{
+			"502": {File: "/srv/down.html"}, "503": {File: "/srv/down.html"}, "404": {Body: "<h1>no</h1>"},
+		}},
+	},
+	{
+		name:  "error_page without statuses",
+		input: "proxyos {\n\terror_page {\n\t\tbody x\n\t}\n}",
+		err:   &parseErr{"after 'error_page'", 2},
+	},
+	{
+		name:  "error_page without body or file",
+		input: "proxyos {\n\terror_page 502 {\n\t}\n}",
+		err:   &parseErr{"error_page: give body or file", 3},
+	},
+	{
+		name:  "error_page with both",
+		input: "proxyos {\n\terror_page 502 {\n\t\tbody x\n\t\tfile y\n\t}\n}",
+		err:   &parseErr{"error_page: give body or file", 5},
+	},
+	{
+		name:  "error_page with an unknown subdirective",
+		input: "proxyos {\n\terror_page 502 {\n\t\tinline x\n\t}\n}",
+		err:   &parseErr{"unrecognized subdirective 'inline'", 3},
+	},
+	{
+		name:  "error_page body with two arguments",
+		input: "proxyos {\n\terror_page 502 {\n\t\tbody x y\n\t}\n}",
+		err:   &parseErr{"after 'y'", 3},
+	},
+	{
+		name:  "error_page of another status",
+		input: "proxyos {\n\terror_page 500 {\n\t\tbody x\n\t}\n}",
+		err:   &parseErr{`error_page: "500" is not a status`, 4},
+	},
+	{
+		name:  "error_page of one status twice",
+		input: "proxyos {\n\terror_page 502 {\n\t\tbody x\n\t}\n\terror_page 502 {\n\t\tbody y\n\t}\n}",
+		err:   &parseErr{"error_page: 502 given more than once", 7},
+	},
+	{
 		name:  "on_demand_limit",
 		input: "proxyos {\n\ton_demand_limit 5 1d\n}",
 		want:  &proxyos.App{OnDemandLimit: &proxyos.OnDemandLimit{Names: 5, Interval: hours(24)}},

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/cluster"
 	"github.com/proxyos/caddy-proxyos/internal/dnsprov"
 	"github.com/proxyos/caddy-proxyos/internal/doctor"
+	"github.com/proxyos/caddy-proxyos/internal/errorpage"
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/metrics"
 	"github.com/proxyos/caddy-proxyos/internal/oidc"
@@ -155,6 +157,14 @@ type App struct {
 	// with a password, leaving only the OIDC providers. Default: true.
 	PasswordLogin *bool `json:"password_login,omitempty"`
 
+	// ErrorPages are the default error pages of every managed route, by
+	// status: "404", "502" (upstream down), "503" (no healthy upstream)
+	// or "504" (upstream timeout). A route's own error_pages override
+	// them status by status; the placeholders are the route's (see
+	// route.ErrorPages). Default: none, so errors go on to the site's
+	// handle_errors.
+	ErrorPages map[string]*ErrorPage `json:"error_pages,omitempty"`
+
 	keys      *keyring.Keyring
 	state     *state
 	accounts  *account.Service
@@ -181,8 +191,40 @@ type App struct {
 	dnsWake  chan struct{}
 	dnsEpoch *atomic.Uint64
 
+	errorPages map[string]string // ErrorPages' bodies, files read
+
 	secretInfo doctor.Secret // what the doctor may say of the secret
 	permission *atomic.Bool  // tls.permission.proxyos is in this config
+}
+
+// ErrorPage is one default error page: its HTML, inline or in a file
+// read when the config loads (at most 256 KiB).
+type ErrorPage struct {
+	Body string `json:"body,omitempty"`
+	File string `json:"file,omitempty"`
+}
+
+// readErrorPages reads the error pages' files.
+func (a *App) readErrorPages() error {
+	if len(a.ErrorPages) == 0 {
+		return nil
+	}
+	a.errorPages = make(map[string]string, len(a.ErrorPages))
+	for status, p := range a.ErrorPages {
+		body := p.Body
+		if p.File != "" {
+			raw, err := os.ReadFile(p.File)
+			if err != nil {
+				return fmt.Errorf("error_pages: %s: %w", status, err)
+			}
+			body = string(raw)
+		}
+		if err := errorpage.Check(status, body); err != nil {
+			return fmt.Errorf("error_pages: %s: %s: %w", status, p.File, err)
+		}
+		a.errorPages[status] = body
+	}
+	return nil
 }
 
 // Database selects the store.
@@ -247,6 +289,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.provisionUpstreams(ctx); err != nil {
 		return err
 	}
+	if err := a.readErrorPages(); err != nil {
+		return err
+	}
 	driver, dsn := store.SQLite, filepath.Join(caddy.AppDataDir(), "proxyos", "proxyos.db")
 	if a.Database != nil {
 		driver, dsn = a.Database.Driver, repl.ReplaceKnown(a.Database.DSN, "")
@@ -282,6 +327,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Tokens: a.state.tokens, Custom: &a.state.custom, LoginPage: a.canonical != nil, DNS: a.checkDNS, Certs: &a.state.certs,
 		Now: a.now, Logger: a.logger,
 	}
+	a.routes.Table.SetErrorPages(a.errorPages)
 	a.dnsWake = make(chan struct{}, 1)
 	a.routes.Table.Changed = a.wakeDNS
 	a.dns = &dnsprov.Service{
@@ -389,6 +435,14 @@ func (a *App) Validate() error {
 	}
 	if len(a.OIDC) > 0 && a.URL == "" {
 		return errors.New("url: required with oidc, the callback URL of providers is derived from it")
+	}
+	for status, p := range a.ErrorPages {
+		if p == nil || (p.Body == "") == (p.File == "") {
+			return fmt.Errorf("error_pages: %s: give body or file, not both", status)
+		}
+		if err := errorpage.Check(status, "-"); err != nil {
+			return fmt.Errorf("error_pages: %w", err)
+		}
 	}
 	if a.PasswordLogin != nil && !*a.PasswordLogin && len(a.OIDC) == 0 {
 		return errors.New("password_login: off needs at least one oidc provider, else nobody can log in")

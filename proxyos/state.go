@@ -133,6 +133,8 @@ func newState(a *App, driver, dsn string) (*state, error) {
 	go func() { defer s.done.Done(); s.maintain(bg) }()
 	s.done.Add(1)
 	go func() { defer s.done.Done(); s.sample(bg) }()
+	s.done.Add(1)
+	go func() { defer s.done.Done(); s.runSchedules(bg) }()
 	if s.feed != nil {
 		s.done.Add(1)
 		go func() { defer s.done.Done(); s.feed.Run(bg) }()
@@ -355,6 +357,28 @@ func (s *state) maintain(ctx context.Context) {
 		case <-t.C:
 		}
 		s.maintainOnce(ctx)
+	}
+}
+
+// scheduleEvery is how often routes' maintenance schedules are checked:
+// a schedule takes effect at most this late.
+const scheduleEvery = time.Second
+
+// runSchedules carries out the routes' maintenance schedules that are
+// due, in every config, until ctx ends (see router.Service.RunSchedules;
+// of two configs or nodes, one makes each change).
+func (s *state) runSchedules(ctx context.Context) {
+	t := time.NewTicker(scheduleEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, r := range s.routeServices() {
+			r.RunSchedules(ctx)
+		}
 	}
 }
 

@@ -300,6 +300,25 @@ func (r *report) rulesThroughput() {
 	r.summarize("gate throughput with access rules ≥ 0.97 of the gate without them", "proxyos_auth with 5 rules: "+fmtRatio(st.med), "proxyos_auth: "+r.fig(base, fmtRate), v)
 }
 
+// locationsThroughput is the row of routing with locations: one route
+// with four locations, the request matching the third most specific,
+// against the route without locations in the same runs.
+func (r *report) locationsThroughput() {
+	const name, base = "rps/routing/proxyos_locations", "rps/routing/proxyos_1"
+	st, ok := r.s.pairedRatios(name, base)
+	ratio := notMeasured
+	if ok {
+		ratio = st.format(fmtRatio)
+	}
+	v := closeTo(verdict(ok && st.med >= targetRulesThroughput, ok), st.med, targetRulesThroughput)
+	r.p("")
+	r.p("Routing with locations: a route with four locations (`/exact`, `/api/v1/users/*`, `/api/*`, `/static*`), the request (`/api/v1/x`) matching `/api/*`, so Caddy's path matchers are tried in turn, against the route without locations in the same runs.")
+	r.p("")
+	r.table([]string{"Setup", "req/s", "ratio to the route without locations", "target", "verdict"},
+		[][]string{{"`proxyos_routes`, 1 route with 4 locations", r.fig(name, fmtRate), ratio, "≥ 0.97", v}})
+	r.summarize("routing with locations ≥ 0.97 of routing without", "with 4 locations: "+fmtRatio(st.med), "without: "+r.fig(base, fmtRate), v)
+}
+
 // forwardAuthBaselines is the Summary's baseline for protected throughput:
 // the paired ratio of each forward_auth scenario measured, e.g.
 // "forward_auth: 0.54; forward_auth→oauth2-proxy: 0.30".
@@ -400,13 +419,15 @@ func (r *report) routingSection() {
 	r.summarize("routing with "+n+" hosts vs 1 ≥ 0.95 throughput", "proxyos: "+fmtRatio(ours.med), "native: "+fmtRatio(native.med), v)
 	r.rateLimitRows(fmtSt)
 
+	r.locationsThroughput()
+	r.p("")
 	r.p("In process (`BenchmarkRouteLookup`): *lookup* is the route table's `Lookup` alone (an in-package benchmark of `internal/router`); *handler* is `proxyos_routes` serving a static route. These show whether finding the route depends on the count at all; the target is judged on the HTTP throughput above, where a request costs a hundred microseconds or more.")
 	r.p("")
 	var rows [][]string
 	counts := r.counts("go/RouteLookup/lookup/routes=", " ns/op")
 	if len(counts) >= 2 {
 		lo, hi := counts[0], counts[len(counts)-1]
-		for _, kind := range []string{"lookup", "handler"} {
+		for _, kind := range []string{"lookup", "handler", "handler-locations"} {
 			a := fmt.Sprintf("go/RouteLookup/%s/routes=%d ns/op", kind, lo)
 			b := fmt.Sprintf("go/RouteLookup/%s/routes=%d ns/op", kind, hi)
 			diff := "—"

@@ -138,3 +138,28 @@ func TestRoutingRateLimitRows(t *testing.T) {
 		})
 	}
 }
+
+// TestLocationsThroughput: the locations row pairs each run of the route
+// with locations with the same run of the route without them.
+func TestLocationsThroughput(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		s    samples
+		want string
+	}{
+		{"met", samples{"rps/routing/proxyos_1": {1000, 2000, 1000}, "rps/routing/proxyos_locations": {990, 1960, 980}}, "with 4 locations: 0.98 | without: 1000 req/s (1000 req/s–2000 req/s) | met"},
+		{"unmet", samples{"rps/routing/proxyos_1": {1000, 1100, 2000}, "rps/routing/proxyos_locations": {900, 990, 1800}}, "with 4 locations: 0.90 | without: 1100 req/s (1000 req/s–2000 req/s) | **not met**"},
+		{"not measured", samples{}, "**not met** (not measured)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &report{s: c.s, meta: map[string]string{}}
+			r.locationsThroughput()
+			if len(r.summary) != 1 {
+				t.Fatalf("%d Summary rows, want 1", len(r.summary))
+			}
+			if row := strings.Join(r.summary[0], " | "); !strings.Contains(row, c.want) {
+				t.Errorf("Summary row %q lacks %q", row, c.want)
+			}
+		})
+	}
+}

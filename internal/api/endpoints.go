@@ -51,6 +51,7 @@ var endpoints = []endpoint{
 	{"DELETE /api/routes/{id}", authz.Operator, authz.RoutesWrite, (*Server).deleteRoute},
 	{"GET /api/routes/{id}/versions", authz.Viewer, authz.RoutesRead, (*Server).routeVersions},
 	{"POST /api/routes/{id}/rollback", authz.Operator, authz.RoutesWrite, (*Server).rollbackRoute},
+	{"POST /api/routes/{id}/maintenance", authz.Operator, authz.RoutesWrite, (*Server).setMaintenance},
 	{"GET /api/routes/{id}/tokens", authz.Viewer, authz.RoutesRead, (*Server).listRouteTokens},
 	{"POST /api/routes/{id}/tokens", authz.Operator, authz.RoutesWrite, (*Server).createRouteToken},
 	{"DELETE /api/routes/{id}/tokens/{token}", authz.Operator, authz.RoutesWrite, (*Server).revokeRouteToken},

@@ -123,6 +123,21 @@ func (s *Server) rollbackRoute(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// setMaintenance switches a route's maintenance page on or off, or
+// schedules it.
+func (s *Server) setMaintenance(w http.ResponseWriter, r *http.Request) error {
+	var in router.MaintenanceInput
+	if err := Decode(w, r, &in); err != nil {
+		return err
+	}
+	rt, err := s.Routes.SetMaintenance(r.Context(), r.PathValue("id"), in, caller(r).Actor)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, http.StatusOK, s.Routes.WithStatus(rt))
+	return nil
+}
+
 func (s *Server) listRouteTokens(w http.ResponseWriter, r *http.Request) error {
 	ts, err := s.Routes.RouteTokens(r.Context(), r.PathValue("id"))
 	if err != nil {

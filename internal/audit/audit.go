@@ -69,6 +69,10 @@ const (
 	Suppressed     Action = "audit.suppressed" // entries of anonymous clients beyond their budget
 )
 
+// RouteMaintenance is a route put into maintenance or back, by someone
+// or by its schedule.
+const RouteMaintenance Action = "route.maintenance"
+
 // ActorRouteToken is the actor kind of a route token; the name is the
 // token's.
 const ActorRouteToken = "route_token"

@@ -15,6 +15,9 @@ type Options struct {
 	// Transport is the reverse_proxy transport module (its "protocol")
 	// that proxy routes use. Default: Caddy's "http".
 	Transport string
+	// ErrorPages are the default error pages of every route (the app's
+	// error_pages), which a route's own override status by status.
+	ErrorPages map[string]string
 }
 
 // HTTPSPortVar is the request variable holding ":<port>" when HTTPS is
@@ -27,8 +30,11 @@ const HTTPSPortVar = "proxyos_https_port"
 const hstsValue = "max-age=31536000"
 
 // Compile turns a validated route into Caddy's JSON route list: access
-// rules, force-HTTPS redirect, header edits, the login gate, the rate
-// limit, compression, prefix stripping and finally the reverse_proxy,
+// rules, force-HTTPS redirect, then either the maintenance page or the
+// error pages, header edits, the gate, the rate limit, compression, and
+// each location's handlers behind its path matcher (most specific
+// first), and finally the default location: prefix stripping and the
+// reverse_proxy,
 // redirect or static response.
 // Every value a user typed is escaped so Caddy never expands it as a
 // placeholder (a static body cannot read {env.*}, for example).
@@ -60,30 +66,32 @@ func Compile(r *Route, opts Options) (caddyhttp.RouteList, error) {
 		})
 	}
 
+	if m := r.Maintenance; m != nil && m.On {
+		terminal(nil, maintenanceHandler(m))
+		return toRouteList(routes)
+	}
+
 	var handle []map[string]any
-	if h := headersHandler(r); h != nil {
+	if pages := r.ErrorPages.merged(opts.ErrorPages); pages != nil {
+		// first, so it sees the errors of every handler after it
+		handle = append(handle, map[string]any{"handler": "proxyos_error_pages", "pages": pages})
+	}
+	var own *HeaderOps // the default location's request header edits
+	if r.Headers != nil {
+		own = r.Headers.Request
+	}
+	if len(r.Locations) == 0 {
+		own = nil
+		if h := headersHandler(r.Headers, r.HSTS); h != nil {
+			handle = append(handle, h)
+		}
+	} else if h := headersHandler(&Headers{Response: responseOps(r.Headers)}, r.HSTS); h != nil {
 		handle = append(handle, h)
 	}
 	// The gate comes after the header edits, so what it tells the
 	// upstream about the user is the last word.
 	if r.HasGate() {
-		gate := map[string]any{"handler": "proxyos_auth"}
-		if len(r.Auth.Roles) > 0 {
-			gate["roles"] = r.Auth.Roles
-		}
-		if len(r.Auth.Emails) > 0 {
-			gate["emails"] = r.Auth.Emails
-		}
-		if len(r.Auth.Groups) > 0 {
-			gate["groups"] = r.Auth.Groups
-		}
-		if len(r.Auth.Rules) > 0 {
-			gate["rules"] = r.Auth.Rules
-		}
-		if !r.Auth.RequireLogin {
-			gate["default"] = access.Allow.String()
-		}
-		handle = append(handle, gate)
+		handle = append(handle, gateHandler(r.Auth))
 	}
 	// The rate limit comes after the gate, which knows the user.
 	if h := rateLimitHandler(r); h != nil {
@@ -96,38 +104,37 @@ func Compile(r *Route, opts Options) (caddyhttp.RouteList, error) {
 			"prefer":    []string{"zstd", "gzip"},
 		})
 	}
+	if len(r.Locations) > 0 {
+		// What every location shares runs first; then Caddy's path
+		// matchers pick the most specific location, else the default.
+		if len(handle) > 0 {
+			routes = append(routes, map[string]any{"handle": handle})
+			handle = nil
+		}
+		for _, l := range r.ordered() {
+			lh, err := locationHandlers(&l, opts)
+			if err != nil {
+				return nil, err
+			}
+			terminal([]map[string]any{{"path": []string{l.Path}}}, lh...)
+		}
+	}
+	if h := headersHandler(&Headers{Request: own}, false); h != nil {
+		handle = append(handle, h)
+	}
 	if r.StripPrefix != "" {
-		handle = append(handle, map[string]any{"handler": "rewrite", "strip_path_prefix": escape(r.StripPrefix)})
+		handle = append(handle, stripHandler(r.StripPrefix))
 	}
-	switch r.Kind {
-	case KindProxy:
-		rp, err := reverseProxy(r, opts)
-		if err != nil {
-			return nil, err
-		}
-		handle = append(handle, rp)
-	case KindRedirect:
-		loc := escape(r.Redirect.To)
-		if r.Redirect.PreservePath {
-			loc = strings.TrimRight(loc, "/") + "{http.request.uri}"
-		}
-		handle = append(handle, map[string]any{
-			"handler":     "static_response",
-			"status_code": r.Redirect.Status,
-			"headers":     map[string][]string{"Location": {loc}},
-		})
-	case KindStatic:
-		handle = append(handle, map[string]any{
-			"handler":     "static_response",
-			"status_code": r.Static.Status,
-			"headers":     map[string][]string{"Content-Type": {escape(r.Static.ContentType)}},
-			"body":        escape(r.Static.Body),
-		})
-	default:
-		return nil, fmt.Errorf("kind %q cannot be compiled", r.Kind)
+	final, err := finalHandler(r, opts)
+	if err != nil {
+		return nil, err
 	}
-	terminal(nil, handle...)
+	terminal(nil, append(handle, final)...)
+	return toRouteList(routes)
+}
 
+// toRouteList decodes Caddy's route list from its JSON.
+func toRouteList(routes []map[string]any) (caddyhttp.RouteList, error) {
 	raw, err := json.Marshal(routes)
 	if err != nil {
 		return nil, err
@@ -137,6 +144,85 @@ func Compile(r *Route, opts Options) (caddyhttp.RouteList, error) {
 		return nil, err
 	}
 	return list, nil
+}
+
+// gateHandler is the proxyos_auth gate of a route with a login or
+// access rules.
+func gateHandler(a *Auth) map[string]any {
+	gate := map[string]any{"handler": "proxyos_auth"}
+	if len(a.Roles) > 0 {
+		gate["roles"] = a.Roles
+	}
+	if len(a.Emails) > 0 {
+		gate["emails"] = a.Emails
+	}
+	if len(a.Groups) > 0 {
+		gate["groups"] = a.Groups
+	}
+	if len(a.Rules) > 0 {
+		gate["rules"] = a.Rules
+	}
+	if !a.RequireLogin {
+		gate["default"] = access.Allow.String()
+	}
+	return gate
+}
+
+func stripHandler(prefix string) map[string]any {
+	return map[string]any{"handler": "rewrite", "strip_path_prefix": escape(prefix)}
+}
+
+// finalHandler is the handler that answers the route's (or default
+// location's) requests: reverse_proxy, a redirect or a static response.
+func finalHandler(r *Route, opts Options) (map[string]any, error) {
+	switch r.Kind {
+	case KindProxy:
+		return reverseProxy(r, opts)
+	case KindRedirect:
+		loc := escape(r.Redirect.To)
+		if r.Redirect.PreservePath {
+			loc = strings.TrimRight(loc, "/") + "{http.request.uri}"
+		}
+		return map[string]any{
+			"handler":     "static_response",
+			"status_code": r.Redirect.Status,
+			"headers":     map[string][]string{"Location": {loc}},
+		}, nil
+	case KindStatic:
+		return map[string]any{
+			"handler":     "static_response",
+			"status_code": r.Static.Status,
+			"headers":     map[string][]string{"Content-Type": {escape(r.Static.ContentType)}},
+			"body":        escape(r.Static.Body),
+		}, nil
+	}
+	return nil, fmt.Errorf("kind %q cannot be compiled", r.Kind)
+}
+
+// locationHandlers are the handlers of a location, after what the route
+// shares: its header edits, prefix stripping and final handler (built
+// as a route's of the location's kind, so both compile the same way).
+func locationHandlers(l *Location, opts Options) ([]map[string]any, error) {
+	var out []map[string]any
+	if h := headersHandler(l.Headers, false); h != nil {
+		out = append(out, h)
+	}
+	if l.StripPrefix != "" {
+		out = append(out, stripHandler(l.StripPrefix))
+	}
+	final, err := finalHandler(&Route{Kind: l.Kind, Upstreams: l.Upstreams, Redirect: l.Redirect, Static: l.Static}, opts)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, final), nil
+}
+
+// responseOps returns the response header edits of h, or nil.
+func responseOps(h *Headers) *HeaderOps {
+	if h == nil {
+		return nil
+	}
+	return h.Response
 }
 
 func reverseProxy(r *Route, opts Options) (map[string]any, error) {
@@ -193,21 +279,22 @@ func reverseProxy(r *Route, opts Options) (map[string]any, error) {
 	return rp, nil
 }
 
-// headersHandler builds the headers handler for header edits and HSTS.
-func headersHandler(r *Route) map[string]any {
+// headersHandler builds the headers handler for the header edits h and,
+// with hsts, the HSTS header; nil when there is nothing to do.
+func headersHandler(hs *Headers, hsts bool) map[string]any {
 	h := map[string]any{}
-	if r.Headers != nil && r.Headers.Request != nil {
-		if ops := headerOps(r.Headers.Request); ops != nil {
+	if hs != nil && hs.Request != nil {
+		if ops := headerOps(hs.Request); ops != nil {
 			h["request"] = ops
 		}
 	}
 	resp := map[string]any{}
-	if r.Headers != nil && r.Headers.Response != nil {
-		if ops := headerOps(r.Headers.Response); ops != nil {
+	if hs != nil && hs.Response != nil {
+		if ops := headerOps(hs.Response); ops != nil {
 			resp = ops
 		}
 	}
-	if r.HSTS {
+	if hsts {
 		set, _ := resp["set"].(map[string][]string)
 		if set == nil {
 			set = map[string][]string{}

@@ -101,6 +101,17 @@ type Route struct {
 	RequestLog     bool `json:"request_log,omitempty"`
 	RequestLogSize int  `json:"request_log_size,omitempty"`
 
+	// Locations serve the paths of the route's hosts that match them
+	// with settings of their own (see Location); the most specific
+	// path wins, and the route's own settings serve every other path.
+	Locations []Location `json:"locations,omitempty"`
+	// ErrorPages replace the errors of the route (see ErrorPages), over
+	// the app's error_pages.
+	ErrorPages ErrorPages `json:"error_pages,omitempty"`
+	// Maintenance, when on, answers every request of the route with its
+	// maintenance page, keeping every other setting (see Maintenance).
+	Maintenance *Maintenance `json:"maintenance,omitempty"`
+
 	Version   int       `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -255,6 +266,7 @@ func (r *Route) Normalize() {
 	if r.LoadBalancing != nil && r.LoadBalancing.Policy == "" {
 		r.LoadBalancing.Policy = "random"
 	}
+	r.normalizeLocations()
 }
 
 // Validate checks r (after Normalize). Errors are *Error naming the field.
@@ -302,17 +314,8 @@ func (r *Route) Validate() error {
 			return err
 		}
 	case KindStatic:
-		if r.Static == nil {
-			return errf("static", "required for kind static")
-		}
-		if r.Static.Status < 200 || r.Static.Status > 599 {
-			return errf("static.status", "%d is not a status between 200 and 599", r.Static.Status)
-		}
-		if len(r.Static.Body) > 1<<20 {
-			return errf("static.body", "at most 1 MiB")
-		}
-		if strings.ContainsAny(r.Static.ContentType, "\r\n") {
-			return errf("static.content_type", "must be one line")
+		if err := checkStatic("static", r.Static); err != nil {
+			return err
 		}
 	default:
 		return errf("kind", "%q is not a kind (proxy, redirect or static)", r.Kind)
@@ -329,16 +332,20 @@ func (r *Route) Validate() error {
 	if r.Kind != KindStatic && r.Static != nil {
 		return errf("static", "only a static route has a static response")
 	}
-	if err := r.validateHeaders(); err != nil {
+	if err := checkHeaders("headers", r.Headers, r.Kind, true); err != nil {
 		return err
 	}
-	if r.StripPrefix != "" {
-		if r.Kind != KindProxy {
-			return errf("strip_prefix", "only a proxy route can strip a path prefix")
-		}
-		if !strings.HasPrefix(r.StripPrefix, "/") || strings.ContainsAny(r.StripPrefix, "?#*{} ") {
-			return errf("strip_prefix", "%q must be a path starting with /", r.StripPrefix)
-		}
+	if err := checkStripPrefix("strip_prefix", r.StripPrefix, r.Kind); err != nil {
+		return err
+	}
+	if err := r.validateLocations(); err != nil {
+		return err
+	}
+	if err := r.ErrorPages.check("error_pages"); err != nil {
+		return err
+	}
+	if err := r.Maintenance.check("maintenance"); err != nil {
+		return err
 	}
 	if r.Access != nil {
 		for field, list := range map[string][]string{"access.allow": r.Access.Allow, "access.deny": r.Access.Deny} {
@@ -395,19 +402,9 @@ func (r *Route) Validate() error {
 }
 
 func (r *Route) validateProxy() error {
-	if len(r.Upstreams) == 0 {
-		return errf("upstreams", "at least one upstream is required for kind proxy")
-	}
-	scheme := ""
-	for i, u := range r.Upstreams {
-		s, _, err := ParseUpstream(u)
-		if err != nil {
-			return errf(fmt.Sprintf("upstreams[%d]", i), "%q: %v", u, err)
-		}
-		if scheme != "" && s != scheme {
-			return errf(fmt.Sprintf("upstreams[%d]", i), "all upstreams must use the same scheme")
-		}
-		scheme = s
+	scheme, err := checkUpstreams("upstreams", r.Upstreams)
+	if err != nil {
+		return err
 	}
 	if r.UpstreamHost != "" {
 		host, port, err := net.SplitHostPort(r.UpstreamHost)
@@ -449,6 +446,26 @@ func (r *Route) validateProxy() error {
 	return nil
 }
 
+// checkUpstreams checks the upstreams (of a route or a location) named
+// field and returns their scheme.
+func checkUpstreams(field string, ups []string) (string, error) {
+	if len(ups) == 0 {
+		return "", errf(field, "at least one upstream is required for kind proxy")
+	}
+	scheme := ""
+	for i, u := range ups {
+		s, _, err := ParseUpstream(u)
+		if err != nil {
+			return "", errf(fmt.Sprintf("%s[%d]", field, i), "%q: %v", u, err)
+		}
+		if scheme != "" && s != scheme {
+			return "", errf(fmt.Sprintf("%s[%d]", field, i), "all upstreams must use the same scheme")
+		}
+		scheme = s
+	}
+	return scheme, nil
+}
+
 // validateChallenge checks the challenge and DNS credential; whether
 // the credential exists is the router's check.
 func (r *Route) validateChallenge() error {
@@ -477,58 +494,102 @@ func (r *Route) validateChallenge() error {
 }
 
 func (r *Route) validateRedirect() error {
-	if r.Redirect == nil {
-		return errf("redirect", "required for kind redirect")
+	return checkRedirect("redirect", r.Redirect)
+}
+
+// checkRedirect checks a redirect (of a route or a location, whose
+// field is field).
+func checkRedirect(field string, rd *Redirect) error {
+	if rd == nil {
+		return errf(field, "required for kind redirect")
 	}
-	u, err := url.Parse(r.Redirect.To)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(r.Redirect.To, "\r\n{}") {
-		return errf("redirect.to", "%q must be an absolute http:// or https:// URL", r.Redirect.To)
+	u, err := url.Parse(rd.To)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(rd.To, "\r\n{}") {
+		return errf(field+".to", "%q must be an absolute http:// or https:// URL", rd.To)
 	}
-	if r.Redirect.PreservePath && (u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(r.Redirect.To, "?")) {
-		return errf("redirect.to", "%q has a query or fragment, which preserve_path would break", r.Redirect.To)
+	if rd.PreservePath && (u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(rd.To, "?")) {
+		return errf(field+".to", "%q has a query or fragment, which preserve_path would break", rd.To)
 	}
-	switch r.Redirect.Status {
+	switch rd.Status {
 	case 301, 302, 307, 308:
 	default:
-		return errf("redirect.status", "%d is not a redirect status (301, 302, 307 or 308)", r.Redirect.Status)
+		return errf(field+".status", "%d is not a redirect status (301, 302, 307 or 308)", rd.Status)
 	}
 	return nil
 }
 
-func (r *Route) validateHeaders() error {
-	if r.Headers == nil {
+// checkStatic checks a static response (of a route or a location).
+func checkStatic(field string, st *Static) error {
+	if st == nil {
+		return errf(field, "required for kind static")
+	}
+	if st.Status < 200 || st.Status > 599 {
+		return errf(field+".status", "%d is not a status between 200 and 599", st.Status)
+	}
+	if len(st.Body) > 1<<20 {
+		return errf(field+".body", "at most 1 MiB")
+	}
+	if strings.ContainsAny(st.ContentType, "\r\n") {
+		return errf(field+".content_type", "must be one line")
+	}
+	return nil
+}
+
+// checkStripPrefix checks the strip_prefix of a route or location of
+// the kind.
+func checkStripPrefix(field, prefix, kind string) error {
+	if prefix == "" {
 		return nil
 	}
-	for side, ops := range map[string]*HeaderOps{"request": r.Headers.Request, "response": r.Headers.Response} {
+	if kind != KindProxy {
+		return errf(field, "only a proxy route can strip a path prefix")
+	}
+	if !strings.HasPrefix(prefix, "/") || strings.ContainsAny(prefix, "?#*{} ") {
+		return errf(field, "%q must be a path starting with /", prefix)
+	}
+	return nil
+}
+
+// checkHeaders checks the header edits h (of a route or a location of
+// the kind) named field. Request header values may be set only where
+// they are stored sealed (secrets: a route's own, see router's seal).
+func checkHeaders(field string, h *Headers, kind string, setRequest bool) error {
+	if h == nil {
+		return nil
+	}
+	for side, ops := range map[string]*HeaderOps{"request": h.Request, "response": h.Response} {
 		if ops == nil {
 			continue
 		}
-		if side == "request" && r.Kind != KindProxy {
-			return errf("headers.request", "only a proxy route sends requests upstream")
+		if side == "request" && kind != KindProxy {
+			return errf(field+".request", "only a proxy route sends requests upstream")
+		}
+		if side == "request" && !setRequest && len(ops.Set) > 0 {
+			return errf(field+".request.set", "set request headers on the route, whose header values are stored sealed")
 		}
 		for name, val := range ops.Set {
 			if !validHeaderName(name) {
-				return errf("headers."+side+".set", "%q is not a header name", name)
+				return errf(field+"."+side+".set", "%q is not a header name", name)
 			}
 			if side == "request" && isIdentityHeader(name) {
-				return errf("headers.request.set", "%q is set by the login gate only", name)
+				return errf(field+".request.set", "%q is set by the login gate only", name)
 			}
 			if why := reservedHeader(name); why != "" {
-				return errf("headers."+side+".set", "%q %s", name, why)
+				return errf(field+"."+side+".set", "%q %s", name, why)
 			}
 			if strings.ContainsAny(val, "\r\n") {
-				return errf("headers."+side+".set", "value of %q must be one line", name)
+				return errf(field+"."+side+".set", "value of %q must be one line", name)
 			}
 		}
 		for _, name := range ops.Delete {
 			if !validHeaderName(name) {
-				return errf("headers."+side+".delete", "%q is not a header name", name)
+				return errf(field+"."+side+".delete", "%q is not a header name", name)
 			}
 			if side == "request" && isIdentityHeader(name) {
-				return errf("headers.request.delete", "%q is set by the login gate only", name)
+				return errf(field+".request.delete", "%q is set by the login gate only", name)
 			}
 			if why := reservedHeader(name); why != "" {
-				return errf("headers."+side+".delete", "%q %s", name, why)
+				return errf(field+"."+side+".delete", "%q %s", name, why)
 			}
 		}
 	}

@@ -82,6 +82,7 @@ func stale() error {
 type change struct {
 	action       audit.Action // RouteCreate, RouteUpdate or RouteRollback
 	rolledBackTo int          // for RouteRollback
+	maintenance  string       // for RouteMaintenance: "maintenance on", "maintenance off" or "maintenance scheduled"
 }
 
 // history is the change's name in the route's history.
@@ -91,6 +92,8 @@ func (c change) history() string {
 		return "create"
 	case audit.RouteRollback:
 		return "rollback to " + strconv.Itoa(c.rolledBackTo)
+	case audit.RouteMaintenance:
+		return c.maintenance
 	}
 	return "update"
 }

@@ -83,6 +83,10 @@ func NewTable(ctx caddy.Context, logger *zap.Logger, guard *upstream.Guard) *Tab
 		opts: route.Options{Transport: "proxyos"}}
 }
 
+// SetErrorPages sets the default error pages of every route (the app's
+// error_pages), before the table loads routes.
+func (rt *Table) SetErrorPages(pages map[string]string) { rt.opts.ErrorPages = pages }
+
 // lookup finds the live route for a request host (any case, with or
 // without port): an exact host first, then a wildcard one level up.
 func (rt *Table) Lookup(host string) *Live {
