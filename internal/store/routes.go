@@ -217,9 +217,31 @@ func (s *Store) PutRoutes(ctx context.Context, puts []RoutePut, dels []RouteDele
 	return s.commit(ctx, tx, ChangeRoute, ids...)
 }
 
+// versioned names the tables of an entity kept with its history (routes,
+// streams): its rows, its versions and their id column, and its change
+// log kind.
+type versioned struct {
+	table, history, idColumn, change string
+}
+
+var (
+	routeTables  = versioned{table: "routes", history: "route_versions", idColumn: "route_id", change: ChangeRoute}
+	streamTables = versioned{table: "streams", history: "stream_versions", idColumn: "stream_id", change: ChangeStream}
+)
+
 // DeleteRoute removes a route whose version is prevVersion (any version
 // when 0) and records the deletion in its history.
 func (s *Store) DeleteRoute(ctx context.Context, id string, prevVersion int, actor string, at time.Time) error {
+	return s.deleteVersioned(ctx, routeTables, id, prevVersion, actor, at, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM route_hosts WHERE route_id = ?`), id)
+		return err
+	})
+}
+
+// deleteVersioned removes row id of v whose version is prevVersion (any
+// version when 0), after also running before in the transaction, and
+// records the deletion in its history and the change log.
+func (s *Store) deleteVersioned(ctx context.Context, v versioned, id string, prevVersion int, actor string, at time.Time, before func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -229,7 +251,7 @@ func (s *Store) DeleteRoute(ctx context.Context, id string, prevVersion int, act
 		spec    string
 		version int
 	)
-	err = tx.QueryRowContext(ctx, s.q(`SELECT spec, version FROM routes WHERE id = ?`), id).Scan(&spec, &version)
+	err = tx.QueryRowContext(ctx, s.q(`SELECT spec, version FROM `+v.table+` WHERE id = ?`), id).Scan(&spec, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
@@ -239,21 +261,28 @@ func (s *Store) DeleteRoute(ctx context.Context, id string, prevVersion int, act
 	if prevVersion != 0 && version != prevVersion {
 		return ErrVersionConflict
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM route_hosts WHERE route_id = ?`), id); err != nil {
+	if before != nil {
+		if err := before(tx); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+v.table+` WHERE id = ?`), id); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM routes WHERE id = ?`), id); err != nil {
+	if err := s.addVersionOf(ctx, tx, v, RouteVersion{RouteID: id, Version: version + 1, Action: "delete", Spec: []byte(spec), Actor: actor, At: at}); err != nil {
 		return err
 	}
-	if err := s.addVersion(ctx, tx, RouteVersion{RouteID: id, Version: version + 1, Action: "delete", Spec: []byte(spec), Actor: actor, At: at}); err != nil {
-		return err
-	}
-	return s.commit(ctx, tx, ChangeRoute, id)
+	return s.commit(ctx, tx, v.change, id)
 }
 
 // RouteVersions returns a route's history, newest first.
 func (s *Store) RouteVersions(ctx context.Context, id string) ([]RouteVersion, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT route_id, version, action, spec, actor, at FROM route_versions WHERE route_id = ? ORDER BY version DESC`), id)
+	return s.versionsOf(ctx, routeTables, id)
+}
+
+// versionsOf returns the history of row id of v, newest first.
+func (s *Store) versionsOf(ctx context.Context, v versioned, id string) ([]RouteVersion, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+v.idColumn+`, version, action, spec, actor, at FROM `+v.history+` WHERE `+v.idColumn+` = ? ORDER BY version DESC`), id)
 	if err != nil {
 		return nil, err
 	}
@@ -261,23 +290,28 @@ func (s *Store) RouteVersions(ctx context.Context, id string) ([]RouteVersion, e
 	var out []RouteVersion
 	for rows.Next() {
 		var (
-			v    RouteVersion
+			rv   RouteVersion
 			spec string
 			at   int64
 		)
-		if err := rows.Scan(&v.RouteID, &v.Version, &v.Action, &spec, &v.Actor, &at); err != nil {
+		if err := rows.Scan(&rv.RouteID, &rv.Version, &rv.Action, &spec, &rv.Actor, &at); err != nil {
 			return nil, err
 		}
-		v.Spec, v.At = []byte(spec), fromMillis(at)
-		out = append(out, v)
+		rv.Spec, rv.At = []byte(spec), fromMillis(at)
+		out = append(out, rv)
 	}
 	return out, rows.Err()
 }
 
 // RouteVersionSpec returns the spec a route had at a version.
 func (s *Store) RouteVersionSpec(ctx context.Context, id string, version int) ([]byte, error) {
+	return s.versionSpecOf(ctx, routeTables, id, version)
+}
+
+// versionSpecOf returns the spec row id of v had at a version.
+func (s *Store) versionSpecOf(ctx context.Context, v versioned, id string, version int) ([]byte, error) {
 	var spec string
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT spec FROM route_versions WHERE route_id = ? AND version = ? AND action <> 'delete'`), id, version).Scan(&spec)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT spec FROM `+v.history+` WHERE `+v.idColumn+` = ? AND version = ? AND action <> 'delete'`), id, version).Scan(&spec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -321,8 +355,13 @@ func (s *Store) claimHosts(ctx context.Context, tx *sql.Tx, id string, hosts []s
 }
 
 func (s *Store) addVersion(ctx context.Context, tx *sql.Tx, v RouteVersion) error {
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO route_versions (route_id, version, action, spec, actor, at) VALUES (?, ?, ?, ?, ?, ?)`),
-		v.RouteID, v.Version, v.Action, string(v.Spec), v.Actor, millis(v.At))
+	return s.addVersionOf(ctx, tx, routeTables, v)
+}
+
+// addVersionOf adds a version to the history of v.
+func (s *Store) addVersionOf(ctx context.Context, tx *sql.Tx, v versioned, rv RouteVersion) error {
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO `+v.history+` (`+v.idColumn+`, version, action, spec, actor, at) VALUES (?, ?, ?, ?, ?, ?)`),
+		rv.RouteID, rv.Version, rv.Action, string(rv.Spec), rv.Actor, millis(rv.At))
 	return err
 }
 

@@ -99,7 +99,7 @@ func (s *Store) PutStream(ctx context.Context, st StoredStream, prevVersion int,
 	if err != nil {
 		return err
 	}
-	if err := s.addStreamVersion(ctx, tx, RouteVersion{RouteID: st.ID, Version: st.Version, Action: action, Spec: st.Spec, Actor: actor, At: st.UpdatedAt}); err != nil {
+	if err := s.addVersionOf(ctx, tx, streamTables, RouteVersion{RouteID: st.ID, Version: st.Version, Action: action, Spec: st.Spec, Actor: actor, At: st.UpdatedAt}); err != nil {
 		return err
 	}
 	return s.commit(ctx, tx, ChangeStream, st.ID)
@@ -108,70 +108,16 @@ func (s *Store) PutStream(ctx context.Context, st StoredStream, prevVersion int,
 // DeleteStream removes a stream whose version is prevVersion (any
 // version when 0) and records the deletion in its history.
 func (s *Store) DeleteStream(ctx context.Context, id string, prevVersion int, actor string, at time.Time) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	var (
-		spec    string
-		version int
-	)
-	err = tx.QueryRowContext(ctx, s.q(`SELECT spec, version FROM streams WHERE id = ?`), id).Scan(&spec, &version)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	if prevVersion != 0 && version != prevVersion {
-		return ErrVersionConflict
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM streams WHERE id = ?`), id); err != nil {
-		return err
-	}
-	if err := s.addStreamVersion(ctx, tx, RouteVersion{RouteID: id, Version: version + 1, Action: "delete", Spec: []byte(spec), Actor: actor, At: at}); err != nil {
-		return err
-	}
-	return s.commit(ctx, tx, ChangeStream, id)
+	return s.deleteVersioned(ctx, streamTables, id, prevVersion, actor, at, nil)
 }
 
 // StreamVersions returns a stream's history, newest first (RouteID is
 // the stream's id).
 func (s *Store) StreamVersions(ctx context.Context, id string) ([]RouteVersion, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT stream_id, version, action, spec, actor, at FROM stream_versions WHERE stream_id = ? ORDER BY version DESC`), id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []RouteVersion
-	for rows.Next() {
-		var (
-			v    RouteVersion
-			spec string
-			at   int64
-		)
-		if err := rows.Scan(&v.RouteID, &v.Version, &v.Action, &spec, &v.Actor, &at); err != nil {
-			return nil, err
-		}
-		v.Spec, v.At = []byte(spec), fromMillis(at)
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return s.versionsOf(ctx, streamTables, id)
 }
 
 // StreamVersionSpec returns the spec a stream had at a version.
 func (s *Store) StreamVersionSpec(ctx context.Context, id string, version int) ([]byte, error) {
-	var spec string
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT spec FROM stream_versions WHERE stream_id = ? AND version = ? AND action <> 'delete'`), id, version).Scan(&spec)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	return []byte(spec), err
-}
-
-func (s *Store) addStreamVersion(ctx context.Context, tx *sql.Tx, v RouteVersion) error {
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO stream_versions (stream_id, version, action, spec, actor, at) VALUES (?, ?, ?, ?, ?, ?)`),
-		v.RouteID, v.Version, v.Action, string(v.Spec), v.Actor, millis(v.At))
-	return err
+	return s.versionSpecOf(ctx, streamTables, id, version)
 }
