@@ -157,6 +157,26 @@ func TestBrowserImport(t *testing.T) {
 				t.Error("the route's name was inserted as markup")
 			}
 		}},
+		{"a file that cannot be read shows why under the file field", func(t *testing.T) {
+			b.navigate(t, dashURL+"/import")
+			b.waitPage(t, "import")
+			b.do(t, "picking a broken Caddyfile", chromedp.SetUploadFiles(chromedp.CSS("#import-file"),
+				[]string{biWrite(t, files, "broken.caddyfile", "http://broken.browser-import.test {\n\tno_such_directive\n}\n")}))
+			b.click(t, "#import-preview")
+			b.waitJS(t, "the file's error", `!document.querySelector("#import-file-error").hidden`)
+			if got := b.assertVisible(t, "#import-file-error"); !strings.Contains(got, "no_such_directive") {
+				t.Errorf("the file's error reads %q, want the adapter's error naming the directive", got)
+			}
+			if !browserEval[bool](t, b, `document.querySelector("#import-result").hidden && document.querySelector("#import-file").getAttribute("aria-invalid") === "true"`) {
+				t.Error("a plan is shown, or the file field is not marked invalid")
+			}
+			brtSelect(t, b, "#import-from", "json")
+			b.click(t, "#import-preview")
+			b.waitJS(t, "the file's error", `document.querySelector("#import-file-error").textContent.includes("JSON")`)
+			if got := b.assertVisible(t, "#import-file-error"); !strings.Contains(got, "not a JSON document") {
+				t.Errorf("a Caddyfile read as JSON: %q", got)
+			}
+		}},
 		{"an admin's export downloads the document with the users", func(t *testing.T) {
 			b.logout(t)
 			b.login(t, e.adminEmail, rtAdminPassword)
