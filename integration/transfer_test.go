@@ -40,6 +40,33 @@ func trAuditCount(t *testing.T, e *rtEnv, action string) int {
 	return len(body.Entries)
 }
 
+// trNPMDatabase writes a Nginx Proxy Manager database.sqlite built from
+// its schema (internal/transfer/testdata/npm.sql), its first proxy host
+// forwarding to up.
+func trNPMDatabase(t *testing.T, up *rtUpstream) string {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(up.URL, "http://"))
+	schema, err := os.ReadFile("../internal/transfer/testdata/npm.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "database.sqlite")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	text := strings.NewReplacer("{UPSTREAM_HOST}", host, "{UPSTREAM_PORT}", port).Replace(string(schema))
+	// Served on plain HTTP here (no certificate), and without the host
+	// whose upstream name does not resolve on this machine.
+	text += `UPDATE proxy_host SET certificate_id = 0, ssl_forced = 0, hsts_enabled = 0 WHERE id = 1;
+		UPDATE proxy_host SET is_deleted = 1 WHERE id = 3;`
+	if _, err := db.Exec(text); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // An export from one instance, imported into another with the CLI,
 // serves the same routes there; the dry run before it changes nothing;
 // the export holds no secret.
@@ -186,25 +213,7 @@ func TestImportFromNPM(t *testing.T) {
 	t.Parallel()
 	up := rtNewUpstream(t, "npm", false)
 	e := rtStart(t, "")
-	host, port, _ := net.SplitHostPort(strings.TrimPrefix(up.URL, "http://"))
-	schema, err := os.ReadFile("../internal/transfer/testdata/npm.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "database.sqlite")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.NewReplacer("{UPSTREAM_HOST}", host, "{UPSTREAM_PORT}", port).Replace(string(schema))
-	// Served on plain HTTP here (no certificate), and without the host
-	// whose upstream name does not resolve on this machine.
-	text += `UPDATE proxy_host SET certificate_id = 0, ssl_forced = 0, hsts_enabled = 0 WHERE id = 1;
-		UPDATE proxy_host SET is_deleted = 1 WHERE id = 3;`
-	if _, err := db.Exec(text); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	path := trNPMDatabase(t, up)
 
 	out := trCLI(t, e.inst, "import", "--from", "npm", path)
 	for _, want := range []string{"+ app.example.com", "advanced (nginx) configuration not imported", "stream 1", "applied"} {
