@@ -10,7 +10,9 @@ import { $, busy, capitalize, el, errorBoxOf, formatDate, relativeTime, rendered
 import { canWrite, displayName, kindLabels, routePath, stale, statusNodes, targetNodes } from './route.js';
 import { wireAccessTest, wireTokens } from './route-access.js';
 import { wireTraffic } from './route-traffic.js';
-import { checks, fillCertificates, fillForm, ids, input, labelOf, loadDNS, managedFields, readForm, serverFieldInput, showSections, showTLSStatus } from './route-form.js';
+import { checks, fillCertificates, fillForm, ids, input, labelOf, loadDNS, managedFields, previewErrorPages, readForm, serverFieldInput, showSections, showTLSStatus } from './route-form.js';
+import { applyLocationErrors, clearLocationErrors, fillLocations, locationLabel, markLocationError, readLocations, wireLocations } from './route-locations.js';
+import { wireMaintenance } from './route-maintenance.js';
 import { sessionOrLogin, shell } from './shell.js';
 
 export default async function routeEditPage(page) {
@@ -106,13 +108,21 @@ export default async function routeEditPage(page) {
         inp.removeAttribute('aria-invalid');
       }
     }
-    return bad;
+    // In form order, the locations' inputs among the others.
+    const all = bad.concat(applyLocationErrors(submitted));
+    return all.sort((a, b) => (a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1));
+  }
+
+  // fieldLabel names an input in the error summary.
+  function fieldLabel(inp) {
+    return locationLabel(inp) || labelOf(inp.id.replace(/^route-/, ''));
   }
 
   form.addEventListener('input', (ev) => {
     const name = ev.target.id ? ev.target.id.replace(/^route-/, '') : '';
     serverErrors.delete(name);
     if (name === 'kind' || name === 'tls' || name === 'challenge' || name === 'rate-key') showSections();
+    if (name === 'hosts' || name.startsWith('error-page-')) previewErrorPages();
     applyErrors();
   });
   form.addEventListener('change', (ev) => {
@@ -132,8 +142,11 @@ export default async function routeEditPage(page) {
   function load(r) {
     loaded = r;
     fillForm(r);
+    fillLocations(r && r.locations);
+    previewErrorPages();
     showSections();
     serverErrors.clear();
+    clearLocationErrors();
     touched.clear();
     submitted = false;
     applyErrors();
@@ -149,13 +162,14 @@ export default async function routeEditPage(page) {
     const bad = applyErrors();
     if (bad.length) {
       const first = bad[0];
-      const name = first.id.replace(/^route-/, '');
       const msg = errorBoxOf(first).textContent;
-      show(summary, (bad.length === 1 ? '' : 'Check the ' + bad.length + ' highlighted fields. ') + labelOf(name) + ': ' + msg);
+      show(summary, (bad.length === 1 ? '' : 'Check the ' + bad.length + ' highlighted fields. ') + fieldLabel(first) + ': ' + msg);
       first.focus();
       return;
     }
     let body = readForm();
+    const locations = readLocations();
+    if (locations) body.locations = locations;
     if (loaded) {
       const base = Object.assign({}, loaded);
       delete base.status;
@@ -191,6 +205,13 @@ export default async function routeEditPage(page) {
       return;
     }
     const msg = errorMessage(res);
+    const loc = markLocationError(d.field, capitalize(stripField(d.error || '', d.field)));
+    if (loc) {
+      applyErrors();
+      show(summary, (loc.id === 'route-location-add' ? 'Paths' : fieldLabel(loc)) + ': ' + msg);
+      loc.focus();
+      return;
+    }
     if (name && input(name).closest('[hidden]') === null) {
       serverErrors.set(name, capitalize(stripField(d.error || '', d.field)));
       applyErrors();
@@ -294,8 +315,20 @@ export default async function routeEditPage(page) {
 
   const certs = await authed('GET', '/api/certificates');
   fillCertificates(certs.status === 200 && Array.isArray(certs.data.custom) ? certs.data.custom : []);
+  wireLocations(applyErrors);
   load(loaded);
   wireAccessTest();
+  if (loaded) {
+    wireMaintenance(loaded, writer, (r, base) => {
+      // The form keeps its unsaved input; it saves over the new version
+      // unless it was already behind.
+      if (loaded.version === base) {
+        loaded = r;
+        renderHeader();
+      }
+      loadHistory();
+    });
+  }
   if (loaded) await Promise.all([loadHistory(), wireTokens(loaded.id, writer), wireTraffic(loaded.id, writer)]);
   if (writer) input('name').focus();
   rendered('route-edit', loaded ? displayName(loaded) : 'New route');

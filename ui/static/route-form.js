@@ -115,6 +115,7 @@ export const ids = [
   'hsts', 'force-https', 'compress', 'request-log', 'request-log-size', 'access-allow', 'access-deny',
   'auth-login', 'auth-roles', 'auth-emails', 'auth-groups', 'auth-rules', 'req-headers', 'resp-headers',
   'rate-requests', 'rate-per', 'rate-key', 'rate-header', 'rate-burst',
+  'error-page-404', 'error-page-502', 'error-page-503', 'error-page-504',
 ];
 
 export function input(name) {
@@ -135,7 +136,7 @@ export const managedFields = [
   'name', 'enabled', 'hosts', 'kind', 'tls', 'certificate', 'challenge', 'dns_credential', 'upstreams', 'upstream_host', 'load_balancing', 'upstream_tls',
   'redirect', 'static', 'headers', 'hsts', 'force_https', 'compress', 'strip_prefix', 'access', 'auth',
   'rate_limit',
-  'request_log', 'request_log_size',
+  'request_log', 'request_log_size', 'locations', 'error_pages',
 ];
 
 // readForm builds the Route JSON from the form. Only the section of the
@@ -222,7 +223,50 @@ export function readForm() {
   }
   const rl = readRateLimit();
   if (rl) r.rate_limit = rl;
+  const pages = {};
+  for (const st of errorStatuses) {
+    if (val('error-page-' + st).trim()) pages[st] = val('error-page-' + st);
+  }
+  if (Object.keys(pages).length) r.error_pages = pages;
   return r;
+}
+
+// ---------------------------------------------------------------- error pages
+
+// The statuses a route may have an error page for, with their texts.
+const errorStatuses = ['404', '502', '503', '504'];
+const statusTexts = { 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+
+function escapeHTML(s) {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&#34;').replace(/'/g, '&#39;');
+}
+
+// errorPagePreview fills in a page's placeholders with sample values,
+// HTML-escaped as the server escapes the real ones.
+export function errorPagePreview(page, status, host) {
+  const values = {
+    '{http.error.status_code}': status,
+    '{http.error.status_text}': statusTexts[status],
+    '{http.request.host}': host,
+    '{http.request.uuid}': '5f0c7a4e-1b2d-4c3e-9f8a-0123456789ab',
+  };
+  let out = page;
+  for (const [k, v] of Object.entries(values)) out = out.split(k).join(escapeHTML(v));
+  return out;
+}
+
+// previewErrorPages renders each error page with sample values in its
+// preview frame, which has sandbox="" (no scripts, no same origin) and
+// the dashboard's CSP: a page's markup cannot act in the dashboard.
+export function previewErrorPages() {
+  const host = list(val('hosts'))[0] || 'app.example.com';
+  for (const st of errorStatuses) {
+    const page = val('error-page-' + st);
+    const frame = input('error-page-' + st).closest('.field').querySelector('iframe.error-preview');
+    frame.hidden = !page.trim();
+    const doc = frame.hidden ? '' : errorPagePreview(page, st, host);
+    if (frame.srcdoc !== doc) frame.srcdoc = doc;
+  }
 }
 
 // readRateLimit returns the rate limit of the form, or null without one.
@@ -302,6 +346,7 @@ export function fillForm(r) {
   input('req-headers').value = formatHeaders(hd.request);
   input('resp-headers').value = formatHeaders(hd.response);
   fillRateLimit(r.rate_limit);
+  for (const st of errorStatuses) input('error-page-' + st).value = (r.error_pages || {})[st] || '';
 }
 
 // showSections shows the part of the form that applies to the kind.
@@ -628,6 +673,11 @@ export function serverFieldInput(field) {
     'rate_limit.per': 'rate-per',
     'rate_limit.key': 'rate-key',
     'rate_limit.burst': 'rate-burst',
+    'error_pages': 'error-page-404',
+    'error_pages.404': 'error-page-404',
+    'error_pages.502': 'error-page-502',
+    'error_pages.503': 'error-page-503',
+    'error_pages.504': 'error-page-504',
   };
   // The longest known prefix wins: headers.request.set → req-headers.
   for (let k = f; k; k = k.includes('.') ? k.slice(0, k.lastIndexOf('.')) : '') {

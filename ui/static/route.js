@@ -46,6 +46,9 @@ export function statusNodes(r) {
   } else {
     badges.append(el('span', { class: 'badge route-state' }, 'Enabled'));
   }
+  if (r.maintenance && r.maintenance.on) {
+    badges.append(el('span', { class: 'badge badge-bad route-maintenance', title: 'Every path answers the maintenance page' }, 'Maintenance'));
+  }
   wrap.append(badges);
   const ups = (r.status && r.status.upstreams) || [];
   if (ups.length) {
