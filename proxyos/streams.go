@@ -112,6 +112,13 @@ func (s *streams) Shared(addr stream.Address) (used, ok bool) {
 	return used, used && addr.Network == stream.TCP && s.wrapped[addr.Port] > 0 && s.httpsPort(addr.Port)
 }
 
+// Serving reports whether stream id is served.
+func (s *streams) Serving(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byID[id] != nil
+}
+
 // httpsPort reports whether Caddy serves HTTPS on port.
 func (s *streams) httpsPort(port uint16) bool {
 	f := s.ports.Load()

@@ -39,6 +39,8 @@ type Live interface {
 	// when the proxyos_streams listener wrapper routes TLS connections
 	// by server name there, so that a stream with hosts may share it.
 	Shared(addr Address) (used, ok bool)
+	// Serving reports whether stream id is served now.
+	Serving(id string) bool
 }
 
 // Prepared is a stream ready to be served.
@@ -103,6 +105,18 @@ func notFound() error {
 
 func stale() error {
 	return &fail.ConflictError{Field: "version", Message: store.ErrVersionConflict.Error(), Err: store.ErrVersionConflict}
+}
+
+// Status is a stream as the API shows it: with whether this node serves
+// it now (an enabled stream whose port was taken when it loaded is not).
+type Status struct {
+	*Stream
+	Live bool `json:"live"`
+}
+
+// WithStatus returns x with whether this node serves it.
+func (s *Service) WithStatus(x *Stream) Status {
+	return Status{Stream: x, Live: x.Enabled && s.Live.Serving(x.ID)}
 }
 
 // Streams lists every stream, oldest first.
