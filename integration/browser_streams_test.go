@@ -83,6 +83,13 @@ func TestBrowserStreams(t *testing.T) {
 			b.fill(t, "#stream-name", "echo")
 			b.fill(t, "#stream-listen", "tcp/"+addr)
 			b.fill(t, "#stream-upstreams", one)
+			// The certificates' issuer is a choice of tls terminate only.
+			brtSelect(t, b, "#stream-tls", "terminate")
+			b.assertVisible(t, "#stream-issuer")
+			brtSelect(t, b, "#stream-tls", "off")
+			if browserEval[bool](t, b, `document.querySelector("#stream-issuer").checkVisibility()`) {
+				t.Error("the issuer is offered with tls off")
+			}
 			b.shot(t, "form")
 			b.click(t, "#stream-save")
 			b.do(t, "waiting for the new row", chromedp.WaitVisible(chromedp.CSS(`tr[data-stream-id]`)))

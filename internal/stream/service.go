@@ -74,7 +74,11 @@ type Service struct {
 	Upstreams *upstream.Guard
 	Live      Live
 	// Ports are the listen ports a caller without AnyPort may use.
-	Ports  Ports
+	Ports Ports
+	// RouteHost, when set, returns the name of an enabled HTTPS route
+	// that serves host, or "": a stream on a shared HTTPS port may not
+	// take such a host (it would get the route's connections).
+	RouteHost func(host string) string
 	Now    func() time.Time
 	Logger *zap.Logger
 
@@ -338,6 +342,13 @@ func (s *Service) checkListen(ctx context.Context, x, prev *Stream, c Caller) er
 	}
 	if !c.AnyPort && !s.Ports.Allows(addr.Port) && (prev == nil || prev.Addr().Port != addr.Port) {
 		return &fail.ForbiddenError{Field: "listen", Message: fmt.Sprintf("listen: port %d is outside the stream ports operators may open (stream_ports); an admin may open it", addr.Port)}
+	}
+	if used && s.RouteHost != nil {
+		for i, h := range x.Hosts {
+			if name := s.RouteHost(h); name != "" {
+				return fail.Field(fmt.Sprintf("hosts[%d]", i), "%q is served by route %q on this HTTPS port", h, name)
+			}
+		}
 	}
 	others, err := s.Streams(ctx)
 	if err != nil {

@@ -67,7 +67,7 @@ export default async function streamsPage(page) {
   const save = $('#stream-save', root);
   const errs = fieldErrors({
     name: '#stream-name', listen: '#stream-listen', upstreams: '#stream-upstreams',
-    tls: '#stream-tls', hosts: '#stream-hosts', enabled: '#stream-enabled',
+    tls: '#stream-tls', issuer: '#stream-issuer', hosts: '#stream-hosts', enabled: '#stream-enabled',
   });
   let editing = null; // the stream in the form; null for a new one
 
@@ -187,6 +187,8 @@ export default async function streamsPage(page) {
     $('#stream-listen', root).value = x ? x.listen : '';
     $('#stream-upstreams', root).value = x ? (x.upstreams || []).join('\n') : '';
     $('#stream-tls', root).value = x ? x.tls || 'off' : 'off';
+    $('#stream-issuer', root).value = x && x.issuer ? x.issuer : 'acme';
+    showIssuer();
     $('#stream-hosts', root).value = x ? (x.hosts || []).join('\n') : '';
     $('#stream-enabled', root).checked = x ? !!x.enabled : true;
     $('#stream-form-title', root).textContent = x ? (writer ? 'Edit ' : '') + '“' + x.name + '”' : 'New stream';
@@ -211,8 +213,14 @@ export default async function streamsPage(page) {
     editor.hidden = true;
   }
 
+  // showIssuer shows the choice of certificates only for tls terminate.
+  function showIssuer() {
+    $('#stream-issuer-field', root).hidden = $('#stream-tls', root).value !== 'terminate';
+  }
+  $('#stream-tls', root).addEventListener('change', showIssuer);
+
   function readForm() {
-    return {
+    const body = {
       name: $('#stream-name', root).value.trim(),
       enabled: $('#stream-enabled', root).checked,
       listen: $('#stream-listen', root).value.trim(),
@@ -220,6 +228,8 @@ export default async function streamsPage(page) {
       tls: $('#stream-tls', root).value,
       hosts: lines($('#stream-hosts', root).value),
     };
+    if (body.tls === 'terminate') body.issuer = $('#stream-issuer', root).value;
+    return body;
   }
 
   $('#stream-cancel', root).addEventListener('click', () => {
@@ -290,7 +300,7 @@ export default async function streamsPage(page) {
       el('span', { class: 'badge' }, String(v.action || 'changed')),
       current ? el('span', { class: 'badge badge-good' }, 'current') : null);
     const by = el('div', { class: 'history-by small muted' }, v.actor ? 'by ' + v.actor + ', ' : '', timeEl(v.at, ''));
-    const what = [x.listen, '→ ' + (x.upstreams || []).join(', '), x.tls === 'terminate' ? 'TLS terminate' : '', (x.hosts || []).join(', '), x.enabled === false ? 'disabled' : '']
+    const what = [x.listen, '→ ' + (x.upstreams || []).join(', '), x.tls === 'terminate' ? 'TLS terminate (' + (x.issuer || 'acme') + ')' : '', (x.hosts || []).join(', '), x.enabled === false ? 'disabled' : '']
       .filter(Boolean).join(' · ');
     const li = el('li', { 'data-version': String(v.version) },
       el('div', { class: 'history-text' }, head, by, el('div', { class: 'history-summary small mono' }, what)));
