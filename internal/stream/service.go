@@ -79,6 +79,7 @@ type Service struct {
 	// that serves host, or "": a stream on a shared HTTPS port may not
 	// take such a host (it would get the route's connections).
 	RouteHost func(host string) string
+
 	Now    func() time.Time
 	Logger *zap.Logger
 
