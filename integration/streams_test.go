@@ -48,6 +48,8 @@ func TestStreams(t *testing.T) {
 	t.Run("UDP", e.testUDP)
 	t.Run("PostgreSQL", e.testPostgres)
 	t.Run("SNI", e.testSNI)
+	t.Run("TLSTerminate", e.testTerminate)
+	t.Run("Overlap", e.testOverlap)
 	t.Run("Validation", e.testValidation)
 	t.Run("OperatorPorts", e.testOperatorPorts)
 	t.Run("HistoryRollback", e.testHistory)
@@ -527,4 +529,74 @@ func (e *stEnv) testUnderLoad(t *testing.T) {
 	if got, _ := tcpVia(addr, "c"); got != "two:c" {
 		t.Fatalf("new connection after the change: %q; want the new upstream", got)
 	}
+}
+
+// testTerminate: a stream with tls terminate on a port of its own gets
+// the certificate of its host from Caddy's internal CA on demand (the
+// permission allows a served stream's hosts), and its upstream gets the
+// plain bytes; a name the stream does not list gets no certificate
+// (a stranger's name must not make the server obtain one).
+func (e *stEnv) testTerminate(t *testing.T) {
+	const host = "term.stream.test"
+	up := tcpEcho(t, "plain:")
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	s := e.create(e.dash, map[string]any{"name": "terminate", "enabled": true, "listen": "tcp/" + addr,
+		"tls": "terminate", "issuer": "internal", "hosts": []string{host}, "upstreams": []string{up}})
+	if s.TLS != "terminate" {
+		t.Fatalf("created stream %+v, want tls terminate", s)
+	}
+	var conn *tls.Conn
+	eventually(t, 15*time.Second, 200*time.Millisecond, func() (bool, string) {
+		var err error
+		conn, err = tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
+			&tls.Config{ServerName: host, RootCAs: rtLocalRoot(t, e.rtEnv)})
+		if err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
+	defer conn.Close()
+	if err := conn.VerifyHostname(host); err != nil {
+		t.Fatalf("the stream's certificate: %v", err)
+	}
+	if got, err := echoLine(conn, "hi"); err != nil || got != "plain:hi" {
+		t.Fatalf("through the terminating stream: %q, %v; want plain:hi", got, err)
+	}
+	// Another name: the stream closes the connection, no certificate.
+	if c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
+		&tls.Config{ServerName: "other.stream.test", InsecureSkipVerify: true}); err == nil { //nolint:gosec // only whether a handshake completes
+		c.Close()
+		t.Fatal("a name the stream does not list completed a handshake")
+	}
+	status, raw := e.dash.call(http.MethodPost, "", map[string]any{"name": "bad issuer", "enabled": true, "listen": fmt.Sprintf("tcp/127.0.0.1:%d", freePort(t)),
+		"tls": "off", "issuer": "internal", "upstreams": []string{up}})
+	if status != http.StatusBadRequest || !strings.Contains(string(raw), "issuer") {
+		t.Errorf("issuer without tls terminate: %d %s; want 400 naming issuer", status, raw)
+	}
+}
+
+// testOverlap: on the shared HTTPS port a stream may not take a server
+// name an enabled HTTPS route serves, nor a route one a stream takes, so
+// that neither silently steals the other's connections.
+func (e *stEnv) testOverlap(t *testing.T) {
+	up := tcpEcho(t, "o:")
+	web := httpUpstream(t, "overlap web")
+	listen := fmt.Sprintf("tcp/:%d", e.HTTPSPort)
+	e.rtEnv.dash.create(map[string]any{"name": "overlap web", "enabled": true, "hosts": []string{"web.overlap.test"}, "kind": "proxy", "tls": "internal", "upstreams": []string{"http://" + web}})
+	for _, api := range []rtAPI{e.dash, e.admin} {
+		status, raw := api.call(http.MethodPost, "", map[string]any{"name": "steals web", "enabled": true, "listen": listen, "hosts": []string{"web.overlap.test"}, "upstreams": []string{up}})
+		if status != http.StatusBadRequest || !strings.Contains(string(raw), "hosts") || !strings.Contains(string(raw), "overlap web") {
+			t.Errorf("%s: a stream taking a route's host: %d %s; want 400 naming hosts and the route", api, status, raw)
+		}
+	}
+	e.create(e.dash, map[string]any{"name": "git", "enabled": true, "listen": listen, "hosts": []string{"git.overlap.test"}, "upstreams": []string{up}})
+	for _, host := range []string{"git.overlap.test", "*.overlap.test"} {
+		status, raw := e.rtEnv.dash.call(http.MethodPost, "", map[string]any{"name": "steals git", "enabled": true, "hosts": []string{host}, "kind": "proxy", "tls": "internal", "upstreams": []string{"http://" + web}})
+		if status != http.StatusBadRequest || !strings.Contains(string(raw), "hosts") || !strings.Contains(string(raw), "git") {
+			t.Errorf("a route taking %s of a stream: %d %s; want 400 naming hosts and the stream", host, status, raw)
+		}
+	}
+	// An HTTP-only route may have the name: it is not on the HTTPS port.
+	e.rtEnv.dash.create(map[string]any{"name": "plain git", "enabled": true, "hosts": []string{"git.overlap.test"}, "kind": "proxy", "tls": "off", "upstreams": []string{"http://" + web}})
 }

@@ -20,7 +20,9 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/certs"
 	"github.com/proxyos/caddy-proxyos/internal/fail"
+	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/route"
+	"github.com/proxyos/caddy-proxyos/internal/stream"
 )
 
 // This file is the TLS side of the proxyos issuer: which certificate a
@@ -63,6 +65,25 @@ func serverName(hello *tls.ClientHelloInfo) string {
 	return ""
 }
 
+// certRoute returns what serves name with the issuer's certificates: the
+// enabled route of name, or, for a served stream with tls terminate, a
+// route of the stream's id, hosts and TLS mode (internal for issuer
+// internal, else auto); nil for neither.
+func (a *App) certRoute(name string) *route.Route {
+	if lr := a.routes.Table.Lookup(name); lr != nil {
+		return lr.Route
+	}
+	x := a.state.streams.terminating(request.NormalizeHost(name))
+	if x == nil {
+		return nil
+	}
+	mode := route.TLSAuto
+	if x.Issuer == stream.IssuerInternal {
+		mode = route.TLSInternal
+	}
+	return &route.Route{ID: x.ID, Hosts: x.Hosts, TLS: mode}
+}
+
 // errNoCertificate makes certmagic look past its cache.
 var errNoCertificate = errors.New("no cached certificate for the route's tls mode")
 
@@ -79,8 +100,8 @@ type certSelector struct{ iss *Issuer }
 // SelectCertificate implements certmagic.CertificateSelector.
 func (s certSelector) SelectCertificate(hello *tls.ClientHelloInfo, choices []certmagic.Certificate) (certmagic.Certificate, error) {
 	name := serverName(hello)
-	lr := s.iss.app.routes.Table.Lookup(name)
-	if lr == nil {
+	r := s.iss.app.certRoute(name)
+	if r == nil {
 		return certmagic.Certificate{}, errNoCertificate
 	}
 	kept := make([]certmagic.Certificate, 0, 2)
@@ -88,7 +109,7 @@ func (s certSelector) SelectCertificate(hello *tls.ClientHelloInfo, choices []ce
 		if c.Leaf == nil || !certs.Covers(c.Names, name) {
 			continue // certmagic offers every certificate when none matches
 		}
-		if !s.iss.servesMode(lr.Route.TLS, c.Leaf) {
+		if !s.iss.servesMode(r.TLS, c.Leaf) {
 			continue
 		}
 		kept = append(kept, c)
@@ -97,7 +118,7 @@ func (s certSelector) SelectCertificate(hello *tls.ClientHelloInfo, choices []ce
 		return certmagic.Certificate{}, errNoCertificate
 	}
 	if len(kept) > 1 {
-		if hash, ok := s.iss.renewed.Load(name); ok && lr.Route.Challenge != route.ChallengeDNS {
+		if hash, ok := s.iss.renewed.Load(name); ok && r.Challenge != route.ChallengeDNS {
 			for _, c := range kept {
 				if c.Hash() == hash {
 					return c, nil
@@ -158,16 +179,16 @@ type customManager struct{ iss *Issuer }
 // GetCertificate implements certmagic.Manager.
 func (m customManager) GetCertificate(ctx context.Context, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := serverName(hello)
-	lr := m.iss.app.routes.Table.Lookup(name)
-	if lr == nil {
+	r := m.iss.app.certRoute(name)
+	if r == nil {
 		return nil, nil
 	}
-	switch lr.Route.TLS {
+	switch r.TLS {
 	case route.TLSCustom:
 		// nil when it is gone: the permission then refuses the name.
-		return m.iss.app.state.custom.Get(lr.Route.Certificate), nil
+		return m.iss.app.state.custom.Get(r.Certificate), nil
 	case route.TLSInternal, route.TLSAuto:
-		m.iss.dropStale(ctx, name, lr.Route.TLS)
+		m.iss.dropStale(ctx, name, r.TLS)
 	}
 	return nil, nil
 }

@@ -176,20 +176,20 @@ func (iss *Issuer) pick(ctx context.Context, csr *x509.CertificateRequest) (cert
 	if len(names) == 0 {
 		return nil, fmt.Errorf("certificate request names no host")
 	}
-	lr := iss.app.routes.Table.Lookup(names[0])
-	if lr == nil {
-		return nil, fmt.Errorf("%s: no enabled proxyos route", names[0])
+	r := iss.app.certRoute(names[0])
+	if r == nil {
+		return nil, fmt.Errorf("%s: no enabled proxyos route or tls terminate stream", names[0])
 	}
-	switch lr.Route.TLS {
+	switch r.TLS {
 	case route.TLSInternal:
 		return iss.Internal, nil
 	case route.TLSAuto:
-		if lr.Route.Challenge == route.ChallengeDNS {
-			return iss.dnsIssuer(ctx, lr.Route.DNSCredential)
+		if r.Challenge == route.ChallengeDNS {
+			return iss.dnsIssuer(ctx, r.DNSCredential)
 		}
 		return iss.ACME, nil
 	}
-	return nil, fmt.Errorf("%s: route %s has tls %s", names[0], lr.Route.ID, lr.Route.TLS)
+	return nil, fmt.Errorf("%s: route %s has tls %s", names[0], r.ID, r.TLS)
 }
 
 // dnsIssuer returns the DNS-01 issuer of a route naming credential
@@ -231,12 +231,12 @@ func (iss *Issuer) IssuerKey() string { return "proxyos" }
 // PreCheck lets the ACME issuer check names before issuance.
 func (iss *Issuer) PreCheck(ctx context.Context, names []string, interactive bool) error {
 	if len(names) > 0 {
-		lr := iss.app.routes.Table.Lookup(names[0])
+		r := iss.app.certRoute(names[0])
 		switch {
-		case lr != nil && lr.Route.TLS == route.TLSInternal:
+		case r != nil && r.TLS == route.TLSInternal:
 			return nil
-		case lr != nil && lr.Route.TLS == route.TLSAuto && lr.Route.Challenge == route.ChallengeDNS:
-			inner, err := iss.dnsIssuer(ctx, lr.Route.DNSCredential)
+		case r != nil && r.TLS == route.TLSAuto && r.Challenge == route.ChallengeDNS:
+			inner, err := iss.dnsIssuer(ctx, r.DNSCredential)
 			if err != nil {
 				return err
 			}

@@ -24,7 +24,8 @@ func init() {
 }
 
 // Permission allows on-demand certificates only for the hosts of enabled
-// routes whose TLS mode is auto or internal (custom ones are uploaded), so a stranger pointing a DNS
+// routes whose TLS mode is auto or internal (custom ones are uploaded),
+// and of served streams with tls terminate, so a stranger pointing a DNS
 // name at the server cannot make it request certificates (and exhaust
 // the CA's rate limits):
 //
@@ -40,7 +41,7 @@ func init() {
 // server obtain a certificate of their own; the wildcard certificate
 // serves them from the cache once it is obtained.
 //
-// Names under a route's wildcard host are anyone's to make up: the app's
+// Names under a route's (or a stream's) wildcard host are anyone's to make up: the app's
 // on_demand_limit bounds how many new ones each route gets certificates
 // for per interval. Caddy asks the permission whenever a name's
 // certificate is not in memory, before it loads one from storage (after
@@ -71,28 +72,28 @@ func (p *Permission) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// CertificateAllowed allows name if an enabled route with TLS serves it
-// and, for a name under the route's wildcard host, the route's limit of
-// new names allows it.
+// CertificateAllowed allows name if an enabled route with TLS, or a
+// served stream with tls terminate, serves it and, for a name under its
+// wildcard host, its limit of new names allows it.
 func (p *Permission) CertificateAllowed(ctx context.Context, name string) error {
-	lr := p.app.routes.Table.Lookup(name)
-	if lr == nil {
-		return fmt.Errorf("%s: no enabled proxyos route: %w", name, caddytls.ErrPermissionDenied)
+	r := p.app.certRoute(name)
+	if r == nil {
+		return fmt.Errorf("%s: no enabled proxyos route or tls terminate stream: %w", name, caddytls.ErrPermissionDenied)
 	}
-	if lr.Route.TLS == route.TLSOff || lr.Route.TLS == route.TLSCustom {
+	if r.TLS == route.TLSOff || r.TLS == route.TLSCustom {
 		// With tls custom the uploaded certificate is served (see
 		// customManager); none is obtained.
-		return fmt.Errorf("%s: route %s has tls %s: %w", name, lr.Route.ID, lr.Route.TLS, caddytls.ErrPermissionDenied)
+		return fmt.Errorf("%s: route %s has tls %s: %w", name, r.ID, r.TLS, caddytls.ErrPermissionDenied)
 	}
-	if lr.Route.TLS == route.TLSAuto && lr.Route.Challenge == route.ChallengeDNS {
+	if r.TLS == route.TLSAuto && r.Challenge == route.ChallengeDNS {
 		return fmt.Errorf("%s: route %s gets its certificates with the dns challenge, in the background: %w",
-			name, lr.Route.ID, caddytls.ErrPermissionDenied)
+			name, r.ID, caddytls.ErrPermissionDenied)
 	}
 	host := request.NormalizeHost(name)
-	if slices.Contains(lr.Route.Hosts, host) {
+	if slices.Contains(r.Hosts, host) {
 		return nil // an exact host
 	}
-	limits, id := p.app.state.certLimits, lr.Route.ID
+	limits, id := p.app.state.certLimits, r.ID
 	if limits.Known(id, host) {
 		return nil
 	}

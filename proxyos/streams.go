@@ -21,6 +21,7 @@ import (
 	_ "github.com/mholt/caddy-l4/modules/l4tls" // the tls matcher that reads the ClientHello
 	"go.uber.org/zap"
 
+	"github.com/proxyos/caddy-proxyos/internal/route"
 	"github.com/proxyos/caddy-proxyos/internal/stream"
 	"github.com/proxyos/caddy-proxyos/internal/upstream"
 )
@@ -110,6 +111,26 @@ func (s *streams) Shared(addr stream.Address) (used, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return used, used && addr.Network == stream.TCP && s.wrapped[addr.Port] > 0 && s.httpsPort(addr.Port)
+}
+
+// Serving reports whether stream id is served.
+func (s *streams) Serving(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byID[id] != nil
+}
+
+// terminating returns the served stream with tls terminate whose hosts
+// cover server name sni, or nil.
+func (s *streams) terminating(sni string) *stream.Stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ls := range s.byID {
+		if ls.TLS == stream.TLSTerminate && ls.Serves(sni) {
+			return ls.Stream
+		}
+	}
+	return nil
 }
 
 // httpsPort reports whether Caddy serves HTTPS on port.
@@ -283,6 +304,42 @@ func (s *streams) lookup(port uint16, sni string) *liveStream {
 		}
 	}
 	return nil
+}
+
+// sharedHost returns the name of a served stream on a shared HTTPS port
+// whose hosts overlap host (equal, or one a wildcard covering the
+// other), or "".
+func (s *streams) sharedHost(host string) string {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, ls := range *s.shared.Load() {
+		for _, h := range ls.Hosts {
+			if h == host || covers(h, host) || covers(host, h) {
+				return ls.Name
+			}
+		}
+	}
+	return ""
+}
+
+// covers reports whether wildcard host w ("*.example.com") covers name
+// by one label.
+func covers(w, name string) bool {
+	rest, ok := strings.CutPrefix(w, "*.")
+	i := strings.IndexByte(name, '.')
+	return ok && i > 0 && name[i+1:] == rest
+}
+
+// httpsRouteHost returns the name of the enabled HTTPS route that serves
+// host, or "": a stream on a shared HTTPS port may not take its host.
+func (a *App) httpsRouteHost(host string) string {
+	lr := a.routes.Table.Lookup(host)
+	if lr == nil || lr.Route.TLS == route.TLSOff {
+		return ""
+	}
+	if lr.Route.Name != "" {
+		return lr.Route.Name
+	}
+	return lr.Route.ID
 }
 
 // sharing reports whether a stream shares port.

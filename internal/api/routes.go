@@ -258,7 +258,11 @@ func (s *Server) listStreams(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, map[string]any{"streams": xs})
+	out := make([]stream.Status, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, s.Streams.WithStatus(x))
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"streams": out})
 	return nil
 }
 
@@ -267,7 +271,7 @@ func (s *Server) getStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, x)
+	WriteJSON(w, http.StatusOK, s.Streams.WithStatus(x))
 	return nil
 }
 
@@ -280,7 +284,7 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusCreated, x)
+	WriteJSON(w, http.StatusCreated, s.Streams.WithStatus(x))
 	return nil
 }
 
@@ -293,7 +297,7 @@ func (s *Server) updateStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, x)
+	WriteJSON(w, http.StatusOK, s.Streams.WithStatus(x))
 	return nil
 }
 
@@ -333,7 +337,7 @@ func (s *Server) rollbackStream(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, x)
+	WriteJSON(w, http.StatusOK, s.Streams.WithStatus(x))
 	return nil
 }
 

@@ -55,6 +55,11 @@ type Service struct {
 	// has a DNS provider of its own. Its errors name the field. nil
 	// accepts any.
 	DNS func(ctx context.Context, credential string) error
+	// StreamHost, when set, returns the name of a stream that takes TLS
+	// connections for host on an HTTPS port it shares with the routes,
+	// or "": an HTTPS route may not take such a host (the stream would
+	// get its connections).
+	StreamHost func(host string) string
 	// Certs are this node's issuance attempts, for the routes' TLS
 	// state (see TLSStatus); nil shows none.
 	Certs *certs.Attempts
@@ -296,6 +301,9 @@ func (s *Service) save(ctx context.Context, r *route.Route, prev *route.Route, c
 	if err := s.checkCertificate(ctx, r); err != nil {
 		return nil, err
 	}
+	if err := s.checkStreams(r); err != nil {
+		return nil, err
+	}
 	if r.Challenge == route.ChallengeDNS && s.DNS != nil {
 		if err := s.DNS(ctx, r.DNSCredential); err != nil {
 			return nil, err
@@ -374,6 +382,20 @@ func routeContext(r *route.Route) map[string]any {
 // checkUpstreams refuses a route whose upstreams reach what the upstream
 // policy forbids, resolving names as they resolve now; the transport
 // checks again at every connection.
+// checkStreams refuses an enabled HTTPS route a host that a stream on a
+// shared HTTPS port takes.
+func (s *Service) checkStreams(r *route.Route) error {
+	if s.StreamHost == nil || !r.Enabled || r.TLS == route.TLSOff {
+		return nil
+	}
+	for i, h := range r.Hosts {
+		if name := s.StreamHost(h); name != "" {
+			return fail.Field(fmt.Sprintf("hosts[%d]", i), "%q is taken by stream %q on the HTTPS port", h, name)
+		}
+	}
+	return nil
+}
+
 func (s *Service) checkUpstreams(ctx context.Context, r *route.Route) error {
 	for i, u := range r.Upstreams {
 		_, dial, err := route.ParseUpstream(u)

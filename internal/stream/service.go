@@ -39,6 +39,8 @@ type Live interface {
 	// when the proxyos_streams listener wrapper routes TLS connections
 	// by server name there, so that a stream with hosts may share it.
 	Shared(addr Address) (used, ok bool)
+	// Serving reports whether stream id is served now.
+	Serving(id string) bool
 }
 
 // Prepared is a stream ready to be served.
@@ -72,7 +74,12 @@ type Service struct {
 	Upstreams *upstream.Guard
 	Live      Live
 	// Ports are the listen ports a caller without AnyPort may use.
-	Ports  Ports
+	Ports Ports
+	// RouteHost, when set, returns the name of an enabled HTTPS route
+	// that serves host, or "": a stream on a shared HTTPS port may not
+	// take such a host (it would get the route's connections).
+	RouteHost func(host string) string
+
 	Now    func() time.Time
 	Logger *zap.Logger
 
@@ -103,6 +110,18 @@ func notFound() error {
 
 func stale() error {
 	return &fail.ConflictError{Field: "version", Message: store.ErrVersionConflict.Error(), Err: store.ErrVersionConflict}
+}
+
+// Status is a stream as the API shows it: with whether this node serves
+// it now (an enabled stream whose port was taken when it loaded is not).
+type Status struct {
+	*Stream
+	Live bool `json:"live"`
+}
+
+// WithStatus returns x with whether this node serves it.
+func (s *Service) WithStatus(x *Stream) Status {
+	return Status{Stream: x, Live: x.Enabled && s.Live.Serving(x.ID)}
 }
 
 // Streams lists every stream, oldest first.
@@ -324,6 +343,13 @@ func (s *Service) checkListen(ctx context.Context, x, prev *Stream, c Caller) er
 	}
 	if !c.AnyPort && !s.Ports.Allows(addr.Port) && (prev == nil || prev.Addr().Port != addr.Port) {
 		return &fail.ForbiddenError{Field: "listen", Message: fmt.Sprintf("listen: port %d is outside the stream ports operators may open (stream_ports); an admin may open it", addr.Port)}
+	}
+	if used && s.RouteHost != nil {
+		for i, h := range x.Hosts {
+			if name := s.RouteHost(h); name != "" {
+				return fail.Field(fmt.Sprintf("hosts[%d]", i), "%q is served by route %q on this HTTPS port", h, name)
+			}
+		}
 	}
 	others, err := s.Streams(ctx)
 	if err != nil {

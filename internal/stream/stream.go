@@ -26,6 +26,12 @@ const (
 	TLSTerminate = "terminate" // the proxy completes the handshake, upstreams get plain bytes
 )
 
+// Issuers of a tls terminate stream's certificates.
+const (
+	IssuerACME     = "acme"     // the proxyos issuer's ACME CA, as routes with tls auto
+	IssuerInternal = "internal" // Caddy's internal CA, as routes with tls internal
+)
+
 // maxUpstreams and maxHosts bound what one stream lists.
 const (
 	maxUpstreams = 16
@@ -54,6 +60,12 @@ type Stream struct {
 	// select the stream; on a port of its own they restrict it to
 	// those names. Required for tls terminate and on a shared port.
 	Hosts []string `json:"hosts,omitempty"`
+	// Issuer is where the certificates of a tls terminate stream come
+	// from, obtained on demand at the first handshake for each host:
+	// "acme" (default, the proxyos issuer's ACME CA, as routes with tls
+	// auto) or "internal" (Caddy's internal CA, as routes with tls
+	// internal). Only with tls terminate.
+	Issuer string `json:"issuer,omitempty"`
 
 	Version   int       `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
@@ -137,6 +149,10 @@ func (s *Stream) Normalize() {
 	if s.TLS == "" {
 		s.TLS = TLSOff
 	}
+	s.Issuer = strings.ToLower(strings.TrimSpace(s.Issuer))
+	if s.TLS == TLSTerminate && s.Issuer == "" {
+		s.Issuer = IssuerACME
+	}
 	if a, err := ParseListen(s.Listen); err == nil {
 		s.Listen = a.String()
 	}
@@ -169,6 +185,12 @@ func (s *Stream) Validate() error {
 		}
 	default:
 		return errf("tls", "%q: must be off or terminate", s.TLS)
+	}
+	switch {
+	case s.TLS != TLSTerminate && s.Issuer != "":
+		return errf("issuer", "only with tls terminate")
+	case s.TLS == TLSTerminate && s.Issuer != IssuerACME && s.Issuer != IssuerInternal:
+		return errf("issuer", "%q: must be acme or internal", s.Issuer)
 	}
 	if len(s.Upstreams) == 0 || len(s.Upstreams) > maxUpstreams {
 		return errf("upstreams", "between 1 and %d host:port addresses", maxUpstreams)

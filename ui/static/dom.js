@@ -74,9 +74,10 @@ export function errorBoxOf(field) {
 }
 
 // fieldErrors shows API errors next to their fields: fields maps the
-// API's field names to the fields' selectors. mark returns the control
-// to focus (the first input of a fieldset), or null when the error names
-// no field of the form.
+// API's field names to the fields' selectors; an entry of a list
+// (upstreams[0]) shows at the list's field. mark returns the control to
+// focus (the first input of a fieldset), or null when the error names no
+// field of the form.
 export function fieldErrors(fields) {
   return {
     clear() {
@@ -88,7 +89,7 @@ export function fieldErrors(fields) {
     },
     mark(res) {
       const d = res.data || {};
-      const sel = fields[d.field];
+      const sel = fields[d.field] || fields[String(d.field || '').replace(/\[\d+\]$/, '')];
       if (!sel) return null;
       const field = $(sel);
       field.setAttribute('aria-invalid', 'true');
