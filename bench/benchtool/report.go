@@ -21,7 +21,7 @@ const (
 	targetStartupMs       = 2000   // ≤ 2 s
 	targetPropagateMs     = 50     // p99 ≤ 50 ms, on every other node of a cluster
 	targetClusterTput     = 0.97   // cluster node / single node
-	targetRulesThroughput = 0.97   // gate with access rules / without
+	targetRulesThroughput = 0.97   // a feature on / off: access rules, locations
 	notMeasured           = "not measured"
 	metText, unmetText    = "met", "**not met**"
 )
@@ -285,38 +285,54 @@ func (r *report) throughputSection() {
 // gate with five rules (none matching, so all are evaluated before the
 // login) against the same gate without them, paired per run.
 func (r *report) rulesThroughput() {
-	const name, base = "rps/auth/proxyos_auth_rules", "rps/auth/proxyos_auth"
-	st, ok := r.s.pairedRatios(name, base)
-	ratio := notMeasured
-	if ok {
-		ratio = st.format(fmtRatio)
-	}
-	v := closeTo(verdict(ok && st.med >= targetRulesThroughput, ok), st.med, targetRulesThroughput)
-	r.p("")
-	r.p("With access rules: `proxyos_auth` with five rules (`allow /health`, `allow /hooks/* POST`, `deny /admin/*`, `allow` two CIDR ranges, `deny *.php`; none matches the request, so all are evaluated before the session check) against the same gate without them, in the same runs.")
-	r.p("")
-	r.table([]string{"Setup", "req/s", "ratio to `proxyos_auth` without rules", "target", "verdict"},
-		[][]string{{"`proxyos_auth` with 5 access rules + `reverse_proxy`", r.fig(name, fmtRate), ratio, "≥ 0.97", v}})
-	r.summarize("gate throughput with access rules ≥ 0.97 of the gate without them", "proxyos_auth with 5 rules: "+fmtRatio(st.med), "proxyos_auth: "+r.fig(base, fmtRate), v)
+	r.pairedRow(pairedRow{
+		name: "rps/auth/proxyos_auth_rules", base: "rps/auth/proxyos_auth",
+		intro:     "With access rules: `proxyos_auth` with five rules (`allow /health`, `allow /hooks/* POST`, `deny /admin/*`, `allow` two CIDR ranges, `deny *.php`; none matches the request, so all are evaluated before the session check) against the same gate without them, in the same runs.",
+		column:    "ratio to `proxyos_auth` without rules",
+		setup:     "`proxyos_auth` with 5 access rules + `reverse_proxy`",
+		target:    "gate throughput with access rules ≥ 0.97 of the gate without them",
+		figure:    "proxyos_auth with 5 rules: ",
+		baseLabel: "proxyos_auth: ",
+	})
 }
 
 // locationsThroughput is the row of routing with locations: one route
 // with four locations, the request matching the third most specific,
 // against the route without locations in the same runs.
 func (r *report) locationsThroughput() {
-	const name, base = "rps/routing/proxyos_locations", "rps/routing/proxyos_1"
-	st, ok := r.s.pairedRatios(name, base)
+	r.pairedRow(pairedRow{
+		name: "rps/routing/proxyos_locations", base: "rps/routing/proxyos_1",
+		intro:     "Routing with locations: a route with four locations (`/exact`, `/api/v1/users/*`, `/api/*`, `/static*`), the request (`/api/v1/x`) matching `/api/*`, so Caddy's path matchers are tried in turn, against the route without locations in the same runs.",
+		column:    "ratio to the route without locations",
+		setup:     "`proxyos_routes`, 1 route with 4 locations",
+		target:    "routing with locations ≥ 0.97 of routing without",
+		figure:    "with 4 locations: ",
+		baseLabel: "without: ",
+	})
+}
+
+// pairedRow describes a scenario judged against another of the same
+// runs with DESIGN's ≥ 0.97 (a feature on vs off).
+type pairedRow struct {
+	name, base                string // sample names
+	intro, column, setup      string // the section's text, table column and row
+	target, figure, baseLabel string // the Summary's row
+}
+
+// pairedRow writes c's paragraph and table and its Summary row.
+func (r *report) pairedRow(c pairedRow) {
+	st, ok := r.s.pairedRatios(c.name, c.base)
 	ratio := notMeasured
 	if ok {
 		ratio = st.format(fmtRatio)
 	}
 	v := closeTo(verdict(ok && st.med >= targetRulesThroughput, ok), st.med, targetRulesThroughput)
 	r.p("")
-	r.p("Routing with locations: a route with four locations (`/exact`, `/api/v1/users/*`, `/api/*`, `/static*`), the request (`/api/v1/x`) matching `/api/*`, so Caddy's path matchers are tried in turn, against the route without locations in the same runs.")
+	r.p(c.intro)
 	r.p("")
-	r.table([]string{"Setup", "req/s", "ratio to the route without locations", "target", "verdict"},
-		[][]string{{"`proxyos_routes`, 1 route with 4 locations", r.fig(name, fmtRate), ratio, "≥ 0.97", v}})
-	r.summarize("routing with locations ≥ 0.97 of routing without", "with 4 locations: "+fmtRatio(st.med), "without: "+r.fig(base, fmtRate), v)
+	r.table([]string{"Setup", "req/s", c.column, "target", "verdict"},
+		[][]string{{c.setup, r.fig(c.name, fmtRate), ratio, "≥ 0.97", v}})
+	r.summarize(c.target, c.figure+fmtRatio(st.med), c.baseLabel+r.fig(c.base, fmtRate), v)
 }
 
 // forwardAuthBaselines is the Summary's baseline for protected throughput:
