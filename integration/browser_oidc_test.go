@@ -156,6 +156,9 @@ func TestBrowserOIDCLogin(t *testing.T) {
 			b.logout(t)
 			op.QueueUser(boidcUser("s-zed", "zed@proxyos.test"))
 			signIn(t, "strict")
+			// The login page comes back: wait for the new one, not the
+			// one the click left.
+			b.waitJS(t, "the provider's answer", `location.search.includes("oidc_error")`)
 			b.waitPage(t, "login")
 			b.do(t, "waiting for #login-error", chromedp.WaitVisible(chromedp.CSS("#login-error")))
 			if got := b.text(t, "#login-error"); !strings.Contains(got, "Sign-in with strict failed") || !strings.Contains(got, "no account") {
@@ -165,6 +168,7 @@ func TestBrowserOIDCLogin(t *testing.T) {
 		{"a provider that is down is named as unreachable; passwords still work", func(t *testing.T) {
 			b.navigate(t, dashURL+"/login?return=%2Froutes")
 			signIn(t, "down")
+			b.waitJS(t, "the provider's answer", `location.search.includes("oidc_error")`)
 			b.waitPage(t, "login")
 			b.do(t, "waiting for #login-error", chromedp.WaitVisible(chromedp.CSS("#login-error")))
 			got := b.text(t, "#login-error")

@@ -308,7 +308,7 @@ func (b *browserTab) waitPage(t testing.TB, page string) {
 	t.Helper()
 	b.do(t, "waiting for the "+page+" page",
 		chromedp.WaitReady(chromedp.CSS(`body[data-page="`+page+`"], body[data-page="error"]`)))
-	if got := browserEval[string](t, b, `document.body.dataset.page`); got != page {
+	if got := browserEval[string](t, b, `document.body.dataset.page || ""`); got != page {
 		t.Fatalf("waiting for the %s page, the dashboard showed %q\npage: %s", page, got, b.state())
 	}
 }
