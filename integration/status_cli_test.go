@@ -280,3 +280,84 @@ func TestStatusCLIExitStatus(t *testing.T) {
 		t.Errorf("status without Caddy: exit %d, %s", code, stderr)
 	}
 }
+
+// TestClusterTrafficRequestsCLI checks the CLI in cluster mode: traffic
+// has a row per node and one for all of them, and each node's request
+// log holds the requests that node served, named by its answer.
+func TestClusterTrafficRequestsCLI(t *testing.T) {
+	t.Parallel()
+	e := startCluster(t, 2)
+	a, b := e.nodes[0], e.nodes[1]
+	const host = "log.cluster.test"
+	spec := map[string]any{"name": "log", "enabled": true, "hosts": []string{host}, "kind": "static", "tls": "off",
+		"static": map[string]any{"body": "hi"}, "request_log": true}
+	body, _ := json.Marshal(spec)
+	resp, raw := do(t, http.DefaultClient, http.MethodPost, "http://"+a.inst.Admin+"/proxyos/routes", bytes.NewReader(body), http.Header{"Content-Type": {"application/json"}})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /proxyos/routes: %d %s", resp.StatusCode, raw)
+	}
+	var rt rtRoute
+	json.Unmarshal(raw, &rt) //nolint:errcheck
+	// Wait for node b to serve it without sending it requests.
+	rtPoll(t, clusterWithin, func() string {
+		var st struct {
+			Status struct{ Live bool } `json:"status"`
+		}
+		_, raw := do(t, http.DefaultClient, http.MethodGet, "http://"+b.inst.Admin+"/proxyos/routes/"+rt.ID, nil, nil)
+		if json.Unmarshal(raw, &st); !st.Status.Live {
+			return "the route is not live on node-b: " + string(raw)
+		}
+		return ""
+	})
+	sent := map[*clusterNode]int{a: 3, b: 2}
+	for n, count := range sent {
+		for i := range count {
+			if code, _, err := tryGet(n.hc, fmt.Sprintf("http://%s:%d/%s/%d", host, e.HTTPPort, n.name, i), nil); err != nil || code != http.StatusOK {
+				t.Fatalf("request to %s: %d %v", n.name, code, err)
+			}
+		}
+	}
+
+	var s trafficSeries
+	rtPoll(t, 40*time.Second, func() string {
+		out, stderr, code := proxyosCLI(t, a.inst.Admin, "traffic", host, "--json")
+		s = trafficSeries{}
+		if err := json.Unmarshal([]byte(out), &s); err != nil || code != 0 {
+			return fmt.Sprintf("traffic --json: exit %d, %v\n%s%s", code, err, out, stderr)
+		}
+		got := map[string]uint64{}
+		for _, n := range s.Nodes {
+			c, _ := trafficTotals(n.Points)
+			got[n.Node] = c[1]
+		}
+		if sum, _ := trafficTotals(s.Sum); got["node-a"] != 3 || got["node-b"] != 2 || sum[1] != 5 {
+			return fmt.Sprintf("2xx per node %v, summed %v; want node-a 3, node-b 2, 5 in all", got, sum)
+		}
+		return ""
+	})
+	out, _, _ := proxyosCLI(t, b.inst.Admin, "traffic", rt.ID)
+	for _, want := range []string{"Now, on this node (node-b)", "\nnode-a  ", "\nnode-b  ", "\nall nodes  "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("traffic on node-b lacks %q:\n%s", want, out)
+		}
+	}
+	for n, count := range sent {
+		out, stderr, code := proxyosCLI(t, n.inst.Admin, "requests", host, "--json")
+		var log cliRequests
+		if err := json.Unmarshal([]byte(out), &log); err != nil || code != 0 {
+			t.Fatalf("requests --json on %s: exit %d %v\n%s%s", n.name, code, err, out, stderr)
+		}
+		if log.Node != n.name || !log.Cluster || len(log.Requests) != count {
+			t.Errorf("requests on %s: node %q, cluster %v, %d requests; want its own %d", n.name, log.Node, log.Cluster, len(log.Requests), count)
+		}
+		for _, r := range log.Requests {
+			if !strings.HasPrefix(r.Path, "/"+n.name+"/") {
+				t.Errorf("the log of %s holds %s", n.name, r.Path)
+			}
+		}
+		text, _, _ := proxyosCLI(t, n.inst.Admin, "requests", host)
+		if !strings.Contains(text, "on this node ("+n.name+")") || !strings.Contains(text, "Each node keeps its own log") {
+			t.Errorf("requests on %s:\n%s", n.name, text)
+		}
+	}
+}
