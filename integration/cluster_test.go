@@ -452,6 +452,47 @@ func TestClusterPropagation(t *testing.T) {
 		}
 		serves("a route deleted on node-b", "no route")
 	})
+	// A location's request header value (sealed in the database) is
+	// opened by every node, and a null sent to another node keeps it.
+	t.Run("location header value", func(t *testing.T) {
+		e := e.with(t)
+		const host, key = "loc.cluster.test", "cluster-loc-key-5e2a90"
+		web, api := rtNewUpstream(t, "c-web", false), rtNewUpstream(t, "c-api", false)
+		spec := func(v any, root string) map[string]any {
+			return map[string]any{"name": "loc", "hosts": []string{host}, "kind": "proxy", "tls": "off", "upstreams": []string{root},
+				"locations": []map[string]any{{"path": "/api/*", "upstreams": []string{api.URL},
+					"headers": map[string]any{"request": map[string]any{"set": map[string]any{"X-Api-Key": v}}}}}}
+		}
+		var r struct {
+			ID      string `json:"id"`
+			Version int    `json:"version"`
+		}
+		if err := json.Unmarshal(e.mustCall(a, http.MethodPost, "/api/routes", e.adminCk, spec(key, web.URL), http.StatusCreated), &r); err != nil {
+			t.Fatal(err)
+		}
+		seen := func(n *clusterNode, path string) rtSeen {
+			var s rtSeen
+			if _, body, err := tryGet(n.hc, fmt.Sprintf("http://%s:%d%s", host, e.HTTPPort, path), nil); err == nil {
+				json.Unmarshal([]byte(body), &s) //nolint:errcheck // an empty rtSeen fails the check
+			}
+			return s
+		}
+		// sends waits until every node serves / from root and sends the
+		// value on /api/x only.
+		sends := func(what, root string) {
+			t.Helper()
+			e.everywhere(what, nil, func(n *clusterNode) (bool, string) {
+				r, l := seen(n, "/"), seen(n, "/api/x")
+				return r.Upstream == root && r.Header.Get("X-Api-Key") == "" && l.Upstream == "c-api" && l.Header.Get("X-Api-Key") == key,
+					fmt.Sprintf("/ from %q with X-Api-Key %q, /api/x from %q with %q", r.Upstream, r.Header.Get("X-Api-Key"), l.Upstream, l.Header.Get("X-Api-Key"))
+			})
+		}
+		sends("a location's header value set on node-a", "c-web")
+		s := spec(nil, api.URL)
+		s["version"] = r.Version
+		e.mustCall(b, http.MethodPut, "/api/routes/"+r.ID, e.adminCk, s, http.StatusOK)
+		sends("the value kept by a null on node-b", "c-api")
+	})
 	t.Run("cluster view", func(t *testing.T) {
 		eventually(t, 15*time.Second, 100*time.Millisecond, func() (bool, string) {
 			resp, raw := c.inst.AdminDo(http.MethodGet, "/proxyos/cluster", nil)

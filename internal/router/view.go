@@ -2,6 +2,7 @@ package router
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/proxyos/caddy-proxyos/internal/route"
@@ -65,27 +66,42 @@ type RouteWarning struct {
 
 // RouteInput is a route as the APIs accept it. A route is enabled unless
 // "enabled" is false; a request header value of null keeps the stored
-// one (the APIs show them as null); the read-only status and warnings a
-// client may send back are ignored.
+// one (the APIs show them as null), a location's the one stored for the
+// location of the same path; the read-only status and warnings a client
+// may send back are ignored. Locations, when not nil, replace
+// Route.Locations (which InputOf fills with values given).
 type RouteInput struct {
 	route.Route
 	Enabled   *bool           `json:"enabled,omitempty"`
 	Headers   *HeadersView    `json:"headers,omitempty"`
+	Locations []LocationView  `json:"locations,omitempty"`
 	Status    json.RawMessage `json:"status,omitempty"`
 	TLSStatus json.RawMessage `json:"tls_status,omitempty"`
 	Warnings  json.RawMessage `json:"warnings,omitempty"`
 }
 
 // Resolve returns the route the input describes. prev is the stored route
-// it changes (nil for a new route), whose request header values it keeps
-// where the input has null.
+// it changes (nil for a new route), whose request header values (the
+// route's, and those of its location of the same path) it keeps where
+// the input has null. A location renamed or removed leaves its values
+// behind.
 func (in *RouteInput) Resolve(prev *route.Route) (*route.Route, error) {
 	in.Route.Enabled = in.Enabled == nil || *in.Enabled
-	h, err := resolveHeaders(in.Headers, prev)
+	h, err := resolveHeaders(in.Headers, requestSet(prev), "")
 	if err != nil {
 		return nil, err
 	}
 	in.Route.Headers = h
+	if in.Locations != nil {
+		locs := make([]route.Location, len(in.Locations))
+		for i, l := range in.Locations {
+			locs[i] = l.Location
+			if locs[i].Headers, err = resolveHeaders(l.Headers, locationSet(prev, l.Path), fmt.Sprintf("locations[%d]", i)); err != nil {
+				return nil, err
+			}
+		}
+		in.Route.Locations = locs
+	}
 	return &in.Route, nil
 }
 
