@@ -586,9 +586,12 @@ func (e *stEnv) testOverlap(t *testing.T) {
 	listen := fmt.Sprintf("tcp/:%d", e.HTTPSPort)
 	e.rtEnv.dash.create(map[string]any{"name": "overlap web", "enabled": true, "hosts": []string{"web.overlap.test"}, "kind": "proxy", "tls": "internal", "upstreams": []string{"http://" + web}})
 	for _, api := range []rtAPI{e.dash, e.admin} {
-		status, raw := api.call(http.MethodPost, "", map[string]any{"name": "steals web", "enabled": true, "listen": listen, "hosts": []string{"web.overlap.test"}, "upstreams": []string{up}})
-		if status != http.StatusBadRequest || !strings.Contains(string(raw), "hosts") || !strings.Contains(string(raw), "overlap web") {
-			t.Errorf("%s: a stream taking a route's host: %d %s; want 400 naming hosts and the route", api, status, raw)
+		// A wildcard host takes the names under it: the route's too.
+		for _, host := range []string{"web.overlap.test", "*.overlap.test"} {
+			status, raw := api.call(http.MethodPost, "", map[string]any{"name": "steals web", "enabled": true, "listen": listen, "hosts": []string{host}, "upstreams": []string{up}})
+			if status != http.StatusBadRequest || !strings.Contains(string(raw), "hosts") || !strings.Contains(string(raw), "overlap web") {
+				t.Errorf("%s: a stream taking %s of a route: %d %s; want 400 naming hosts and the route", api, host, status, raw)
+			}
 		}
 	}
 	e.create(e.dash, map[string]any{"name": "git", "enabled": true, "listen": listen, "hosts": []string{"git.overlap.test"}, "upstreams": []string{up}})
