@@ -326,7 +326,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Table: router.NewTable(ctx, a.logger, a.upstreams), Store: a.state.store, Keys: a.keys,
 		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
 		Tokens: a.state.tokens, Custom: &a.state.custom, LoginPage: a.canonical != nil, DNS: a.checkDNS, Certs: &a.state.certs,
-		StreamHost: a.state.streams.sharedHost, Now: a.now, Logger: a.logger,
+		StreamHost: a.state.streams.sharedHost, Names: &a.state.names, Now: a.now, Logger: a.logger,
 	}
 	a.routes.Table.SetErrorPages(a.errorPages)
 	a.dnsWake = make(chan struct{}, 1)
@@ -343,7 +343,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.streams = &stream.Service{
 		Store: a.state.store, Audit: a.state.audit, Upstreams: a.upstreams, Live: a.state.streams,
-		Ports: ports, RouteHost: a.httpsRouteHost, Now: a.now, Logger: a.logger,
+		Ports: ports, RouteHost: a.httpsRouteHost, Names: &a.state.names, Now: a.now, Logger: a.logger,
 	}
 	a.ops = &ops.Service{Store: a.state.store, Audit: a.state.audit}
 	if err := a.state.metrics.Register(ctx.GetMetricsRegistry()); err != nil {
