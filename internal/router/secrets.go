@@ -287,8 +287,9 @@ func viewHeaders(h *route.Headers) *HeadersView {
 // (location "", the field's prefix) or a location's (location
 // "locations[1]"): a null request header value keeps the value stored
 // holds for that header (sealed; saveRoute opens it), and is an error
-// when stored has none.
-func resolveHeaders(in *HeadersView, stored map[string]string, location string) (*route.Headers, error) {
+// when stored has none or when moved (the requests now go to other
+// upstreams than the ones the value was given for).
+func resolveHeaders(in *HeadersView, stored map[string]string, location string, moved bool) (*route.Headers, error) {
 	if in == nil {
 		return nil, nil
 	}
@@ -304,13 +305,17 @@ func resolveHeaders(in *HeadersView, stored map[string]string, location string) 
 				req.Set[name] = *v
 				continue
 			}
+			field := "headers.request.set"
+			if location != "" {
+				field = location + ".headers.request.set." + name
+			}
 			kept, ok := lookupHeader(stored, name)
-			if !ok {
-				field := "headers.request.set"
-				if location != "" {
-					field = location + ".headers.request.set." + name
-				}
+			switch {
+			case !ok:
 				return nil, fail.Field(field, "%q has no stored value to keep: give its value", name)
+			case moved:
+				return nil, fail.Field(field, "%q keeps its stored value only for the upstreams it was given for: "+
+					"the upstreams change, so give its value again", name)
 			}
 			req.Set[name] = kept
 		}

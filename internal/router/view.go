@@ -3,6 +3,8 @@ package router
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/proxyos/caddy-proxyos/internal/route"
@@ -85,9 +87,17 @@ type RouteInput struct {
 // route's, and those of its location of the same path) it keeps where
 // the input has null. A location renamed or removed leaves its values
 // behind.
+//
+// A kept value stays with the upstreams it was given for: where the
+// input sends the requests elsewhere (other upstreams, upstream_host or
+// upstream_tls; for a location, other upstreams), a null is an error
+// asking for the value again. Otherwise whoever may edit a route could
+// send a credential they cannot read to an upstream of their own.
 func (in *RouteInput) Resolve(prev *route.Route) (*route.Route, error) {
 	in.Route.Enabled = in.Enabled == nil || *in.Enabled
-	h, err := resolveHeaders(in.Headers, requestSet(prev), "")
+	moved := prev != nil && (!sameDestination(prev.Kind, in.Route.Kind, prev.Upstreams, in.Route.Upstreams) ||
+		!sameUpstreamSettings(prev, &in.Route))
+	h, err := resolveHeaders(in.Headers, requestSet(prev), "", moved)
 	if err != nil {
 		return nil, err
 	}
@@ -96,13 +106,69 @@ func (in *RouteInput) Resolve(prev *route.Route) (*route.Route, error) {
 		locs := make([]route.Location, len(in.Locations))
 		for i, l := range in.Locations {
 			locs[i] = l.Location
-			if locs[i].Headers, err = resolveHeaders(l.Headers, locationSet(prev, l.Path), fmt.Sprintf("locations[%d]", i)); err != nil {
+			pl := prevLocation(prev, l.Path)
+			moved := pl != nil && !sameDestination(pl.Kind, l.Kind, pl.Upstreams, l.Upstreams)
+			if locs[i].Headers, err = resolveHeaders(l.Headers, locationSet(prev, l.Path), fmt.Sprintf("locations[%d]", i), moved); err != nil {
 				return nil, err
 			}
 		}
 		in.Route.Locations = locs
 	}
 	return &in.Route, nil
+}
+
+// prevLocation returns r's location whose path is path (in any case), or
+// nil.
+func prevLocation(r *route.Route, path string) *route.Location {
+	if r == nil {
+		return nil
+	}
+	for i := range r.Locations {
+		if locationKey(r.Locations[i].Path) == locationKey(path) {
+			return &r.Locations[i]
+		}
+	}
+	return nil
+}
+
+// sameDestination reports whether a route or location of kind b with
+// upstreams bu sends its requests where one of kind a with upstreams au
+// did: the same upstreams, in any order and case. An input's empty kind
+// is the default, proxy.
+func sameDestination(a, b string, au, bu []string) bool {
+	if b == "" {
+		b = route.KindProxy
+	}
+	if a != b || len(au) != len(bu) {
+		return false
+	}
+	norm := func(ups []string) []string {
+		out := make([]string, len(ups))
+		for i, u := range ups {
+			out[i] = strings.ToLower(strings.TrimSpace(u))
+		}
+		slices.Sort(out)
+		return out
+	}
+	return slices.Equal(norm(au), norm(bu))
+}
+
+// sameUpstreamSettings reports whether b reaches its upstreams as a did:
+// the same upstream_host and upstream_tls (a certificate no longer
+// verified, or verified for another name, would let another server read
+// the values).
+func sameUpstreamSettings(a, b *route.Route) bool {
+	if !strings.EqualFold(strings.TrimSpace(a.UpstreamHost), strings.TrimSpace(b.UpstreamHost)) {
+		return false
+	}
+	var at, bt route.UpstreamTLS
+	if a.UpstreamTLS != nil {
+		at = *a.UpstreamTLS
+	}
+	if b.UpstreamTLS != nil {
+		bt = *b.UpstreamTLS
+	}
+	return at.SkipVerify == bt.SkipVerify && strings.EqualFold(strings.TrimSpace(at.ServerName), strings.TrimSpace(bt.ServerName))
 }
 
 // WithStatus pairs a route with its live status.
