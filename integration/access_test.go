@@ -1,12 +1,16 @@
 package integration
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // accessRules are the rules of the access tests' route, which requires
@@ -341,6 +345,57 @@ func TestAccessRulesTrustedProxy(t *testing.T) {
 		}
 		if resp, raw := e.get(host, tc.path, pairs...); resp.StatusCode != tc.want {
 			t.Errorf("GET %s from %q: %d %s, want %d", tc.path, tc.xff, resp.StatusCode, raw, tc.want)
+		}
+	}
+}
+
+// TestAccessRulesTrustedProxyKeepAlive: a proxy Caddy trusts sends the
+// requests of several clients on one keep-alive connection, each with
+// its own X-Forwarded-For. A CIDR rule (after path rules) must judge
+// each request on its own client IP: a client IP kept per connection
+// would let the second client inherit the first one's allow, reaching
+// the upstream without a login. IPv6 clients included.
+func TestAccessRulesTrustedProxyKeepAlive(t *testing.T) {
+	e := rtStart(t, "servers {\n\t\ttrusted_proxies static 127.0.0.0/8\n\t}")
+	up := rtNewUpstream(t, "app", false)
+	const host = "keepalive.access.test"
+	rules := []map[string]any{
+		{"action": "deny", "path": "/admin/*"},
+		{"action": "allow", "path": "/status/*"},
+		{"action": "allow", "cidrs": []string{"10.0.0.0/8", "2001:db8:1::/48"}},
+	}
+	e.dash.create(rtWith(rtProxy(host, "off", up.URL), "auth", map[string]any{"require_login": true, "rules": rules}))
+	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(e.HTTPPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second)) //nolint:errcheck
+	br := bufio.NewReader(conn)
+	for i, tc := range []struct {
+		path, xff string
+		want      int
+	}{
+		{"/x", "10.1.2.3", 200},
+		{"/x", "203.0.113.5", 401}, // the first client's allow is not inherited
+		{"/status/x", "203.0.113.5", 200},
+		{"/x", "2001:db8:1::7", 200},
+		{"/x", "2001:db8:2::7", 401},
+		{"/x", "10.1.2.3", 200},
+		{"/x", "198.51.100.7", 401},
+	} {
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\nX-Forwarded-For: %s\r\n\r\n", tc.path, host, tc.xff)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("request %d on the connection, GET %s from %s: %d %s, want %d", i+1, tc.path, tc.xff, resp.StatusCode, body, tc.want)
+		}
+		if resp.Close {
+			t.Fatalf("request %d: Caddy closed the connection, so the test would not show one connection's requests", i+1)
 		}
 	}
 }

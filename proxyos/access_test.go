@@ -106,16 +106,17 @@ func TestAuthEmails(t *testing.T) {
 	}
 }
 
-// TestAuthRulesAllocs: with access rules (a CIDR rule included, so the
-// client IP is read), a cached session still passes without allocating,
-// and so does a request an allow rule lets through.
+// TestAuthRulesAllocs: with access rules (a CIDR rule included, whose
+// path /lan/x matches, so the client IP is read), a cached session
+// still passes without allocating, and so does a request an allow rule
+// lets through.
 func TestAuthRulesAllocs(t *testing.T) {
 	skipAllocsUnderRace(t)
 	a := newTestApp(t)
 	cookieLine := []string{request.SessionCookieName + "=" + a.newSession(t, a.addUser(t, "ada@example.com", "password1", RoleAdmin))}
 	h := a.rulesGate(t, "", gateRules...).withShared(true)
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
-	for _, path := range []string{"/api/items", "/health"} {
+	for _, path := range []string{"/api/items", "/health", "/lan/x"} {
 		rec := httptest.NewRecorder()
 		req, _ := prepare(httptest.NewRequest(http.MethodGet, "http://app.test"+path, nil), rec)
 		serve := func() {
@@ -127,6 +128,40 @@ func TestAuthRulesAllocs(t *testing.T) {
 		serve()
 		if n := testing.AllocsPerRun(100, serve); n != 0 {
 			t.Errorf("%s: %.1f allocations per request, want none", path, n)
+		}
+	}
+}
+
+// TestAuthRulesClientIPPerRequest: behind a proxy Caddy trusts, the
+// client IP (Caddy's client_ip, from the proxy's header) differs from
+// one request to the next on the same connection. A CIDR rule after a
+// path rule must judge each request on its own client IP: one kept from
+// an earlier request of the connection would let a second client inherit
+// the first one's allow.
+func TestAuthRulesClientIPPerRequest(t *testing.T) {
+	a := newTestApp(t)
+	h := a.rulesGate(t, "",
+		access.Rule{Action: "deny", Path: "/admin/*"},
+		access.Rule{Action: "allow", CIDRs: []string{"10.0.0.0/8", "2001:db8:1::/48"}},
+	).withShared(true)
+	for i, tc := range []struct {
+		clientIP string
+		want     int // 0: passed on without a session
+	}{
+		{"10.1.2.3", 0}, {"203.0.113.5", 401}, {"2001:db8:1::7", 0},
+		{"2001:db8:2::7", 401}, {"10.1.2.3", 0}, {"", 401},
+	} {
+		rec := httptest.NewRecorder()
+		req, _ := prepare(httptest.NewRequest(http.MethodGet, "http://app.test/x", nil), rec)
+		req.RemoteAddr = "127.0.0.1:40000" // the same proxy connection throughout
+		req.Header.Set("Accept", "application/json")
+		if tc.clientIP != "" {
+			caddyhttp.SetVar(req.Context(), caddyhttp.ClientIPVarKey, tc.clientIP)
+		}
+		passed := false
+		err := h.ServeHTTP(rec, req, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { passed = true; return nil }))
+		if tc.want == 0 && !passed || tc.want != 0 && (passed || rec.Code != tc.want) {
+			t.Errorf("request %d from %q: passed %v, status %d (%v); want %d (0: passed)", i+1, tc.clientIP, passed, rec.Code, err, tc.want)
 		}
 	}
 }

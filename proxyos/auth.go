@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -169,10 +168,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	request.StripIdentity(r.Header)
 	if h.policy != nil {
-		req := access.Request{Method: r.Method, Path: r.URL.Path}
-		if h.policy.NeedsIP() {
-			req.IP, _ = netip.ParseAddr(api.ClientIP(r))
-		}
+		// The client IP is Caddy's for this request (trusted_proxies
+		// honoured), read only if a rule with CIDRs is reached, and
+		// never kept: a proxy sends many clients' requests on one
+		// connection.
+		req := access.Request{Method: r.Method, Path: r.URL.Path, IPSource: (*clientIP)(r)}
 		action, rule := h.policy.Decide(&req)
 		if rule >= 0 {
 			h.metrics.RuleMatch(action.String())
@@ -254,6 +254,12 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	return err
 }
+
+// clientIP is a request as the access rules' source of its client IP
+// (Caddy's, as api.ClientIP reads it).
+type clientIP http.Request
+
+func (r *clientIP) ClientIP() string { return api.ClientIP((*http.Request)(r)) }
 
 // errDenied is the error of requests an access rule denies.
 var errDenied = errors.New("denied by an access rule")

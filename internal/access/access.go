@@ -117,6 +117,10 @@ type Policy struct {
 type rule struct {
 	action  Action
 	pattern string // "" for any path
+	// kind and lit say how pattern is matched: lit is the pattern
+	// without its stars for the kinds that need no glob
+	kind    patternKind
+	lit     string
 	methods []string
 	cidrs   []netip.Prefix
 }
@@ -140,6 +144,7 @@ func Compile(rules []Rule, def Action) (*Policy, error) {
 			}
 			if r.Path != "*" {
 				c.pattern = r.Path
+				c.kind, c.lit = classify(r.Path)
 				p.needKey = true
 			}
 		}
@@ -199,6 +204,38 @@ type Request struct {
 	Method string
 	Path   string     // decoded, as net/http's URL.Path
 	IP     netip.Addr // the client IP as Caddy computed it
+	// IPSource, when IP is not valid, gives the client IP. Decide asks
+	// it once at most, and only when a rule with CIDRs is reached, so a
+	// request that an earlier rule decides, or a policy without CIDRs,
+	// never reads or parses it.
+	IPSource IPSource
+}
+
+// An IPSource gives a request's client IP as text, as Caddy computed it
+// for that request.
+type IPSource interface {
+	ClientIP() string
+}
+
+// lazyIP is a request's client IP, read and parsed when a rule first
+// asks for it. It lives for one evaluation: never longer, since a proxy
+// Caddy trusts sends the requests of many clients on one connection.
+type lazyIP struct {
+	req *Request
+	ip  netip.Addr
+	set bool
+}
+
+func (l *lazyIP) get() netip.Addr {
+	if !l.set {
+		l.set = true
+		ip := l.req.IP
+		if !ip.IsValid() && l.req.IPSource != nil {
+			ip, _ = netip.ParseAddr(l.req.IPSource.ClientIP())
+		}
+		l.ip = ip.Unmap()
+	}
+	return l.ip
 }
 
 // Decide returns the action for req and the index of the rule that
@@ -208,50 +245,65 @@ func (p *Policy) Decide(req *Request) (Action, int) {
 	if p == nil || len(p.rules) == 0 {
 		return p.Default(), -1
 	}
-	var (
-		buf   [1024]byte
-		key   string
-		plain bool
-	)
 	long := len(req.Path) > MaxPathLen
 	if p.needKey && !long {
-		key, plain = cleanPath(buf[:0], req.Path)
+		if !isClean(req.Path) {
+			return p.decideCleaned(req)
+		}
+		return p.decide(req, req.Path, strings.IndexByte(req.Path, '%') < 0, false)
 	}
-	ip := req.IP.Unmap()
+	return p.decide(req, "", false, long)
+}
+
+// decideCleaned is Decide for a path that needs cleaning, which it
+// cleans in a buffer of its own (so Decide clears none for the paths
+// most requests have).
+func (p *Policy) decideCleaned(req *Request) (Action, int) {
+	var buf [1024]byte
+	return p.decide(req, clean(buf[:0], req.Path), false, false)
+}
+
+// decide evaluates the rules in order with the cleaned path key (plain:
+// the path needed no cleaning; long: it is longer than MaxPathLen).
+func (p *Policy) decide(req *Request, key string, plain, long bool) (Action, int) {
+	ip := lazyIP{req: req}
 	for i := range p.rules {
-		if p.rules[i].matches(req.Method, key, plain, long, ip) {
+		if p.rules[i].matches(req.Method, key, plain, long, &ip) {
 			return p.rules[i].action, i
 		}
 	}
 	return p.def, -1
 }
 
-func (r *rule) matches(method, key string, plain, long bool, ip netip.Addr) bool {
+// matches reports whether each of the rule's conditions matches: the
+// cheap ones first, the client IP (read only here) last.
+func (r *rule) matches(method, key string, plain, long bool, ip *lazyIP) bool {
 	if len(r.methods) > 0 && !methodIn(r.methods, method) {
 		return false
 	}
-	if len(r.cidrs) > 0 && !inRanges(r.cidrs, ip) {
+	if r.pattern != "" && !r.matchesPath(key, plain, long) {
 		return false
 	}
-	if r.pattern != "" {
-		if long {
-			return r.action != Allow
-		}
-		if r.action == Allow {
-			// a rule that opens the route matches only a path that
-			// means one thing to every upstream, in the case written
-			return plain && matchPattern(r.pattern, key, false)
-		}
-		return matchPattern(r.pattern, key, true)
+	return len(r.cidrs) == 0 || inRanges(r.cidrs, ip.get())
+}
+
+func (r *rule) matchesPath(key string, plain, long bool) bool {
+	if long {
+		return r.action != Allow
 	}
-	return true
+	if r.action == Allow {
+		// a rule that opens the route matches only a path that
+		// means one thing to every upstream, in the case written
+		return plain && r.matchKey(key, false)
+	}
+	return r.matchKey(key, true)
 }
 
 // methodIn reports whether method is one of list (upper case): in any
 // case, and HEAD where GET is.
 func methodIn(list []string, method string) bool {
 	for _, v := range list {
-		if strings.EqualFold(v, method) || v == "GET" && strings.EqualFold(method, "HEAD") {
+		if v == method || strings.EqualFold(v, method) || v == "GET" && strings.EqualFold(method, "HEAD") {
 			return true
 		}
 	}
@@ -274,13 +326,17 @@ func inRanges(ranges []netip.Prefix, ip netip.Addr) bool {
 // rule before the deciding one did not match, for the dashboard's
 // "test a request" box. It allocates; the hot path uses Decide.
 func (p *Policy) Explain(req *Request) (Action, int, []string) {
-	a, idx := p.Decide(req)
+	r := Request{Method: req.Method, Path: req.Path, IP: req.IP}
+	if p.NeedsIP() {
+		r.IP = (&lazyIP{req: req}).get()
+	}
+	a, idx := p.Decide(&r)
 	var why []string
 	key, plain := cleanPath(nil, req.Path)
 	if key != req.Path {
 		why = append(why, fmt.Sprintf("the path is matched as %q", key))
 	}
-	ip := req.IP.Unmap()
+	ip := r.IP.Unmap()
 	last := idx
 	if last < 0 {
 		last = p.Len()

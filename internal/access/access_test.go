@@ -389,3 +389,96 @@ func TestLongPathFailsClosed(t *testing.T) {
 		t.Error("the test box took a path longer than MaxPathLen")
 	}
 }
+
+// ipSource is a client IP as the gate's source gives it, counting how
+// often it is read.
+type ipSource struct {
+	ip    string
+	reads int
+}
+
+func (s *ipSource) ClientIP() string { s.reads++; return s.ip }
+
+// TestClientIPReadLazily: the client IP is read and parsed only when a
+// rule with CIDRs is reached, and once per request however many such
+// rules there are; IPv6 and IPv4-mapped clients match as they would
+// with Request.IP.
+func TestClientIPReadLazily(t *testing.T) {
+	p := mustCompile(t, Login,
+		Rule{Action: "allow", Path: "/health"},
+		Rule{Action: "deny", Path: "/admin/*", CIDRs: []string{"0.0.0.0/0", "::/0"}},
+		Rule{Action: "deny", CIDRs: []string{"198.51.100.0/24"}},
+		Rule{Action: "allow", CIDRs: []string{"10.0.0.0/8", "2001:db8:1::/48"}},
+	)
+	for _, tc := range []struct {
+		name, path, ip string
+		want           Action
+		rule, reads    int
+	}{
+		{"a path rule decides first: the IP is never read", "/health", "10.1.2.3", Allow, 0, 0},
+		{"a CIDR rule's path does not match: not read", "/health", "", Allow, 0, 0},
+		{"read once for two CIDR rules", "/x", "10.1.2.3", Allow, 3, 1},
+		{"a path and CIDR rule", "/admin/x", "203.0.113.9", Deny, 1, 1},
+		{"outside every range", "/x", "203.0.113.9", Login, -1, 1},
+		{"IPv6 in a range", "/x", "2001:db8:1::7", Allow, 3, 1},
+		{"IPv6 outside", "/x", "2001:db8:2::7", Login, -1, 1},
+		{"IPv4-mapped IPv6 client", "/x", "::ffff:10.1.2.3", Allow, 3, 1},
+		{"no client IP matches no range", "/x", "", Login, -1, 1},
+		{"an unparsable client IP matches no range", "/x", "10.1.2.3:80", Login, -1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &ipSource{ip: tc.ip}
+			a, i := p.Decide(&Request{Method: "GET", Path: tc.path, IPSource: src})
+			if a != tc.want || i != tc.rule || src.reads != tc.reads {
+				t.Errorf("Decide(%s from %q) = %s, rule %d, %d reads; want %s, rule %d, %d reads", tc.path, tc.ip, a, i, src.reads, tc.want, tc.rule, tc.reads)
+			}
+		})
+	}
+	// a policy without CIDRs never reads it
+	src := &ipSource{ip: "10.1.2.3"}
+	if mustCompile(t, Login, Rule{Action: "deny", Path: "*.php"}).Decide(&Request{Method: "GET", Path: "/x", IPSource: src}); src.reads != 0 {
+		t.Errorf("a policy without CIDRs read the client IP %d times", src.reads)
+	}
+	// Request.IP, when set, is the client IP
+	src = &ipSource{ip: "203.0.113.9"}
+	if a, _ := p.Decide(&Request{Method: "GET", Path: "/x", IP: netip.MustParseAddr("10.9.9.9"), IPSource: src}); a != Allow || src.reads != 0 {
+		t.Errorf("with IP set: %s, %d reads; want allow, 0 reads", a, src.reads)
+	}
+}
+
+// TestClientIPNotInherited: one policy evaluates requests of different
+// clients one after the other, as a gate does for the requests a proxy
+// Caddy trusts sends on one keep-alive connection. A client IP kept
+// from one request to the next (per connection, per policy) would let
+// the second client inherit the first one's allow; each request must be
+// judged on its own client IP, also when a path rule is evaluated before
+// the CIDR rule.
+func TestClientIPNotInherited(t *testing.T) {
+	p := mustCompile(t, Login,
+		Rule{Action: "deny", Path: "/admin/*"},
+		Rule{Action: "allow", CIDRs: []string{"10.0.0.0/8", "2001:db8:1::/48"}},
+	)
+	for i, tc := range []struct {
+		ip   string
+		want Action
+	}{
+		{"10.1.2.3", Allow}, {"203.0.113.9", Login}, {"2001:db8:1::7", Allow},
+		{"2001:db8:2::7", Login}, {"10.1.2.3", Allow}, {"", Login},
+	} {
+		if a, _ := p.Decide(&Request{Method: "GET", Path: "/x", IPSource: &ipSource{ip: tc.ip}}); a != tc.want {
+			t.Errorf("request %d from %q: %s, want %s", i+1, tc.ip, a, tc.want)
+		}
+	}
+}
+
+// TestDecideIPSourceAllocs: reading the client IP from a source
+// allocates nothing either.
+func TestDecideIPSourceAllocs(t *testing.T) {
+	p := benchPolicy(t)
+	for _, ip := range []string{"10.1.2.3", "2001:db8::1", "203.0.113.7"} {
+		req := &Request{Method: "GET", Path: "/api/v1/items", IPSource: &ipSource{ip: ip}}
+		if n := testing.AllocsPerRun(200, func() { p.Decide(req) }); n != 0 {
+			t.Errorf("Decide from %s allocates %.1f times, want 0", ip, n)
+		}
+	}
+}

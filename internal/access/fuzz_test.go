@@ -42,3 +42,28 @@ func FuzzCleanPath(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMatchKey checks that the shortcuts for exact, "/base/*" and
+// "*.ext" patterns match exactly what the glob matches, in both cases of
+// fold, for every pattern a rule accepts.
+func FuzzMatchKey(f *testing.F) {
+	for _, s := range [][2]string{
+		{"/health", "/health"}, {"/health", "/HEALTH"}, {"/api/*", "/api"}, {"/api/*", "/api/"},
+		{"/api/*", "/apix"}, {"/API/*", "/api/x"}, {"*.php", "/x.PHP"}, {"*.php", ".php"},
+		{"/a*", "/abc"}, {"/*", "/"}, {"/a/*/b", "/a/x/b"}, {"*/x/*", "/x/"}, {"/\u212a", "/k"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, key string) {
+		if pattern == "" || pattern == "*" || checkPattern(pattern) != nil {
+			return
+		}
+		r := rule{pattern: pattern}
+		r.kind, r.lit = classify(pattern)
+		for _, fold := range []bool{false, true} {
+			if got, want := r.matchKey(key, fold), matchPattern(pattern, key, fold); got != want {
+				t.Fatalf("pattern %q (kind %d) on %q, fold %v: %v, the glob says %v", pattern, r.kind, key, fold, got, want)
+			}
+		}
+	})
+}

@@ -18,6 +18,11 @@ func cleanPath(buf []byte, p string) (key string, plain bool) {
 	if isClean(p) {
 		return p, strings.IndexByte(p, '%') < 0
 	}
+	return clean(buf, p), false
+}
+
+// clean is cleanPath for a path that isClean refused.
+func clean(buf []byte, p string) string {
 	buf = append(buf[:0], '/')
 	for i := 0; i < len(p); {
 		for i < len(p) && (p[i] == '/' || p[i] == '\\') {
@@ -51,7 +56,7 @@ func cleanPath(buf []byte, p string) (key string, plain bool) {
 	if !endsDotSegment(p) && len(buf) > 1 {
 		buf = buf[:len(buf)-1] // no trailing slash in p
 	}
-	return unsafeString(buf), false
+	return unsafeString(buf)
 }
 
 // isClean reports whether p is already what cleanPath would make it.
@@ -148,6 +153,70 @@ func matchPattern(pattern, path string, fold bool) bool {
 		pi++
 	}
 	return pi == len(pattern)
+}
+
+// patternKind is how a rule's path pattern is matched: the common
+// shapes without the glob, each as matchPattern would match them.
+type patternKind uint8
+
+const (
+	globPattern   patternKind = iota // anything else: matchPattern
+	exactPattern                     // no *: the path itself
+	prefixPattern                    // "/base/*": "/base" and what lies under it
+	suffixPattern                    // "*.ext": what ends so
+)
+
+// classify returns the kind of pattern, and the literal part the kind
+// matches.
+func classify(pattern string) (patternKind, string) {
+	switch n := strings.Count(pattern, "*"); {
+	case n == 0:
+		return exactPattern, pattern
+	case n > 1:
+		return globPattern, pattern
+	case len(pattern) > 2 && strings.HasSuffix(pattern, "/*"):
+		return prefixPattern, pattern[:len(pattern)-2]
+	case pattern[0] == '*':
+		return suffixPattern, pattern[1:]
+	}
+	return globPattern, pattern
+}
+
+// matchKey reports whether the cleaned path key matches the rule's
+// pattern, as matchPattern(r.pattern, key, fold) does.
+func (r *rule) matchKey(key string, fold bool) bool {
+	switch r.kind {
+	case exactPattern:
+		return len(key) == len(r.lit) && bytesEq(r.lit, key, fold)
+	case prefixPattern:
+		// the base itself, then "base/…" as the glob "base/*" does
+		if equal(r.lit, key, fold) {
+			return true
+		}
+		n := len(r.lit)
+		return len(key) > n && key[n] == '/' && bytesEq(r.lit, key[:n], fold)
+	case suffixPattern:
+		return len(key) >= len(r.lit) && bytesEq(r.lit, key[len(key)-len(r.lit):], fold)
+	}
+	return matchPattern(r.pattern, key, fold)
+}
+
+// bytesEq reports whether a and b, of the same length, are equal byte
+// by byte, with fold ASCII letters in any case (as matchPattern's glob
+// compares).
+func bytesEq(a, b string, fold bool) bool {
+	if a == b {
+		return true
+	}
+	if !fold {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if !byteEq(a[i], b[i], true) {
+			return false
+		}
+	}
+	return true
 }
 
 func equal(a, b string, fold bool) bool {
