@@ -132,7 +132,7 @@ func TestHandlerAllocs(t *testing.T) {
 		if l := h.Match(p); l != nil {
 			handlers = l.Handlers
 		}
-		direct := testing.AllocsPerRun(100, func() { handlers[0].ServeHTTP(w, req, nil) }) //nolint:errcheck // static
+		direct := testing.AllocsPerRun(100, func() { handlers[0].ServeHTTP(w, req, nil) })   //nolint:errcheck // static
 		if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(w, req, nil) }); n > direct { //nolint:errcheck // static
 			t.Errorf("%s: %.1f allocations, want %.1f as its static_response alone", p, n, direct)
 		}
