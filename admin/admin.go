@@ -34,6 +34,8 @@ func init() {
 //	POST /proxyos/routes/{id}/maintenance       {"on","page","from","until"}: maintenance page on/off, or scheduled
 //	GET|POST /proxyos/routes/{id}/tokens        route tokens: list, create {"name","username"} (201, the token once)
 //	DELETE /proxyos/routes/{id}/tokens/{token}  revoke (204)
+//	GET  /proxyos/routes/{id}/traffic           the last hour: this node's 10-second points, every node's minutes and their sum
+//	GET  /proxyos/routes/{id}/requests          the request log on this node (its name in "node"), newest first
 //	GET|POST /proxyos/streams                   TCP/UDP streams: list, create (201; any listen port)
 //	GET|PUT|DELETE /proxyos/streams/{id}        read, replace (with "version"), delete (204)
 //	GET  /proxyos/streams/{id}/versions         history, newest first
@@ -46,6 +48,9 @@ func init() {
 //	POST /proxyos/backup  {"path": "/abs/file"} writes a consistent copy of
 //	     the SQLite database there, a file that must not exist yet (200
 //	     {"path","bytes"}); PostgreSQL answers 400 (use pg_dump)
+//	GET  /proxyos/overview  what needs attention (see `caddy proxyos status`):
+//	     routes by state, unhealthy upstreams, certificates, failed logins,
+//	     changes since ?day_start= (RFC 3339), the doctor's findings
 //	GET  /proxyos/doctor  the doctor's server-side findings (see
 //	     `caddy proxyos doctor`): {"at","url","findings":[{"id","severity","saw","why","fix"}]}
 //	GET  /proxyos/export  the export document (?history=1, ?users=1)
@@ -83,6 +88,7 @@ func (a *API) Routes() []caddy.AdminRoute {
 		{Pattern: "/proxyos/cluster", Handler: caddy.AdminHandlerFunc(a.handleCluster)},
 		{Pattern: "/proxyos/backup", Handler: caddy.AdminHandlerFunc(a.handleBackup)},
 		{Pattern: "/proxyos/doctor", Handler: caddy.AdminHandlerFunc(a.handleDoctor)},
+		{Pattern: "/proxyos/overview", Handler: caddy.AdminHandlerFunc(a.handleOverview)},
 		{Pattern: "/proxyos/export", Handler: caddy.AdminHandlerFunc(a.handleExport)},
 		{Pattern: "/proxyos/import", Handler: caddy.AdminHandlerFunc(a.handleImport)},
 	}

@@ -21,7 +21,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "proxyos",
-		Short: "Manages proxyos accounts and backups, and diagnoses it, through the local admin API",
+		Short: "Manages proxyos accounts and backups, shows its status and traffic, and diagnoses it, through the local admin API",
 		Long: `
 Recovers access to proxyos from the host, talking to the running Caddy's
 admin API (which only the host can reach):
@@ -29,6 +29,9 @@ admin API (which only the host can reach):
   caddy proxyos user add <email> [--role admin|operator|viewer]
   caddy proxyos user reset-password <email> [--reset-totp] [--revoke-keys]
   caddy proxyos backup <file>
+  caddy proxyos status [--json]
+  caddy proxyos traffic <route id or host> [--json]
+  caddy proxyos requests <route id or host> [--json]
   caddy proxyos doctor [--url <address>] [--json]
   caddy proxyos certificates [--json]
   caddy proxyos export [--history] [--users] [-o <file>]
@@ -45,6 +48,9 @@ backup writes a consistent copy of the SQLite database to <file> while
 Caddy runs (the Caddy process writes it; it must not exist yet). Keep the
 secret with it: the copy's sealed data opens only with the same secret.
 
+status shows what needs attention, as the dashboard's Overview does
+(exit status 1 when something does); traffic a route's last hour;
+requests a route's request log on this node (see each one's --help).
 doctor diagnoses the running instance (see caddy proxyos doctor --help);
 certificates lists the names served over HTTPS and their certificates.
 export writes the routes as one JSON document (request header values as
@@ -85,6 +91,7 @@ Manager's database.sqlite, caddyfile a Caddyfile.
 			adminFlags(backup)
 			cmd.AddCommand(backup, exportCommand(), importCommand())
 			cmd.AddCommand(doctorCommand(), certificatesCommand())
+			cmd.AddCommand(statusCommand(), trafficCommand(), requestsCommand())
 		},
 	})
 }

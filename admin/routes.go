@@ -48,7 +48,7 @@ func (a *API) handleRoutes(w http.ResponseWriter, r *http.Request) error {
 	return methodNotAllowed(r)
 }
 
-// handleRoute serves /proxyos/routes/{id}[/versions|/rollback|/maintenance|/tokens[/{token}]].
+// handleRoute serves /proxyos/routes/{id}[/versions|/rollback|/maintenance|/tokens[/{token}]|/traffic|/requests].
 func (a *API) handleRoute(w http.ResponseWriter, r *http.Request) error {
 	px, err := app()
 	if err != nil {
@@ -139,7 +139,22 @@ func (a *API) handleRoute(w http.ResponseWriter, r *http.Request) error {
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
-	case sub == "" || sub == "versions" || sub == "rollback" || sub == "maintenance" || sub == "tokens" || strings.HasPrefix(sub, "tokens/"):
+	case sub == "traffic" && r.Method == http.MethodGet:
+		sampler, _, _ := px.Traffic()
+		series, err := api.RouteTraffic(r.Context(), px.Routes(), sampler, id)
+		if err != nil {
+			return apiError(err)
+		}
+		return writeJSON(w, http.StatusOK, series)
+	case sub == "requests" && r.Method == http.MethodGet:
+		sampler, logs, cluster := px.Traffic()
+		log, err := api.RouteRequests(r.Context(), px.Routes(), sampler, logs, cluster, id)
+		if err != nil {
+			return apiError(err)
+		}
+		return writeJSON(w, http.StatusOK, log)
+	case sub == "" || sub == "versions" || sub == "rollback" || sub == "maintenance" || sub == "tokens" || strings.HasPrefix(sub, "tokens/") ||
+		sub == "traffic" || sub == "requests":
 		return methodNotAllowed(r)
 	}
 	return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no such endpoint: %s", r.URL.Path)}

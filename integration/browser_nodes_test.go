@@ -278,6 +278,21 @@ func TestBrowserNodes(t *testing.T) {
 			browserFits(t, b)
 			b.shot(t, "nodes-375")
 		}},
+		{"a route's request log says it is this node's", func(t *testing.T) {
+			body := strings.NewReader(`{"name":"logged","enabled":true,"hosts":["logged.nodes.test"],"kind":"static","tls":"off","static":{"body":"hi"},"request_log":true}`)
+			resp, raw := do(t, plainHTTP, http.MethodPost, "http://"+a.inst.Admin+"/proxyos/routes", body, http.Header{"Content-Type": {"application/json"}})
+			if resp.StatusCode != http.StatusCreated {
+				t.Fatalf("POST /proxyos/routes: %d %s", resp.StatusCode, raw)
+			}
+			id, _ := decode(t, raw)["id"].(string)
+			b.navigate(t, base+"/routes/edit?id="+id)
+			b.waitPage(t, "route-edit")
+			b.waitJS(t, "the request log shown", `!document.querySelector("#route-requests-list").hidden`)
+			if got := b.assertVisible(t, "#route-requests-list p"); !strings.Contains(got, "served on this node (node-a),") ||
+				!strings.Contains(got, "Each node keeps its own log") {
+				t.Errorf("the request log reads %q, want it to name node-a and say each node keeps its own", got)
+			}
+		}},
 		{"a viewer has no Nodes entry and gets the API's refusal", func(t *testing.T) {
 			a.inst.CreateUser(viewerEmail, viewerPass, "viewer")
 			_, cookie := newClient(t, base).Login(viewerEmail, viewerPass)

@@ -373,6 +373,45 @@ func TestBrowserRoutePaths(t *testing.T) {
 			b.shot(t, "phone")
 			b.do(t, "back to a desktop", chromedp.EmulateViewport(1280, 900))
 		}},
+		{"a path's request header value is sent on that path only and kept as (unchanged), never shown", func(t *testing.T) {
+			const key = "brp-loc-key-71c3e9a0"
+			b.navigate(t, dashURL+"/routes/edit?id="+id)
+			b.waitPage(t, "route-edit")
+			b.fill(t, brpLocation(1, "headers.request"), "X-Api-Key: "+key)
+			b.click(t, "#route-save")
+			b.waitPage(t, "routes")
+			wantSent := func(what string) {
+				t.Helper()
+				status, from, body := brpGet(t, routesPort, host, "/api/x")
+				if got := rtSeenOf(t, []byte(body)).Header.Get("X-Api-Key"); status != http.StatusOK || from != "api" || got != key {
+					t.Errorf("%s: GET /api/x: %d from %q with X-Api-Key %q, want api with the path's value", what, status, from, got)
+				}
+				status, from, body = brpGet(t, routesPort, host, "/")
+				if got := rtSeenOf(t, []byte(body)).Header.Get("X-Api-Key"); status != http.StatusOK || from != "web" || got != "" {
+					t.Errorf("%s: GET /: %d from %q with X-Api-Key %q, want web without it", what, status, from, got)
+				}
+			}
+			wantSent("after saving the form")
+
+			// Reloaded, the form shows the header kept, not its value.
+			b.navigate(t, dashURL+"/routes/edit?id="+id)
+			b.waitPage(t, "route-edit")
+			b.waitJS(t, "the form filled", fmt.Sprintf(`document.querySelector(%q).value !== ""`, brpLocation(1, "headers.request")))
+			if got := browserRun(t, b, "reading the path's request headers", chromedp.Value(chromedp.CSS(brpLocation(1, "headers.request")))); got != "X-Api-Key: (unchanged)" {
+				t.Errorf("after reload path 1's request headers read %q, want X-Api-Key: (unchanged)", got)
+			}
+			if browserEval[bool](t, b, fmt.Sprintf(`document.documentElement.outerHTML.includes(%q) || [...document.querySelectorAll("input, textarea")].some((i) => i.value.includes(%q))`, key, key)) {
+				t.Error("the edit page holds the path's request header value")
+			}
+			// Saving it unchanged keeps the stored value.
+			b.fill(t, "#route-name", "Paths with a key")
+			b.click(t, "#route-save")
+			b.waitPage(t, "routes")
+			wantSent("after saving (unchanged) back")
+			if _, raw := brtAdminAPI(t, inst).call(http.MethodGet, "/"+id, nil); strings.Contains(string(raw), key) || !strings.Contains(string(raw), `"X-Api-Key":null`) {
+				t.Errorf("the API shows the path's header %s, want it null", raw)
+			}
+		}},
 	})
 	b.assertClean(t)
 }

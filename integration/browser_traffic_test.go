@@ -57,6 +57,9 @@ func TestBrowserTraffic(t *testing.T) {
 			b.login(t, e.adminEmail, rtAdminPassword)
 			b.waitPage(t, "overview")
 			b.waitJS(t, "the status filled in", `document.querySelector("#ov-routes-live").textContent === "2"`)
+			if got := b.text(t, "#ov-routes-maintenance"); got != "0" {
+				t.Errorf("routes in maintenance %q, want 0", got)
+			}
 			if got := b.text(t, "#ov-failed-logins"); got != "1" {
 				t.Errorf("failed logins %q, want 1", got)
 			}
@@ -94,6 +97,10 @@ func TestBrowserTraffic(t *testing.T) {
 			}
 			if !browserEval[bool](t, b, `document.querySelector("#route-request-log").checked`) {
 				t.Error("the form's request log toggle is off for a route that keeps one")
+			}
+			// One node (SQLite): "this node" without a name or the cluster's note.
+			if got := b.assertVisible(t, "#route-requests-list p"); !strings.Contains(got, "served on this node, newest first") || strings.Contains(got, "Each node") {
+				t.Errorf("the request log reads %q", got)
 			}
 			b.do(t, "scrolling to the traffic", chromedp.ScrollIntoView("#route-traffic"))
 			b.shot(t, "traffic")

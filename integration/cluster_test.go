@@ -2,7 +2,9 @@ package integration
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,9 +12,12 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/proxyos/caddy-proxyos/internal/route"
 )
 
 // Cluster mode: several real Caddy processes on one real PostgreSQL
@@ -447,6 +452,47 @@ func TestClusterPropagation(t *testing.T) {
 		}
 		serves("a route deleted on node-b", "no route")
 	})
+	// A location's request header value (sealed in the database) is
+	// opened by every node, and a null sent to another node keeps it.
+	t.Run("location header value", func(t *testing.T) {
+		e := e.with(t)
+		const host, key = "loc.cluster.test", "cluster-loc-key-5e2a90"
+		web, api := rtNewUpstream(t, "c-web", false), rtNewUpstream(t, "c-api", false)
+		spec := func(v any, root string) map[string]any {
+			return map[string]any{"name": "loc", "hosts": []string{host}, "kind": "proxy", "tls": "off", "upstreams": []string{root},
+				"locations": []map[string]any{{"path": "/api/*", "upstreams": []string{api.URL},
+					"headers": map[string]any{"request": map[string]any{"set": map[string]any{"X-Api-Key": v}}}}}}
+		}
+		var r struct {
+			ID      string `json:"id"`
+			Version int    `json:"version"`
+		}
+		if err := json.Unmarshal(e.mustCall(a, http.MethodPost, "/api/routes", e.adminCk, spec(key, web.URL), http.StatusCreated), &r); err != nil {
+			t.Fatal(err)
+		}
+		seen := func(n *clusterNode, path string) rtSeen {
+			var s rtSeen
+			if _, body, err := tryGet(n.hc, fmt.Sprintf("http://%s:%d%s", host, e.HTTPPort, path), nil); err == nil {
+				json.Unmarshal([]byte(body), &s) //nolint:errcheck // an empty rtSeen fails the check
+			}
+			return s
+		}
+		// sends waits until every node serves / from root and sends the
+		// value on /api/x only.
+		sends := func(what, root string) {
+			t.Helper()
+			e.everywhere(what, nil, func(n *clusterNode) (bool, string) {
+				r, l := seen(n, "/"), seen(n, "/api/x")
+				return r.Upstream == root && r.Header.Get("X-Api-Key") == "" && l.Upstream == "c-api" && l.Header.Get("X-Api-Key") == key,
+					fmt.Sprintf("/ from %q with X-Api-Key %q, /api/x from %q with %q", r.Upstream, r.Header.Get("X-Api-Key"), l.Upstream, l.Header.Get("X-Api-Key"))
+			})
+		}
+		sends("a location's header value set on node-a", "c-web")
+		s := spec(nil, api.URL)
+		s["version"] = r.Version
+		e.mustCall(b, http.MethodPut, "/api/routes/"+r.ID, e.adminCk, s, http.StatusOK)
+		sends("the value kept by a null on node-b", "c-api")
+	})
 	t.Run("cluster view", func(t *testing.T) {
 		eventually(t, 15*time.Second, 100*time.Millisecond, func() (bool, string) {
 			resp, raw := c.inst.AdminDo(http.MethodGet, "/proxyos/cluster", nil)
@@ -641,3 +687,180 @@ func TestClusterLimitsAndHandoff(t *testing.T) {
 		})
 	})
 }
+
+// TestClusterMaintenanceSchedule runs a route's maintenance schedule on
+// two nodes on one PostgreSQL database: between from and until both
+// nodes answer the maintenance page, before and after they proxy; each
+// step is one version and one entry of the change log, not one per node;
+// and a node restarted after the schedule was set (which knows it only
+// from the database) carries out the step due while the other is down.
+func TestClusterMaintenanceSchedule(t *testing.T) {
+	t.Parallel()
+	e := startCluster(t, 2)
+	a, b := e.nodes[0], e.nodes[1]
+	up := rtNewUpstream(t, "scheduled", false)
+	const host = "sched.cluster.test"
+	var r struct {
+		ID      string `json:"id"`
+		Version int    `json:"version"`
+	}
+	if err := json.Unmarshal(e.mustCall(a, http.MethodPost, "/api/routes", e.adminCk, rtProxy(host, "off", up.URL), http.StatusCreated), &r); err != nil {
+		t.Fatal(err)
+	}
+
+	var from, until time.Time // the schedule
+
+	// serves is how node n answers the route now: "proxy", "maintenance"
+	// (503, the default page, Retry-After until), or what else it said.
+	serves := func(n *clusterNode) string {
+		resp, err := n.hc.Get(fmt.Sprintf("http://%s:%d/", host, e.HTTPPort))
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		switch {
+		case resp.StatusCode == http.StatusOK && resp.Header.Get("X-Upstream") == up.Name:
+			return "proxy"
+		case resp.StatusCode == http.StatusServiceUnavailable && string(raw) == route.DefaultMaintenancePage &&
+			resp.Header.Get("Retry-After") == until.UTC().Format(http.TimeFormat):
+			return "maintenance"
+		}
+		return fmt.Sprintf("%d %q", resp.StatusCode, raw)
+	}
+	// waitFor waits until each of nodes serves want.
+	waitFor := func(what, want string, nodes ...*clusterNode) {
+		t.Helper()
+		for _, n := range nodes {
+			eventually(t, clusterWithin+2*scheduleSlack, 20*time.Millisecond, func() (bool, string) {
+				got := serves(n)
+				return got == want, fmt.Sprintf("%s on %s: %s, want %s", what, n.name, got, want)
+			})
+		}
+	}
+	waitFor("the new route", "proxy", a, b)
+
+	// runOf is the id of node n's current run in the node list, the
+	// origin of the changes it makes.
+	db, err := sql.Open("pgx", e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	runOf := func(n *clusterNode) string {
+		t.Helper()
+		var id string
+		if err := db.QueryRow(`SELECT id FROM nodes WHERE name = $1 ORDER BY started_at DESC LIMIT 1`, n.name).Scan(&id); err != nil {
+			t.Fatalf("the run of %s in the node list: %v", n.name, err)
+		}
+		return id
+	}
+
+	from = time.Now().Add(5 * time.Second).Truncate(time.Millisecond)
+	until = from.Add(5 * time.Second)
+	raw := e.mustCall(a, http.MethodPost, "/api/routes/"+r.ID+"/maintenance", e.adminCk,
+		map[string]any{"on": false, "from": from, "until": until}, http.StatusOK)
+	if err := json.Unmarshal(raw, &r); err != nil || r.Version != 2 {
+		t.Fatalf("scheduling: %s", raw)
+	}
+
+	// Before from: node-b restarts and both proxy.
+	b.inst.Restart()
+	for _, n := range e.nodes {
+		if got := serves(n); got != "proxy" {
+			t.Errorf("before from (%s to go) on %s: %s, want proxy", time.Until(from).Round(time.Millisecond), n.name, got)
+		}
+	}
+	if time.Now().After(from) {
+		t.Fatalf("node-b took until after from to restart: make from later")
+	}
+
+	// From: both nodes switch, not before from, within the schedule's
+	// second and the change's propagation.
+	for _, n := range e.nodes {
+		eventually(t, time.Until(from)+clusterWithin+scheduleSlack, 20*time.Millisecond, func() (bool, string) {
+			got := serves(n)
+			if got == "maintenance" && time.Now().Before(from) {
+				t.Fatalf("%s in maintenance %s before from", n.name, time.Until(from))
+			}
+			return got == "maintenance", fmt.Sprintf("at from on %s: %s, want maintenance", n.name, got)
+		})
+	}
+	t.Logf("both nodes in maintenance %s after from", time.Since(from).Round(time.Millisecond))
+
+	// Between: node-a stops; node-b alone ends the maintenance at until.
+	aRun := runOf(a)
+	a.inst.Stop()
+	if time.Now().After(until) {
+		t.Fatalf("node-a took until after until to stop: make the window longer")
+	}
+	if got := serves(b); got != "maintenance" {
+		t.Errorf("between from and until on node-b alone: %s, want maintenance", got)
+	}
+	eventually(t, time.Until(until)+scheduleSlack, 20*time.Millisecond, func() (bool, string) {
+		got := serves(b)
+		if got == "proxy" && time.Now().Before(until) {
+			t.Fatalf("node-b proxies %s before until", time.Until(until))
+		}
+		return got == "proxy", fmt.Sprintf("at until on node-b: %s, want proxy", got)
+	})
+	t.Logf("node-b proxies again %s after until", time.Since(until).Round(time.Millisecond))
+
+	// node-a, down at until, comes back proxying.
+	a.inst.Start()
+	waitFor("after until on node-a, restarted", "proxy", a)
+
+	// One version per step, by the schedule, with the route otherwise
+	// unchanged.
+	var hist struct {
+		Versions []rtVersion `json:"versions"`
+	}
+	if err := json.Unmarshal(e.mustCall(b, http.MethodGet, "/api/routes/"+r.ID+"/versions", e.adminCk, nil, http.StatusOK), &hist); err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, v := range hist.Versions {
+		steps = append(steps, fmt.Sprintf("%d %s by %s", v.Version, v.Action, v.Actor))
+	}
+	want := []string{"4 maintenance off by maintenance schedule", "3 maintenance on by maintenance schedule",
+		"2 maintenance scheduled by " + e.adminEmail}
+	if len(steps) != 4 || !slices.Equal(steps[:3], want) {
+		t.Errorf("versions:\n%s\nwant, newest first:\n%s\nand the creation", strings.Join(steps, "\n"), strings.Join(want, "\n"))
+	}
+	if last := hist.Versions[0].Route; !slices.Equal(last.Upstreams, []string{up.URL}) {
+		t.Errorf("the route after the schedule: %+v, want its upstream back", last)
+	}
+
+	// The change log: one entry per version, the off step made by
+	// node-b in its second run (node-a was down).
+	var origins []string
+	rows, err := db.Query(`SELECT origin FROM changes WHERE kind = 'route' AND entity = $1 ORDER BY seq`, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			t.Fatal(err)
+		}
+		origins = append(origins, o)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	bRun := runOf(b)
+	who := map[string]string{aRun: "node-a", bRun: "node-b after its restart"}
+	var by []string
+	for _, o := range origins {
+		by = append(by, cmp.Or(who[o], o))
+	}
+	t.Logf("the route's changes made by: %q", by)
+	if len(origins) != 4 || origins[0] != aRun || origins[1] != aRun || who[origins[2]] == "" || origins[3] != bRun {
+		t.Errorf("the route's changes made by %q, want 4: created and scheduled by node-a, on by either node, off by node-b after its restart", by)
+	}
+}
+
+// scheduleSlack is how late a node may carry out a schedule's step: it
+// checks every second (see proxyos's scheduleEvery), on a busy machine.
+const scheduleSlack = 2 * time.Second

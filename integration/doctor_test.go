@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -419,6 +420,60 @@ func TestDoctorDatabase(t *testing.T) {
 		rep, _, _ := doctorRun(t, e.inst.Admin)
 		wantFinding(t, rep, "migrations", doctor.Warning, "9999")
 	})
+}
+
+// TestDoctorClockSkew provokes clock_skew with a real cluster node on a
+// real PostgreSQL whose clock is off (libfaketime shifts the server's
+// time, not the node's): ten minutes ahead is a problem, ten seconds
+// behind a warning, and the shared test server (on this machine's
+// clock) is ok. Each finding names the direction and the size.
+func TestDoctorClockSkew(t *testing.T) {
+	t.Parallel()
+	skewSaw := regexp.MustCompile(`the database's clock is (\S+) (ahead of|behind) this machine's`)
+	cases := []struct {
+		name   string
+		offset string // FAKETIME of the server; "" for the shared test server
+		sev    doctor.Severity
+		dir    string
+		want   time.Duration
+		within time.Duration
+	}{
+		{"ten minutes ahead", "+10m", doctor.Problem, "ahead of", 10 * time.Minute, 5 * time.Second},
+		{"ten seconds behind", "-10s", doctor.Warning, "behind", 10 * time.Second, 2 * time.Second},
+		{"on time", "", doctor.OK, "", 0, time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var dsn string
+			if tc.offset != "" {
+				dsn = startPrivatePostgresAt(t, tc.offset).DSN()
+			} else {
+				dsn = postgresDatabase(t)
+			}
+			e := startClusterOn(t, 1, dsn)
+			rep, code, _ := doctorRun(t, e.nodes[0].inst.Admin)
+			f := wantFinding(t, rep, "clock_skew", tc.sev, "the database's clock is")
+			t.Logf("clock_skew %s: %s", f.Severity, f.Saw)
+			m := skewSaw.FindStringSubmatch(f.Saw)
+			if m == nil {
+				t.Fatalf("clock_skew saw %q: no size and direction", f.Saw)
+			}
+			d, err := time.ParseDuration(m[1])
+			if err != nil {
+				t.Fatalf("clock_skew saw %q: %v", f.Saw, err)
+			}
+			if tc.dir != "" && m[2] != tc.dir {
+				t.Errorf("clock_skew saw %q, want the clock %s this machine's", f.Saw, tc.dir)
+			}
+			if d < tc.want-tc.within || d > tc.want+tc.within {
+				t.Errorf("clock_skew saw %q, want %s within %s", f.Saw, tc.want, tc.within)
+			}
+			if wantCode := map[doctor.Severity]int{doctor.OK: 0, doctor.Warning: 1, doctor.Problem: 2}[tc.sev]; tc.sev != doctor.OK && code < wantCode {
+				t.Errorf("exit %d, want at least %d for a %s", code, wantCode, tc.sev)
+			}
+		})
+	}
 }
 
 // TestDoctorRoutes checks the findings about managed routes: a route

@@ -23,12 +23,33 @@ type privatePostgres struct {
 	bin  string // the directory of initdb, pg_ctl
 	dir  string
 	port int
+	env  []string // more environment of the server (its clock offset)
 }
 
 // startPrivatePostgres initializes and starts a server; it is stopped
 // when the test ends.
 func startPrivatePostgres(t *testing.T) *privatePostgres {
 	t.Helper()
+	return startPrivatePostgresAt(t, "")
+}
+
+// startPrivatePostgresAt is startPrivatePostgres with the server's clock
+// off by offset (libfaketime's FAKETIME, such as "+10m" or "-10s"; ""
+// for none): the server, a C program, sees the shifted time through
+// libfaketime preloaded, and the Go programs of the test (Caddy among
+// them) the machine's. Monotonic clocks are left alone, so timeouts
+// run as usual. libfaketime missing fails the test: scripts/deps.sh
+// installs it (Debian's faketime).
+func startPrivatePostgresAt(t *testing.T, offset string) *privatePostgres {
+	t.Helper()
+	var env []string
+	if offset != "" {
+		libs, _ := filepath.Glob("/usr/lib/*/faketime/libfaketimeMT.so.1")
+		if len(libs) == 0 {
+			t.Fatal("no libfaketimeMT.so.1 under /usr/lib/*/faketime: install Debian's faketime (scripts/deps.sh does)")
+		}
+		env = []string{"LD_PRELOAD=" + libs[0], "FAKETIME=" + offset, "DONT_FAKE_MONOTONIC=1"}
+	}
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	if len(bins) == 0 {
 		t.Fatal("no initdb under /usr/lib/postgresql/*/bin: install Debian's postgresql (scripts/deps.sh does)")
@@ -42,7 +63,7 @@ func startPrivatePostgres(t *testing.T) *privatePostgres {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(top) })
-	p := &privatePostgres{t: t, bin: filepath.Dir(bins[0]), dir: filepath.Join(top, "data"), port: freePort(t)}
+	p := &privatePostgres{t: t, bin: filepath.Dir(bins[0]), dir: filepath.Join(top, "data"), port: freePort(t), env: env}
 	if out, err := exec.Command("chown", "-R", "postgres:postgres", top).CombinedOutput(); err != nil {
 		t.Fatalf("chown: %v %s", err, out)
 	}
@@ -82,10 +103,17 @@ func (p *privatePostgres) pgctl(args ...string) {
 	p.run(filepath.Join(p.bin, "pg_ctl"), append([]string{"-D", p.dir, "-w", "-t", "60"}, args...)...)
 }
 
-// run runs a PostgreSQL program as the postgres user.
+// run runs a PostgreSQL program as the postgres user, in the server's
+// environment.
 func (p *privatePostgres) run(prog string, args ...string) {
 	p.t.Helper()
-	cmd := exec.Command("runuser", append([]string{"-u", "postgres", "--", prog}, args...)...)
+	argv := []string{"-u", "postgres", "--"}
+	if len(p.env) > 0 {
+		argv = append(append(append(argv, "env"), p.env...), prog)
+	} else {
+		argv = append(argv, prog)
+	}
+	cmd := exec.Command("runuser", append(argv, args...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		p.t.Fatalf("%s %s: %v\n%s", filepath.Base(prog), strings.Join(args, " "), err, out)
 	}

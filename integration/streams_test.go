@@ -50,6 +50,7 @@ func TestStreams(t *testing.T) {
 	t.Run("SNI", e.testSNI)
 	t.Run("TLSTerminate", e.testTerminate)
 	t.Run("Overlap", e.testOverlap)
+	t.Run("ImportOverlap", e.testImportOverlap)
 	t.Run("Validation", e.testValidation)
 	t.Run("OperatorPorts", e.testOperatorPorts)
 	t.Run("HistoryRollback", e.testHistory)
@@ -585,9 +586,12 @@ func (e *stEnv) testOverlap(t *testing.T) {
 	listen := fmt.Sprintf("tcp/:%d", e.HTTPSPort)
 	e.rtEnv.dash.create(map[string]any{"name": "overlap web", "enabled": true, "hosts": []string{"web.overlap.test"}, "kind": "proxy", "tls": "internal", "upstreams": []string{"http://" + web}})
 	for _, api := range []rtAPI{e.dash, e.admin} {
-		status, raw := api.call(http.MethodPost, "", map[string]any{"name": "steals web", "enabled": true, "listen": listen, "hosts": []string{"web.overlap.test"}, "upstreams": []string{up}})
-		if status != http.StatusBadRequest || !strings.Contains(string(raw), "hosts") || !strings.Contains(string(raw), "overlap web") {
-			t.Errorf("%s: a stream taking a route's host: %d %s; want 400 naming hosts and the route", api, status, raw)
+		// A wildcard host takes the names under it: the route's too.
+		for _, host := range []string{"web.overlap.test", "*.overlap.test"} {
+			status, raw := api.call(http.MethodPost, "", map[string]any{"name": "steals web", "enabled": true, "listen": listen, "hosts": []string{host}, "upstreams": []string{up}})
+			if status != http.StatusBadRequest || !strings.Contains(string(raw), "hosts") || !strings.Contains(string(raw), "overlap web") {
+				t.Errorf("%s: a stream taking %s of a route: %d %s; want 400 naming hosts and the route", api, host, status, raw)
+			}
 		}
 	}
 	e.create(e.dash, map[string]any{"name": "git", "enabled": true, "listen": listen, "hosts": []string{"git.overlap.test"}, "upstreams": []string{up}})
@@ -599,4 +603,70 @@ func (e *stEnv) testOverlap(t *testing.T) {
 	}
 	// An HTTP-only route may have the name: it is not on the HTTPS port.
 	e.rtEnv.dash.create(map[string]any{"name": "plain git", "enabled": true, "hosts": []string{"git.overlap.test"}, "kind": "proxy", "tls": "off", "upstreams": []string{"http://" + web}})
+}
+
+// testImportOverlap: an import may not do what a route save may not. An
+// HTTPS route of the import taking a server name a stream has on the
+// shared port (the attack: slip a route in through an import so that it
+// takes, or breaks, the stream's TLS connections) is refused naming the
+// field, in the dry run's plan and in the apply, on the dashboard's API
+// and Caddy's admin API; the import being all or nothing, the route
+// beside it is not applied either, and the stream still gets its
+// connections.
+func (e *stEnv) testImportOverlap(t *testing.T) {
+	git := tlsEcho(t, "git.import.test")
+	web := httpUpstream(t, "import web")
+	listen := fmt.Sprintf("tcp/:%d", e.HTTPSPort)
+	e.create(e.dash, map[string]any{"name": "imported git", "enabled": true, "listen": listen, "hosts": []string{"git.import.test"}, "upstreams": []string{git}})
+	route := func(name string, hosts ...string) map[string]any {
+		return map[string]any{"name": name, "enabled": true, "hosts": hosts, "kind": "proxy", "tls": "internal", "upstreams": []string{"http://" + web}}
+	}
+	doc := map[string]any{"format": "proxyos-export", "version": 1, "routes": []any{
+		route("fine", "fine.import.test"), route("steals git", "www.import.test", "git.import.test"),
+	}}
+	before := len(e.rtEnv.dash.list())
+	type answer struct {
+		Plan struct {
+			Applied bool `json:"applied"`
+			Refused []struct {
+				Index  int    `json:"index"`
+				Field  string `json:"field"`
+				Reason string `json:"reason"`
+			} `json:"refused"`
+		} `json:"plan"`
+		Error string `json:"error"`
+	}
+	admin := rtAPI{t: t, base: "http://" + e.inst.Admin + "/proxyos", hc: http.DefaultClient, admin: true}
+	for _, via := range []struct {
+		name string
+		call func(path string) (int, []byte)
+	}{
+		{"dashboard", func(path string) (int, []byte) {
+			resp, raw := e.admin0().PostJSON("/api"+path, doc)
+			return resp.StatusCode, raw
+		}},
+		{"admin API", func(path string) (int, []byte) { return admin.call(http.MethodPost, path, doc) }},
+	} {
+		status, raw := via.call("/import?dry_run=1")
+		var a answer
+		_ = json.Unmarshal(raw, &a)
+		if status != http.StatusOK || a.Plan.Applied || len(a.Plan.Refused) != 1 {
+			t.Fatalf("%s: dry run: %d %s; want a plan with one refusal", via.name, status, raw)
+		}
+		if f := a.Plan.Refused[0]; f.Index != 1 || f.Field != "hosts[1]" || !strings.Contains(f.Reason, "imported git") {
+			t.Errorf("%s: dry run refused %+v, want routes[1] on hosts[1] naming the stream", via.name, f)
+		}
+		status, raw = via.call("/import")
+		if status != http.StatusBadRequest || !strings.Contains(string(raw), "hosts[1]") || !strings.Contains(string(raw), "nothing was changed") {
+			t.Errorf("%s: import: %d %s; want 400 naming hosts[1], nothing changed", via.name, status, raw)
+		}
+	}
+	if n := len(e.rtEnv.dash.list()); n != before {
+		t.Errorf("after the refused imports there are %d routes, want %d", n, before)
+	}
+	e.noRoute("fine.import.test")
+	addr := fmt.Sprintf("127.0.0.1:%d", e.HTTPSPort)
+	if got, cn, err := sniVia(addr, "git.import.test", "hi"); err != nil || got != "git.import.test:hi" || cn != "git.import.test" {
+		t.Errorf("after the refused imports git.import.test: %q (certificate %q), %v; want the stream's upstream", got, cn, err)
+	}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 	"github.com/proxyos/caddy-proxyos/internal/stream"
+	"github.com/proxyos/caddy-proxyos/internal/traffic"
 	"github.com/proxyos/caddy-proxyos/internal/upstream"
 )
 
@@ -325,7 +326,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Table: router.NewTable(ctx, a.logger, a.upstreams), Store: a.state.store, Keys: a.keys,
 		Audit: a.state.audit, Upstreams: a.upstreams, CertLimits: a.state.certLimits,
 		Tokens: a.state.tokens, Custom: &a.state.custom, LoginPage: a.canonical != nil, DNS: a.checkDNS, Certs: &a.state.certs,
-		StreamHost: a.state.streams.sharedHost, Now: a.now, Logger: a.logger,
+		StreamHost: a.state.streams.sharedHost, Names: &a.state.names, Now: a.now, Logger: a.logger,
 	}
 	a.routes.Table.SetErrorPages(a.errorPages)
 	a.dnsWake = make(chan struct{}, 1)
@@ -342,7 +343,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.streams = &stream.Service{
 		Store: a.state.store, Audit: a.state.audit, Upstreams: a.upstreams, Live: a.state.streams,
-		Ports: ports, RouteHost: a.httpsRouteHost, Now: a.now, Logger: a.logger,
+		Ports: ports, RouteHost: a.httpsRouteHost, Names: &a.state.names, Now: a.now, Logger: a.logger,
 	}
 	a.ops = &ops.Service{Store: a.state.store, Audit: a.state.audit}
 	if err := a.state.metrics.Register(ctx.GetMetricsRegistry()); err != nil {
@@ -568,6 +569,19 @@ func (a *App) Cluster(ctx context.Context) (cluster.View, error) {
 // SetupCode returns the one-time setup code while no user exists, or ""
 // once one does.
 func (a *App) SetupCode(ctx context.Context) (string, error) { return a.accounts.SetupCode(ctx) }
+
+// OverviewSources returns what the overview reads, for the admin API
+// (the host's: the doctor's findings included).
+func (a *App) OverviewSources() api.OverviewSources {
+	return api.OverviewSources{Routes: a.routes, Store: a.state.store, Certificates: a, Doctor: a.Doctor}
+}
+
+// Traffic returns this node's traffic sampler and request logs, and
+// whether it is in cluster mode (other nodes keep logs of their own),
+// for the admin API.
+func (a *App) Traffic() (*traffic.Sampler, *traffic.Logs, bool) {
+	return a.state.traffic, &a.state.requests, a.state.store.Driver() == "postgres"
+}
 
 // newAPI returns the dashboard API of this config.
 func (a *App) newAPI(logger *zap.Logger) *api.Server {

@@ -21,6 +21,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/session"
 	"github.com/proxyos/caddy-proxyos/internal/store"
+	"github.com/proxyos/caddy-proxyos/internal/stream"
 	"github.com/proxyos/caddy-proxyos/internal/traffic"
 )
 
@@ -46,6 +47,7 @@ type state struct {
 	head       atomic.Int64       // on PostgreSQL: the change log's last seq, as the maintenance loop last read it
 	custom     certs.Served       // the custom certificates, loaded
 	streams    *streams           // the managed streams' listeners, kept across reloads
+	names      stream.ServerNames // held by route and stream saves that check names on a shared HTTPS port
 	expiring   certs.Expiring     // when each expiring custom certificate was last logged
 	traffic    *traffic.Sampler   // each route's last hour of traffic
 	requests   traffic.Logs       // the request logs of routes with request_log

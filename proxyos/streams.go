@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/proxyos/caddy-proxyos/internal/route"
+	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/stream"
 	"github.com/proxyos/caddy-proxyos/internal/upstream"
 )
@@ -329,17 +330,21 @@ func covers(w, name string) bool {
 	return ok && i > 0 && name[i+1:] == rest
 }
 
-// httpsRouteHost returns the name of the enabled HTTPS route that serves
-// host, or "": a stream on a shared HTTPS port may not take its host.
+// httpsRouteHost returns the name of an enabled HTTPS route that serves
+// host, or, for a wildcard host, a name it covers, or "": a stream on a
+// shared HTTPS port may not take its host.
 func (a *App) httpsRouteHost(host string) string {
-	lr := a.routes.Table.Lookup(host)
-	if lr == nil || lr.Route.TLS == route.TLSOff {
-		return ""
+	lives := append([]*router.Live{a.routes.Table.Lookup(host)}, a.routes.Table.Under(host)...)
+	for _, lr := range lives {
+		if lr == nil || lr.Route.TLS == route.TLSOff {
+			continue
+		}
+		if lr.Route.Name != "" {
+			return lr.Route.Name
+		}
+		return lr.Route.ID
 	}
-	if lr.Route.Name != "" {
-		return lr.Route.Name
-	}
-	return lr.Route.ID
+	return ""
 }
 
 // sharing reports whether a stream shares port.

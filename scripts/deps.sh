@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs, with Debian's packages:
 # Chromium (browser tests), nginx (forward-auth tests start
-# their own), wrk (the benchmarks' quick mode) and a
+# their own), wrk (the benchmarks' quick mode), libfaketime (the doctor's
+# clock test runs a PostgreSQL server whose clock is off) and a
 # PostgreSQL server on 127.0.0.1:5432 that
 # accepts the user postgres without a password from loopback (store and
 # cluster tests). Run as root; anything already there is left alone.
@@ -30,6 +31,11 @@ fi
 if ! command -v wrk >/dev/null 2>&1; then
 	echo "deps: installing wrk (benchmarks)"
 	apt_install wrk
+fi
+
+if ! ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1; then
+	echo "deps: installing faketime (a PostgreSQL server with its clock off)"
+	apt_install faketime
 fi
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/authz"
 	"github.com/proxyos/caddy-proxyos/internal/doctor"
 	"github.com/proxyos/caddy-proxyos/internal/fail"
+	"github.com/proxyos/caddy-proxyos/internal/router"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
@@ -90,64 +92,112 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// overviewJSON is what needs attention, for the overview page.
-type overviewJSON struct {
+// Overview is what needs attention, for the dashboard's overview page
+// (GET /api/overview), the admin API (GET /proxyos/overview) and
+// `caddy proxyos status`. Counts of people's doings only: no names of
+// who failed or changed what.
+type Overview struct {
 	Routes struct {
-		Total    int `json:"total"`
-		Live     int `json:"live"`
-		NotLive  int `json:"not_live"` // enabled but not served
-		Disabled int `json:"disabled"`
+		Total       int `json:"total"`
+		Live        int `json:"live"`        // served, not in maintenance
+		Maintenance int `json:"maintenance"` // served with the maintenance page
+		NotLive     int `json:"not_live"`    // enabled but not served
+		Disabled    int `json:"disabled"`
 	} `json:"routes"`
-	Unhealthy    []unhealthyJSON  `json:"unhealthy_upstreams"`
-	FailedLogins int              `json:"failed_logins_24h"`
-	Changes      int              `json:"changes_today"`
-	DayStart     string           `json:"day_start"`
-	Doctor       []doctor.Finding `json:"doctor,omitempty"` // admins with a session only
+	// RoutesAttention are the enabled routes in maintenance or not live.
+	RoutesAttention []RouteAttention    `json:"routes_attention"`
+	Unhealthy       []UnhealthyUpstream `json:"unhealthy_upstreams"`
+	// Certificates are the names whose certificate expires within 14
+	// days or whose last attempt failed, and the custom certificates
+	// that expire soon; CertificatesError says they could not be read.
+	Certificates      []CertificateAttention `json:"certificates"`
+	CertificatesError string                 `json:"certificates_error,omitempty"`
+	FailedLogins      int                    `json:"failed_logins_24h"`
+	Changes           int                    `json:"changes_today"`
+	DayStart          string                 `json:"day_start"`
+	// Doctor are the doctor's findings other than ok, for admins (with
+	// a session, in the dashboard) and the host.
+	Doctor []doctor.Finding `json:"doctor,omitempty"`
 }
 
-// unhealthyJSON is an upstream its route's reverse proxy holds down.
-type unhealthyJSON struct {
+// RouteAttention is an enabled route that is not serving as usual.
+type RouteAttention struct {
+	ID    string   `json:"id"`
+	Name  string   `json:"name"`
+	Hosts []string `json:"hosts"`
+	State string   `json:"state"` // maintenance or not_live
+}
+
+// UnhealthyUpstream is an upstream its route's reverse proxy holds down.
+type UnhealthyUpstream struct {
 	RouteID   string `json:"route_id"`
 	RouteName string `json:"route_name"`
 	Address   string `json:"address"`
 }
 
-// overview answers what needs attention: routes by state, upstreams the
-// reverse proxy holds unhealthy, failed logins of the last 24 hours,
-// changes since day_start (RFC 3339, the browser's midnight, kept within
-// the last 24 hours; default midnight UTC) and, for admins with a session, the
-// doctor's findings other than ok. Counts only: no names of who failed
-// or changed what.
-//
-//	GET /api/overview?day_start=
-func (s *Server) overview(w http.ResponseWriter, r *http.Request) error {
-	now := s.Now()
-	dayStart := now.UTC().Truncate(24 * time.Hour)
-	if v := r.URL.Query().Get("day_start"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
+// CertificateAttention is a certificate that needs attention: a served
+// name's (Name) or a custom certificate's (CertificateID and Name).
+type CertificateAttention struct {
+	Name          string     `json:"name"`
+	CertificateID string     `json:"certificate_id,omitempty"` // a custom certificate
+	State         string     `json:"state"`                    // failing or expires_soon
+	Error         string     `json:"error,omitempty"`          // the CA's, of a failing name
+	NotAfter      *time.Time `json:"not_after,omitempty"`
+}
+
+// OverviewSources are what the overview reads. Certificates and Doctor
+// may be nil: the overview then has no certificates or findings.
+type OverviewSources struct {
+	Routes       *router.Service
+	Store        *store.Store
+	Certificates Certificates
+	Doctor       func(context.Context) doctor.Report
+}
+
+// DayStart reads the start of "today" of an overview: v is an RFC 3339
+// time (the caller's midnight), kept within the last 24 hours (a clock
+// may be off); "" is midnight UTC.
+func DayStart(v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return now.UTC().Truncate(24 * time.Hour), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fail.Field("day_start", "an RFC 3339 time")
+	}
+	switch {
+	case t.Before(now.Add(-24 * time.Hour)):
+		return now.Add(-24 * time.Hour), nil
+	case t.After(now):
+		return now, nil
+	}
+	return t, nil
+}
+
+// ReadOverview assembles the overview at now: routes by state, upstreams
+// the reverse proxy holds unhealthy, certificates that need attention,
+// failed logins of the last 24 hours, changes since dayStart and the
+// doctor's findings other than ok.
+func ReadOverview(ctx context.Context, src OverviewSources, now, dayStart time.Time) (*Overview, error) {
+	out := &Overview{DayStart: dayStart.UTC().Format(time.RFC3339)}
+	if err := overviewRoutes(ctx, src.Routes, out); err != nil {
+		return nil, err
+	}
+	out.Certificates = []CertificateAttention{}
+	if src.Certificates != nil {
+		list, err := ListCertificates(ctx, src.Certificates, src.Routes)
 		if err != nil {
-			return fail.Field("day_start", "an RFC 3339 time")
+			out.CertificatesError = "the certificates could not be read"
 		}
-		// A browser's clock may be off: a day at most.
-		switch dayStart = t; {
-		case t.Before(now.Add(-24 * time.Hour)):
-			dayStart = now.Add(-24 * time.Hour)
-		case t.After(now):
-			dayStart = now
-		}
+		out.Certificates = certificatesAttention(list)
 	}
-	var out overviewJSON
-	out.DayStart = dayStart.UTC().Format(time.RFC3339)
-	if err := s.overviewRoutes(r, &out); err != nil {
-		return err
-	}
-	counts, err := s.Store.CountAudit(r.Context(), now.Add(-24*time.Hour))
+	counts, err := src.Store.CountAudit(ctx, now.Add(-24*time.Hour))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	changes, err := s.Store.CountAudit(r.Context(), dayStart)
+	changes, err := src.Store.CountAudit(ctx, dayStart)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, c := range counts {
 		if c.Action == string(audit.Login) && c.Outcome == audit.Failure {
@@ -159,12 +209,43 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) error {
 			out.Changes += c.N
 		}
 	}
-	if c := caller(r); c.Role == authz.Admin && c.KeyID == "" && s.Doctor != nil {
-		for _, f := range s.Doctor(r.Context()).Findings {
+	if src.Doctor != nil {
+		for _, f := range src.Doctor(ctx).Findings {
 			if f.Severity != doctor.OK {
 				out.Doctor = append(out.Doctor, f)
 			}
 		}
+	}
+	return out, nil
+}
+
+// NeedsAttention reports whether something of o needs someone: a route
+// enabled but not live, an upstream held down, a certificate failing or
+// expiring, failed logins, a doctor's finding. Routes in maintenance are
+// someone's choice: shown, not counted.
+func (o *Overview) NeedsAttention() bool {
+	return o.Routes.NotLive > 0 || len(o.Unhealthy) > 0 || len(o.Certificates) > 0 || o.CertificatesError != "" ||
+		o.FailedLogins > 0 || len(o.Doctor) > 0
+}
+
+// overview answers the overview (see ReadOverview); changes count from
+// day_start (RFC 3339, the browser's midnight; default midnight UTC),
+// the doctor's findings are for admins with a session.
+//
+//	GET /api/overview?day_start=
+func (s *Server) overview(w http.ResponseWriter, r *http.Request) error {
+	now := s.Now()
+	dayStart, err := DayStart(r.URL.Query().Get("day_start"), now)
+	if err != nil {
+		return err
+	}
+	src := OverviewSources{Routes: s.Routes, Store: s.Store, Certificates: s.Certificates}
+	if c := caller(r); c.Role == authz.Admin && c.KeyID == "" {
+		src.Doctor = s.Doctor
+	}
+	out, err := ReadOverview(r.Context(), src, now, dayStart)
+	if err != nil {
+		return err
 	}
 	WriteJSON(w, http.StatusOK, out)
 	return nil
@@ -172,29 +253,60 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) error {
 
 // overviewRoutes counts the routes by state and lists their unhealthy
 // upstreams.
-func (s *Server) overviewRoutes(r *http.Request, out *overviewJSON) error {
-	routes, err := s.Routes.Routes(r.Context())
+func overviewRoutes(ctx context.Context, routes *router.Service, out *Overview) error {
+	list, err := routes.Routes(ctx)
 	if err != nil {
 		return err
 	}
-	out.Unhealthy = []unhealthyJSON{}
-	for _, rt := range routes {
+	out.RoutesAttention = []RouteAttention{}
+	out.Unhealthy = []UnhealthyUpstream{}
+	for _, rt := range list {
 		out.Routes.Total++
 		if !rt.Enabled {
 			out.Routes.Disabled++
 			continue
 		}
-		st := s.Routes.Status(rt.ID)
-		if !st.Live {
+		st := routes.Status(rt.ID)
+		switch {
+		case !st.Live:
 			out.Routes.NotLive++
+			out.RoutesAttention = append(out.RoutesAttention, RouteAttention{ID: rt.ID, Name: rt.Name, Hosts: rt.Hosts, State: "not_live"})
 			continue
+		case rt.Maintenance != nil && rt.Maintenance.On:
+			out.Routes.Maintenance++
+			out.RoutesAttention = append(out.RoutesAttention, RouteAttention{ID: rt.ID, Name: rt.Name, Hosts: rt.Hosts, State: "maintenance"})
+		default:
+			out.Routes.Live++
 		}
-		out.Routes.Live++
 		for _, u := range st.Upstreams {
 			if !u.Healthy {
-				out.Unhealthy = append(out.Unhealthy, unhealthyJSON{RouteID: rt.ID, RouteName: rt.Name, Address: u.Address})
+				out.Unhealthy = append(out.Unhealthy, UnhealthyUpstream{RouteID: rt.ID, RouteName: rt.Name, Address: u.Address})
 			}
 		}
 	}
 	return nil
+}
+
+// certificatesAttention picks from list the names failing or expiring
+// within 14 days and the custom certificates expiring.
+func certificatesAttention(list CertificateList) []CertificateAttention {
+	out := []CertificateAttention{}
+	for _, e := range list.Served {
+		switch {
+		case e.Failing:
+			a := CertificateAttention{Name: e.Name, State: "failing"}
+			if e.LastAttempt != nil {
+				a.Error = e.LastAttempt.Error
+			}
+			out = append(out, a)
+		case e.ExpiresSoon && e.Certificate != nil:
+			out = append(out, CertificateAttention{Name: e.Name, State: "expires_soon", NotAfter: &e.Certificate.NotAfter})
+		}
+	}
+	for _, c := range list.Custom {
+		if c.ExpiresSoon {
+			out = append(out, CertificateAttention{Name: c.Name, CertificateID: c.ID, State: "expires_soon", NotAfter: &c.NotAfter})
+		}
+	}
+	return out
 }

@@ -346,16 +346,51 @@ func (s *Server) rollbackStream(w http.ResponseWriter, r *http.Request) error {
 //
 //	GET /api/routes/{id}/traffic
 func (s *Server) routeTraffic(w http.ResponseWriter, r *http.Request) error {
-	rt, err := s.Routes.Route(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	series, err := s.Traffic.Series(r.Context(), rt.ID)
+	series, err := RouteTraffic(r.Context(), s.Routes, s.Traffic, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	WriteJSON(w, http.StatusOK, series)
 	return nil
+}
+
+// RouteTraffic returns route id's traffic over the last hour, for the
+// dashboard and the admin API.
+func RouteTraffic(ctx context.Context, routes *router.Service, sampler *traffic.Sampler, id string) (traffic.Series, error) {
+	rt, err := routes.Route(ctx, id)
+	if err != nil {
+		return traffic.Series{}, err
+	}
+	return sampler.Series(ctx, rt.ID)
+}
+
+// RequestLog is a route's request log as this node keeps it: each node
+// logs the requests it served, in memory.
+type RequestLog struct {
+	Enabled bool `json:"enabled"` // the route has request_log
+	Size    int  `json:"size"`    // the most kept
+	// Node is this node's name; Cluster says other nodes keep logs of
+	// their own (cluster mode).
+	Node     string            `json:"node"`
+	Cluster  bool              `json:"cluster"`
+	Requests []traffic.Request `json:"requests"` // newest first
+}
+
+// RouteRequests returns route id's request log on this node, for the
+// dashboard and the admin API: empty unless the route has request_log.
+// cluster says the node is one of several on a database.
+func RouteRequests(ctx context.Context, routes *router.Service, sampler *traffic.Sampler, logs *traffic.Logs, cluster bool, id string) (*RequestLog, error) {
+	rt, err := routes.Route(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	_, node := sampler.Node()
+	out := &RequestLog{Enabled: rt.RequestLog, Size: traffic.LogSize(rt.RequestLogSize), Node: node, Cluster: cluster,
+		Requests: []traffic.Request{}}
+	if rt.RequestLog {
+		out.Requests = logs.List(rt.ID)
+	}
+	return out, nil
 }
 
 // routeRequests answers a route's request log on this node, newest
@@ -364,16 +399,11 @@ func (s *Server) routeTraffic(w http.ResponseWriter, r *http.Request) error {
 //
 //	GET /api/routes/{id}/requests
 func (s *Server) routeRequests(w http.ResponseWriter, r *http.Request) error {
-	rt, err := s.Routes.Route(r.Context(), r.PathValue("id"))
+	log, err := RouteRequests(r.Context(), s.Routes, s.Traffic, s.Requests, s.Store.Driver() == "postgres", r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	list := []traffic.Request{}
-	if rt.RequestLog {
-		list = s.Requests.List(rt.ID)
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"enabled": rt.RequestLog, "size": traffic.LogSize(rt.RequestLogSize),
-		"requests": list})
+	WriteJSON(w, http.StatusOK, log)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 )
 
 // FieldChange is one field that differs between two versions of a route,
@@ -16,6 +17,10 @@ type FieldChange struct {
 	After  any    `json:"after"`
 }
 
+// SecretMark stands for a request header value in a change: those values
+// are secrets (credentials for the upstream), which Diff never shows.
+const SecretMark = "(secret)"
+
 // unversioned are the fields that describe a route's record, not what
 // it serves: Diff ignores them.
 var unversioned = []string{"id", "version", "created_at", "updated_at", "status", "warnings"}
@@ -24,7 +29,8 @@ var unversioned = []string{"id", "version", "created_at", "updated_at", "status"
 // the leaves of objects (lists compare whole), in order of their paths.
 // a and b are any values that encode as a route does (a Route, or a view
 // of one with its secrets hidden); the record fields (id, version, times)
-// are ignored.
+// are ignored. Request header values, the route's and its locations',
+// are compared but shown as SecretMark.
 func Diff(a, b any) []FieldChange {
 	ma, mb := asMap(a), asMap(b)
 	for _, f := range unversioned {
@@ -33,7 +39,38 @@ func Diff(a, b any) []FieldChange {
 	}
 	var out []FieldChange
 	diffMaps("", ma, mb, &out)
+	for i := range out {
+		out[i].Before = hideSecrets(out[i].Field, out[i].Before)
+		out[i].After = hideSecrets(out[i].Field, out[i].After)
+	}
 	return out
+}
+
+// hideSecrets returns the value v of field with its request header
+// values replaced by SecretMark: a leaf of headers.request.set, or the
+// header values of each location in the locations list (lists compare
+// whole). v is freshly decoded, so it is changed in place.
+func hideSecrets(field string, v any) any {
+	switch {
+	case v == nil:
+		return nil
+	case strings.HasPrefix(field, "headers.request.set."):
+		return SecretMark
+	case field == "locations":
+		locs, _ := v.([]any)
+		for _, l := range locs {
+			lm, _ := l.(map[string]any)
+			hs, _ := lm["headers"].(map[string]any)
+			req, _ := hs["request"].(map[string]any)
+			set, _ := req["set"].(map[string]any)
+			for name, val := range set {
+				if val != nil {
+					set[name] = SecretMark
+				}
+			}
+		}
+	}
+	return v
 }
 
 // asMap encodes v as JSON and decodes it as a generic object.

@@ -34,9 +34,10 @@ type Location struct {
 	// StripPrefix removes a path prefix before a proxy location's
 	// upstream sees the request, as in the route.
 	StripPrefix string `json:"strip_prefix,omitempty"`
-	// Headers edit the location's request (delete only: values that
-	// may be credentials are set on the route, where they are stored
-	// sealed) and response headers, after the route's.
+	// Headers edit the location's request and response headers, after
+	// the route's. Request header values are secrets, as the route's
+	// are: stored sealed, bound to the route, the location's path and
+	// the header (see router's seal).
 	Headers *Headers `json:"headers,omitempty"`
 }
 
@@ -117,7 +118,7 @@ func (l *Location) check(field string) error {
 	if err := checkStripPrefix(field+".strip_prefix", l.StripPrefix, l.Kind); err != nil {
 		return err
 	}
-	return checkHeaders(field+".headers", l.Headers, l.Kind, false)
+	return checkHeaders(field+".headers", l.Headers, l.Kind)
 }
 
 // checkLocationPath checks a location's path: absolute, clean, of

@@ -64,11 +64,30 @@ func TestValidateLocations(t *testing.T) {
 		{"strip prefix of a redirect", func(r *Route) {
 			r.Locations = []Location{{Path: "/a", Kind: KindRedirect, Redirect: &Redirect{To: "https://x.example.com"}, StripPrefix: "/a"}}
 		}, "locations[0].strip_prefix"},
-		{"request header value (a secret, not sealed here)", func(r *Route) {
+		{"request header value (a secret the router seals)", func(r *Route) {
 			l := loc("/a")
 			l.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"Authorization": "Bearer x"}}}
 			r.Locations = []Location{l}
+		}, ""},
+		{"request header value on two lines", func(r *Route) {
+			l := loc("/b")
+			l.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"X-Api-Key": "k\r\nX-Admin: 1"}}}
+			r.Locations = []Location{loc("/a"), l}
+		}, "locations[1].headers.request.set"},
+		{"identity header forged by a location", func(r *Route) {
+			l := loc("/a")
+			l.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"X-Proxyos-Email": "admin@example.com"}}}
+			r.Locations = []Location{l}
 		}, "locations[0].headers.request.set"},
+		{"Host set by a location", func(r *Route) {
+			l := loc("/a")
+			l.Headers = &Headers{Request: &HeaderOps{Set: map[string]string{"Host": "admin.internal"}}}
+			r.Locations = []Location{l}
+		}, "locations[0].headers.request.set"},
+		{"request header value of a redirect location", func(r *Route) {
+			r.Locations = []Location{{Path: "/a", Kind: KindRedirect, Redirect: &Redirect{To: "https://x.example.com"},
+				Headers: &Headers{Request: &HeaderOps{Set: map[string]string{"X-Api-Key": "k"}}}}}
+		}, "locations[0].headers.request"},
 		{"identity header deleted", func(r *Route) {
 			l := loc("/a")
 			l.Headers = &Headers{Request: &HeaderOps{Delete: []string{"X-Proxyos-User"}}}

@@ -332,7 +332,7 @@ func (r *Route) Validate() error {
 	if r.Kind != KindStatic && r.Static != nil {
 		return errf("static", "only a static route has a static response")
 	}
-	if err := checkHeaders("headers", r.Headers, r.Kind, true); err != nil {
+	if err := checkHeaders("headers", r.Headers, r.Kind); err != nil {
 		return err
 	}
 	if err := checkStripPrefix("strip_prefix", r.StripPrefix, r.Kind); err != nil {
@@ -551,9 +551,8 @@ func checkStripPrefix(field, prefix, kind string) error {
 }
 
 // checkHeaders checks the header edits h (of a route or a location of
-// the kind) named field. Request header values may be set only where
-// they are stored sealed (secrets: a route's own, see router's seal).
-func checkHeaders(field string, h *Headers, kind string, setRequest bool) error {
+// the kind) named field.
+func checkHeaders(field string, h *Headers, kind string) error {
 	if h == nil {
 		return nil
 	}
@@ -563,9 +562,6 @@ func checkHeaders(field string, h *Headers, kind string, setRequest bool) error 
 		}
 		if side == "request" && kind != KindProxy {
 			return errf(field+".request", "only a proxy route sends requests upstream")
-		}
-		if side == "request" && !setRequest && len(ops.Set) > 0 {
-			return errf(field+".request.set", "set request headers on the route, whose header values are stored sealed")
 		}
 		for name, val := range ops.Set {
 			if !validHeaderName(name) {

@@ -112,8 +112,12 @@ func (s *Service) Import(ctx context.Context, batch []RouteInput, opts ImportOpt
 }
 
 // applyBatch compiles the planned routes and, unless a route is refused
-// or the run is dry, stores and publishes them, under the table's lock.
+// or the run is dry, stores and publishes them, under the table's lock
+// and Names: the hosts are checked against the streams again there, for
+// a stream saved since planBatch.
 func (s *Service) applyBatch(ctx context.Context, todo []*planned, batch []RouteInput, dels []*route.Route, opts ImportOptions, actor audit.Actor, plan *Plan) error {
+	s.Names.Lock()
+	defer s.Names.Unlock()
 	s.Table.mu.Lock()
 	defer s.Table.mu.Unlock()
 	compiled := s.compileBatch(todo, batch, plan)
@@ -208,7 +212,8 @@ func matchRoute(in *RouteInput, byID, byHost map[string]*route.Route) (*route.Ro
 }
 
 // prepare gives r its id and times and runs the checks of save: opened,
-// normalized, validated, upstreams allowed.
+// normalized, validated, upstreams allowed, no host a stream takes on
+// the HTTPS port.
 func (s *Service) prepare(ctx context.Context, r *route.Route, prev *route.Route, byID map[string]*route.Route, matched map[string]bool) (*route.Route, error) {
 	switch {
 	case prev != nil:
@@ -232,6 +237,9 @@ func (s *Service) prepare(ctx context.Context, r *route.Route, prev *route.Route
 		return nil, err
 	}
 	if err := s.checkUpstreams(ctx, r); err != nil {
+		return nil, err
+	}
+	if err := s.checkStreams(r); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -304,11 +312,17 @@ func fieldOf(err error) (string, string) {
 }
 
 // compileBatch compiles and provisions the routes to store (callers hold
-// the table's lock), adding a refusal for each that cannot be served.
+// the table's lock and Names), adding a refusal for each that a stream
+// took a host of since it was planned or that cannot be served.
 func (s *Service) compileBatch(todo []*planned, batch []RouteInput, plan *Plan) []*planned {
 	var out []*planned
 	for i, p := range todo {
 		if p == nil {
+			continue
+		}
+		if err := s.checkStreams(p.r); err != nil {
+			field, msg := fieldOf(err)
+			plan.Refused = append(plan.Refused, Refusal{Index: i, Name: batch[i].Name, Hosts: batch[i].Hosts, Field: field, Reason: msg})
 			continue
 		}
 		lr, err := s.Table.compile(p.r)

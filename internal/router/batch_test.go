@@ -9,6 +9,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/audit"
 	"github.com/proxyos/caddy-proxyos/internal/route"
 	"github.com/proxyos/caddy-proxyos/internal/store"
+	"github.com/proxyos/caddy-proxyos/internal/stream"
 )
 
 var importer = audit.Actor{Name: "alice", Kind: audit.ActorUser}
@@ -199,5 +200,73 @@ func TestImportKeepsSecretHeaders(t *testing.T) {
 		if strings.Contains(c.Field, "X-Api-Key") && (c.Before != secretMark || c.After != secretMark) {
 			t.Errorf("plan shows %+v, want the values as %q", c, secretMark)
 		}
+	}
+}
+
+// An import may not give an HTTPS route a host that a stream takes on
+// the shared HTTPS port, as a single save may not (the attack: slip a
+// route in through an import to capture, or break, a stream's TLS
+// connections; or a stream's host silently left to whichever wins the
+// wrapper's lookup). The refusal names the field (hosts[1]) in the dry
+// run's plan and in the apply's error, and nothing of the batch is
+// stored or served. A stream saved between planning and applying is
+// caught too: the hosts are checked again under Names.
+func TestImportRefusesStreamHost(t *testing.T) {
+	ctx := context.Background()
+	hosts := []string{"one.example.com", "web.example.com", "git.example.com", "two.example.com"}
+	for _, tc := range []struct {
+		name  string
+		after string // the stream takes git.example.com once this host was checked; "" before
+	}{
+		{"stream saved before the import", ""},
+		// Planning checks one, web, git, two in order; applying checks
+		// again, under Names.
+		{"stream saved while the import is planned", "two.example.com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := rtuNewApp(t)
+			a.Names = new(stream.ServerNames)
+			rtuCreate(t, a, "one", "one.example.com")
+			var taken bool
+			a.StreamHost = func(h string) string {
+				if h == "git.example.com" && taken {
+					return "git"
+				}
+				taken = taken || h == tc.after
+				return ""
+			}
+			before := rtbState(t, a, hosts...)
+			batch := rtbInputs(
+				rtuStaticRoute("", "changed", "one.example.com"),
+				rtuStaticRoute("", "web", "web.example.com", "git.example.com"),
+				rtuStaticRoute("", "two", "two.example.com"),
+			)
+			for _, dry := range []bool{true, false} {
+				taken = tc.after == ""
+				plan, err := a.Import(ctx, batch, ImportOptions{DryRun: dry}, importer)
+				if dry && err != nil {
+					t.Fatalf("dry run: %v", err)
+				}
+				if !dry && (err == nil || !strings.Contains(err.Error(), "routes[1] hosts[1]")) {
+					t.Fatalf("apply: %v, want the refusal naming routes[1] hosts[1]", err)
+				}
+				if plan == nil || plan.Applied || len(plan.Refused) != 1 {
+					t.Fatalf("dry run %v: plan %+v, want one refusal, nothing applied", dry, plan)
+				}
+				if f := plan.Refused[0]; f.Index != 1 || f.Field != "hosts[1]" || !strings.Contains(f.Reason, `stream "git"`) {
+					t.Errorf("dry run %v: refused %+v, want routes[1] on hosts[1] naming stream \"git\"", dry, f)
+				}
+				if after := rtbState(t, a, hosts...); after != before {
+					t.Errorf("dry run %v: state changed:\n%s\nwant\n%s", dry, after, before)
+				}
+			}
+			// An HTTP-only route may have the name: it is not on the
+			// HTTPS port.
+			plain := rtuStaticRoute("", "plain", "git.example.com")
+			plain.TLS = route.TLSOff
+			if plan, err := a.Import(ctx, rtbInputs(plain), ImportOptions{}, importer); err != nil || !plan.Applied {
+				t.Errorf("an HTTP-only route on the stream's name: %v, plan %+v; want it applied", err, plan)
+			}
+		})
 	}
 }

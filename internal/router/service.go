@@ -20,6 +20,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/keyring"
 	"github.com/proxyos/caddy-proxyos/internal/route"
 	"github.com/proxyos/caddy-proxyos/internal/store"
+	"github.com/proxyos/caddy-proxyos/internal/stream"
 	"github.com/proxyos/caddy-proxyos/internal/upstream"
 )
 
@@ -60,6 +61,10 @@ type Service struct {
 	// or "": an HTTPS route may not take such a host (the stream would
 	// get its connections).
 	StreamHost func(host string) string
+	// Names, shared with the stream service, is held from the check
+	// against StreamHost until the route is stored and live (see
+	// stream.ServerNames). nil locks nothing.
+	Names *stream.ServerNames
 	// Certs are this node's issuance attempts, for the routes' TLS
 	// state (see TLSStatus); nil shows none.
 	Certs *certs.Attempts
@@ -301,9 +306,6 @@ func (s *Service) save(ctx context.Context, r *route.Route, prev *route.Route, c
 	if err := s.checkCertificate(ctx, r); err != nil {
 		return nil, err
 	}
-	if err := s.checkStreams(r); err != nil {
-		return nil, err
-	}
 	if r.Challenge == route.ChallengeDNS && s.DNS != nil {
 		if err := s.DNS(ctx, r.DNSCredential); err != nil {
 			return nil, err
@@ -312,6 +314,13 @@ func (s *Service) save(ctx context.Context, r *route.Route, prev *route.Route, c
 	r.Version = prevVersion + 1
 	r.UpdatedAt = s.Now().UTC().Truncate(time.Millisecond)
 
+	// Held until the route is stored and live: a stream saved meanwhile
+	// sees its hosts, or this check sees the stream's.
+	s.Names.Lock()
+	defer s.Names.Unlock()
+	if err := s.checkStreams(r); err != nil {
+		return nil, err
+	}
 	s.Table.mu.Lock()
 	defer s.Table.mu.Unlock()
 	lr, err := s.Table.compile(r)
@@ -379,11 +388,8 @@ func routeContext(r *route.Route) map[string]any {
 	return map[string]any{"route_name": r.Name, "route_hosts": r.Hosts}
 }
 
-// checkUpstreams refuses a route whose upstreams reach what the upstream
-// policy forbids, resolving names as they resolve now; the transport
-// checks again at every connection.
 // checkStreams refuses an enabled HTTPS route a host that a stream on a
-// shared HTTPS port takes.
+// shared HTTPS port takes. Callers hold Names until the route is live.
 func (s *Service) checkStreams(r *route.Route) error {
 	if s.StreamHost == nil || !r.Enabled || r.TLS == route.TLSOff {
 		return nil
@@ -396,6 +402,9 @@ func (s *Service) checkStreams(r *route.Route) error {
 	return nil
 }
 
+// checkUpstreams refuses a route whose upstreams reach what the upstream
+// policy forbids, resolving names as they resolve now; the transport
+// checks again at every connection.
 func (s *Service) checkUpstreams(ctx context.Context, r *route.Route) error {
 	for i, u := range r.Upstreams {
 		_, dial, err := route.ParseUpstream(u)

@@ -103,6 +103,26 @@ func (rt *Table) Lookup(host string) *Live {
 	return nil
 }
 
+// Under returns the live routes of the exact hosts that wildcard host
+// w ("*.example.com") covers (one label under it), in no order; nil
+// when w is not a wildcard. It ranges over every exact host: for
+// changes, not for requests.
+func (rt *Table) Under(w string) []*Live {
+	rest, ok := strings.CutPrefix(request.NormalizeHost(w), "*.")
+	if !ok {
+		return nil
+	}
+	var out []*Live
+	rt.exact.Range(func(k, v any) bool {
+		h := k.(string)
+		if i := strings.IndexByte(h, '.'); i > 0 && h[i+1:] == rest {
+			out = append(out, v.(*Live))
+		}
+		return true
+	})
+	return out
+}
+
 // Live returns the live route id, or nil.
 func (rt *Table) Live(id string) *Live {
 	rt.mu.Lock()

@@ -79,6 +79,11 @@ type Service struct {
 	// that serves host, or "": a stream on a shared HTTPS port may not
 	// take such a host (it would get the route's connections).
 	RouteHost func(host string) string
+	// Names, shared with the route service, is held from the check of
+	// the routes' hosts until the stream is stored and served, so that
+	// a route saved meanwhile cannot take a host of the stream (nor the
+	// stream one of the route). nil locks nothing.
+	Names *ServerNames
 
 	Now    func() time.Time
 	Logger *zap.Logger
@@ -268,6 +273,8 @@ func (s *Service) save(ctx context.Context, x, prev *Stream, action audit.Action
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.Names.Lock()
+	defer s.Names.Unlock()
 	if err := s.checkListen(ctx, x, prev, c); err != nil {
 		return nil, err
 	}

@@ -20,42 +20,30 @@ export default async function overviewPage(page) {
     $('.ov-expires-rel', view).textContent = '(' + relativeTime(exp) + ')';
   }
   content.append(view);
-  await Promise.all([showStatus(), showCertificates()]);
+  await showStatus();
   rendered('overview', 'Overview');
 }
 
 // showCertificates lists the certificates that expire within 14 days or
-// whose last issuance attempt failed, if any. The overview works without
-// them: a failed request leaves the card hidden.
-async function showCertificates() {
-  let res;
-  try {
-    res = await api('GET', '/api/certificates');
-  } catch {
-    return;
-  }
-  if (res.status !== 200) return;
-  const attention = [];
-  for (const e of Array.isArray(res.data.served) ? res.data.served : []) {
-    if (e.failing) {
-      attention.push(el('li', { 'data-name': e.name }, el('strong', null, e.name), ': the last attempt failed: ',
-        el('span', { class: 'cert-error-inline' }, e.last_attempt ? e.last_attempt.error : '')));
-    } else if (e.expires_soon && e.certificate) {
-      attention.push(el('li', { 'data-name': e.name }, el('strong', null, e.name), ': expires ', timeEl(e.certificate.not_after)));
+// whose last issuance attempt failed, as the overview picked them, if any.
+function showCertificates(list) {
+  const attention = (Array.isArray(list) ? list : []).map((c) => {
+    if (c.certificate_id) {
+      return el('li', { 'data-certificate-id': c.certificate_id }, 'Custom certificate ', el('strong', null, c.name), ': expires ', timeEl(c.not_after));
     }
-  }
-  for (const c of Array.isArray(res.data.custom) ? res.data.custom : []) {
-    if (c.expires_soon) {
-      attention.push(el('li', { 'data-certificate-id': c.id }, 'Custom certificate ', el('strong', null, c.name), ': expires ', timeEl(c.not_after)));
+    if (c.state === 'failing') {
+      return el('li', { 'data-name': c.name }, el('strong', null, c.name), ': the last attempt failed: ',
+        el('span', { class: 'cert-error-inline' }, c.error || ''));
     }
-  }
+    return el('li', { 'data-name': c.name }, el('strong', null, c.name), ': expires ', timeEl(c.not_after));
+  });
   $('#ov-certs-list').replaceChildren(...attention);
   $('#ov-certs').hidden = attention.length === 0;
 }
 
 // showStatus shows what needs attention: routes by state, upstreams held
-// down, failed logins, changes since this browser's midnight and, for
-// admins, the doctor's findings.
+// down, certificates, failed logins, changes since this browser's
+// midnight and, for admins, the doctor's findings.
 async function showStatus() {
   const midnight = new Date();
   midnight.setHours(0, 0, 0, 0);
@@ -74,6 +62,7 @@ async function showStatus() {
   }
   const d = res.data;
   $('#ov-routes-live').textContent = String(d.routes.live);
+  $('#ov-routes-maintenance').textContent = String(d.routes.maintenance);
   $('#ov-routes-not-live').textContent = String(d.routes.not_live);
   $('#ov-routes-disabled').textContent = String(d.routes.disabled);
   $('#ov-failed-logins').textContent = String(d.failed_logins_24h);
@@ -86,6 +75,8 @@ async function showStatus() {
     el('strong', null, String(u.address)), ' of ',
     el('a', { href: '/routes/edit?id=' + encodeURIComponent(u.route_id) }, u.route_name || 'route ' + u.route_id))));
   $('#ov-unhealthy').hidden = down.length === 0;
+
+  showCertificates(d.certificates);
 
   const findings = Array.isArray(d.doctor) ? d.doctor : [];
   $('#ov-doctor-list').replaceChildren(...findings.map((f) => el('li', { 'data-finding': f.id, class: 'finding-' + f.severity },

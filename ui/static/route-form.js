@@ -23,8 +23,9 @@ const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const unchanged = '(unchanged)';
 
 // parseHeaders reads "Name: value" (set) and "-Name" (delete) lines;
-// with secret, a value of "(unchanged)" keeps the stored one.
-function parseHeaders(text, secret) {
+// with secret, a value of "(unchanged)" keeps the stored one. (The
+// locations' request headers are read with it too.)
+export function parseHeaders(text, secret) {
   const ops = { set: {}, delete: [] };
   const errors = [];
   text.split('\n').forEach((raw, i) => {
@@ -56,7 +57,9 @@ function parseHeaders(text, secret) {
   return { ops: empty ? null : ops, errors: errors };
 }
 
-function formatHeaders(ops) {
+// formatHeaders writes header edits as parseHeaders reads them, a
+// hidden (null) value as "(unchanged)".
+export function formatHeaders(ops) {
   if (!ops) return '';
   const lines = [];
   for (const [k, v] of Object.entries(ops.set || {})) lines.push(k + ': ' + (v === null ? unchanged : v));
@@ -581,7 +584,15 @@ function asksLogin() {
 }
 
 function checkRequestHeaders() {
-  const ops = parseHeaders(val('req-headers'), true).ops || {};
+  return requestHeaderError(val('req-headers'));
+}
+
+// requestHeaderError checks request header edits (the route's or a
+// location's) as the server does, or returns ''.
+export function requestHeaderError(text) {
+  const p = parseHeaders(text, true);
+  if (p.errors.length) return p.errors[0];
+  const ops = p.ops || {};
   for (const name of Object.keys(ops.set || {}).concat(ops.delete || [])) {
     const n = name.toLowerCase();
     if (n === 'host') return 'Set the Host header with “Host header to the upstream” above.';

@@ -4,10 +4,11 @@
 // of the Location field they edit in data-field, so an error of the
 // server (locations[1].path) lands next to the right input.
 //
-// Paths, upstreams and bodies are user data: they only reach the page
-// as input values, never as HTML.
+// Paths, upstreams, bodies and header edits are user data: they only
+// reach the page as input values, never as HTML.
 
 import { $, $$, el, errorBoxOf, show } from './dom.js';
+import { formatHeaders, parseHeaders, requestHeaderError } from './route-form.js';
 
 let list = null; // the <ol> of locations
 let serial = 0; // numbers the inputs' ids
@@ -15,7 +16,10 @@ const touched = new WeakSet(); // inputs the user has left once
 const serverErrors = new Map(); // input → message of the last 400
 
 // The parts of a Location the editor edits; other fields of a loaded
-// location (its header edits) are kept as they are.
+// location (its response header edits) are kept as they are. Its request
+// header edits are edited as the route's: values are secrets the server
+// shows as null, written "(unchanged)", and a null sent back keeps the
+// value stored for the location of the same path.
 const edited = ['path', 'kind', 'upstreams', 'redirect', 'static', 'strip_prefix'];
 
 // wireLocations sets the editor up: onChange runs after the list
@@ -95,6 +99,8 @@ function locationItem(l) {
   pathInput.value = l.path || '';
   const strip = text('strip_prefix');
   strip.value = l.strip_prefix || '';
+  const reqHeaders = el('textarea', { 'data-field': 'headers.request', rows: '2', autocapitalize: 'none', autocomplete: 'off', spellcheck: 'false', class: 'mono' });
+  reqHeaders.value = formatHeaders(l.headers && l.headers.request);
   const to = text('redirect.to', { inputmode: 'url', placeholder: 'https://new.example.com' });
   to.value = rd.to || '';
   const status = text('static.status', { inputmode: 'numeric', placeholder: '200' });
@@ -113,7 +119,10 @@ function locationItem(l) {
       field(id('kind'), 'Serve with', select('kind', [['proxy', 'Reverse proxy'], ['redirect', 'Redirect'], ['static', 'Fixed response']], l.kind || 'proxy'))),
     el('div', { class: 'location-proxy field-grid' },
       field(id('upstreams'), 'Upstream servers', upstreams, 'One per line, e.g. http://10.0.0.6:8080.'),
-      field(id('strip'), 'Strip path prefix', strip, 'E.g. /api: /api/users reaches the upstream as /users.')),
+      field(id('strip'), 'Strip path prefix', strip, 'E.g. /api: /api/users reaches the upstream as /users.'),
+      field(id('reqh'), 'Request headers (to the upstream)', reqHeaders,
+        'After the route’s. Name: value sets one, -Name removes one. Values are secrets: once saved nobody sees them again; '
+        + 'leave (unchanged) to keep one. A changed path keeps none.')),
     el('div', { class: 'location-redirect field-grid' },
       field(id('to'), 'Redirect to', to),
       field(id('rstatus'), 'Status', select('redirect.status',
@@ -162,9 +171,13 @@ function value(item, name) {
 export function readLocations() {
   const out = $$('li.location', list).map((item) => {
     const l = Object.assign({}, item.extra, { path: value(item, 'path'), kind: value(item, 'kind') });
+    const headers = Object.assign({}, l.headers);
+    delete headers.request;
     if (l.kind === 'proxy') {
       l.upstreams = value(item, 'upstreams').split(/[\s,]+/).filter(Boolean);
       if (value(item, 'strip_prefix')) l.strip_prefix = value(item, 'strip_prefix');
+      const req = parseHeaders($('[data-field="headers.request"]', item).value, true).ops;
+      if (req) headers.request = req;
     } else if (l.kind === 'redirect') {
       l.redirect = { to: value(item, 'redirect.to'), status: Number(value(item, 'redirect.status')), preserve_path: $('[data-field="redirect.preserve_path"]', item).checked };
     } else {
@@ -173,6 +186,8 @@ export function readLocations() {
       if (st) l.static.status = /^\d+$/.test(st) ? Number(st) : -1;
       if (value(item, 'static.content_type')) l.static.content_type = value(item, 'static.content_type');
     }
+    if (Object.keys(headers).length) l.headers = headers;
+    else delete l.headers;
     return l;
   });
   return out.length ? out : undefined;
@@ -200,6 +215,8 @@ function checkItem(item, final, paths) {
     else if (!ups.length && final) errs.upstreams = 'Enter at least one upstream, e.g. http://10.0.0.6:8080.';
     const sp = value(item, 'strip_prefix');
     if (sp && !sp.startsWith('/')) errs.strip_prefix = 'Start the prefix with /, e.g. /api.';
+    const he = requestHeaderError($('[data-field="headers.request"]', item).value);
+    if (he) errs['headers.request'] = he;
   } else if (kind === 'redirect') {
     const to = value(item, 'redirect.to');
     if (final && !/^https?:\/\/[^/?#\s]+/i.test(to)) errs['redirect.to'] = 'Enter an absolute URL, e.g. https://new.example.com.';

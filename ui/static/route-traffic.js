@@ -120,6 +120,10 @@ async function loadLog() {
   $('#route-requests-off').hidden = !!d.enabled;
   $('#route-requests-list').hidden = !d.enabled;
   $('#route-requests-size').textContent = String(d.size);
+  // Each node logs the requests it served: in cluster mode, say which.
+  $('#route-requests-node').textContent = ' (' + String(d.node || 'unnamed') + ')';
+  $('#route-requests-node').hidden = !d.cluster;
+  $('#route-requests-cluster').hidden = !d.cluster;
   const rows = (Array.isArray(d.requests) ? d.requests : []).map((r) => {
     const t = new Date(r.time);
     return el('tr', null,
