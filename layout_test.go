@@ -40,6 +40,7 @@ var layers = map[string]int{
 	"internal/cluster":   1,
 	"internal/doctor":    1, // imports certs, request
 	"internal/errorpage": 1, // the proxyos_error_pages handler; imports caddy
+	"internal/location":  1, // the proxyos_locations handler; imports caddy
 	"internal/testkit":   1, // imported by _test files only (see below)
 	"internal/traffic":   1, // imports store
 	"internal/session":   2,

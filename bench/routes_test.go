@@ -23,8 +23,9 @@ import (
 //   - handler: the proxyos_routes handler serving a static route (lookup
 //     plus the route's static_response) on a prepared request;
 //   - handler-locations: the same with a route of four locations, the
-//     request's path matching the third most specific (Caddy's path
-//     matchers tried in turn, then that location's static_response).
+//     request's path matching the third most specific (the
+//     proxyos_locations handler tries the paths in turn, then runs that
+//     location's static_response).
 //
 // Target (DESIGN 12): routing with 10,000 hosts ≥ 0.95 of the
 // throughput with 1 (the HTTP figure is in run.sh; this one shows

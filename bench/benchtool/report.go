@@ -302,7 +302,7 @@ func (r *report) rulesThroughput() {
 func (r *report) locationsThroughput() {
 	r.pairedRow(pairedRow{
 		name: "rps/routing/proxyos_locations", base: "rps/routing/proxyos_1",
-		intro:     "Routing with locations: a route with four locations (`/exact`, `/api/v1/users/*`, `/api/*`, `/static*`), the request (`/api/v1/x`) matching `/api/*`, so Caddy's path matchers are tried in turn, against the route without locations in the same runs.",
+		intro:     "Routing with locations: a route with four locations (`/exact`, `/api/v1/users/*`, `/api/*`, `/static*`), the request (`/api/v1/x`) matching `/api/*`, so the `proxyos_locations` handler tries the paths in turn, against the route without locations in the same runs.",
 		column:    "ratio to the route without locations",
 		setup:     "`proxyos_routes`, 1 route with 4 locations",
 		target:    "routing with locations ≥ 0.97 of routing without",

@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/proxyos/caddy-proxyos/internal/access"
+	_ "github.com/proxyos/caddy-proxyos/internal/location" // the proxyos_locations handler of routes with locations
 )
 
 // Options are facts about the server that compiled routes depend on.
@@ -32,10 +33,11 @@ const hstsValue = "max-age=31536000"
 // Compile turns a validated route into Caddy's JSON route list: access
 // rules, force-HTTPS redirect, then either the maintenance page or the
 // error pages, header edits, the gate, the rate limit, compression, and
-// each location's handlers behind its path matcher (most specific
-// first), and finally the default location: prefix stripping and the
-// reverse_proxy,
-// redirect or static response.
+// the default location: prefix stripping and the reverse_proxy, redirect
+// or static response. With locations, a proxyos_locations handler holds
+// each location's handlers and the default location's; it picks the
+// most specific location that matches the request's path (the locations
+// listed most specific first), else the default.
 // Every value a user typed is escaped so Caddy never expands it as a
 // placeholder (a static body cannot read {env.*}, for example).
 func Compile(r *Route, opts Options) (caddyhttp.RouteList, error) {
@@ -104,33 +106,44 @@ func Compile(r *Route, opts Options) (caddyhttp.RouteList, error) {
 			"prefer":    []string{"zstd", "gzip"},
 		})
 	}
-	if len(r.Locations) > 0 {
-		// What every location shares runs first; then Caddy's path
-		// matchers pick the most specific location, else the default.
-		if len(handle) > 0 {
-			routes = append(routes, map[string]any{"handle": handle})
-			handle = nil
-		}
-		for _, l := range r.ordered() {
-			lh, err := locationHandlers(&l, opts)
-			if err != nil {
-				return nil, err
-			}
-			terminal([]map[string]any{{"path": []string{l.Path}}}, lh...)
-		}
+	def, err := defaultHandlers(r, own, opts)
+	if err != nil {
+		return nil, err
 	}
+	if len(r.Locations) == 0 {
+		terminal(nil, append(handle, def...)...)
+		return toRouteList(routes)
+	}
+	// What every location shares runs first; then proxyos_locations
+	// picks the most specific location, else the default.
+	locs := make([]map[string]any, 0, len(r.Locations))
+	for _, l := range r.ordered() {
+		lh, err := locationHandlers(&l, opts)
+		if err != nil {
+			return nil, err
+		}
+		locs = append(locs, map[string]any{"path": l.Path, "handle": lh})
+	}
+	terminal(nil, append(handle, map[string]any{"handler": "proxyos_locations", "locations": locs, "default": def})...)
+	return toRouteList(routes)
+}
+
+// defaultHandlers are the handlers of the route's own kind (its default
+// location, with locations): its request header edits own, prefix
+// stripping and final handler.
+func defaultHandlers(r *Route, own *HeaderOps, opts Options) ([]map[string]any, error) {
+	var out []map[string]any
 	if h := headersHandler(&Headers{Request: own}, false); h != nil {
-		handle = append(handle, h)
+		out = append(out, h)
 	}
 	if r.StripPrefix != "" {
-		handle = append(handle, stripHandler(r.StripPrefix))
+		out = append(out, stripHandler(r.StripPrefix))
 	}
 	final, err := finalHandler(r, opts)
 	if err != nil {
 		return nil, err
 	}
-	terminal(nil, append(handle, final)...)
-	return toRouteList(routes)
+	return append(out, final), nil
 }
 
 // toRouteList decodes Caddy's route list from its JSON.

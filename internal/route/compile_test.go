@@ -338,6 +338,34 @@ func TestCompile(t *testing.T) {
 			},
 		},
 		{
+			name: "locations: one proxyos_locations handler, most specific first, the default last",
+			route: func() *Route {
+				r := rtuStatic()
+				r.HSTS = true
+				r.Locations = []Location{
+					{Path: "/api/*", Kind: KindRedirect, Redirect: &Redirect{To: "https://api.example.com", Status: 308}},
+					{Path: "/api/v1/*", Kind: KindStatic, Static: &Static{Status: 200, Body: "v1", ContentType: "text/plain"},
+						Headers: &Headers{Request: &HeaderOps{Delete: []string{"X-A"}}}},
+					{Path: "/api", Kind: KindStatic, Static: &Static{Status: 204, ContentType: "text/plain"}},
+				}
+				return r
+			},
+			handlers: []string{"headers", "proxyos_locations"},
+			check: func(t *testing.T, got []rtuCompiled) {
+				if len(got) != 1 {
+					t.Fatalf("%d routes, want the one chain route", len(got))
+				}
+				rtuAssertJSON(t, "locations", got[0].Handle[1], `{"handler":"proxyos_locations",
+					"locations":[
+						{"path":"/api","handle":[{"handler":"static_response","status_code":204,"headers":{"Content-Type":["text/plain"]},"body":""}]},
+						{"path":"/api/v1/*","handle":[{"handler":"headers","request":{"delete":["X-A"]}},
+							{"handler":"static_response","status_code":200,"headers":{"Content-Type":["text/plain"]},"body":"v1"}]},
+						{"path":"/api/*","handle":[{"handler":"static_response","status_code":308,"headers":{"Location":["https://api.example.com"]}}]}
+					],
+					"default":[{"handler":"static_response","status_code":503,"headers":{"Content-Type":["text/html; charset=utf-8"]},"body":"<h1>Down</h1>"}]}`)
+			},
+		},
+		{
 			name: "request header value and strip prefix are escaped (even unvalidated)",
 			route: func() *Route {
 				r := rtuProxy()

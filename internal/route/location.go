@@ -166,7 +166,7 @@ func MoreSpecific(a, b string) bool {
 }
 
 // ordered returns the route's locations, most specific first: the order
-// in which Caddy tries their path matchers.
+// in which the proxyos_locations handler tries them.
 func (r *Route) ordered() []Location {
 	out := slices.Clone(r.Locations)
 	slices.SortStableFunc(out, func(a, b Location) int {

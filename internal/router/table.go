@@ -21,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/rewrite"
 	"go.uber.org/zap"
 
+	"github.com/proxyos/caddy-proxyos/internal/location"
 	"github.com/proxyos/caddy-proxyos/internal/metrics"
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/route"
@@ -224,9 +225,9 @@ func (rt *Table) cleanUp(routeID string, m any) {
 }
 
 // walkModules calls f with every module of a provisioned route list that
-// may need cleaning up: matchers, handlers and, in nested routes,
-// theirs, and reverse_proxy's guest modules. These are all the modules
-// compiled routes load.
+// may need cleaning up: matchers, handlers and, in nested routes and
+// locations, theirs, and reverse_proxy's guest modules. These are all
+// the modules compiled routes load.
 func walkModules(list caddyhttp.RouteList, f func(any)) {
 	for _, r := range list {
 		for _, set := range r.MatcherSets {
@@ -234,26 +235,61 @@ func walkModules(list caddyhttp.RouteList, f func(any)) {
 				f(m)
 			}
 		}
-		for _, h := range r.Handlers {
-			f(h)
-			switch h := h.(type) {
-			case *reverseproxy.Handler:
-				for _, m := range []any{h.Transport, h.CB, h.DynamicUpstreams} {
-					if m != nil {
-						f(m)
-					}
+		walkHandlers(r.Handlers, f)
+	}
+}
+
+// walkHandlers calls f with handlers and the modules they hold, as
+// walkModules does.
+func walkHandlers(handlers []caddyhttp.MiddlewareHandler, f func(any)) {
+	for _, h := range handlers {
+		f(h)
+		switch h := h.(type) {
+		case *reverseproxy.Handler:
+			for _, m := range []any{h.Transport, h.CB, h.DynamicUpstreams} {
+				if m != nil {
+					f(m)
 				}
-				if h.LoadBalancing != nil && h.LoadBalancing.SelectionPolicy != nil {
-					f(h.LoadBalancing.SelectionPolicy)
-				}
-				for _, hr := range h.HandleResponse {
-					walkModules(hr.Routes, f)
-				}
-			case *caddyhttp.Subroute:
-				walkModules(h.Routes, f)
 			}
+			if h.LoadBalancing != nil && h.LoadBalancing.SelectionPolicy != nil {
+				f(h.LoadBalancing.SelectionPolicy)
+			}
+			for _, hr := range h.HandleResponse {
+				walkModules(hr.Routes, f)
+			}
+		case *caddyhttp.Subroute:
+			walkModules(h.Routes, f)
+		case *location.Handler:
+			for _, l := range h.Locations {
+				walkHandlers(l.Handlers, f)
+			}
+			walkHandlers(h.Default, f)
 		}
 	}
+}
+
+// handlersOf returns the handlers of a provisioned route list in order,
+// those of a proxyos_locations handler in its place (each location's,
+// then the default ones).
+func handlersOf(list caddyhttp.RouteList) []caddyhttp.MiddlewareHandler {
+	var out []caddyhttp.MiddlewareHandler
+	var add func([]caddyhttp.MiddlewareHandler)
+	add = func(handlers []caddyhttp.MiddlewareHandler) {
+		for _, h := range handlers {
+			if lh, ok := h.(*location.Handler); ok {
+				for _, l := range lh.Locations {
+					add(l.Handlers)
+				}
+				add(lh.Default)
+				continue
+			}
+			out = append(out, h)
+		}
+	}
+	for _, r := range list {
+		add(r.Handlers)
+	}
+	return out
 }
 
 // Gate is what the table needs of a login gate (the proxyos_auth
@@ -276,14 +312,12 @@ type HeaderReader interface {
 }
 
 // shareIdentityHeaders tells the gates of a provisioned route that they
-// are managed, and whether every handler after them is known to leave
-// the request's header values alone: reverse_proxy edits a copy of the
-// headers, encode, rewrite, static_response and a HeaderReader none.
+// are managed, and whether every handler after them (any location's) is
+// known to leave the request's header values alone: reverse_proxy edits
+// a copy of the headers, encode, rewrite, static_response and a
+// HeaderReader none.
 func shareIdentityHeaders(list caddyhttp.RouteList, routeID string) {
-	var handlers []caddyhttp.MiddlewareHandler
-	for _, r := range list {
-		handlers = append(handlers, r.Handlers...)
-	}
+	handlers := handlersOf(list)
 	for i, h := range handlers {
 		if gate, ok := h.(Gate); ok {
 			gate.Managed(routeID, leaveHeaders(handlers[i+1:]))
@@ -471,12 +505,10 @@ func (rt *Table) Status(id string) RouteStatus {
 		return RouteStatus{}
 	}
 	st := RouteStatus{Live: true}
-	for _, r := range lr.list {
-		for _, h := range r.Handlers {
-			if rp, ok := h.(*reverseproxy.Handler); ok {
-				for _, u := range rp.Upstreams {
-					st.Upstreams = append(st.Upstreams, UpstreamStatus{Address: u.Dial, Healthy: u.Healthy()})
-				}
+	for _, h := range handlersOf(lr.list) {
+		if rp, ok := h.(*reverseproxy.Handler); ok {
+			for _, u := range rp.Upstreams {
+				st.Upstreams = append(st.Upstreams, UpstreamStatus{Address: u.Dial, Healthy: u.Healthy()})
 			}
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard" // the encoders compressing routes load
 	"go.uber.org/zap"
 
+	"github.com/proxyos/caddy-proxyos/internal/location"
 	"github.com/proxyos/caddy-proxyos/internal/request"
 	"github.com/proxyos/caddy-proxyos/internal/route"
 	"github.com/proxyos/caddy-proxyos/internal/testkit"
@@ -415,9 +416,16 @@ func TestRouterSharedCleanups(t *testing.T) {
 	full.Auth = &route.Auth{RequireLogin: true, Roles: []string{"admin"}}
 	redirect := &route.Route{ID: "r", Enabled: true, Hosts: []string{"old.example.com"}, Kind: route.KindRedirect,
 		Redirect: &route.Redirect{To: "https://new.example.com", PreservePath: true}}
+	locations := proxy("http://10.0.0.5:3000")
+	locations.Locations = []route.Location{
+		{Path: "/api/*", Upstreams: []string{"https://10.0.0.7:443"}, StripPrefix: "/api"},
+		{Path: "/exact", Kind: route.KindStatic, Static: &route.Static{Body: "x"}},
+	}
+	locations.Compress = true
 	for name, r := range map[string]*route.Route{
 		"minimal proxy":      proxy("http://10.0.0.5:3000"),
 		"every proxy option": full,
+		"locations":          locations,
 		"static":             rtuStaticRoute("r", "hello", "static.example.com"),
 		"redirect":           redirect,
 	} {
@@ -513,6 +521,21 @@ func TestRouterSharesIdentityHeaders(t *testing.T) {
 		{"unknown handler after", chain(&testGate{}, &caddyhttp.Subroute{}), false},
 		{"in a later route", append(chain(&testGate{}), chain(replace)...), false},
 		{"handle_response", chain(&testGate{}, &reverseproxy.Handler{HandleResponse: []caddyhttp.ResponseHandler{{}}}), false},
+		{"locations leaving headers alone", chain(&testGate{}, &location.Handler{
+			Locations: []location.Location{{Handlers: []caddyhttp.MiddlewareHandler{&rewrite.Rewrite{}, &reverseproxy.Handler{}}}},
+			Default:   []caddyhttp.MiddlewareHandler{&caddyhttp.StaticResponse{}},
+		}), true},
+		// A location's handler writing request header values in place
+		// would write into the session's cached values, which the next
+		// request of the session (on any route) would send upstream.
+		{"header edits in a location", chain(&testGate{}, &location.Handler{
+			Locations: []location.Location{{Handlers: []caddyhttp.MiddlewareHandler{&reverseproxy.Handler{}}}, {Handlers: []caddyhttp.MiddlewareHandler{replace, &reverseproxy.Handler{}}}},
+			Default:   []caddyhttp.MiddlewareHandler{&reverseproxy.Handler{}},
+		}), false},
+		{"header edits in the default location", chain(&testGate{}, &location.Handler{
+			Locations: []location.Location{{Handlers: []caddyhttp.MiddlewareHandler{&reverseproxy.Handler{}}}},
+			Default:   []caddyhttp.MiddlewareHandler{replace, &reverseproxy.Handler{}},
+		}), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			shareIdentityHeaders(tc.list, "r")
@@ -548,6 +571,29 @@ func TestRouterSharesIdentityHeaders(t *testing.T) {
 			t.Errorf("gates' sharedHeaders %v, want [true]", shared)
 		}
 	})
+}
+
+// TestRouterStatusLocations: a route's status lists the upstreams of its
+// locations (most specific first) and then its own.
+func TestRouterStatusLocations(t *testing.T) {
+	rt := rtuNewRouter(t)
+	r := &route.Route{ID: "r", Enabled: true, Hosts: []string{"app.example.com"}, Kind: route.KindProxy,
+		Upstreams: []string{"http://10.0.0.5:3000"}, Locations: []route.Location{
+			{Path: "/api/*", Upstreams: []string{"http://10.0.0.6:80"}},
+			{Path: "/api/v1/*", Upstreams: []string{"http://10.0.0.7:80", "http://10.0.0.8:80"}},
+			{Path: "/robots.txt", Kind: route.KindStatic, Static: &route.Static{Body: "x"}},
+		}}
+	r.Normalize()
+	lr, _ := rtuCompile(t, rt, r)
+	rtuPublish(rt, "r", lr)
+	t.Cleanup(func() { rtuPublish(rt, "r", nil) })
+	var got []string
+	for _, u := range rt.Status("r").Upstreams {
+		got = append(got, u.Address)
+	}
+	if want := []string{"10.0.0.7:80", "10.0.0.8:80", "10.0.0.6:80", "10.0.0.5:3000"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("upstreams %v, want %v", got, want)
+	}
 }
 
 // rtuWaitFor polls cond until it holds, failing the test after 10 s.
