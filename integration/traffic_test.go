@@ -154,6 +154,31 @@ func TestTraffic(t *testing.T) {
 		})
 	})
 
+	// The sampler reads only routes that served requests since its last
+	// reading: a route idle for a reading or more still has its later
+	// requests counted, all of them.
+	t.Run("requests after an idle reading are counted", func(t *testing.T) {
+		// The down route (no request log, which later subtests read):
+		// its 3 requests were read above.
+		time.Sleep(11 * time.Second) // longer than the sampler's 10 s
+		for range 2 {
+			if resp, _ := e.get("down.traffic.test", "/"); resp.StatusCode != http.StatusBadGateway && resp.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("down route: %d", resp.StatusCode)
+			}
+		}
+		var s trafficSeries
+		rtPoll(t, 40*time.Second, func() string {
+			e.getJSON(viewer, "/api/routes/"+down.ID+"/traffic", http.StatusOK, &s)
+			if c, _ := trafficTotals(s.Sum); c[4] != 5 {
+				return fmt.Sprintf("the summed 5xx are %v, want 5 (3 + 2)", c)
+			}
+			if c, _ := trafficTotals(s.Local.Points); c[4] != 5 {
+				return fmt.Sprintf("the local 5xx are %v, want 5 (3 + 2)", c)
+			}
+			return ""
+		})
+	})
+
 	t.Run("request log is bounded and keeps no secrets", func(t *testing.T) {
 		var log trafficRequests
 		e.getJSON(operator, "/api/routes/"+ok.ID+"/requests", http.StatusOK, &log)

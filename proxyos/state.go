@@ -438,11 +438,17 @@ func (s *state) sample(ctx context.Context) {
 	}
 }
 
-// readCounters calls f with each route's counters (see traffic.Sampler).
-func (s *state) readCounters(f func(id string, c traffic.Counts)) {
+// readCounters calls f with each route's counters, read only when the
+// route counted a request since the previous call (see
+// traffic.Sampler).
+func (s *state) readCounters(f func(id string, changed bool, c traffic.Counts)) {
 	s.metrics.EachRoute(func(id string, r *metrics.Route) {
+		if !r.Touched() {
+			f(id, false, traffic.Counts{})
+			return
+		}
 		classes, buckets := r.Snapshot()
-		f(id, traffic.Counts{Classes: classes, Buckets: buckets})
+		f(id, true, traffic.Counts{Classes: classes, Buckets: buckets})
 	})
 }
 

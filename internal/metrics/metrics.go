@@ -6,17 +6,20 @@
 //
 // What request paths count is resolved ahead (a counter per session
 // check result, per gate decision, per route and status class), so that
-// counting is an atomic add and never allocates.
+// counting is an atomic add and never allocates. Each route's counters
+// are plain atomics in one allocation without pointers (Route), turned
+// into series only when scraped: with thousands of routes, Prometheus's
+// own labelled counters and histograms (some 70 heap objects a route)
+// would be most of the heap the garbage collector scans.
 package metrics
 
 import (
 	"errors"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 )
 
 const ns = "proxyos"
@@ -52,8 +55,6 @@ type Set struct {
 	applies       *prometheus.HistogramVec
 	storeErrors   prometheus.Counter
 	storeLoad     prometheus.Histogram
-	routeRequests *prometheus.CounterVec
-	routeDuration *prometheus.HistogramVec
 	views         *viewCollector
 
 	collectors []prometheus.Collector
@@ -90,13 +91,8 @@ func New() *Set {
 	s.storeLoad = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "store_session_load_seconds",
 		Help:    "Time to read a session and its user from the database on a cache miss.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}})
-	s.routeRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "route_requests_total",
-		Help: "Requests served by managed routes, by route id and status class (1xx…5xx)."}, []string{"route", "code"})
-	s.routeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "route_request_duration_seconds",
-		Help:    "Time to serve a managed route's requests, by route id.",
-		Buckets: DurationBuckets}, []string{"route"})
 	s.collectors = []prometheus.Collector{s.logins, checks, gate, rules, s.applies, s.storeErrors, s.storeLoad,
-		s.routeRequests, s.routeDuration, s.views}
+		routeCollector{s}, s.views}
 	return s
 }
 
@@ -210,10 +206,7 @@ func (s *Set) Route(id string) *Route {
 	if r, ok := s.routes[id]; ok {
 		return r
 	}
-	r := &Route{duration: s.routeDuration.WithLabelValues(id)}
-	for i := range r.classes {
-		r.classes[i] = s.routeRequests.WithLabelValues(id, strconv.Itoa(i+1)+"xx")
-	}
+	r := &Route{created: time.Now().UnixNano()}
 	s.routes[id] = r
 	return r
 }
@@ -226,15 +219,15 @@ func (s *Set) ForgetRoute(id string) {
 	s.mu.Lock()
 	delete(s.routes, id)
 	s.mu.Unlock()
-	for i := 1; i <= 5; i++ {
-		s.routeRequests.DeleteLabelValues(id, strconv.Itoa(i)+"xx")
-	}
-	s.routeDuration.DeleteLabelValues(id)
 }
+
+// durationBounds are DurationBuckets, as an array so that a Route's
+// buckets are one too.
+var durationBounds = [...]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // DurationBuckets are the upper bounds, in seconds, of the buckets of
 // each route's latency histogram.
-var DurationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+var DurationBuckets = durationBounds[:]
 
 // EachRoute calls f with the metrics of each route counted since New or
 // its ForgetRoute.
@@ -254,48 +247,98 @@ func (s *Set) EachRoute(f func(id string, r *Route)) {
 	}
 }
 
-// Route is what one route's requests count to, resolved ahead.
+// Route is what one route's requests count to: atomic counters in one
+// allocation that holds no pointers, so the garbage collector never
+// scans it. The Set's collector makes the route's series from them at
+// each scrape.
 type Route struct {
-	classes  [5]prometheus.Counter // 1xx … 5xx
-	duration prometheus.Observer
+	classes [5]atomic.Uint64                       // 1xx … 5xx
+	buckets [len(durationBounds) + 1]atomic.Uint64 // not cumulative; the last is +Inf
+	sum     atomic.Uint64                          // nanoseconds
+	touched atomic.Bool                            // see Touched
+	created int64                                  // unix nanoseconds
 }
 
 // Observe counts a request that got status and took d. It does not
 // allocate.
 func (r *Route) Observe(status int, d time.Duration) {
 	if c := status / 100; c >= 1 && c <= 5 {
-		r.classes[c-1].Inc()
+		r.classes[c-1].Add(1)
 	}
-	r.duration.Observe(d.Seconds())
+	// The first bucket whose bound is at least d, as Prometheus's
+	// histograms count.
+	v, i := d.Seconds(), 0
+	for i < len(durationBounds) && v > durationBounds[i] {
+		i++
+	}
+	r.buckets[i].Add(1)
+	r.sum.Add(uint64(max(d, 0)))
+	// Set after counting (see Touched), and written only when it
+	// changes, so that requests to a busy route only read it.
+	if !r.touched.Load() {
+		r.touched.Store(true)
+	}
 }
+
+// Touched reports whether the route counted a request since the
+// previous call (or since it was made), and clears the mark: a reader
+// that calls it before Snapshot and skips the routes it reports false
+// for misses no request, since Observe marks the route after counting.
+// One reader only: the traffic sampler.
+func (r *Route) Touched() bool { return r.touched.Swap(false) }
 
 // Snapshot returns the route's requests so far by status class (1xx …
 // 5xx) and the count of each latency bucket (DurationBuckets, then
-// +Inf; not cumulative). It reads the counters through the Prometheus
-// client's Write, for use off the request path.
+// +Inf; not cumulative).
 func (r *Route) Snapshot() (classes [5]uint64, buckets []uint64) {
-	var m dto.Metric
-	for i, c := range r.classes {
-		if c.Write(&m) == nil && m.Counter != nil {
-			classes[i] = uint64(m.Counter.GetValue())
-		}
-		m.Reset()
+	for i := range r.classes {
+		classes[i] = r.classes[i].Load()
 	}
-	buckets = make([]uint64, len(DurationBuckets)+1)
-	h, ok := r.duration.(prometheus.Metric)
-	if !ok || h.Write(&m) != nil || m.Histogram == nil {
-		return classes, buckets
-	}
-	var below uint64
-	for i, b := range m.Histogram.GetBucket() {
-		if i < len(DurationBuckets) {
-			n := b.GetCumulativeCount()
-			buckets[i] = n - below
-			below = n
-		}
-	}
-	if total := m.Histogram.GetSampleCount(); total > below {
-		buckets[len(DurationBuckets)] = total - below
+	buckets = make([]uint64, len(r.buckets))
+	for i := range r.buckets {
+		buckets[i] = r.buckets[i].Load()
 	}
 	return classes, buckets
+}
+
+var (
+	routeRequestsDesc = prometheus.NewDesc(ns+"_route_requests_total",
+		"Requests served by managed routes, by route id and status class (1xx…5xx).", []string{"route", "code"}, nil)
+	routeDurationDesc = prometheus.NewDesc(ns+"_route_request_duration_seconds",
+		"Time to serve a managed route's requests, by route id.", []string{"route"}, nil)
+	statusClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+)
+
+// routeCollector makes the series of each route's counters when
+// scraped: five counters by status class and a latency histogram.
+type routeCollector struct{ s *Set }
+
+// Describe implements prometheus.Collector.
+func (c routeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- routeRequestsDesc
+	ch <- routeDurationDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c routeCollector) Collect(ch chan<- prometheus.Metric) {
+	c.s.EachRoute(func(id string, r *Route) {
+		created := time.Unix(0, r.created)
+		classes, buckets := r.Snapshot()
+		for i, n := range classes {
+			ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(routeRequestsDesc, prometheus.CounterValue,
+				float64(n), created, id, statusClasses[i])
+		}
+		// The count is the buckets' sum, so the series agree however
+		// requests interleave with the reading.
+		cumulative := make(map[float64]uint64, len(durationBounds))
+		var count uint64
+		for i, n := range buckets {
+			count += n
+			if i < len(durationBounds) {
+				cumulative[durationBounds[i]] = count
+			}
+		}
+		sum := float64(r.sum.Load()) / float64(time.Second)
+		ch <- prometheus.MustNewConstHistogramWithCreatedTimestamp(routeDurationDesc, count, sum, cumulative, created, id)
+	})
 }

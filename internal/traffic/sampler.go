@@ -16,7 +16,10 @@ const Retention = 2 * time.Hour
 // current minute of each route that served requests is written to the
 // database as this node's row, so a node writes at most one row per
 // route and minute (updated while the minute lasts), and nothing for
-// idle routes. It answers the charts' series (Series).
+// idle routes. Only the counters of routes that served requests since
+// the last reading are read and kept, so a reading of thousands of
+// mostly idle routes costs little. It answers the charts' series
+// (Series).
 type Sampler struct {
 	// Store holds every node's per-minute rows.
 	Store *store.Store
@@ -24,9 +27,11 @@ type Sampler struct {
 	Node func() (id, name string)
 	// Bounds are the latency buckets' upper bounds in seconds.
 	Bounds []float64
-	// Read calls f with the counters, as they are now, of each route
-	// that has them.
-	Read func(f func(id string, c Counts))
+	// Read calls f for each route that has counters: with changed
+	// false when the route counted no request since the previous Read
+	// (c is then empty, and the counters are not read), else with
+	// changed true and the counters as they are now.
+	Read func(f func(id string, changed bool, c Counts))
 	// Now is the clock.
 	Now func() time.Time
 
@@ -47,8 +52,16 @@ func (s *Sampler) Sample(ctx context.Context) error {
 	if s.rings == nil {
 		s.rings, s.last = make(map[string]*Ring), make(map[string]Counts)
 	}
+	// The routes of last that still have counters (the rings' routes
+	// are among them).
 	seen := make(map[string]bool, len(s.last))
-	s.Read(func(route string, c Counts) {
+	s.Read(func(route string, changed bool, c Counts) {
+		if !changed {
+			if _, ok := s.last[route]; ok {
+				seen[route] = true
+			}
+			return
+		}
 		seen[route] = true
 		d := c.since(s.last[route])
 		s.last[route] = c

@@ -133,9 +133,9 @@ func testSamplerSeries(t *testing.T, st, other *store.Store) {
 	counters := map[string]Counts{}
 	node := func(id string, st *store.Store, counts map[string]Counts) *Sampler {
 		return &Sampler{Store: st, Node: func() (string, string) { return id, "node-" + id }, Bounds: bounds, Now: clock.Now,
-			Read: func(f func(string, Counts)) {
+			Read: func(f func(string, bool, Counts)) {
 				for k, c := range counts {
-					f(k, c)
+					f(k, true, c)
 				}
 			}}
 	}
@@ -203,5 +203,102 @@ func testSamplerSeries(t *testing.T, st, other *store.Store) {
 	}
 	if rows, _ := st.Traffic(ctx, "r1", time.Time{}); len(rows) != 0 {
 		t.Errorf("%d rows after the retention, want 0", len(rows))
+	}
+}
+
+// The sampler reads only the routes whose counters changed since the
+// last reading: an idle route costs no reading and keeps its ring, and
+// when it serves requests again they are all counted, from the counters
+// it last read.
+func TestSamplerSkipsIdleRoutes(t *testing.T) {
+	st, _ := testkit.OpenStore(t)
+	clock := testkit.NewClock()
+	ctx := context.Background()
+	type counter struct {
+		c       Counts
+		changed bool
+	}
+	counters := map[string]*counter{}
+	count := func(id string, n uint64) {
+		c := counters[id]
+		if c == nil {
+			c = &counter{c: Counts{Buckets: make([]uint64, len(bounds)+1)}}
+			counters[id] = c
+		}
+		c.c.Classes[1] += n
+		c.c.Buckets[0] += n
+		c.changed = true
+	}
+	var read []string
+	s := &Sampler{Store: st, Node: func() (string, string) { return "a", "node-a" }, Bounds: bounds, Now: clock.Now,
+		Read: func(f func(string, bool, Counts)) {
+			for id, c := range counters {
+				if !c.changed {
+					f(id, false, Counts{})
+					continue
+				}
+				c.changed = false
+				read = append(read, id)
+				f(id, true, Counts{Classes: c.c.Classes, Buckets: append([]uint64(nil), c.c.Buckets...)})
+			}
+		}}
+	sample := func() {
+		t.Helper()
+		read = nil
+		clock.Advance(Slot)
+		if err := s.Sample(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local := func(id string) uint64 {
+		t.Helper()
+		series, err := s.Series(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n uint64
+		for _, p := range series.Local.Points {
+			n += p.Requests[1]
+		}
+		return n
+	}
+
+	count("busy", 5)
+	counters["never"] = &counter{c: Counts{Buckets: make([]uint64, len(bounds)+1)}}
+	sample()
+	if fmt.Sprint(read) != "[busy]" {
+		t.Errorf("read %v, want only the route with requests", read)
+	}
+	if _, ok := s.last["never"]; ok {
+		t.Error("the sampler keeps counters of a route that never served a request")
+	}
+	// Idle for two readings: nothing read, the ring and the last reading
+	// kept.
+	sample()
+	sample()
+	if len(read) != 0 {
+		t.Errorf("read %v with no requests", read)
+	}
+	if s.rings["busy"] == nil || s.last["busy"].Requests() != 5 {
+		t.Fatal("an idle route lost its ring or its last reading")
+	}
+	// Requests again: counted from the last reading, exactly.
+	count("busy", 3)
+	sample()
+	if got := local("busy"); got != 8 {
+		t.Errorf("the ring holds %d requests, want 8 (5 + 3)", got)
+	}
+	if rows, _ := st.Traffic(ctx, "busy", time.Time{}); len(rows) == 0 {
+		t.Error("no per-minute row after the route served requests again")
+	}
+	// A route whose counters are gone (deleted) loses its ring and its
+	// last reading, idle or not.
+	delete(counters, "busy")
+	sample()
+	if s.rings["busy"] != nil {
+		t.Error("a deleted route's ring is kept")
+	}
+	if _, ok := s.last["busy"]; ok {
+		t.Error("a deleted route's last reading is kept")
 	}
 }
