@@ -267,10 +267,13 @@ func reverseProxy(r *Route, opts Options) (map[string]any, error) {
 			}
 		}
 		transport["tls"] = tls
+	} else {
+		// Without TLS an upstream speaks HTTP/1.1 (HTTP/2 needs TLS
+		// here): a transport set up for HTTP/2 as well would only hold
+		// memory, per route, that every garbage collection walks.
+		transport["versions"] = []string{"1.1"}
 	}
-	if scheme == "https" || opts.Transport != "" {
-		rp["transport"] = transport
-	}
+	rp["transport"] = transport
 	if r.UpstreamHost != "" {
 		// reverse_proxy's own header edit sets the request's Host for
 		// the upstream; not a placeholder field once escaped

@@ -164,7 +164,8 @@ func TestCompile(t *testing.T) {
 					t.Fatalf("%d routes, want 1", len(got))
 				}
 				rtuAssertJSON(t, "reverse_proxy", got[0].Handle[0],
-					`{"handler":"reverse_proxy","upstreams":[{"dial":"10.0.0.5:3000"}]}`)
+					`{"handler":"reverse_proxy","upstreams":[{"dial":"10.0.0.5:3000"}],
+						"transport":{"protocol":"http","versions":["1.1"]}}`)
 			},
 		},
 		{
@@ -191,6 +192,7 @@ func TestCompile(t *testing.T) {
 			check: func(t *testing.T, got []rtuCompiled) {
 				rtuAssertJSON(t, "reverse_proxy", got[0].Handle[0], `{"handler":"reverse_proxy",
 					"upstreams":[{"dial":"a:1"},{"dial":"b:2"}],
+					"transport":{"protocol":"http","versions":["1.1"]},
 					"load_balancing":{"selection_policy":{"policy":"first"}}}`)
 			},
 		},
@@ -888,7 +890,7 @@ func TestCompileUpstreamHostAndTransport(t *testing.T) {
 	}
 	rtuAssertJSON(t, "reverse_proxy", got[len(got)-1].Handle[0], `{"handler":"reverse_proxy",
 		"upstreams":[{"dial":"10.0.0.5:3000"}],
-		"transport":{"protocol":"proxyos"},
+		"transport":{"protocol":"proxyos","versions":["1.1"]},
 		"headers":{"request":{"set":{"Host":["grafana.lan:8443"]}}}}`)
 
 	r.Upstreams = []string{"https://nas.lan"}
