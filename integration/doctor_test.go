@@ -98,7 +98,7 @@ func TestDoctorHealthy(t *testing.T) {
 		t.Fatalf("exit %d, want 0:\n%s", code, reportText(rep))
 	}
 	for _, id := range []string{"url", "url_resolves", "url_site", "dashboard_hosts", "secret_source", "secret_strength", "secret_file",
-		"unknown_key", "database", "migrations", "clock_skew", "on_demand", "route_login", "cert_failing", "cert_expiry", "admin_listen",
+		"unknown_key", "database", "migrations", "clock_skew", "on_demand", "route_login", "stream_overlap", "cert_failing", "cert_expiry", "admin_listen",
 		"url_reachable", "url_redirects", "login_page", "cookie_secure", "scheme_mismatch", "host_mismatch"} {
 		wantFinding(t, rep, id, doctor.OK)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/proxyos/caddy-proxyos/internal/certs"
 	"github.com/proxyos/caddy-proxyos/internal/doctor"
 	"github.com/proxyos/caddy-proxyos/internal/request"
+	"github.com/proxyos/caddy-proxyos/internal/route"
 	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
@@ -177,6 +178,17 @@ func (a *App) routeFacts(ctx context.Context) []doctor.Route {
 	out := make([]doctor.Route, len(rs))
 	for i, r := range rs {
 		out[i] = doctor.Route{ID: r.ID, Name: r.Name, Hosts: r.Hosts, Enabled: r.Enabled, Gated: r.HasGate(), TLS: r.TLS}
+		if !r.Enabled || r.TLS == route.TLSOff || a.state.streams == nil {
+			continue
+		}
+		for _, h := range r.Hosts {
+			if name := a.state.streams.sharedHost(h); name != "" {
+				if out[i].Streams == nil {
+					out[i].Streams = map[string]string{}
+				}
+				out[i].Streams[h] = name
+			}
+		}
 	}
 	return out
 }

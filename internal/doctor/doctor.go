@@ -93,7 +93,7 @@ var checks = []check{
 	checkURL, checkURLResolves, checkURLSite, checkDashboardHosts,
 	checkSecretSource, checkSecretStrength, checkSecretFile, checkUnknownKeys,
 	checkDatabase, checkMigrations, checkClock,
-	checkOnDemand, checkRouteLogin, checkCertFailing, checkCertExpiry,
+	checkOnDemand, checkRouteLogin, checkStreamOverlap, checkCertFailing, checkCertExpiry,
 	checkAdmin,
 }
 

@@ -88,6 +88,9 @@ func TestChecks(t *testing.T) {
 		{"routes without on demand", func(f *Facts) { f.OnDemand = false }, "on_demand", Warning, "grafana"},
 		{"gated route without url", func(f *Facts) { f.URL = nil }, "route_login", Problem, "url is not set"},
 		{"gated route unserved", func(f *Facts) { f.Sites = f.Sites[:1] }, "route_login", Problem, "grafana.example.com"},
+		{"route host also a stream's", func(f *Facts) {
+			f.Routes[0].Streams = map[string]string{f.Routes[0].Hosts[0]: "postgres-tls"}
+		}, "stream_overlap", Problem, "of stream postgres-tls"},
 		{"certificate failing", func(f *Facts) {
 			f.CertAttempts = []certs.Attempt{{Name: "grafana.example.com", Issuer: "acme", At: t0, Error: "HTTP 429 rateLimited", Failures: 2}}
 		}, "cert_failing", Problem, "HTTP 429 rateLimited"},

@@ -130,6 +130,9 @@ type Route struct {
 	Enabled  bool
 	Gated    bool   // behind the login
 	TLS      string // auto, internal or off
+	// Streams name, for each host of an enabled HTTPS route that a
+	// stream on a shared HTTPS port also serves, that stream.
+	Streams map[string]string
 }
 
 // Certificate is a certificate served.

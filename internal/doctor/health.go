@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -132,6 +133,25 @@ func checkRouteLogin(f *Facts) []Finding {
 		return capped(out)
 	}
 	return []Finding{ok("route_login", "every route behind the login can be reached for the handoff")}
+}
+
+// checkStreamOverlap finds hosts that an HTTPS route and a stream on a
+// shared HTTPS port both serve: each node refuses such a change, but two
+// nodes of a cluster may each accept one of two changes made at once.
+func checkStreamOverlap(f *Facts) []Finding {
+	var out []Finding
+	for _, r := range f.Routes {
+		for _, h := range slices.Sorted(maps.Keys(r.Streams)) {
+			out = append(out, Finding{ID: "stream_overlap", Severity: Problem,
+				Saw: fmt.Sprintf("host %s of route %s is also a server name of stream %s on the HTTPS port", h, r.Name, r.Streams[h]),
+				Why: "the stream gets every TLS connection for the name, so the route's HTTPS visitors reach the stream's upstream",
+				Fix: "change or disable the hosts of one of them (the next save of either is refused until then)"})
+		}
+	}
+	if len(out) > 0 {
+		return capped(out)
+	}
+	return []Finding{ok("stream_overlap", "no HTTPS route shares a server name with a stream")}
 }
 
 func checkCertFailing(f *Facts) []Finding {
