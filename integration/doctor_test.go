@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/proxyos/caddy-proxyos/internal/doctor"
+	"github.com/proxyos/caddy-proxyos/internal/store"
 )
 
 // doctorRun runs `caddy proxyos doctor --json` against the admin
@@ -574,5 +576,74 @@ func writeStoredCert(t *testing.T, home, name string, notBefore, notAfter time.T
 	}
 	if err := os.WriteFile(filepath.Join(dir, name+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDoctorStreamOverlap provokes stream_overlap with a real Caddy: a
+// node whose store holds an HTTPS route and a stream on the shared HTTPS
+// port with the same server name, as two cluster nodes leave it when
+// each accepts one of two changes made at once (each node refuses such a
+// change itself, so the test writes the stream's new host into the
+// store while the node is stopped, as the other node's change would).
+func TestDoctorStreamOverlap(t *testing.T) {
+	t.Parallel()
+	e := rtPrepare(t)
+	e.start(`servers {
+		listener_wrappers {
+			proxyos_streams
+			tls
+		}
+	}`)
+	web := httpUpstream(t, "overlap web")
+	up := tcpEcho(t, "o:")
+	e.dash.create(map[string]any{"name": "web", "enabled": true, "hosts": []string{"web.overlap.test"}, "kind": "proxy", "tls": "internal", "upstreams": []string{"http://" + web}})
+	streams := rtAPI{t: t, base: e.admin.Base + "/api/streams", hc: e.admin.HTTP, hdr: http.Header{
+		"Origin": {e.admin.Base}, "Content-Type": {"application/json"},
+	}}
+	status, raw := streams.call(http.MethodPost, "", map[string]any{"name": "git", "enabled": true,
+		"listen": fmt.Sprintf("tcp/:%d", e.HTTPSPort), "hosts": []string{"git.overlap.test"}, "upstreams": []string{up}})
+	if status != http.StatusCreated {
+		t.Fatalf("creating the stream: %d %s", status, raw)
+	}
+	var created struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(raw, &created); err != nil {
+		t.Fatal(err)
+	}
+	rep, _, _ := doctorRun(t, e.inst.Admin)
+	wantFinding(t, rep, "stream_overlap", doctor.OK)
+
+	e.inst.Stop()
+	ctx := context.Background()
+	db, err := store.Open(ctx, store.SQLite, filepath.Join(e.inst.Home, "data", "caddy", "proxyos", "proxyos.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := db.Stream(ctx, created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec map[string]any
+	if err := json.Unmarshal(st.Spec, &spec); err != nil {
+		t.Fatal(err)
+	}
+	spec["hosts"] = []string{"web.overlap.test"}
+	spec["version"] = st.Version + 1
+	prev := st.Version
+	st.Version++
+	if st.Spec, err = json.Marshal(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutStream(ctx, st, prev, "update", "node-b"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close() //nolint:errcheck
+	e.inst.Start()
+
+	rep, code, _ := doctorRun(t, e.inst.Admin)
+	wantFinding(t, rep, "stream_overlap", doctor.Problem, "host web.overlap.test of route web", "stream git")
+	if code != 2 {
+		t.Errorf("exit %d, want 2 (a problem)", code)
 	}
 }
