@@ -73,14 +73,8 @@ func withSet(h *route.Headers, set map[string]string) *route.Headers {
 // locationSet returns the request header values of r's location whose
 // path is path (in any case), or nil.
 func locationSet(r *route.Route, path string) map[string]string {
-	if r == nil {
-		return nil
-	}
-	key := locationKey(path)
-	for _, l := range r.Locations {
-		if locationKey(l.Path) == key {
-			return headerSet(l.Headers)
-		}
+	if l := prevLocation(r, path); l != nil {
+		return headerSet(l.Headers)
 	}
 	return nil
 }

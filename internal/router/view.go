@@ -118,7 +118,7 @@ func (in *RouteInput) Resolve(prev *route.Route) (*route.Route, error) {
 }
 
 // prevLocation returns r's location whose path is path (in any case), or
-// nil.
+// nil (also for a nil r).
 func prevLocation(r *route.Route, path string) *route.Location {
 	if r == nil {
 		return nil
